@@ -1,0 +1,105 @@
+//! `GET /api/v1/audit/logs`: a tenant's own audit trail, for holders of `audit:read`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::Authz,
+    http::{
+        ApiResult,
+        extract::{ApiJson, ApiQuery},
+    },
+    pagination::{Page, PageParams},
+    rbac::perm,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_audit_logs))
+}
+
+/// One audit row as clients see it (hash chain fields included for verification).
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AuditLogView {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub seq: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub actor_id: Option<Uuid>,
+    pub impersonator_id: Option<Uuid>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub old_values: Option<serde_json::Value>,
+    pub new_values: Option<serde_json::Value>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub hash: String,
+}
+
+/// Filters shared by the tenant and the super-admin audit searches.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    pub tenant_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub from: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    pub to: Option<OffsetDateTime>,
+    #[serde(flatten)]
+    #[param(inline)]
+    pub page: PageParams,
+}
+
+/// The SELECT behind both audit searches; RLS (or the platform role) decides
+/// which tenants it can see.
+pub async fn search(conn: &mut sqlx::PgConnection, f: &AuditFilter) -> Result<Page<AuditLogView>, sqlx::Error> {
+    const WHERE: &str = "WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR actor_id = $2) \
+        AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR resource_type = $4) \
+        AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at <= $6)";
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM audit_logs {WHERE}")))
+        .bind(f.tenant_id)
+        .bind(f.user_id)
+        .bind(&f.action)
+        .bind(&f.resource_type)
+        .bind(f.from)
+        .bind(f.to)
+        .fetch_one(&mut *conn)
+        .await?;
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, tenant_id, seq, created_at, actor_id, impersonator_id, action, resource_type, resource_id, \
+         old_values, new_values, ip_address, user_agent, request_id, encode(hash, 'hex') AS hash \
+         FROM audit_logs {WHERE} ORDER BY created_at DESC, seq DESC LIMIT $7 OFFSET $8"
+    )))
+    .bind(f.tenant_id)
+    .bind(f.user_id)
+    .bind(&f.action)
+    .bind(&f.resource_type)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.page.limit())
+    .bind(f.page.offset())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(f.page.wrap(items, total))
+}
+
+/// The caller's tenant's audit log, newest first.
+#[utoipa::path(get, path = "/logs", tag = "audit", security(("bearer" = ["audit:read"])), params(AuditFilter),
+    responses((status = 200, body = Page<AuditLogView>), (status = 403, description = "Missing audit:read")))]
+pub async fn list_audit_logs(
+    Authz { ctx, mut tx, .. }: Authz<perm::AuditRead>,
+    ApiQuery(mut filter): ApiQuery<AuditFilter>,
+) -> ApiResult<ApiJson<Page<AuditLogView>>> {
+    filter.tenant_id = Some(ctx.tenant_id.0);
+    Ok(ApiJson(search(&mut tx, &filter).await?))
+}

@@ -1,0 +1,176 @@
+//! Authentication extractors. A handler names what it needs in its signature:
+//! `Authz<perm::ProjectsRead>` (a tenant user holding that permission, with a
+//! tenant transaction already open) or `SuperAdmin` (the platform handle).
+
+use std::marker::PhantomData;
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+use uuid::Uuid;
+
+use super::jwt::{ACCESS_AUDIENCE, Actor, Claims};
+use crate::{
+    app::AppState,
+    audit::AuditActor,
+    db::{PlatformTx, SYSTEM_TENANT_ID, TenantId, TenantTx},
+    http::{
+        error::ApiError,
+        extract::{ClientMeta, client_meta},
+    },
+    rbac::{Permission, Required},
+};
+
+/// The authenticated caller, resolved per request from the token and the database.
+#[derive(Debug, Clone)]
+pub struct AuthCtx {
+    pub user_id: Uuid,
+    pub tenant_id: TenantId,
+    pub session_id: Uuid,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub is_super_admin: bool,
+    /// Sorted, unique; from unexpired role assignments only.
+    pub permissions: Vec<Permission>,
+    /// The super admin acting as this user (RFC 8693 `act`).
+    pub impersonator: Option<Actor>,
+    pub meta: ClientMeta,
+}
+
+impl AuthCtx {
+    pub fn has(&self, p: Permission) -> bool {
+        self.permissions.binary_search(&p).is_ok()
+    }
+
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.has(p) { Ok(()) } else { Err(ApiError::Forbidden(format!("Missing permission {p}"))) }
+    }
+
+    /// The audit actor for rows written on this request.
+    pub fn actor(&self) -> AuditActor {
+        AuditActor {
+            user_id: Some(self.user_id),
+            impersonator_id: self.impersonator.as_ref().map(|a| a.sub),
+            meta: self.meta.clone(),
+        }
+    }
+}
+
+/// An authenticated tenant user holding `P`, plus the tenant transaction the
+/// handler works in (rolled back unless the handler commits).
+pub struct Authz<P: Required> {
+    pub ctx: AuthCtx,
+    pub tx: TenantTx,
+    _perm: PhantomData<P>,
+}
+
+/// A super admin (system tenant, flag set, not impersonating) and the
+/// cross-tenant platform transaction only this extractor hands out.
+pub struct SuperAdmin {
+    pub ctx: AuthCtx,
+    pub tx: PlatformTx,
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::Unauthorized("Missing, invalid, expired or revoked access token".into())
+}
+
+/// The bearer token's verified claims.
+pub fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+    let value = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(unauthorized)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(unauthorized());
+    }
+    state.jwt.verify(token.trim(), ACCESS_AUDIENCE).ok_or_else(unauthorized)
+}
+
+#[derive(sqlx::FromRow)]
+struct AuthRow {
+    email: String,
+    first_name: String,
+    last_name: String,
+    is_super_admin: bool,
+    tenant_slug: String,
+    tenant_name: String,
+    permissions: Vec<String>,
+}
+
+/// One indexed look-up: the session is live, the user and tenant active, and the
+/// permissions of unexpired role assignments.
+const AUTH_SQL: &str = "\
+SELECT u.email, u.first_name, u.last_name, u.is_super_admin, t.slug AS tenant_slug, t.name AS tenant_name,
+       ARRAY(SELECT DISTINCT rp.permission FROM user_roles ur
+             JOIN role_permissions rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
+             WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id
+               AND (ur.expires_at IS NULL OR ur.expires_at > now())) AS permissions
+FROM user_sessions s
+JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+JOIN tenants t ON t.id = s.tenant_id
+WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3
+  AND s.revoked_at IS NULL AND s.expires_at > now()
+  AND u.is_active AND t.is_active";
+
+/// Resolves the caller inside a fresh tenant transaction.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, TenantTx), ApiError> {
+    let claims = bearer_claims(parts, state)?;
+    let mut tx = state.db.tenant_tx(TenantId(claims.tid)).await?;
+    let row: AuthRow = sqlx::query_as(AUTH_SQL)
+        .bind(claims.tid)
+        .bind(claims.sid)
+        .bind(claims.sub)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let mut permissions: Vec<Permission> = row.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
+    permissions.sort();
+    permissions.dedup();
+    let span = tracing::Span::current();
+    span.record("tenant_id", tracing::field::display(claims.tid));
+    span.record("user_id", tracing::field::display(claims.sub));
+    let ctx = AuthCtx {
+        user_id: claims.sub,
+        tenant_id: TenantId(claims.tid),
+        session_id: claims.sid,
+        email: row.email,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        tenant_slug: row.tenant_slug,
+        tenant_name: row.tenant_name,
+        is_super_admin: row.is_super_admin,
+        permissions,
+        impersonator: claims.act,
+        meta: client_meta(parts),
+    };
+    Ok((ctx, tx))
+}
+
+impl<P: Required> FromRequestParts<AppState> for Authz<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (ctx, tx) = authenticate(parts, state).await?;
+        if let Some(p) = P::PERMISSION {
+            ctx.require(p)?;
+        }
+        Ok(Authz { ctx, tx, _perm: PhantomData })
+    }
+}
+
+impl FromRequestParts<AppState> for SuperAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (ctx, tx) = authenticate(parts, state).await?;
+        drop(tx);
+        if ctx.tenant_id.0 != SYSTEM_TENANT_ID || !ctx.is_super_admin || ctx.impersonator.is_some() {
+            return Err(ApiError::Forbidden("Super admin only".into()));
+        }
+        let tx = state.db.platform_tx().await?;
+        Ok(SuperAdmin { ctx, tx })
+    }
+}

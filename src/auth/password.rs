@@ -1,0 +1,146 @@
+//! Password hashing: Argon2id with OWASP parameters (m = 19 MiB, t = 2, p = 1),
+//! run off the async runtime behind a semaphore sized to the cores, so a login
+//! flood queues instead of starving other requests. Legacy bcrypt hashes verify
+//! and are flagged for re-hashing.
+
+use std::sync::{Arc, LazyLock};
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHasher as _, PasswordVerifier, phc::PasswordHash},
+};
+use tokio::sync::Semaphore;
+
+use crate::http::error::{ApiError, FieldError};
+
+/// Outcome of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Correct, but stored in a legacy format: re-hash and store.
+    YesNeedsRehash,
+}
+
+impl Verified {
+    pub fn ok(self) -> bool {
+        self != Verified::No
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19 * 1024, 2, 1, None).expect("valid params"))
+}
+
+/// A hash to verify against when no account matches, so unknown emails take as
+/// long as wrong passwords.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("dummy-password-for-timing-equalisation"));
+
+fn hash_blocking(password: &str) -> String {
+    argon2().hash_password(password.as_bytes()).expect("argon2 hashing cannot fail").to_string()
+}
+
+fn verify_blocking(password: &str, stored: Option<&str>) -> Verified {
+    let Some(stored) = stored else {
+        let _ = verify_blocking(password, Some(&DUMMY_HASH));
+        return Verified::No;
+    };
+    if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => Verified::YesNeedsRehash,
+            _ => Verified::No,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else { return Verified::No };
+    if argon2().verify_password(password.as_bytes(), &parsed).is_err() {
+        return Verified::No;
+    }
+    let current = parsed.algorithm.as_str() == "argon2id"
+        && parsed.params.get_decimal("m") == Some(19 * 1024)
+        && parsed.params.get_decimal("t") == Some(2);
+    if current { Verified::Yes } else { Verified::YesNeedsRehash }
+}
+
+/// Runs hashing on the blocking pool, at most one job per core at a time.
+#[derive(Clone, Debug)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self { permits: Arc::new(Semaphore::new(cores)) }
+    }
+}
+
+impl Passwords {
+    pub async fn hash(&self, password: &str) -> String {
+        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_blocking(&password)).await.expect("hash task panicked")
+    }
+
+    /// Verifies `password`; with `stored = None` burns the same time and fails.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Verified {
+        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let password = password.to_owned();
+        let stored = stored.map(str::to_owned);
+        tokio::task::spawn_blocking(move || verify_blocking(&password, stored.as_deref()))
+            .await
+            .expect("verify task panicked")
+    }
+}
+
+static COMMON: LazyLock<std::collections::HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("common_passwords.txt").lines().map(str::trim).filter(|l| !l.is_empty()).collect());
+
+/// The password policy: 12–128 characters, not the email (or its local part),
+/// not a common password. Violations name the rule.
+pub fn check_policy(field: &str, password: &str, email: Option<&str>) -> Result<(), ApiError> {
+    let len = password.chars().count();
+    let problem = if len < 12 {
+        Some("must be at least 12 characters")
+    } else if len > 128 {
+        Some("must be at most 128 characters")
+    } else if email.is_some_and(|e| {
+        let p = password.to_lowercase();
+        let e = e.to_lowercase();
+        p == e || e.split('@').next().is_some_and(|local| local.len() >= 4 && p == local)
+    }) {
+        Some("must not be the email address")
+    } else if COMMON.contains(password.to_lowercase().as_str()) {
+        Some("is too common; choose a less guessable password")
+    } else {
+        None
+    };
+    match problem {
+        Some(msg) => Err(ApiError::Validation(vec![FieldError::new(field, msg)])),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2id_round_trip_and_bcrypt_upgrade() {
+        let h = hash_blocking("correct horse battery staple");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(verify_blocking("correct horse battery staple", Some(&h)), Verified::Yes);
+        assert_eq!(verify_blocking("wrong", Some(&h)), Verified::No);
+        let b = bcrypt::hash("legacy-password-1", 4).unwrap();
+        assert_eq!(verify_blocking("legacy-password-1", Some(&b)), Verified::YesNeedsRehash);
+        assert_eq!(verify_blocking("nope", Some(&b)), Verified::No);
+        assert_eq!(verify_blocking("x", None), Verified::No);
+    }
+
+    #[test]
+    fn policy_names_the_rule() {
+        assert!(check_policy("password", "short", None).is_err());
+        assert!(check_policy("password", "alice@example.com", Some("alice@example.com")).is_err());
+        assert!(check_policy("password", "password1234", None).is_err());
+        assert!(check_policy("password", "a-Long-unusual-passphrase", Some("alice@example.com")).is_ok());
+    }
+}

@@ -1,0 +1,63 @@
+//! Start-up: resolve the database (embedded default), migrate, ensure the
+//! super admin exists.
+
+use std::path::Path;
+
+use anyhow::Context;
+use uuid::Uuid;
+
+use crate::{
+    auth::password::{Passwords, check_policy},
+    config::Config,
+    db::{Db, SYSTEM_TENANT_ID, embedded},
+};
+
+/// DATABASE_URL, or the embedded cluster's URL (started if needed).
+pub async fn database_url(config: &Config) -> anyhow::Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.expose().to_string()),
+        None => {
+            let server = embedded::ensure_cluster(Path::new(&config.data_dir)).await?;
+            embedded::ensure_database(&server, "tenantry").await
+        }
+    }
+}
+
+/// Creates the super admin in the system tenant if no user has that email there.
+/// Never overwrites an existing account's password. Returns whether it created one.
+pub async fn ensure_super_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<bool> {
+    check_policy("SUPER_ADMIN_PASSWORD", password, Some(email))
+        .map_err(|_| anyhow::anyhow!("SUPER_ADMIN_PASSWORD does not meet the password policy (12+ characters, not common, not the email)"))?;
+    let mut tx = db.system_job_tx("bootstrap super admin").await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND lower(email) = lower($2))")
+        .bind(SYSTEM_TENANT_ID)
+        .bind(email)
+        .fetch_one(&mut *tx)
+        .await?;
+    if exists {
+        return Ok(false);
+    }
+    let hash = Passwords::default().hash(password).await;
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, is_super_admin, email_verified_at) \
+         VALUES ($1, $2, $3, 'Super', 'Admin', $4, true, now())",
+    )
+    .bind(SYSTEM_TENANT_ID)
+    .bind(id)
+    .bind(email.to_lowercase())
+    .bind(hash)
+    .execute(&mut *tx)
+    .await
+    .context("creating the super admin")?;
+    crate::audit::record(
+        &mut tx,
+        crate::db::TenantId(SYSTEM_TENANT_ID),
+        &Default::default(),
+        crate::audit::AuditEvent::new("user.created", "user", id)
+            .new_values(serde_json::json!({"email": email, "is_super_admin": true})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,364 @@
+//! Typed configuration, read once at start-up from the environment and `.env`.
+//!
+//! Nothing else in the crate reads `std::env`. A missing or unsafe value stops
+//! start-up with one line naming the variable.
+
+use std::{collections::HashMap, fmt, net::SocketAddr, str::FromStr, time::Duration};
+
+/// A secret that never prints itself.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret value; call sites are easy to grep for.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A configuration problem: which variable, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailProvider {
+    Ses,
+    Smtp,
+    Log,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageBackend {
+    Local,
+    S3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// HMAC algorithms accepted for our own access tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    /// `None`: use the embedded PostgreSQL cluster in `data_dir`.
+    pub database_url: Option<Secret>,
+    pub database_max_connections: u32,
+    pub data_dir: String,
+    pub secret_key: Secret,
+    /// Key for secrets at rest (IdP client secrets, OAuth tokens, TOTP seeds); derived
+    /// from SECRET_KEY when ENCRYPTION_KEY is unset.
+    pub encryption_key: Secret,
+    pub encryption_key_id: String,
+    pub algorithm: JwtAlgorithm,
+    pub access_token_expire_minutes: i64,
+    pub refresh_token_expire_days: i64,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<Secret>,
+    pub aws_region: String,
+    pub aws_ses_from_email: String,
+    pub aws_endpoint_url: Option<String>,
+    pub ses_configuration_set: Option<String>,
+    pub email_provider: EmailProvider,
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    pub smtp_tls: SmtpTls,
+    pub microsoft_client_id: Option<String>,
+    pub microsoft_client_secret: Option<Secret>,
+    pub microsoft_authority: String,
+    pub google_client_id: Option<String>,
+    pub google_client_secret: Option<Secret>,
+    pub google_issuer: String,
+    pub oauth_redirect_allowlist: Vec<String>,
+    pub app_name: String,
+    pub base_url: String,
+    pub frontend_url: String,
+    pub super_admin_email: Option<String>,
+    pub super_admin_password: Option<Secret>,
+    pub redis_url: Option<Secret>,
+    pub storage_backend: StorageBackend,
+    pub storage_path: String,
+    pub s3_bucket: Option<String>,
+    pub max_failed_logins: i32,
+    pub lockout_minutes: i64,
+    /// Lockout window in seconds; LOCKOUT_SECONDS overrides LOCKOUT_MINUTES (tests).
+    pub lockout_seconds: i64,
+    pub bind_addr: SocketAddr,
+    pub log_format: LogFormat,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_upload_bytes: u64,
+    pub hsts: bool,
+    /// Believe the first X-Forwarded-For hop (only behind a proxy you run).
+    pub trust_proxy: bool,
+    pub rate_limit_login_per_minute: u32,
+    pub rate_limit_per_account_per_minute: u32,
+    pub email_worker_enabled: bool,
+    pub email_max_attempts: i32,
+}
+
+impl Config {
+    /// Reads `.env` (if present) and the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_map(std::env::vars().collect())
+    }
+
+    /// Builds the configuration from a variable map (the environment in production,
+    /// a literal map in tests).
+    pub fn from_map(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Vars(vars);
+        let environment = match v.get("ENVIRONMENT").as_deref().unwrap_or("development") {
+            "development" | "dev" => Environment::Development,
+            "test" => Environment::Test,
+            "production" | "prod" => Environment::Production,
+            other => return Err(v.bad("ENVIRONMENT", format!("unknown environment `{other}`"))),
+        };
+        let dev = environment != Environment::Production;
+
+        let secret_key = match v.get("SECRET_KEY") {
+            Some(k) if k.len() >= 32 => Secret::new(k),
+            Some(_) if dev => {
+                return Err(v.bad("SECRET_KEY", "must be at least 32 bytes".into()));
+            }
+            Some(_) => return Err(v.bad("SECRET_KEY", "must be at least 32 bytes in production".into())),
+            None if dev => Secret::new("development-only-secret-key-change-me-0123456789"),
+            None => return Err(v.bad("SECRET_KEY", "is required in production".into())),
+        };
+        let encryption_key = match v.get("ENCRYPTION_KEY") {
+            Some(k) if k.len() >= 32 => Secret::new(k),
+            Some(_) => return Err(v.bad("ENCRYPTION_KEY", "must be at least 32 bytes".into())),
+            None => Secret::new(format!("enc:{}", secret_key.expose())),
+        };
+
+        let algorithm = match v.get("ALGORITHM").as_deref().unwrap_or("HS256") {
+            "HS256" => JwtAlgorithm::HS256,
+            "HS384" => JwtAlgorithm::HS384,
+            "HS512" => JwtAlgorithm::HS512,
+            other => {
+                return Err(v.bad("ALGORITHM", format!("`{other}` is not one of HS256, HS384, HS512")));
+            }
+        };
+
+        let email_provider = match v.get("EMAIL_PROVIDER").as_deref().unwrap_or("log") {
+            "ses" => EmailProvider::Ses,
+            "smtp" => EmailProvider::Smtp,
+            "log" => EmailProvider::Log,
+            other => return Err(v.bad("EMAIL_PROVIDER", format!("`{other}` is not one of ses, smtp, log"))),
+        };
+        let smtp_host = v.get("SMTP_HOST");
+        if email_provider == EmailProvider::Smtp && smtp_host.is_none() {
+            return Err(v.bad("SMTP_HOST", "is required when EMAIL_PROVIDER=smtp".into()));
+        }
+        let smtp_tls = match v.get("SMTP_TLS").as_deref().unwrap_or("starttls") {
+            "starttls" | "true" => SmtpTls::StartTls,
+            "tls" => SmtpTls::Tls,
+            "none" | "false" => SmtpTls::None,
+            other => return Err(v.bad("SMTP_TLS", format!("`{other}` is not one of starttls, tls, none"))),
+        };
+        let storage_backend = match v.get("STORAGE_BACKEND").as_deref().unwrap_or("local") {
+            "local" => StorageBackend::Local,
+            "s3" => StorageBackend::S3,
+            other => return Err(v.bad("STORAGE_BACKEND", format!("`{other}` is not one of local, s3"))),
+        };
+        let s3_bucket = v.get("S3_BUCKET");
+        if storage_backend == StorageBackend::S3 && s3_bucket.is_none() {
+            return Err(v.bad("S3_BUCKET", "is required when STORAGE_BACKEND=s3".into()));
+        }
+        let log_format = match v.get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
+            "json" => LogFormat::Json,
+            "pretty" | "text" => LogFormat::Pretty,
+            other => return Err(v.bad("LOG_FORMAT", format!("`{other}` is not one of json, pretty"))),
+        };
+
+        let frontend_url = v.get("FRONTEND_URL").unwrap_or_else(|| "http://localhost:3000".into());
+        let lockout_minutes: i64 = v.parse("LOCKOUT_MINUTES", 30)?;
+        let super_admin_password = v.get("SUPER_ADMIN_PASSWORD").map(Secret::new);
+        if !dev && super_admin_password.as_ref().is_some_and(|p| p.expose().len() < 12) {
+            return Err(v.bad("SUPER_ADMIN_PASSWORD", "must be at least 12 characters".into()));
+        }
+        let bind_addr = v.get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8000".into());
+        let bind_addr = bind_addr
+            .parse()
+            .map_err(|e| v.bad("BIND_ADDR", format!("`{bind_addr}` is not host:port ({e})")))?;
+        let max_failed_logins = v.parse("MAX_FAILED_LOGINS", 5)?;
+        if max_failed_logins < 1 {
+            return Err(v.bad("MAX_FAILED_LOGINS", "must be at least 1".into()));
+        }
+
+        Ok(Config {
+            environment,
+            database_url: v.get("DATABASE_URL").map(Secret::new),
+            database_max_connections: v.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            data_dir: v.get("TENANTRY_DATA_DIR").unwrap_or_else(|| ".data".into()),
+            secret_key,
+            encryption_key,
+            encryption_key_id: v.get("ENCRYPTION_KEY_ID").unwrap_or_else(|| "k1".into()),
+            algorithm,
+            access_token_expire_minutes: v.parse("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?,
+            refresh_token_expire_days: v.parse("REFRESH_TOKEN_EXPIRE_DAYS", 30)?,
+            aws_access_key_id: v.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key: v.get("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+            aws_region: v.get("AWS_REGION").unwrap_or_else(|| "eu-central-1".into()),
+            aws_ses_from_email: v.get("AWS_SES_FROM_EMAIL").unwrap_or_else(|| "no-reply@tenantry.local".into()),
+            aws_endpoint_url: v.get("AWS_ENDPOINT_URL"),
+            ses_configuration_set: v.get("SES_CONFIGURATION_SET"),
+            email_provider,
+            smtp_host,
+            smtp_port: v.parse("SMTP_PORT", 587)?,
+            smtp_username: v.get("SMTP_USERNAME"),
+            smtp_password: v.get("SMTP_PASSWORD").map(Secret::new),
+            smtp_tls,
+            microsoft_client_id: v.get("MICROSOFT_CLIENT_ID"),
+            microsoft_client_secret: v.get("MICROSOFT_CLIENT_SECRET").map(Secret::new),
+            microsoft_authority: v
+                .get("MICROSOFT_AUTHORITY")
+                .unwrap_or_else(|| "https://login.microsoftonline.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+            google_client_id: v.get("GOOGLE_CLIENT_ID"),
+            google_client_secret: v.get("GOOGLE_CLIENT_SECRET").map(Secret::new),
+            google_issuer: v
+                .get("GOOGLE_ISSUER")
+                .unwrap_or_else(|| "https://accounts.google.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+            oauth_redirect_allowlist: v
+                .get("OAUTH_REDIRECT_ALLOWLIST")
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                .unwrap_or_default(),
+            app_name: v.get("APP_NAME").unwrap_or_else(|| "Tenantry".into()),
+            base_url: v
+                .get("BASE_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:8000".into())
+                .trim_end_matches('/')
+                .to_string(),
+            frontend_url: frontend_url.trim_end_matches('/').to_string(),
+            super_admin_email: v.get("SUPER_ADMIN_EMAIL"),
+            super_admin_password,
+            redis_url: v.get("REDIS_URL").map(Secret::new),
+            storage_backend,
+            storage_path: v.get("STORAGE_PATH").unwrap_or_else(|| ".data/storage".into()),
+            s3_bucket,
+            max_failed_logins,
+            lockout_minutes,
+            lockout_seconds: v.parse("LOCKOUT_SECONDS", lockout_minutes * 60)?,
+            bind_addr,
+            log_format,
+            request_timeout: Duration::from_secs(v.parse("REQUEST_TIMEOUT_SECONDS", 30)?),
+            max_body_bytes: v.parse("MAX_BODY_BYTES", 1024 * 1024)?,
+            max_upload_bytes: v.parse("MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,
+            hsts: v.parse("HSTS", false)?,
+            trust_proxy: v.parse("TRUST_PROXY", false)?,
+            rate_limit_login_per_minute: v.parse("RATE_LIMIT_LOGIN_PER_MINUTE", 300)?,
+            rate_limit_per_account_per_minute: v.parse("RATE_LIMIT_ACCOUNT_PER_MINUTE", 10)?,
+            email_worker_enabled: v.parse("EMAIL_WORKER", true)?,
+            email_max_attempts: v.parse("EMAIL_MAX_ATTEMPTS", 8)?,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// A set, non-blank value.
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(key) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|e| self.bad(key, format!("`{raw}` is invalid ({e})"))),
+        }
+    }
+
+    fn bad(&self, var: &'static str, reason: String) -> ConfigError {
+        ConfigError { var, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_work_in_development() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.max_failed_logins, 5);
+        assert_eq!(c.lockout_seconds, 30 * 60);
+    }
+
+    #[test]
+    fn production_requires_a_long_secret_key() {
+        let err = cfg(&[("ENVIRONMENT", "production")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        let err = cfg(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+    }
+
+    #[test]
+    fn rejects_asymmetric_or_none_algorithms() {
+        assert_eq!(cfg(&[("ALGORITHM", "none")]).unwrap_err().var, "ALGORITHM");
+        assert_eq!(cfg(&[("ALGORITHM", "RS256")]).unwrap_err().var, "ALGORITHM");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = cfg(&[("SECRET_KEY", "0123456789abcdef0123456789abcdef-secret")]).unwrap();
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    }
+}

@@ -1,0 +1,185 @@
+//! Database access: the pool, the tenant transaction and the platform handle.
+//!
+//! Every pooled connection runs as `tenantry_app` (NOSUPERUSER, NOBYPASSRLS), so
+//! Row-Level Security applies even when DATABASE_URL names a superuser. Tenant data
+//! is reached only through [`TenantTx`], which sets `app.tenant_id` for the
+//! transaction alone (safe behind PgBouncer in transaction mode). Cross-tenant work
+//! goes through [`PlatformTx`], which only super-admin code and named system jobs
+//! can open.
+
+pub mod embedded;
+
+use std::{
+    ops::{Deref, DerefMut},
+    time::Duration,
+};
+
+use sqlx::{
+    Executor, PgConnection, PgPool, Postgres, Transaction,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use uuid::Uuid;
+
+/// The migrations compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The role every server query runs as; RLS applies to it.
+pub const APP_ROLE: &str = "tenantry_app";
+/// The BYPASSRLS role of the platform handle.
+pub const PLATFORM_ROLE: &str = "tenantry_platform";
+
+/// The platform's own tenant (slug `system`), which holds the super admins.
+pub const SYSTEM_TENANT_ID: Uuid = Uuid::from_u128(1);
+
+/// A tenant id that came from an authenticated token or a pre-authentication
+/// look-up; the only key that opens a [`TenantTx`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(pub Uuid);
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The shared pool plus the (superuser-capable) options used for migrations.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    /// Connects a pool whose connections `SET ROLE tenantry_app` on connect.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .idle_timeout(Duration::from_secs(600))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("SET ROLE tenantry_app").await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options.application_name("tenantry"));
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations over a dedicated connection as the URL's own user
+    /// (which must be able to create the roles the first migration creates).
+    pub async fn migrate(url: &str) -> Result<(), sqlx::migrate::MigrateError> {
+        let options: PgConnectOptions = url.parse().map_err(sqlx::migrate::MigrateError::from)?;
+        let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
+        let result = MIGRATOR.run(&pool).await;
+        pool.close().await;
+        result
+    }
+
+    /// How many compiled migrations the database has not applied (or `Err` when
+    /// the database cannot be asked).
+    pub async fn pending_migrations(&self) -> Result<usize, sqlx::Error> {
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .or_else(|e| match &e {
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(vec![]),
+                _ => Err(e),
+            })?;
+        Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+    }
+
+    /// Round trip for health checks; touches no tenant data.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
+    /// Opens a transaction scoped to one tenant.
+    pub async fn tenant_tx(&self, tenant: TenantId) -> Result<TenantTx, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('role', 'tenantry_app', true), set_config('app.tenant_id', $1, true)")
+            .bind(tenant.0.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(TenantTx { tx, tenant })
+    }
+
+    /// Pre-authentication access: no tenant set, so only the narrow SECURITY
+    /// DEFINER functions (login candidates, tenant by slug, token owner) return rows.
+    pub async fn anonymous_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('role', 'tenantry_app', true)").execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('role', 'tenantry_platform', true)").execute(&mut *tx).await?;
+        Ok(PlatformTx { tx })
+    }
+
+    /// Cross-tenant access for background jobs (outbox worker, maintenance, seed,
+    /// bootstrap). Named so every use is easy to find.
+    pub async fn system_job_tx(&self, _job: &'static str) -> Result<PlatformTx, sqlx::Error> {
+        self.platform_tx().await
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A transaction in which `app.tenant_id` is set: RLS shows and accepts only that
+/// tenant's rows. Rolled back on drop unless committed.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+}
+
+impl TenantTx {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for TenantTx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+impl DerefMut for TenantTx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// A transaction as the BYPASSRLS platform role: sees every tenant. Only handed
+/// out by the super-admin extractor and [`Db::system_job_tx`].
+pub struct PlatformTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PlatformTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for PlatformTx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+impl DerefMut for PlatformTx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}

@@ -1,0 +1,59 @@
+//! Liveness, readiness and dependency health. No authentication, no tenant data.
+
+use std::time::Instant;
+
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive")))]
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: 200 only when the database answers and no migration is pending.
+#[utoipa::path(get, path = "/ready", tag = "health",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let check = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.pending_migrations()).await;
+    match check {
+        Ok(Ok(0)) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(Ok(n)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": format!("{n} migrations pending")})),
+        ),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": "database unreachable"})),
+        ),
+    }
+}
+
+/// Each dependency with its state and latency.
+#[utoipa::path(get, path = "/health/detailed", tag = "health", responses((status = 200, description = "Checks")))]
+pub async fn health_detailed(State(state): State<AppState>) -> impl IntoResponse {
+    let start = Instant::now();
+    let db = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
+    let db_ok = matches!(db, Ok(Ok(())));
+    let database = json!({
+        "status": if db_ok { "ok" } else { "error" },
+        "latency_ms": start.elapsed().as_secs_f64() * 1000.0,
+    });
+    let mut checks = serde_json::Map::new();
+    checks.insert("database".into(), database);
+    for (name, check) in crate::http::extra_health_checks(&state).await {
+        checks.insert(name.into(), check);
+    }
+    let all_ok = checks.values().all(|c| c["status"] != "error");
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        Json(json!({
+            "status": if all_ok { "ok" } else { "degraded" },
+            "version": env!("CARGO_PKG_VERSION"),
+            "checks": checks,
+        })),
+    )
+}

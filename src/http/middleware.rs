@@ -1,0 +1,127 @@
+//! Cross-cutting HTTP behaviour: problem+json for every error, request ids in
+//! error bodies, security headers and Prometheus metrics.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    body::{Body, to_bytes},
+    extract::{MatchedPath, Request},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use super::error::{PROBLEM_JSON, problem_body, problem_response};
+
+/// Turns every error response into problem+json and stamps its `request_id`.
+/// Errors from axum itself (404, 405, timeouts, body limits) arrive here as plain
+/// text; handler errors arrive as problems and only gain the request id.
+pub async fn problem_details(req: Request, next: Next) -> Response {
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    let (parts, body) = res.into_parts();
+    let mut problem = if is_problem {
+        match to_bytes(body, 64 * 1024).await.ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            Some(v) => v,
+            None => problem_body(status, "error", status.canonical_reason().unwrap_or("Error")),
+        }
+    } else {
+        let detail = match status {
+            StatusCode::NOT_FOUND => "No such route",
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed on this route",
+            StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large",
+            StatusCode::REQUEST_TIMEOUT => "The request took too long",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported content type",
+            StatusCode::INTERNAL_SERVER_ERROR => "An internal error occurred",
+            _ => status.canonical_reason().unwrap_or("Error"),
+        };
+        let code = status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "-");
+        problem_body(status, &code, detail)
+    };
+    problem["request_id"] = request_id.map(Into::into).unwrap_or(serde_json::Value::Null);
+    let mut out = problem_response(status, problem);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Security headers on every response; CSP on HTML.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    let is_html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        // Swagger UI needs its own inline bootstrap script and styles.
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+                 img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+        );
+    } else {
+        h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+pub async fn hsts(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    res.headers_mut()
+        .insert("strict-transport-security", HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    res
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app
+/// built in this process, e.g. by tests).
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("http_request_duration_seconds".into()),
+                &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+            )
+            .expect("valid buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Request count and latency by method, matched route (low cardinality) and status.
+pub async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let res = next.run(req).await;
+    let labels = [("method", method), ("route", route), ("status", res.status().as_u16().to_string())];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    res
+}
+
+pub async fn render_metrics() -> Response {
+    let mut res = Response::new(Body::from(metrics_handle().render()));
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    res
+}

@@ -1,0 +1,129 @@
+//! The HTTP kernel: router assembly, middleware stack, errors and extractors.
+
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+
+use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware as mw, routing::get};
+use serde_json::Value;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+pub use error::{ApiError, ApiResult};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tenantry", description = "Multi-tenant backend: tenants, identity, RBAC, audit, projects and documents."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth"), (name = "oauth"), (name = "users"), (name = "roles"), (name = "tenants"),
+        (name = "projects"), (name = "documents"), (name = "admin"), (name = "audit"), (name = "webhooks"),
+        (name = "health")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Every `/api/v1` feature router, and the OpenAPI document they describe.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1/auth", crate::auth::handlers::router())
+        .nest("/api/v1/audit", crate::audit::handlers::router())
+}
+
+/// The OpenAPI document (also served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// Extra `/health/detailed` checks contributed by features (email, storage, redis).
+pub async fn extra_health_checks(_state: &AppState) -> Vec<(&'static str, Value)> {
+    Vec::new()
+}
+
+/// Builds the whole application with its middleware.
+pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    let (api, openapi) = api_routes()
+        .routes(utoipa_axum::routes!(health::health))
+        .routes(utoipa_axum::routes!(health::health_detailed))
+        .routes(utoipa_axum::routes!(health::ready))
+        .split_for_parts();
+
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::exact(
+            config.frontend_url.parse().unwrap_or_else(|_| "http://localhost:3000".parse().expect("valid")),
+        ))
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::IF_MATCH,
+            x_request_id.clone(),
+        ])
+        .expose_headers([x_request_id.clone(), axum::http::header::ETAG])
+        .max_age(std::time::Duration::from_secs(600));
+
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+        let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let route = req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_else(|| req.uri().path().to_owned());
+        tracing::info_span!("request", method = %req.method(), route, request_id,
+            tenant_id = tracing::field::Empty, user_id = tracing::field::Empty)
+    });
+
+    let mut app = Router::new()
+        .merge(api)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .route("/metrics", get(middleware::render_metrics))
+        .fallback(|| async { ApiError::NotFound("No such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(mw::from_fn(middleware::record_metrics))
+        .layer(axum::Extension(extract::TrustProxy(config.trust_proxy)));
+    if config.hsts {
+        app = app.layer(mw::from_fn(middleware::hsts));
+    }
+    middleware::metrics_handle();
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(x_request_id))
+            .layer(mw::from_fn(middleware::problem_details))
+            .layer(mw::from_fn(middleware::security_headers))
+            .layer(CatchPanicLayer::new())
+            .layer(cors)
+            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout)),
+    )
+    .with_state(state)
+}

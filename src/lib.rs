@@ -1,0 +1,14 @@
+//! tenantry: an enterprise multi-tenant backend. See README.md for the tour.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod http;
+pub mod pagination;
+pub mod rbac;
+pub mod telemetry;
+pub mod seed;

@@ -1,0 +1,132 @@
+//! The `tenantry` command: serve, migrate, seed, create-super-admin.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tenantry::{app::AppState, bootstrap, config::Config, db::Db, telemetry};
+
+#[derive(Parser)]
+#[command(name = "tenantry", version, about = "Enterprise multi-tenant backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (default). Applies pending migrations first.
+    Serve {
+        /// Do not apply migrations at start-up.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Create sample data (two tenants, a user in each role, projects, documents).
+    Seed,
+    /// Create a super admin in the system tenant.
+    CreateSuperAdmin {
+        #[arg(long)]
+        email: String,
+        /// Read from SUPER_ADMIN_PASSWORD when set, else prompted on the terminal.
+        #[arg(long, env = "SUPER_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(err) = run().await {
+        eprintln!("tenantry: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    telemetry::init(config.log_format);
+    let url = bootstrap::database_url(&config).await?;
+    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+        Command::Migrate => {
+            Db::migrate(&url).await.context("applying migrations")?;
+            println!("migrations applied");
+        }
+        Command::Serve { no_migrate } => {
+            if !no_migrate {
+                Db::migrate(&url).await.context("applying migrations")?;
+            }
+            serve(config, &url).await?;
+        }
+        Command::Seed => {
+            Db::migrate(&url).await.context("applying migrations")?;
+            let db = Db::connect(&url, 4).await?;
+            let state = AppState::new(config, db).await?;
+            tenantry::seed::run(&state).await?;
+        }
+        Command::CreateSuperAdmin { email, password } => {
+            let password = match password {
+                Some(p) => p,
+                None => prompt_password()?,
+            };
+            Db::migrate(&url).await.context("applying migrations")?;
+            let db = Db::connect(&url, 2).await?;
+            if bootstrap::ensure_super_admin(&db, &email, &password).await? {
+                println!("super admin {email} created");
+            } else {
+                println!("super admin {email} already exists; password left unchanged");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn prompt_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("Password for the new super admin: ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn serve(config: Config, url: &str) -> anyhow::Result<()> {
+    let db = Db::connect(url, config.database_max_connections).await?;
+    if let (Some(email), Some(password)) = (&config.super_admin_email, &config.super_admin_password) {
+        if bootstrap::ensure_super_admin(&db, email, password.expose()).await? {
+            tracing::info!(%email, "super admin created");
+        }
+    } else {
+        tracing::warn!("SUPER_ADMIN_EMAIL/SUPER_ADMIN_PASSWORD not set: no super admin ensured");
+    }
+    let bind = config.bind_addr;
+    let state = AppState::new(config, db).await?;
+    let background = tenantry::app::spawn_background(&state);
+    let app = tenantry::http::router(state);
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    tracing::info!(addr = %bind, "tenantry listening");
+    eprintln!("tenantry: listening on http://{bind} (docs at http://{bind}/docs)");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    background.shutdown().await;
+    tracing::info!("tenantry stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

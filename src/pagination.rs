@@ -1,0 +1,69 @@
+//! `page`/`page_size` parameters and the `{items, total, page, page_size}` envelope.
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// `page` starts at 1; `page_size` defaults to 20 and is capped at 100.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    #[serde(default = "one", deserialize_with = "lenient_i64")]
+    #[param(minimum = 1, default = 1)]
+    pub page: i64,
+    #[serde(default = "default_size", deserialize_with = "lenient_i64")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub page_size: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+fn default_size() -> i64 {
+    DEFAULT_PAGE_SIZE
+}
+
+/// Query strings inside `#[serde(flatten)]` arrive as strings; accept both forms.
+fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(i64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(n),
+        Raw::S(s) => s.trim().parse().map_err(|_| serde::de::Error::custom(format!("`{s}` is not an integer"))),
+    }
+}
+
+impl Default for PageParams {
+    fn default() -> Self {
+        Self { page: 1, page_size: DEFAULT_PAGE_SIZE }
+    }
+}
+
+impl PageParams {
+    pub fn number(&self) -> i64 {
+        self.page.max(1)
+    }
+    pub fn limit(&self) -> i64 {
+        self.page_size.clamp(1, MAX_PAGE_SIZE)
+    }
+    pub fn offset(&self) -> i64 {
+        (self.number() - 1).saturating_mul(self.limit())
+    }
+    /// Wraps one page of rows.
+    pub fn wrap<T>(&self, items: Vec<T>, total: i64) -> Page<T> {
+        Page { items, total, page: self.number(), page_size: self.limit() }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: i64,
+    pub page_size: i64,
+}
