@@ -1,0 +1,5 @@
+//! One integration-test binary: every feature's tests, sharing the harness.
+
+mod helpers;
+
+mod foundation;
