@@ -2,7 +2,12 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use crate::{auth::jwt::JwtKeys, config::Config, crypto::SecretBox, db::Db};
+use crate::{
+    auth::{jwt::JwtKeys, password::Passwords},
+    config::Config,
+    crypto::SecretBox,
+    db::Db,
+};
 
 /// Cheap to clone; handed to every handler.
 #[derive(Clone)]
@@ -14,6 +19,8 @@ pub struct Inner {
     pub jwt: JwtKeys,
     /// Encrypts secrets at rest (IdP client secrets, OAuth tokens, TOTP seeds).
     pub secrets: SecretBox,
+    /// Argon2id hashing off the runtime, bounded to the cores.
+    pub passwords: Passwords,
 }
 
 impl Deref for AppState {
@@ -27,7 +34,7 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(&config);
         let secrets = SecretBox::new(&config.encryption_key_id, config.encryption_key.expose());
-        Ok(Self(Arc::new(Inner { config, db, jwt, secrets })))
+        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default() })))
     }
 }
 
