@@ -23,6 +23,36 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
     }
 }
 
+/// Ensures the super admin of SUPER_ADMIN_EMAIL / SUPER_ADMIN_PASSWORD. Outside
+/// production, without them, `admin@tenantry.local` gets a random password that
+/// is printed once, when the account is created.
+pub async fn ensure_configured_super_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
+    let email = match &config.super_admin_email {
+        Some(e) => e.clone(),
+        None if !config.is_production() => "admin@tenantry.local".to_string(),
+        None => {
+            tracing::warn!("SUPER_ADMIN_EMAIL is not set: no super admin ensured");
+            return Ok(());
+        }
+    };
+    let (password, generated) = match &config.super_admin_password {
+        Some(p) => (p.expose().to_string(), false),
+        None if config.is_production() => {
+            tracing::warn!("SUPER_ADMIN_PASSWORD is not set: no super admin ensured");
+            return Ok(());
+        }
+        None => (crate::crypto::random_token(), true),
+    };
+    if ensure_super_admin(db, &email, &password).await? {
+        if generated {
+            eprintln!("tenantry: created super admin {email} with password {password} (shown once; set SUPER_ADMIN_PASSWORD to choose it)");
+        } else {
+            eprintln!("tenantry: created super admin {email}");
+        }
+    }
+    Ok(())
+}
+
 /// Creates the super admin in the system tenant if no user has that email there.
 /// Never overwrites an existing account's password. Returns whether it created one.
 pub async fn ensure_super_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<bool> {

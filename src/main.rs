@@ -20,6 +20,9 @@ enum Command {
         /// Do not apply migrations at start-up.
         #[arg(long)]
         no_migrate: bool,
+        /// Also create the sample data (`tenantry seed`) when it is missing.
+        #[arg(long)]
+        seed: bool,
     },
     /// Apply pending migrations and exit.
     Migrate,
@@ -48,16 +51,16 @@ async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
     let url = bootstrap::database_url(&config).await?;
-    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+    match cli.command.unwrap_or(Command::Serve { no_migrate: false, seed: false }) {
         Command::Migrate => {
             Db::migrate(&url).await.context("applying migrations")?;
             println!("migrations applied");
         }
-        Command::Serve { no_migrate } => {
+        Command::Serve { no_migrate, seed } => {
             if !no_migrate {
                 Db::migrate(&url).await.context("applying migrations")?;
             }
-            serve(config, &url).await?;
+            serve(config, &url, seed).await?;
         }
         Command::Seed => {
             Db::migrate(&url).await.context("applying migrations")?;
@@ -91,17 +94,14 @@ fn prompt_password() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn serve(config: Config, url: &str) -> anyhow::Result<()> {
+async fn serve(config: Config, url: &str, seed: bool) -> anyhow::Result<()> {
     let db = Db::connect(url, config.database_max_connections).await?;
-    if let (Some(email), Some(password)) = (&config.super_admin_email, &config.super_admin_password) {
-        if bootstrap::ensure_super_admin(&db, email, password.expose()).await? {
-            tracing::info!(%email, "super admin created");
-        }
-    } else {
-        tracing::warn!("SUPER_ADMIN_EMAIL/SUPER_ADMIN_PASSWORD not set: no super admin ensured");
-    }
+    bootstrap::ensure_configured_super_admin(&config, &db).await?;
     let bind = config.bind_addr;
     let state = AppState::new(config, db).await?;
+    if seed {
+        tenantry::seed::run(&state).await?;
+    }
     let background = tenantry::app::spawn_background(&state);
     let app = tenantry::http::router(state);
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
