@@ -99,10 +99,14 @@ impl Db {
 
     /// Opens a transaction scoped to one tenant.
     pub async fn tenant_tx(&self, tenant: TenantId) -> Result<TenantTx, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('role', 'tenantry_app', true), set_config('app.tenant_id', $1, true)")
-            .bind(tenant.0.to_string())
-            .execute(&mut *tx)
+        // One round trip: BEGIN and the transaction-local settings travel as one
+        // simple query. Interpolating is safe: a Uuid formats as hex and dashes only.
+        let tx = self
+            .pool
+            .begin_with(sqlx::AssertSqlSafe(format!(
+                "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{}', true)",
+                tenant.0
+            )))
             .await?;
         Ok(TenantTx { tx, tenant })
     }
@@ -110,14 +114,11 @@ impl Db {
     /// Pre-authentication access: no tenant set, so only the narrow SECURITY
     /// DEFINER functions (login candidates, tenant by slug, token owner) return rows.
     pub async fn anonymous_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('role', 'tenantry_app', true)").execute(&mut *tx).await?;
-        Ok(tx)
+        self.pool.begin_with("BEGIN; SELECT set_config('role', 'tenantry_app', true)").await
     }
 
     pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('role', 'tenantry_platform', true)").execute(&mut *tx).await?;
+        let tx = self.pool.begin_with("BEGIN; SELECT set_config('role', 'tenantry_platform', true)").await?;
         Ok(PlatformTx { tx })
     }
 
