@@ -54,7 +54,8 @@ impl Background {
 }
 
 /// Starts the background tasks; each watches the stop channel.
-pub fn spawn_background(_state: &AppState) -> Background {
-    let (stop, _rx) = tokio::sync::watch::channel(false);
-    Background { stop, tasks: Vec::new() }
+pub fn spawn_background(state: &AppState) -> Background {
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let tasks = vec![tokio::spawn(crate::rbac::sweeper::run(state.clone(), rx))];
+    Background { stop, tasks }
 }

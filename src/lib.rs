@@ -12,3 +12,5 @@ pub mod pagination;
 pub mod rbac;
 pub mod telemetry;
 pub mod seed;
+pub mod tenants;
+pub mod admin;

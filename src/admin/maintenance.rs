@@ -1,0 +1,151 @@
+//! `POST /admin/maintenance/cleanup` and `GET /admin/maintenance/status`.
+//!
+//! Cleanup deletes what has no further use: expired sessions (with their
+//! refresh tokens), used or expired single-use tokens and invitations, used or
+//! expired OAuth states, sent emails past retention, and documents whose upload
+//! window closed without an upload. Each run is recorded in `maintenance_runs`
+//! and the system tenant's audit chain.
+
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    audit::{self, AuditActor, AuditEvent},
+    auth::SuperAdmin,
+    db::{SYSTEM_TENANT_ID, TenantId},
+    http::{ApiResult, extract::ApiJson},
+};
+
+/// Sent emails are kept this long (for support and bounce correlation).
+pub const SENT_EMAIL_RETENTION_DAYS: i64 = 30;
+
+/// What each cleanup step deletes, in order (refresh tokens before the sessions
+/// that would take them by cascade, so both are counted).
+const STEPS: &[(&str, &str)] = &[
+    (
+        "refresh_tokens",
+        "DELETE FROM refresh_tokens rt USING user_sessions s \
+         WHERE s.tenant_id = rt.tenant_id AND s.id = rt.session_id AND s.expires_at < now()",
+    ),
+    ("sessions", "DELETE FROM user_sessions WHERE expires_at < now()"),
+    ("password_reset_tokens", "DELETE FROM password_reset_tokens WHERE used_at IS NOT NULL OR expires_at < now()"),
+    (
+        "email_verification_tokens",
+        "DELETE FROM email_verification_tokens WHERE used_at IS NOT NULL OR expires_at < now()",
+    ),
+    ("invitations", "DELETE FROM invitations WHERE accepted_at IS NOT NULL OR expires_at < now()"),
+    ("oauth_states", "DELETE FROM oauth_states WHERE used_at IS NOT NULL OR expires_at < now()"),
+    (
+        "expired_pending_documents",
+        "DELETE FROM documents WHERE status = 'pending' AND upload_expires_at < now()",
+    ),
+];
+
+/// Runs every step in `conn` (a platform transaction); answers the counts.
+pub async fn run_cleanup(conn: &mut PgConnection) -> Result<Map<String, Value>, sqlx::Error> {
+    let mut counts = Map::new();
+    for (name, sql) in STEPS {
+        let n = sqlx::query(*sql).execute(&mut *conn).await?.rows_affected();
+        counts.insert((*name).to_string(), json!(n));
+    }
+    let sent = sqlx::query(
+        "DELETE FROM email_outbox WHERE status = 'sent' \
+         AND COALESCE(sent_at, created_at) < now() - make_interval(days => $1::int)",
+    )
+    .bind(SENT_EMAIL_RETENTION_DAYS as i32)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    counts.insert("sent_emails".into(), json!(sent));
+    Ok(counts)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CleanupResult {
+    pub run_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ran_at: OffsetDateTime,
+    /// Rows deleted per kind.
+    pub counts: Value,
+    pub total: u64,
+}
+
+/// Deletes expired and used data now.
+#[utoipa::path(post, path = "/api/v1/admin/maintenance/cleanup", tag = "admin", security(("bearer" = ["super_admin"])),
+    responses((status = 200, body = CleanupResult), (status = 403)))]
+pub async fn cleanup(SuperAdmin { ctx, mut tx }: SuperAdmin) -> ApiResult<ApiJson<CleanupResult>> {
+    let counts = run_cleanup(&mut tx).await?;
+    let total = counts.values().filter_map(Value::as_u64).sum();
+    let counts = Value::Object(counts);
+    let run_id = Uuid::new_v4();
+    let ran_at: OffsetDateTime =
+        sqlx::query_scalar("INSERT INTO maintenance_runs (id, ran_by, counts) VALUES ($1, $2, $3) RETURNING ran_at")
+            .bind(run_id)
+            .bind(ctx.user_id)
+            .bind(&counts)
+            .fetch_one(&mut *tx)
+            .await?;
+    let actor: AuditActor = ctx.actor();
+    audit::record(
+        &mut tx,
+        TenantId(SYSTEM_TENANT_ID),
+        &actor,
+        AuditEvent::new("maintenance.cleanup", "maintenance_run", run_id).new_values(&counts),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(CleanupResult { run_id, ran_at, counts, total }))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct LastRun {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ran_at: OffsetDateTime,
+    pub ran_by: Option<Uuid>,
+    pub counts: Value,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TableSize {
+    pub table: String,
+    pub total_bytes: i64,
+    pub estimated_rows: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MaintenanceStatus {
+    pub last_cleanup: Option<LastRun>,
+    pub database_bytes: i64,
+    pub tables: Vec<TableSize>,
+    pub pending_migrations: Option<usize>,
+    pub applied_migrations: i64,
+}
+
+/// Last cleanup, table sizes and pending migrations.
+#[utoipa::path(get, path = "/api/v1/admin/maintenance/status", tag = "admin", security(("bearer" = ["super_admin"])),
+    responses((status = 200, body = MaintenanceStatus)))]
+pub async fn status(State(state): State<AppState>, SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<ApiJson<MaintenanceStatus>> {
+    let last_cleanup =
+        sqlx::query_as("SELECT id, ran_at, ran_by, counts FROM maintenance_runs ORDER BY ran_at DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let tables = sqlx::query_as(
+        "SELECT c.relname::text AS table, pg_total_relation_size(c.oid) AS total_bytes, \
+         GREATEST(c.reltuples, 0)::bigint AS estimated_rows \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY total_bytes DESC, c.relname",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let database_bytes = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&mut *tx).await?;
+    let applied_migrations =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut *tx).await?;
+    let pending_migrations = state.db.pending_migrations().await.ok();
+    Ok(ApiJson(MaintenanceStatus { last_cleanup, database_bytes, tables, pending_migrations, applied_migrations }))
+}

@@ -1,0 +1,265 @@
+//! Super-admin security views: threats (credential stuffing, accounts under
+//! attack, lockouts, impersonations), problematic users, and unlocking.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    audit::{self, AuditEvent},
+    auth::{SuperAdmin, security},
+    db::TenantId,
+    http::{
+        ApiError, ApiResult,
+        extract::{ApiJson, ApiPath, ApiQuery},
+    },
+    pagination::{Page, PageParams},
+};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThreatQuery {
+    /// Look-back window in minutes (1 to 10080); default 60.
+    pub window_minutes: Option<i64>,
+    /// Distinct emails failing from one IP that count as credential stuffing; default 5.
+    pub min_distinct_emails: Option<i64>,
+    /// Failures against one email that count as an attack; default 5.
+    pub min_failures: Option<i64>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StuffingSource {
+    pub ip_address: String,
+    pub failures: i64,
+    pub distinct_emails: i64,
+    pub distinct_tenants: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AccountUnderAttack {
+    pub email: String,
+    pub failures: i64,
+    pub distinct_ips: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_attempt: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Lockout {
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub user_id: Uuid,
+    pub email: String,
+    pub failed_login_count: i32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    pub currently_locked: bool,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ImpersonationSession {
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub user_email: String,
+    pub impersonator_id: Option<Uuid>,
+    pub impersonator_email: Option<String>,
+    pub reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub active: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Threats {
+    pub window_minutes: i64,
+    pub credential_stuffing: Vec<StuffingSource>,
+    pub accounts_under_attack: Vec<AccountUnderAttack>,
+    /// Accounts locked in about the last day (still locked or recently expired).
+    pub recent_lockouts: Vec<Lockout>,
+    /// Impersonation sessions started in the last 7 days.
+    pub impersonations: Vec<ImpersonationSession>,
+}
+
+/// Attack patterns seen in recent sign-ins.
+#[utoipa::path(get, path = "/api/v1/admin/security/threats", tag = "admin", security(("bearer" = ["super_admin"])),
+    params(ThreatQuery), responses((status = 200, body = Threats), (status = 422)))]
+pub async fn threats(SuperAdmin { mut tx, .. }: SuperAdmin, ApiQuery(q): ApiQuery<ThreatQuery>) -> ApiResult<ApiJson<Threats>> {
+    let window = q.window_minutes.unwrap_or(60);
+    if !(1..=10080).contains(&window) {
+        return Err(ApiError::invalid("window_minutes", "must be between 1 and 10080"));
+    }
+    let min_emails = q.min_distinct_emails.unwrap_or(5).max(1);
+    let min_failures = q.min_failures.unwrap_or(5).max(1);
+    let credential_stuffing = sqlx::query_as(
+        "SELECT ip_address, count(*) AS failures, count(DISTINCT lower(email)) AS distinct_emails, \
+         count(DISTINCT tenant_id) AS distinct_tenants, min(created_at) AS first_seen, max(created_at) AS last_seen \
+         FROM login_attempts WHERE NOT success AND ip_address IS NOT NULL \
+           AND created_at > now() - make_interval(mins => $1::int) \
+         GROUP BY ip_address HAVING count(DISTINCT lower(email)) >= $2 \
+         ORDER BY distinct_emails DESC, failures DESC LIMIT 100",
+    )
+    .bind(window as i32)
+    .bind(min_emails)
+    .fetch_all(&mut *tx)
+    .await?;
+    let accounts_under_attack = sqlx::query_as(
+        "SELECT lower(email) AS email, count(*) AS failures, count(DISTINCT ip_address) AS distinct_ips, \
+         max(created_at) AS last_attempt FROM login_attempts \
+         WHERE NOT success AND created_at > now() - make_interval(mins => $1::int) \
+         GROUP BY lower(email) HAVING count(*) >= $2 ORDER BY failures DESC LIMIT 100",
+    )
+    .bind(window as i32)
+    .bind(min_failures)
+    .fetch_all(&mut *tx)
+    .await?;
+    let recent_lockouts = sqlx::query_as(
+        "SELECT u.tenant_id, t.slug AS tenant_slug, u.id AS user_id, u.email, u.failed_login_count, u.locked_until, \
+         COALESCE(u.locked_until > now(), false) AS currently_locked \
+         FROM users u JOIN tenants t ON t.id = u.tenant_id \
+         WHERE u.locked_until > now() - interval '24 hours' ORDER BY u.locked_until DESC LIMIT 100",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let impersonations = sqlx::query_as(
+        "SELECT s.tenant_id, t.slug AS tenant_slug, s.id AS session_id, s.user_id, u.email AS user_email, \
+         s.impersonator_id, s.impersonator_email, s.impersonation_reason AS reason, s.created_at AS started_at, \
+         s.expires_at, s.revoked_at, (s.revoked_at IS NULL AND s.expires_at > now()) AS active \
+         FROM user_sessions s JOIN tenants t ON t.id = s.tenant_id \
+         JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
+         WHERE s.impersonator_id IS NOT NULL AND s.created_at > now() - interval '7 days' \
+         ORDER BY s.created_at DESC LIMIT 100",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(ApiJson(Threats { window_minutes: window, credential_stuffing, accounts_under_attack, recent_lockouts, impersonations }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProblematicQuery {
+    /// Only users with this reason: `locked`, `many_failures`, `never_signed_in`, `unverified`.
+    pub reason: Option<String>,
+    pub tenant_id: Option<Uuid>,
+    #[serde(flatten)]
+    #[param(inline)]
+    pub page: PageParams,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ProblematicUser {
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub user_id: Uuid,
+    pub email: String,
+    pub is_active: bool,
+    pub failed_login_count: i32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub email_verified_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub reasons: Vec<String>,
+}
+
+/// Failures (not yet locked) that make an account worth a look.
+const MANY_FAILURES: i32 = 3;
+
+/// Users that are locked, failing, never signed in or unverified.
+#[utoipa::path(get, path = "/api/v1/admin/users/problematic", tag = "admin", security(("bearer" = ["super_admin"])),
+    params(ProblematicQuery), responses((status = 200, body = Page<ProblematicUser>), (status = 422)))]
+pub async fn problematic_users(
+    SuperAdmin { mut tx, .. }: SuperAdmin,
+    ApiQuery(q): ApiQuery<ProblematicQuery>,
+) -> ApiResult<ApiJson<Page<ProblematicUser>>> {
+    const REASONS: [&str; 4] = ["locked", "many_failures", "never_signed_in", "unverified"];
+    if let Some(r) = &q.reason
+        && !REASONS.contains(&r.as_str())
+    {
+        return Err(ApiError::invalid("reason", format!("must be one of {}", REASONS.join(", "))));
+    }
+    const INNER: &str = "SELECT u.tenant_id, t.slug AS tenant_slug, u.id AS user_id, u.email, u.is_active, \
+        u.failed_login_count, u.locked_until, u.last_login_at, u.email_verified_at, u.created_at, \
+        array_remove(ARRAY[ \
+          CASE WHEN u.locked_until > now() THEN 'locked' END, \
+          CASE WHEN u.failed_login_count >= $3 THEN 'many_failures' END, \
+          CASE WHEN u.last_login_at IS NULL THEN 'never_signed_in' END, \
+          CASE WHEN u.email_verified_at IS NULL THEN 'unverified' END], NULL) AS reasons \
+        FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE ($2::uuid IS NULL OR u.tenant_id = $2)";
+    const FILTER: &str = "WHERE cardinality(reasons) > 0 AND ($1::text IS NULL OR $1 = ANY(reasons))";
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM ({INNER}) x {FILTER}")))
+        .bind(&q.reason)
+        .bind(q.tenant_id)
+        .bind(MANY_FAILURES)
+        .fetch_one(&mut *tx)
+        .await?;
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM ({INNER}) x {FILTER} ORDER BY (locked_until > now()) DESC NULLS LAST, \
+         failed_login_count DESC, created_at DESC, user_id LIMIT $4 OFFSET $5"
+    )))
+    .bind(&q.reason)
+    .bind(q.tenant_id)
+    .bind(MANY_FAILURES)
+    .bind(q.page.limit())
+    .bind(q.page.offset())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(ApiJson(q.page.wrap(items, total)))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnlockResult {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    pub unlocked: bool,
+    pub failed_login_count: i32,
+}
+
+/// Clears a user's lock and failure counter (in any tenant).
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", security(("bearer" = ["super_admin"])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = UnlockResult), (status = 404)))]
+pub async fn unlock_user(SuperAdmin { ctx, mut tx }: SuperAdmin, ApiPath(id): ApiPath<Uuid>) -> ApiResult<ApiJson<UnlockResult>> {
+    let (tenant, email, count, locked_until): (Uuid, String, i32, Option<OffsetDateTime>) = sqlx::query_as(
+        "SELECT tenant_id, email, failed_login_count, locked_until FROM users WHERE id = $1 \
+         ORDER BY tenant_id LIMIT 1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("User"))?;
+    sqlx::query("UPDATE users SET failed_login_count = 0, locked_until = NULL, updated_by = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .bind(ctx.user_id)
+        .execute(&mut *tx)
+        .await?;
+    let old = json!({"failed_login_count": count, "locked_until": locked_until});
+    let new = json!({"failed_login_count": 0, "locked_until": null});
+    audit::record(&mut tx, TenantId(tenant), &ctx.actor(), AuditEvent::new("user.unlocked", "user", id).old(&old).new_values(&new))
+        .await?;
+    security::record_event(
+        &mut tx,
+        TenantId(tenant),
+        Some(id),
+        security::kind::ACCOUNT_UNLOCKED,
+        json!({"by": "super_admin", "actor_id": ctx.user_id, "previous": old}),
+        &ctx.meta,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(UnlockResult { user_id: id, tenant_id: tenant, email, unlocked: true, failed_login_count: 0 }))
+}

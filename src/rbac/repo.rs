@@ -1,0 +1,178 @@
+//! Role and assignment SQL, run inside the caller's tenant transaction (RLS
+//! confines every statement to that tenant).
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Permission, model::AssignmentView, model::RoleView};
+
+const SELECT_ROLE: &str = "SELECT r.id, r.name, r.description, r.is_system, \
+    ARRAY(SELECT rp.permission FROM role_permissions rp WHERE rp.tenant_id = r.tenant_id AND rp.role_id = r.id \
+          ORDER BY rp.permission) AS permissions, \
+    (SELECT count(*) FROM user_roles ur WHERE ur.tenant_id = r.tenant_id AND ur.role_id = r.id \
+       AND (ur.expires_at IS NULL OR ur.expires_at > now())) AS user_count, \
+    r.created_at, r.updated_at FROM roles r";
+
+pub async fn list_roles(
+    conn: &mut PgConnection,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<RoleView>, i64), sqlx::Error> {
+    let total = sqlx::query_scalar("SELECT count(*) FROM roles").fetch_one(&mut *conn).await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ROLE} ORDER BY r.is_system DESC, r.name LIMIT $1 OFFSET $2"
+    )))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((rows, total))
+}
+
+pub async fn find_role(conn: &mut PgConnection, id: Uuid) -> Result<Option<RoleView>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_ROLE} WHERE r.id = $1"))).bind(id).fetch_optional(conn).await
+}
+
+pub async fn insert_role(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    name: &str,
+    description: &str,
+    by: Uuid,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO roles (tenant_id, id, name, description, created_by, updated_by) VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Replaces a role's permission set.
+pub async fn set_permissions(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    role: Uuid,
+    perms: &[Permission],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM role_permissions WHERE tenant_id = $1 AND role_id = $2")
+        .bind(tenant)
+        .bind(role)
+        .execute(&mut *conn)
+        .await?;
+    let names: Vec<&str> = perms.iter().map(|p| p.as_str()).collect();
+    sqlx::query("INSERT INTO role_permissions (tenant_id, role_id, permission) SELECT $1, $2, unnest($3::text[])")
+        .bind(tenant)
+        .bind(role)
+        .bind(&names)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_role(
+    conn: &mut PgConnection,
+    role: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE roles SET name = COALESCE($2, name), description = COALESCE($3, description), updated_by = $4 \
+         WHERE id = $1",
+    )
+    .bind(role)
+    .bind(name)
+    .bind(description)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Assignments of a role, expired ones included (they still block deletion
+/// until swept).
+pub async fn assignment_count(conn: &mut PgConnection, role: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM user_roles WHERE role_id = $1").bind(role).fetch_one(conn).await
+}
+
+pub async fn delete_role(conn: &mut PgConnection, role: Uuid) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM roles WHERE id = $1 AND NOT is_system")
+        .bind(role)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+pub async fn user_exists(conn: &mut PgConnection, user: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)").bind(user).fetch_one(conn).await
+}
+
+pub async fn find_assignment(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: Uuid,
+) -> Result<Option<AssignmentView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ur.user_id, ur.role_id, r.name AS role_name, ur.expires_at, ur.granted_by, ur.created_at \
+         FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
+         WHERE ur.user_id = $1 AND ur.role_id = $2",
+    )
+    .bind(user)
+    .bind(role)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Grants (or re-grants with a new expiry) `role` to `user`.
+pub async fn upsert_assignment(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    user: Uuid,
+    role: Uuid,
+    expires_at: Option<OffsetDateTime>,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO user_roles (tenant_id, user_id, role_id, expires_at, granted_by) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id, user_id, role_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, \
+         granted_by = EXCLUDED.granted_by, created_at = now()",
+    )
+    .bind(tenant)
+    .bind(user)
+    .bind(role)
+    .bind(expires_at)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_assignment(conn: &mut PgConnection, user: Uuid, role: Uuid) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
+        .bind(user)
+        .bind(role)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+/// Active users holding an unexpired `tenant_admin` assignment.
+pub async fn active_tenant_admins(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT ur.user_id) FROM user_roles ur \
+         JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
+         JOIN users u ON u.tenant_id = ur.tenant_id AND u.id = ur.user_id \
+         WHERE r.name = 'tenant_admin' AND r.is_system AND u.is_active \
+           AND (ur.expires_at IS NULL OR ur.expires_at > now())",
+    )
+    .fetch_one(conn)
+    .await
+}

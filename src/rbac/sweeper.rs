@@ -1,0 +1,55 @@
+//! Deletes expired role assignments and records each in its tenant's audit
+//! chain. Expired assignments already stop granting at request time (the
+//! authentication query filters `expires_at`); this only tidies up.
+
+use std::time::Duration;
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    audit::{self, AuditActor, AuditEvent},
+    db::{Db, TenantId},
+};
+
+/// How often the sweeper runs.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// One sweep: answers how many assignments were removed.
+pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
+    let mut tx = db.system_job_tx("role assignment sweeper").await?;
+    let rows: Vec<(Uuid, Uuid, Uuid, Option<OffsetDateTime>, Option<String>)> = sqlx::query_as(
+        "WITH gone AS (DELETE FROM user_roles WHERE expires_at <= now() \
+                       RETURNING tenant_id, user_id, role_id, expires_at) \
+         SELECT g.tenant_id, g.user_id, g.role_id, g.expires_at, r.name \
+         FROM gone g LEFT JOIN roles r ON r.tenant_id = g.tenant_id AND r.id = g.role_id \
+         ORDER BY g.tenant_id, g.expires_at",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let system = AuditActor::default();
+    for (tenant, user, role, expires_at, role_name) in &rows {
+        let old = json!({"role_id": role, "role_name": role_name, "expires_at": expires_at});
+        audit::record(&mut tx, TenantId(*tenant), &system, AuditEvent::new("role.assignment_expired", "user", user).old(old))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
+
+/// Runs [`sweep_expired_assignments`] every [`SWEEP_INTERVAL`] until `stop` turns true.
+pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match sweep_expired_assignments(&state.db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired role assignments swept"),
+            Err(e) => tracing::warn!(error = %e, "role assignment sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+        }
+    }
+}

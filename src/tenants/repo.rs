@@ -1,0 +1,160 @@
+//! Tenant SQL. Every function takes a platform connection: tenants are
+//! cross-tenant data only super-admin code and system jobs reach.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::model::{
+    DocumentCounts, LoginCounts, StorageUsage, TenantCounts, TenantFilter, TenantRow, TenantStats, UserCounts,
+};
+
+const SELECT: &str = "SELECT t.id, t.slug, t.name, t.is_active, t.is_system, t.settings, t.max_users, t.max_projects, \
+    t.max_storage_bytes, t.storage_used_bytes, t.created_at, t.updated_at, \
+    (SELECT count(*) FROM users u WHERE u.tenant_id = t.id) AS user_count FROM tenants t";
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<TenantRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE t.id = $1"))).bind(id).fetch_optional(conn).await
+}
+
+/// Locks the row for the rest of the transaction (updates, deletes).
+pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> Result<Option<TenantRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE t.id = $1 FOR UPDATE OF t")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// One page of tenants; `order` comes from [`super::model::order_by`].
+pub async fn list(
+    conn: &mut PgConnection,
+    f: &TenantFilter,
+    order: &str,
+) -> Result<(Vec<TenantRow>, i64), sqlx::Error> {
+    const WHERE: &str = "WHERE ($1::text IS NULL OR t.name ILIKE '%' || $1 || '%' OR t.slug ILIKE '%' || $1 || '%') \
+        AND ($2::bool IS NULL OR t.is_active = $2)";
+    let search = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(escape_like);
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM tenants t {WHERE}")))
+        .bind(&search)
+        .bind(f.is_active)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} {WHERE} ORDER BY {order} LIMIT $3 OFFSET $4")))
+        .bind(&search)
+        .bind(f.is_active)
+        .bind(f.page.limit())
+        .bind(f.page.offset())
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Escapes LIKE wildcards so a search is a plain substring match.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Revokes every live session of the tenant; answers how many.
+pub async fn revoke_all_sessions(conn: &mut PgConnection, tenant: Uuid, reason: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "UPDATE user_sessions SET revoked_at = now(), revoked_reason = $2 WHERE tenant_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(tenant)
+    .bind(reason)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// Users by state; `tenant = None` counts every tenant's users.
+pub async fn user_counts(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<UserCounts, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE is_active) AS active, \
+         count(*) FILTER (WHERE NOT is_active) AS inactive, \
+         count(*) FILTER (WHERE locked_until > now()) AS locked, \
+         count(*) FILTER (WHERE email_verified_at IS NULL) AS unverified, \
+         count(*) FILTER (WHERE last_login_at IS NULL) AS never_signed_in \
+         FROM users WHERE ($1::uuid IS NULL OR tenant_id = $1)",
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn document_counts(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<DocumentCounts, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE status = 'draft') AS draft, \
+         count(*) FILTER (WHERE status = 'pending') AS pending, \
+         count(*) FILTER (WHERE status = 'uploaded') AS uploaded \
+         FROM documents WHERE ($1::uuid IS NULL OR tenant_id = $1)",
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn login_counts(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<LoginCounts, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE success AND created_at > now() - interval '24 hours') AS last_24h, \
+         count(*) FILTER (WHERE success) AS last_7d, \
+         count(*) FILTER (WHERE NOT success AND created_at > now() - interval '24 hours') AS failed_24h, \
+         count(*) FILTER (WHERE NOT success) AS failed_7d \
+         FROM login_attempts WHERE created_at > now() - interval '7 days' \
+         AND ($1::uuid IS NULL OR tenant_id = $1)",
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await
+}
+
+async fn count(conn: &mut PgConnection, sql: &'static str, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sql).bind(tenant).fetch_one(conn).await
+}
+
+pub async fn project_count(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
+    count(conn, "SELECT count(*) FROM projects WHERE ($1::uuid IS NULL OR tenant_id = $1)", tenant).await
+}
+
+pub async fn active_session_count(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
+    count(
+        conn,
+        "SELECT count(*) FROM user_sessions WHERE revoked_at IS NULL AND expires_at > now() \
+         AND ($1::uuid IS NULL OR tenant_id = $1)",
+        tenant,
+    )
+    .await
+}
+
+pub async fn tenant_counts(conn: &mut PgConnection) -> Result<TenantCounts, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE is_active) AS active, \
+         count(*) FILTER (WHERE NOT is_active) AS inactive FROM tenants",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Stored bytes: the tenant counter, or the sum over tenants.
+pub async fn storage(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<StorageUsage, sqlx::Error> {
+    let (used, max): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COALESCE(sum(storage_used_bytes), 0)::bigint, \
+         CASE WHEN $1::uuid IS NULL THEN NULL ELSE max(max_storage_bytes) END \
+         FROM tenants WHERE ($1::uuid IS NULL OR id = $1)",
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await?;
+    Ok(StorageUsage { used_bytes: used, max_bytes: max })
+}
+
+pub async fn tenant_stats(conn: &mut PgConnection, tenant: Uuid) -> Result<TenantStats, sqlx::Error> {
+    let t = Some(tenant);
+    Ok(TenantStats {
+        tenant_id: tenant,
+        users: user_counts(conn, t).await?,
+        projects: project_count(conn, t).await?,
+        documents: document_counts(conn, t).await?,
+        storage: storage(conn, t).await?,
+        logins: login_counts(conn, t).await?,
+        active_sessions: active_session_count(conn, t).await?,
+    })
+}
