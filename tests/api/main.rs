@@ -6,3 +6,5 @@ mod helpers;
 mod foundation;
 mod deploy;
 mod tenants;
+mod rbac;
+mod admin;
