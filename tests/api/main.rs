@@ -8,3 +8,4 @@ mod deploy;
 mod tenants;
 mod rbac;
 mod admin;
+mod routes;
