@@ -21,6 +21,8 @@ pub struct Inner {
     pub secrets: SecretBox,
     /// Argon2id hashing off the runtime, bounded to the cores.
     pub passwords: Passwords,
+    /// OpenID Connect relying party: HTTP client and per-issuer metadata/JWKS cache.
+    pub oidc: crate::oauth::OidcService,
 }
 
 impl Deref for AppState {
@@ -34,7 +36,7 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(&config);
         let secrets = SecretBox::new(&config.encryption_key_id, config.encryption_key.expose());
-        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default() })))
+        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default(), oidc: crate::oauth::OidcService::new() })))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod http;
+pub mod oauth;
 pub mod pagination;
 pub mod rbac;
 pub mod telemetry;

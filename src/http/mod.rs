@@ -54,6 +54,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1/auth", crate::auth::handlers::router())
         .nest("/api/v1/audit", crate::audit::handlers::router())
+        .merge(crate::oauth::router())
         .merge(crate::tenants::router())
         .merge(crate::rbac::router())
         .merge(crate::admin::router())

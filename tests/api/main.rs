@@ -5,6 +5,8 @@ mod helpers;
 
 mod foundation;
 mod deploy;
+mod oauth;
+mod oauth_idp;
 mod tenants;
 mod rbac;
 mod admin;
