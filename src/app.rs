@@ -23,6 +23,8 @@ pub struct Inner {
     pub passwords: Passwords,
     /// OpenID Connect relying party: HTTP client and per-issuer metadata/JWKS cache.
     pub oidc: crate::oauth::OidcService,
+    /// Document bytes: local disk or S3.
+    pub storage: crate::storage::Storage,
 }
 
 impl Deref for AppState {
@@ -36,7 +38,8 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(&config);
         let secrets = SecretBox::new(&config.encryption_key_id, config.encryption_key.expose());
-        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default(), oidc: crate::oauth::OidcService::new() })))
+        let storage = crate::storage::Storage::from_config(&config)?;
+        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default(), storage, oidc: crate::oauth::OidcService::new() })))
     }
 }
 

@@ -15,3 +15,6 @@ pub mod telemetry;
 pub mod seed;
 pub mod tenants;
 pub mod admin;
+pub mod storage;
+pub mod projects;
+pub mod users;

@@ -54,6 +54,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1/auth", crate::auth::handlers::router())
         .nest("/api/v1/audit", crate::audit::handlers::router())
+        .nest("/api/v1/users", crate::users::router())
+        .nest("/api/v1/projects", crate::projects::router())
         .merge(crate::oauth::router())
         .merge(crate::tenants::router())
         .merge(crate::rbac::router())

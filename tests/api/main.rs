@@ -11,3 +11,6 @@ mod tenants;
 mod rbac;
 mod admin;
 mod routes;
+mod projects;
+mod documents;
+mod users;

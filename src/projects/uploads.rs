@@ -1,0 +1,414 @@
+//! Document bytes: initiate an upload (signed URL), receive it (local disk),
+//! complete it (size and checksum check), download it, and sweep uploads that
+//! were never completed.
+//!
+//! Quota: the declared size is reserved against `max_storage_bytes` when the
+//! upload is initiated (tenant row locked, so parallel uploads cannot overshoot),
+//! and released when the document is deleted or its upload expires. The stored
+//! object must match the declared size exactly, so the reservation is the usage.
+
+use std::time::Duration;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    etag::etag_headers,
+    model::{DocumentView, UploadComplete, UploadReceipt, UploadRequest, UploadTicket, check_description, check_name, valid_content_type},
+    repo,
+};
+use crate::{
+    app::AppState,
+    audit::{self, AuditActor, AuditEvent},
+    auth::Authz,
+    config::StorageBackend,
+    db::TenantId,
+    http::{
+        ApiError, ApiResult,
+        error::Validator,
+        extract::{ApiJson, ApiPath, ApiQuery, parse_json},
+    },
+    rbac::perm,
+    storage::{
+        Storage, WriteError,
+        signed::{SignatureError, UploadGrant},
+    },
+};
+
+/// How long an upload URL stays valid.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a presigned S3 download URL stays valid.
+const DOWNLOAD_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Creates a `pending` document, reserves its declared size and returns where to
+/// PUT the bytes: a presigned S3 URL, or tenantry's own signed URL on local disk.
+#[utoipa::path(post, path = "/documents/upload", tag = "documents", security(("bearer" = ["documents:create"])),
+    request_body = UploadRequest,
+    responses((status = 201, body = UploadTicket), (status = 404, description = "No such project"),
+        (status = 409, description = "The tenant's storage limit would be exceeded"),
+        (status = 422, description = "Invalid fields")))]
+pub async fn initiate_upload(
+    State(state): State<AppState>,
+    Authz { ctx, mut tx, .. }: Authz<perm::DocumentsCreate>,
+    ApiJson(input): ApiJson<UploadRequest>,
+) -> ApiResult<(StatusCode, ApiJson<UploadTicket>)> {
+    let max = state.config.max_upload_bytes;
+    let mut v = Validator::new();
+    let name = check_name(&mut v, "name", &input.name, 255);
+    v.check(valid_content_type(&input.content_type), "content_type", "must look like type/subtype");
+    v.check(
+        input.size_bytes >= 1 && (input.size_bytes as u64) <= max,
+        "size_bytes",
+        format!("must be between 1 and {max}"),
+    );
+    if let Some(d) = &input.description {
+        check_description(&mut v, d);
+    }
+    v.finish()?;
+
+    let limits = repo::lock_tenant_limits(&mut tx, ctx.tenant_id).await?;
+    repo::get_project(&mut tx, input.project_id, false).await?;
+    if limits.storage_used_bytes.saturating_add(input.size_bytes) > limits.max_storage_bytes {
+        return Err(ApiError::conflict(format!(
+            "Storage limit reached: {} of {} bytes used; this upload needs {} more",
+            limits.storage_used_bytes, limits.max_storage_bytes, input.size_bytes
+        )));
+    }
+    let id = Uuid::new_v4();
+    let key = Storage::document_key(ctx.tenant_id.0, id);
+    let expires_at = OffsetDateTime::now_utc() + UPLOAD_TTL;
+    sqlx::query(
+        "INSERT INTO documents (tenant_id, id, project_id, name, description, content_type, status, size_bytes, \
+         storage_key, upload_expires_at, created_by, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)",
+    )
+    .bind(ctx.tenant_id.0)
+    .bind(id)
+    .bind(input.project_id)
+    .bind(&name)
+    .bind(input.description.as_deref().unwrap_or(""))
+    .bind(&input.content_type)
+    .bind(input.size_bytes)
+    .bind(&key)
+    .bind(expires_at)
+    .bind(ctx.user_id)
+    .execute(&mut *tx)
+    .await?;
+    repo::add_storage_used(&mut tx, ctx.tenant_id, input.size_bytes).await?;
+    let document = repo::get_document(&mut tx, id, false).await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("document.upload_started", "document", id).new_values(&document),
+    )
+    .await?;
+
+    let upload_url = match state.storage.backend() {
+        StorageBackend::S3 => state
+            .storage
+            .presign(object_store::signer::Method::PUT, &key, UPLOAD_TTL)
+            .await
+            .map_err(anyhow::Error::from)?
+            .map(String::from)
+            .ok_or_else(|| anyhow::anyhow!("S3 storage without a signer"))?,
+        StorageBackend::Local => {
+            let grant = UploadGrant {
+                tenant: ctx.tenant_id.0,
+                document: id,
+                size: input.size_bytes as u64,
+                expires: expires_at.unix_timestamp(),
+            };
+            local_upload_url(&state, &grant)
+        }
+    };
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, ApiJson(UploadTicket { document, upload_url, upload_method: "PUT", expires_at })))
+}
+
+/// The URL of tenantry's own upload endpoint for `grant`.
+pub fn local_upload_url(state: &AppState, grant: &UploadGrant) -> String {
+    let sig = state.storage.url_signer().sign(grant);
+    format!(
+        "{}/api/v1/projects/documents/{}/content?tenant={}&size={}&expires={}&sig={}",
+        state.config.base_url, grant.document, grant.tenant, grant.size, grant.expires, sig
+    )
+}
+
+/// The signed query of an upload URL.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    pub tenant: Uuid,
+    pub size: u64,
+    /// Unix seconds.
+    pub expires: i64,
+    pub sig: String,
+}
+
+/// Receives the bytes of a pending upload (local disk). Authorised by the URL's
+/// signature, not a bearer token. The body is streamed to storage and must be
+/// exactly the declared size; on any failure nothing is kept.
+#[utoipa::path(put, path = "/documents/{id}/content", tag = "documents", security(()),
+    params(("id" = Uuid, Path), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = UploadReceipt), (status = 403, description = "Tampered or expired URL"),
+        (status = 409, description = "The document is not awaiting an upload"),
+        (status = 413, description = "More bytes than declared"), (status = 422, description = "Fewer bytes than declared")))]
+pub async fn receive_upload(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<ApiJson<UploadReceipt>> {
+    let grant = UploadGrant { tenant: q.tenant, document: id, size: q.size, expires: q.expires };
+    state.storage.url_signer().verify(&grant, &q.sig, OffsetDateTime::now_utc().unix_timestamp()).map_err(
+        |e| match e {
+            SignatureError::Expired => ApiError::forbidden("The upload URL has expired"),
+            SignatureError::BadSignature => ApiError::forbidden("The upload URL signature is invalid"),
+        },
+    )?;
+    let declared_len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|n| n > grant.size) {
+        return Err(too_large(grant.size));
+    }
+    let key = {
+        let mut tx = state.db.tenant_tx(TenantId(grant.tenant)).await?;
+        let row: Option<(String, Option<i64>, Option<String>, Option<OffsetDateTime>)> = sqlx::query_as(
+            "SELECT status, size_bytes, storage_key, upload_expires_at FROM documents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (status, size, key, expires) = row.ok_or_else(|| ApiError::not_found("Document"))?;
+        let key = key.filter(|_| status == "pending" && size == Some(grant.size as i64));
+        match key {
+            Some(key) if expires.is_some_and(|e| e > OffsetDateTime::now_utc()) => key,
+            _ => return Err(ApiError::conflict("This document is not awaiting an upload")),
+        }
+    };
+    let stored = state.storage.write_exact(&key, grant.size, body.into_data_stream()).await.map_err(|e| match e {
+        WriteError::TooLarge { declared } => too_large(declared),
+        WriteError::TooSmall { .. } => ApiError::invalid("body", e.to_string()),
+        WriteError::Body(msg) => ApiError::BadRequest(msg),
+        WriteError::Store(err) => ApiError::Internal(err.into()),
+    })?;
+    Ok(ApiJson(UploadReceipt { document_id: id, size_bytes: stored.size, sha256: stored.sha256 }))
+}
+
+fn too_large(declared: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("The body is larger than the declared {declared} bytes"))
+}
+
+/// Verifies the stored object (size, and SHA-256 when given) and marks the
+/// document `uploaded`.
+#[utoipa::path(post, path = "/documents/{id}/upload-complete", tag = "documents",
+    security(("bearer" = ["documents:create"])), params(("id" = Uuid, Path)), request_body = UploadComplete,
+    responses((status = 200, body = DocumentView, headers(("ETag" = String))), (status = 404, description = "No such document"),
+        (status = 409, description = "Not pending, expired, or nothing uploaded yet"),
+        (status = 422, description = "Size or checksum mismatch")))]
+pub async fn complete_upload(
+    State(state): State<AppState>,
+    Authz { ctx, mut tx, .. }: Authz<perm::DocumentsCreate>,
+    ApiPath(id): ApiPath<Uuid>,
+    body: Bytes,
+) -> ApiResult<(HeaderMap, ApiJson<DocumentView>)> {
+    // The body is optional: an empty one means "no checksum to compare".
+    let input: UploadComplete = if body.iter().all(u8::is_ascii_whitespace) { UploadComplete::default() } else { parse_json(&body)? };
+    let expected_sha = input.sha256.as_deref().map(str::to_ascii_lowercase);
+    if let Some(sha) = &expected_sha
+        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ApiError::invalid("sha256", "must be 64 hex characters"));
+    }
+    let old = repo::get_document(&mut tx, id, true).await?;
+    if old.status != "pending" {
+        return Err(ApiError::conflict(format!("The document is {}, not awaiting an upload", old.status)));
+    }
+    if old.upload_expires_at.is_none_or(|e| e <= OffsetDateTime::now_utc()) {
+        return Err(ApiError::conflict("The upload has expired; start a new one"));
+    }
+    let key: String = sqlx::query_scalar("SELECT storage_key FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let declared = old.size_bytes.unwrap_or(0) as u64;
+    match state.storage.size(&key).await.map_err(anyhow::Error::from)? {
+        None => return Err(ApiError::conflict("No bytes have been uploaded for this document yet")),
+        Some(size) if size != declared => {
+            state.storage.delete_all_logged(&[key]).await;
+            return Err(ApiError::invalid(
+                "size_bytes",
+                format!("the stored object has {size} bytes but {declared} were declared; upload again"),
+            ));
+        }
+        Some(_) => {}
+    }
+    let stored = state.storage.digest(&key).await.map_err(anyhow::Error::from)?;
+    if let Some(sha) = expected_sha
+        && sha != stored.sha256
+    {
+        return Err(ApiError::invalid("sha256", "does not match the stored bytes"));
+    }
+    sqlx::query(
+        "UPDATE documents SET status = 'uploaded', sha256 = $2, uploaded_at = now(), upload_expires_at = NULL, \
+         version = version + 1, updated_by = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&stored.sha256)
+    .bind(ctx.user_id)
+    .execute(&mut *tx)
+    .await?;
+    let new = repo::get_document(&mut tx, id, false).await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("document.uploaded", "document", id)
+            .old(json!({"status": old.status, "size_bytes": old.size_bytes}))
+            .new_values(json!({"status": new.status, "size_bytes": new.size_bytes, "sha256": new.sha256})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((etag_headers(new.version), ApiJson(new)))
+}
+
+/// The document's bytes (local disk: streamed, with its content type and a safe
+/// `Content-Disposition`) or a redirect to a short-lived presigned S3 URL.
+#[utoipa::path(get, path = "/documents/{id}/download", tag = "documents", security(("bearer" = ["documents:download"])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The bytes", content_type = "application/octet-stream"),
+        (status = 302, description = "Redirect to a presigned S3 URL"), (status = 404, description = "No such document"),
+        (status = 409, description = "Nothing has been uploaded yet")))]
+pub async fn download_document(
+    State(state): State<AppState>,
+    Authz { mut tx, .. }: Authz<perm::DocumentsDownload>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    let doc = repo::get_document(&mut tx, id, false).await?;
+    if doc.status != "uploaded" {
+        return Err(ApiError::conflict("The document has no uploaded content"));
+    }
+    let key: String = sqlx::query_scalar("SELECT storage_key FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    drop(tx);
+    if state.storage.backend() == StorageBackend::S3 {
+        let url = state
+            .storage
+            .presign(object_store::signer::Method::GET, &key, DOWNLOAD_TTL)
+            .await
+            .map_err(anyhow::Error::from)?
+            .ok_or_else(|| anyhow::anyhow!("S3 storage without a signer"))?;
+        let mut res = StatusCode::FOUND.into_response();
+        res.headers_mut().insert(header::LOCATION, HeaderValue::from_str(url.as_str()).map_err(anyhow::Error::from)?);
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(res);
+    }
+    let stream = state.storage.stream(&key).await.map_err(anyhow::Error::from)?;
+    let mut res = Response::new(Body::from_stream(stream));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&doc.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Some(size) = doc.size_bytes {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    h.insert(header::CONTENT_DISPOSITION, content_disposition(&doc.name));
+    // User content on our origin: never rendered, never sniffed, never cached by proxies.
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Some(sha) = &doc.sha256 {
+        h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{sha}\"")).map_err(anyhow::Error::from)?);
+    }
+    Ok(res)
+}
+
+/// `attachment` with an ASCII fallback name and the exact name as RFC 5987
+/// `filename*` (RFC 6266), so no name can break out of the header.
+pub fn content_disposition(name: &str) -> HeaderValue {
+    let fallback: String = name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' { c } else { '_' })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+/// Deletes pending uploads whose URL expired without completion, releases their
+/// reserved bytes and removes any partial object. For the maintenance job.
+/// Each tenant is swept in its own transaction, tenant row locked first (the
+/// same lock order as the request handlers). Returns how many were removed.
+pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
+    let tenants: Vec<Uuid> = {
+        let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
+        sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM documents WHERE status = 'pending' AND upload_expires_at < now()",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+    };
+    let mut removed = 0u64;
+    for tenant in tenants {
+        let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE").bind(tenant).execute(&mut *tx).await?;
+        let rows: Vec<(Uuid, Uuid, String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "DELETE FROM documents WHERE tenant_id = $1 AND status = 'pending' AND upload_expires_at < now() \
+             RETURNING id, project_id, name, storage_key, size_bytes",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?;
+        let released: i64 = rows.iter().filter_map(|r| r.4).sum();
+        repo::add_storage_used(&mut tx, TenantId(tenant), -released).await?;
+        for (id, project_id, name, _, size) in &rows {
+            audit::record(
+                &mut tx,
+                TenantId(tenant),
+                &AuditActor::default(),
+                AuditEvent::new("document.upload_expired", "document", id)
+                    .old(json!({"id": id, "project_id": project_id, "name": name, "status": "pending", "size_bytes": size}))
+                    .new_values(json!({"reason": "upload not completed before its URL expired"})),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        let keys: Vec<String> = rows.iter().filter_map(|r| r.3.clone()).collect();
+        state.storage.delete_all_logged(&keys).await;
+        removed += rows.len() as u64;
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_is_safe_for_any_name() {
+        let h = content_disposition("résumé \"final\";\r\nX-Evil: 1.pdf");
+        let s = h.to_str().unwrap();
+        assert!(s.starts_with("attachment; filename=\""));
+        assert!(!s.contains('\r') && !s.contains('\n'));
+        assert!(s.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22%3B%0D%0AX-Evil%3A%201.pdf"));
+    }
+}

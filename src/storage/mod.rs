@@ -1,0 +1,234 @@
+//! Object storage for document bytes: local disk by default, S3 in production,
+//! both behind `object_store`. Metadata lives in PostgreSQL (see `projects`);
+//! this module only knows keys, bytes and signed URLs.
+//!
+//! Keys are `tenants/{tenant_id}/documents/{document_id}`, so one tenant's
+//! objects can be listed and removed by prefix when the tenant is deleted.
+
+pub mod signed;
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
+use object_store::{
+    ObjectStore, ObjectStoreExt, WriteMultipart,
+    aws::{AmazonS3, AmazonS3Builder},
+    local::LocalFileSystem,
+    path::Path,
+    signer::Signer,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::{Config, StorageBackend};
+
+/// How many bytes arrived and their SHA-256 (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Why streaming an upload into storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the body is larger than the declared {declared} bytes")]
+    TooLarge { declared: u64 },
+    #[error("the body has {received} bytes but {declared} were declared")]
+    TooSmall { declared: u64, received: u64 },
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+}
+
+/// The configured object store. Cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    backend: StorageBackend,
+    store: Arc<dyn ObjectStore>,
+    /// Present for S3: presigns PUT and GET URLs.
+    s3: Option<Arc<AmazonS3>>,
+    /// Signs tenantry's own upload URLs (local disk).
+    urls: signed::UrlSigner,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// Builds the store named by `STORAGE_BACKEND`; a local directory is created if missing.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let urls = signed::UrlSigner::new(config.secret_key.expose());
+        match config.storage_backend {
+            StorageBackend::Local => {
+                std::fs::create_dir_all(&config.storage_path).map_err(|e| {
+                    anyhow::anyhow!("STORAGE_PATH: cannot create `{}`: {e}", config.storage_path)
+                })?;
+                let store = LocalFileSystem::new_with_prefix(&config.storage_path)?;
+                Ok(Self { backend: StorageBackend::Local, store: Arc::new(store), s3: None, urls })
+            }
+            StorageBackend::S3 => {
+                let bucket = config.s3_bucket.as_deref().ok_or_else(|| anyhow::anyhow!("S3_BUCKET is required"))?;
+                let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(&config.aws_region);
+                if let Some(endpoint) = &config.aws_endpoint_url {
+                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let (Some(id), Some(secret)) = (&config.aws_access_key_id, &config.aws_secret_access_key) {
+                    builder = builder.with_access_key_id(id).with_secret_access_key(secret.expose());
+                }
+                let s3 = Arc::new(builder.build()?);
+                Ok(Self { backend: StorageBackend::S3, store: s3.clone(), s3: Some(s3), urls })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> StorageBackend {
+        self.backend
+    }
+
+    /// The signer of tenantry-served upload URLs.
+    pub fn url_signer(&self) -> &signed::UrlSigner {
+        &self.urls
+    }
+
+    /// The object key of a document.
+    pub fn document_key(tenant: Uuid, document: Uuid) -> String {
+        format!("tenants/{tenant}/documents/{document}")
+    }
+
+    fn path(key: &str) -> Path {
+        Path::from(key)
+    }
+
+    /// Streams `body` into `key`, refusing more or fewer bytes than `declared`.
+    /// On any failure the partial object is discarded, so nothing is kept.
+    pub async fn write_exact<S, E>(&self, key: &str, declared: u64, body: S) -> Result<StoredObject, WriteError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let upload = self.store.put_multipart(&Self::path(key)).await?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut hasher = Sha256::new();
+        let mut received: u64 = 0;
+        let mut body = body;
+        let failure = loop {
+            match body.next().await {
+                None => break None,
+                Some(Err(e)) => break Some(WriteError::Body(e.to_string())),
+                Some(Ok(chunk)) => {
+                    received += chunk.len() as u64;
+                    if received > declared {
+                        break Some(WriteError::TooLarge { declared });
+                    }
+                    hasher.update(&chunk);
+                    if let Err(e) = writer.wait_for_capacity(4).await {
+                        break Some(e.into());
+                    }
+                    writer.put(chunk);
+                }
+            }
+        };
+        let failure = failure.or((received < declared).then_some(WriteError::TooSmall { declared, received }));
+        if let Some(err) = failure {
+            let _ = writer.abort().await;
+            return Err(err);
+        }
+        writer.finish().await?;
+        Ok(StoredObject { size: received, sha256: hex::encode(hasher.finalize()) })
+    }
+
+    /// Stores `bytes` at `key` in one request (tests, small objects).
+    pub async fn put(&self, key: &str, bytes: Bytes) -> object_store::Result<()> {
+        self.store.put(&Self::path(key), bytes.into()).await.map(|_| ())
+    }
+
+    /// The object's size, or `None` when it does not exist.
+    pub async fn size(&self, key: &str) -> object_store::Result<Option<u64>> {
+        match self.store.head(&Self::path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The object's bytes as a stream.
+    pub async fn stream(&self, key: &str) -> object_store::Result<BoxStream<'static, object_store::Result<Bytes>>> {
+        Ok(self.store.get(&Self::path(key)).await?.into_stream())
+    }
+
+    /// Size and SHA-256 of a stored object, read back in full.
+    pub async fn digest(&self, key: &str) -> object_store::Result<StoredObject> {
+        let mut stream = self.stream(key).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok(StoredObject { size, sha256: hex::encode(hasher.finalize()) })
+    }
+
+    /// Deletes an object; a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> object_store::Result<()> {
+        match self.store.delete(&Self::path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes objects after their rows are gone (post-commit); failures are
+    /// logged, not raised: the metadata change has already happened.
+    pub async fn delete_all_logged(&self, keys: &[String]) {
+        for key in keys {
+            if let Err(e) = self.delete(key).await {
+                tracing::warn!(key, error = %e, "could not delete stored object");
+            }
+        }
+    }
+
+    /// Deletes every object under `prefix`; returns how many were removed.
+    pub async fn delete_prefix(&self, prefix: &str) -> object_store::Result<u64> {
+        let prefix = Self::path(prefix);
+        let locations: Vec<Path> = self.store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await?;
+        let mut deleted = 0;
+        for location in locations {
+            match self.store.delete(&location).await {
+                Ok(()) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// A presigned S3 URL for `method` on `key`; `None` on local disk.
+    pub async fn presign(
+        &self,
+        method: object_store::signer::Method,
+        key: &str,
+        expires_in: Duration,
+    ) -> object_store::Result<Option<url::Url>> {
+        match &self.s3 {
+            Some(s3) => Ok(Some(s3.signed_url(method, &Self::path(key), expires_in).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Health probe: a listing round trip.
+    pub async fn check(&self) -> object_store::Result<()> {
+        let mut list = self.store.list(Some(&Self::path("health")));
+        list.next().await.transpose().map(|_| ())
+    }
+}
+
+/// Deletes every stored object of `tenant` (tenant deletion; call after the
+/// tenant's rows are gone). Returns how many objects were removed.
+pub async fn delete_tenant_objects(state: &crate::app::AppState, tenant_id: Uuid) -> anyhow::Result<u64> {
+    Ok(state.storage.delete_prefix(&format!("tenants/{tenant_id}")).await?)
+}

@@ -1,0 +1,359 @@
+//! Invitations and bulk operations. Each bulk row runs inside its own
+//! SAVEPOINT, so one bad row is rolled back alone and never blocks the rest;
+//! the good rows commit together at the end.
+
+use axum::{extract::State, http::StatusCode};
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{
+    model::{
+        BulkActionKind, BulkActionRequest, BulkActionResult, BulkActionRow, BulkCreateRequest, BulkCreateResult,
+        BulkUser, CreatedRow, InvitationView, InviteRequest, RowError,
+    },
+    repo,
+};
+use crate::{
+    app::AppState,
+    audit::{self, AuditActor, AuditEvent},
+    auth::{
+        AuthCtx, Authz,
+        accounts::{self, NewUser, hash_new_password, validate_email},
+        security,
+        session::revoke_user_sessions,
+        tokens::{self, TokenKind, WELCOME_SET_PASSWORD_TTL},
+    },
+    crypto::{random_token, token_hash},
+    db::TenantTx,
+    email::{self, EmailTemplate},
+    http::{ApiError, ApiResult, error::Validator, extract::ApiJson},
+    rbac::perm,
+};
+
+/// The largest batch one request may carry.
+pub const MAX_BULK_ROWS: usize = 500;
+/// How long an invitation stays open.
+pub const INVITATION_TTL: Duration = Duration::days(7);
+
+/// Runs `f` inside a SAVEPOINT: released on success, rolled back on failure.
+async fn in_savepoint<T, F>(tx: &mut TenantTx, f: F) -> Result<T, ApiError>
+where
+    F: AsyncFnOnce(&mut TenantTx) -> Result<T, ApiError>,
+{
+    sqlx::query("SAVEPOINT bulk_row").execute(&mut **tx).await?;
+    match f(tx).await {
+        Ok(v) => {
+            sqlx::query("RELEASE SAVEPOINT bulk_row").execute(&mut **tx).await?;
+            Ok(v)
+        }
+        Err(e) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT bulk_row").execute(&mut **tx).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Resolves role names of the tenant; unknown names → 422 on `role_names`.
+async fn known_roles(tx: &mut TenantTx, names: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut names: Vec<String> = names.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        names.push(accounts::DEFAULT_ROLE.to_string());
+    }
+    names.sort();
+    names.dedup();
+    let found: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)").bind(&names).fetch_all(&mut **tx).await?;
+    let unknown: Vec<&str> = names.iter().filter(|n| !found.contains(n)).map(String::as_str).collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid("role_names", format!("unknown role(s): {}", unknown.join(", "))));
+    }
+    Ok(names)
+}
+
+/// Invites someone by email. Re-inviting replaces the open invitation (the old
+/// link stops working); an existing member of the tenant → 409.
+#[utoipa::path(post, path = "/invite", tag = "users", security(("bearer" = ["users:invite"])), request_body = InviteRequest,
+    responses((status = 201, body = InvitationView), (status = 409, description = "Already a member, or no free seat"),
+        (status = 422, description = "Invalid email or unknown role")))]
+pub async fn invite_user(
+    Authz { ctx, mut tx, .. }: Authz<perm::UsersInvite>,
+    ApiJson(input): ApiJson<InviteRequest>,
+) -> ApiResult<(StatusCode, ApiJson<InvitationView>)> {
+    let email = input.email.trim().to_lowercase();
+    let mut v = Validator::new();
+    validate_email(&mut v, "email", &email);
+    v.finish()?;
+    let role_names = known_roles(&mut tx, input.role_names.as_deref().unwrap_or_default()).await?;
+    let member: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
+        .bind(&email)
+        .fetch_one(&mut *tx)
+        .await?;
+    if member {
+        return Err(ApiError::conflict("A user with this email already exists in this tenant"));
+    }
+    let replaced: Option<Uuid> =
+        sqlx::query_scalar("DELETE FROM invitations WHERE lower(email) = $1 AND accepted_at IS NULL RETURNING id")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let token = random_token();
+    let id = Uuid::new_v4();
+    let invitation: InvitationView = sqlx::query_as(
+        "INSERT INTO invitations (tenant_id, id, email, role_names, token_hash, invited_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING id, email, role_names, invited_by, expires_at, created_at",
+    )
+    .bind(ctx.tenant_id.0)
+    .bind(id)
+    .bind(&email)
+    .bind(&role_names)
+    .bind(token_hash(&token))
+    .bind(ctx.user_id)
+    .bind(OffsetDateTime::now_utc() + INVITATION_TTL)
+    .fetch_one(&mut *tx)
+    .await?;
+    let inviter = format!("{} {}", ctx.first_name, ctx.last_name).trim().to_string();
+    // The email module turns the token into `{FRONTEND_URL}/accept-invitation?token=…`.
+    email::enqueue(
+        &mut tx,
+        ctx.tenant_id,
+        &email,
+        EmailTemplate::Invitation,
+        json!({"token": token, "inviter_name": if inviter.is_empty() { ctx.email.clone() } else { inviter },
+               "role_names": role_names, "expires_hours": INVITATION_TTL.whole_hours()}),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("invitation.created", "invitation", id)
+            .old(replaced.map(|r| json!({"replaced_invitation_id": r})))
+            .new_values(json!({"email": email, "role_names": invitation.role_names,
+                "expires_at": invitation.expires_at.unix_timestamp()})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, ApiJson(invitation)))
+}
+
+/// The detail and field errors of a failed row.
+fn row_error(index: usize, email: Option<String>, err: ApiError) -> RowError {
+    let status = err.status().as_u16();
+    match err {
+        ApiError::Validation(errors) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            let detail = format!("Invalid: {}", fields.join(", "));
+            RowError { index, email, status, detail, errors }
+        }
+        ApiError::Internal(e) => {
+            tracing::error!(error = ?e, index, "bulk user row failed");
+            RowError { index, email, status, detail: "An internal error occurred".into(), errors: vec![] }
+        }
+        other => RowError { index, email, status, detail: other.to_string(), errors: vec![] },
+    }
+}
+
+/// Creates up to 500 users. Valid rows are created; each invalid row is reported
+/// with its index and reason. Seat limits, duplicates and roles are checked by
+/// the shared account creation, row by row.
+#[utoipa::path(post, path = "/bulk/create", tag = "users", security(("bearer" = ["users:create"])),
+    request_body = BulkCreateRequest,
+    responses((status = 200, body = BulkCreateResult), (status = 422, description = "No rows, or more than 500")))]
+pub async fn bulk_create(
+    State(state): State<AppState>,
+    Authz { ctx, mut tx, .. }: Authz<perm::UsersCreate>,
+    ApiJson(input): ApiJson<BulkCreateRequest>,
+) -> ApiResult<ApiJson<BulkCreateResult>> {
+    if input.users.is_empty() || input.users.len() > MAX_BULK_ROWS {
+        return Err(ApiError::invalid("users", format!("must hold between 1 and {MAX_BULK_ROWS} rows")));
+    }
+    let total = input.users.len();
+    let welcome = input.send_welcome_email.unwrap_or(true);
+    // Parse and hash first, outside the row loop: hashing is the slow part and
+    // runs concurrently (bounded by the hasher's own permits).
+    let prepared = futures::future::join_all(input.users.into_iter().enumerate().map(|(index, raw)| {
+        let state = state.clone();
+        async move { (index, prepare_row(&state, raw).await) }
+    }))
+    .await;
+    let actor = ctx.actor();
+    let mut created = Vec::new();
+    let mut errors = Vec::new();
+    for (index, row) in prepared {
+        let (email, new_user) = match row {
+            Ok(row) => row,
+            Err((email, err)) => {
+                errors.push(row_error(index, email, err));
+                continue;
+            }
+        };
+        let has_password = new_user.password_hash.is_some();
+        let result = in_savepoint(&mut tx, async |tx: &mut TenantTx| {
+            let user = accounts::create_user(tx, &actor, new_user).await?;
+            if welcome {
+                send_welcome(tx, user.id, &user.email, &user.first_name, has_password).await?;
+            }
+            repo::get_user(tx, user.id).await
+        })
+        .await;
+        match result {
+            Ok(user) => created.push(CreatedRow { index, user }),
+            Err(err) => errors.push(row_error(index, Some(email), err)),
+        }
+    }
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &actor,
+        AuditEvent::new("user.bulk_created", "user", "bulk").new_values(json!({
+            "total": total, "created": created.iter().map(|c| c.user.id).collect::<Vec<_>>(), "failed": errors.len(),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(BulkCreateResult { created, errors, total }))
+}
+
+type Prepared = Result<(String, NewUser), (Option<String>, ApiError)>;
+
+/// Parses one raw row and hashes its password (policy-checked).
+async fn prepare_row(state: &AppState, raw: Value) -> Prepared {
+    let email_hint = raw.get("email").and_then(Value::as_str).map(|s| s.trim().to_lowercase());
+    let row: BulkUser = match crate::http::extract::parse_json(raw.to_string().as_bytes()) {
+        Ok(r) => r,
+        Err(e) => return Err((email_hint, e)),
+    };
+    let email = row.email.trim().to_lowercase();
+    let password_hash = match &row.password {
+        Some(p) => match hash_new_password(state, "password", p, Some(&email)).await {
+            Ok(h) => Some(h),
+            Err(e) => return Err((Some(email), e)),
+        },
+        None => None,
+    };
+    let new = NewUser {
+        email: email.clone(),
+        first_name: row.first_name,
+        last_name: row.last_name,
+        password_hash,
+        role_names: row.role_names.unwrap_or_default(),
+        email_verified: false,
+    };
+    Ok((email, new))
+}
+
+/// Welcome email: with a set-password link when the account has no password.
+async fn send_welcome(
+    tx: &mut TenantTx,
+    user: Uuid,
+    to: &str,
+    first_name: &str,
+    has_password: bool,
+) -> Result<(), ApiError> {
+    let mut context = json!({"first_name": first_name});
+    if !has_password {
+        let token = tokens::issue(tx, TokenKind::PasswordReset, user, WELCOME_SET_PASSWORD_TTL).await?;
+        context["token"] = json!(token);
+        context["expires_hours"] = json!(WELCOME_SET_PASSWORD_TTL.whole_hours());
+    }
+    let tenant = tx.tenant();
+    email::enqueue(tx, tenant, to, EmailTemplate::Welcome, context).await?;
+    Ok(())
+}
+
+/// Applies one action to many users, each in its own savepoint; per-row results.
+#[utoipa::path(post, path = "/bulk/action", tag = "users", security(("bearer" = ["users:update"])),
+    request_body = BulkActionRequest,
+    responses((status = 200, body = BulkActionResult), (status = 422, description = "No ids, more than 500, or unknown action")))]
+pub async fn bulk_action(
+    Authz { ctx, mut tx, .. }: Authz<perm::UsersUpdate>,
+    ApiJson(input): ApiJson<BulkActionRequest>,
+) -> ApiResult<ApiJson<BulkActionResult>> {
+    if input.user_ids.is_empty() || input.user_ids.len() > MAX_BULK_ROWS {
+        return Err(ApiError::invalid("user_ids", format!("must hold between 1 and {MAX_BULK_ROWS} ids")));
+    }
+    let mut ids = input.user_ids.clone();
+    ids.dedup();
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        let outcome = in_savepoint(&mut tx, async |tx: &mut TenantTx| apply_action(tx, &ctx, id, input.action).await).await;
+        results.push(match outcome {
+            Ok(detail) => BulkActionRow { user_id: id, success: true, status: 200, detail },
+            Err(e) => {
+                let status = e.status().as_u16();
+                let detail = if matches!(e, ApiError::Internal(_)) { "An internal error occurred".into() } else { e.to_string() };
+                BulkActionRow { user_id: id, success: false, status, detail }
+            }
+        });
+    }
+    tx.commit().await?;
+    let succeeded = results.iter().filter(|r| r.success).count();
+    Ok(ApiJson(BulkActionResult { action: input.action, failed: results.len() - succeeded, succeeded, results }))
+}
+
+/// One user, one action; audited. Returns a short description of what changed.
+async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkActionKind) -> Result<String, ApiError> {
+    let tenant = ctx.tenant_id;
+    let actor: AuditActor = ctx.actor();
+    match action {
+        BulkActionKind::Activate => {
+            let user = repo::get_user(tx, id).await?;
+            if user.is_active {
+                return Ok("already active".into());
+            }
+            repo::ensure_seat_available(tx).await?;
+            repo::lock_user(tx, id).await?;
+            repo::set_active(tx, id, true, ctx.user_id).await?;
+            let ev = AuditEvent::new("user.activated", "user", id).old(json!({"is_active": false})).new_values(json!({"is_active": true}));
+            audit::record(tx, tenant, &actor, ev).await?;
+            Ok("activated".into())
+        }
+        BulkActionKind::Deactivate => {
+            if id == ctx.user_id {
+                return Err(ApiError::conflict("You cannot deactivate your own account"));
+            }
+            let user = repo::lock_user(tx, id).await?;
+            let revoked = repo::set_active(tx, id, false, ctx.user_id).await?;
+            let ev = AuditEvent::new("user.deactivated", "user", id)
+                .old(json!({"is_active": user.is_active}))
+                .new_values(json!({"is_active": false, "sessions_revoked": revoked}));
+            audit::record(tx, tenant, &actor, ev).await?;
+            Ok(format!("deactivated; {revoked} session(s) revoked"))
+        }
+        BulkActionKind::TerminateSessions => {
+            repo::get_user(tx, id).await?;
+            let revoked = revoke_user_sessions(tx, id, None, "terminated by administrator").await?;
+            let ev = AuditEvent::new("user.sessions_terminated", "user", id).new_values(json!({"sessions_revoked": revoked}));
+            audit::record(tx, tenant, &actor, ev).await?;
+            Ok(format!("{revoked} session(s) revoked"))
+        }
+        BulkActionKind::Unlock => {
+            let (locked_until, failed): (Option<OffsetDateTime>, i32) =
+                sqlx::query_as("SELECT locked_until, failed_login_count FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("User"))?;
+            sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            security::record_event(
+                tx,
+                tenant,
+                Some(id),
+                security::kind::ACCOUNT_UNLOCKED,
+                json!({"by": ctx.user_id, "via": "bulk_action"}),
+                &ctx.meta,
+            )
+            .await?;
+            let ev = AuditEvent::new("user.unlocked", "user", id)
+                .old(json!({"locked_until": locked_until.map(|t| t.unix_timestamp()), "failed_login_count": failed}))
+                .new_values(json!({"locked_until": null, "failed_login_count": 0}));
+            audit::record(tx, tenant, &actor, ev).await?;
+            Ok("unlocked".into())
+        }
+    }
+}

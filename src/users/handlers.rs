@@ -1,0 +1,221 @@
+//! `/users/me`, user listing, reading, updating, deactivation and sessions.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    model::{MyChanges, SessionFilter, SessionView, UserChanges, UserFilter, UserView},
+    repo,
+};
+use crate::{
+    audit::{self, AuditEvent},
+    auth::{Authz, session::revoke_user_sessions},
+    http::{
+        ApiError, ApiResult,
+        error::Validator,
+        extract::{ApiJson, ApiPath, ApiQuery},
+    },
+    pagination::Page,
+    rbac::perm,
+};
+
+/// Trims names and checks their length (the columns allow 100 characters).
+fn check_names(first: &mut Option<String>, last: &mut Option<String>) -> ApiResult<()> {
+    let mut v = Validator::new();
+    for (field, value) in [("first_name", first), ("last_name", last)] {
+        if let Some(s) = value {
+            *s = s.trim().to_string();
+            v.check(s.chars().count() <= 100, field, "must be at most 100 characters");
+            v.check(!s.chars().any(char::is_control), field, "must not contain control characters");
+        }
+    }
+    v.finish()
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, description = "Not authenticated")))]
+pub async fn get_me(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(repo::get_user(&mut tx, ctx.user_id).await?))
+}
+
+/// Updates the caller's own names.
+#[utoipa::path(put, path = "/me", tag = "users", security(("bearer" = [])), request_body = MyChanges,
+    responses((status = 200, body = UserView), (status = 422, description = "Invalid fields")))]
+pub async fn update_me(
+    Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
+    ApiJson(mut input): ApiJson<MyChanges>,
+) -> ApiResult<ApiJson<UserView>> {
+    check_names(&mut input.first_name, &mut input.last_name)?;
+    let old = repo::lock_user(&mut tx, ctx.user_id).await?;
+    sqlx::query(
+        "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
+         updated_by = $1, version = version + 1 WHERE id = $1",
+    )
+    .bind(ctx.user_id)
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .execute(&mut *tx)
+    .await?;
+    let new = repo::get_user(&mut tx, ctx.user_id).await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("user.updated", "user", ctx.user_id)
+            .old(json!({"first_name": old.first_name, "last_name": old.last_name}))
+            .new_values(json!({"first_name": new.first_name, "last_name": new.last_name})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(new))
+}
+
+/// Lists the tenant's users.
+#[utoipa::path(get, path = "", tag = "users", security(("bearer" = ["users:read"])), params(UserFilter),
+    responses((status = 200, body = Page<UserView>), (status = 422, description = "Invalid filter or sort")))]
+pub async fn list_users(
+    Authz { mut tx, .. }: Authz<perm::UsersRead>,
+    ApiQuery(filter): ApiQuery<UserFilter>,
+) -> ApiResult<ApiJson<Page<UserView>>> {
+    Ok(ApiJson(repo::list_users(&mut tx, &filter).await?))
+}
+
+#[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = ["users:read"])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404, description = "No such user")))]
+pub async fn get_user(
+    Authz { mut tx, .. }: Authz<perm::UsersRead>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(repo::get_user(&mut tx, id).await?))
+}
+
+/// Updates names and active state. Deactivating oneself is refused (409);
+/// deactivation revokes every session; reactivation needs a free seat.
+#[utoipa::path(put, path = "/{id}", tag = "users", security(("bearer" = ["users:update"])),
+    params(("id" = Uuid, Path)), request_body = UserChanges,
+    responses((status = 200, body = UserView), (status = 404, description = "No such user"),
+        (status = 409, description = "Deactivating oneself, or no free seat to reactivate")))]
+pub async fn update_user(
+    Authz { ctx, mut tx, .. }: Authz<perm::UsersUpdate>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(mut input): ApiJson<UserChanges>,
+) -> ApiResult<ApiJson<UserView>> {
+    check_names(&mut input.first_name, &mut input.last_name)?;
+    if id == ctx.user_id && input.is_active == Some(false) {
+        return Err(ApiError::conflict("You cannot deactivate your own account"));
+    }
+    // Seat check first: it takes the tenant lock before any user row lock.
+    let activating = input.is_active == Some(true);
+    if activating && !repo::get_user(&mut tx, id).await?.is_active {
+        repo::ensure_seat_available(&mut tx).await?;
+    }
+    let old = repo::lock_user(&mut tx, id).await?;
+    sqlx::query(
+        "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
+         updated_by = $4, version = version + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .bind(ctx.user_id)
+    .execute(&mut *tx)
+    .await?;
+    let mut revoked = 0;
+    if let Some(active) = input.is_active.filter(|a| *a != old.is_active) {
+        revoked = repo::set_active(&mut tx, id, active, ctx.user_id).await?;
+    }
+    let new = repo::get_user(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("user.updated", "user", id)
+            .old(json!({"first_name": old.first_name, "last_name": old.last_name, "is_active": old.is_active}))
+            .new_values(json!({"first_name": new.first_name, "last_name": new.last_name,
+                "is_active": new.is_active, "sessions_revoked": revoked})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(new))
+}
+
+/// Deactivates a user (the row is kept) and revokes every session.
+#[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = ["users:delete"])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deactivated"), (status = 404, description = "No such user"),
+        (status = 409, description = "Deleting oneself")))]
+pub async fn delete_user(
+    Authz { ctx, mut tx, .. }: Authz<perm::UsersDelete>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    if id == ctx.user_id {
+        return Err(ApiError::conflict("You cannot delete your own account"));
+    }
+    let old = repo::lock_user(&mut tx, id).await?;
+    let revoked = repo::set_active(&mut tx, id, false, ctx.user_id).await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("user.deactivated", "user", id)
+            .old(json!({"email": old.email, "is_active": old.is_active}))
+            .new_values(json!({"is_active": false, "sessions_revoked": revoked})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's sessions (live ones unless `include_inactive`), newest first.
+#[utoipa::path(get, path = "/{id}/sessions", tag = "users", security(("bearer" = ["users:read"])),
+    params(("id" = Uuid, Path), SessionFilter),
+    responses((status = 200, body = Page<SessionView>), (status = 404, description = "No such user")))]
+pub async fn list_sessions(
+    Authz { mut tx, .. }: Authz<perm::UsersRead>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(f): ApiQuery<SessionFilter>,
+) -> ApiResult<ApiJson<Page<SessionView>>> {
+    repo::get_user(&mut tx, id).await?;
+    const WHERE: &str =
+        "WHERE user_id = $1 AND ($2 OR (revoked_at IS NULL AND expires_at > now()))";
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM user_sessions {WHERE}")))
+        .bind(id)
+        .bind(f.include_inactive)
+        .fetch_one(&mut *tx)
+        .await?;
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, ip_address, user_agent, auth_method, impersonator_id, created_at, last_used_at, expires_at, \
+         revoked_at, revoked_reason, (revoked_at IS NULL AND expires_at > now()) AS active \
+         FROM user_sessions {WHERE} ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+    )))
+    .bind(id)
+    .bind(f.include_inactive)
+    .bind(f.page.limit())
+    .bind(f.page.offset())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(ApiJson(f.page.wrap(items, total)))
+}
+
+/// Revokes every session of a user (sign out everywhere).
+#[utoipa::path(delete, path = "/{id}/sessions", tag = "users", security(("bearer" = ["users:update"])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Sessions revoked"), (status = 404, description = "No such user")))]
+pub async fn terminate_sessions(
+    Authz { ctx, mut tx, .. }: Authz<perm::UsersUpdate>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    repo::get_user(&mut tx, id).await?;
+    let revoked = revoke_user_sessions(&mut tx, id, None, "terminated by administrator").await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("user.sessions_terminated", "user", id).new_values(json!({"sessions_revoked": revoked})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

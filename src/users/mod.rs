@@ -1,0 +1,28 @@
+//! Tenant user management (`/api/v1/users`): the caller's own profile, listing
+//! and administering users, sessions, invitations, bulk operations, statistics
+//! and security views. Account creation itself lives in `auth::accounts`
+//! (shared with `/auth/create-user`); role assignment in `rbac`.
+
+pub mod bulk;
+pub mod handlers;
+pub mod insights;
+pub mod model;
+pub mod repo;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+
+/// Static segments (`/me`, `/invite`, `/bulk/...`, `/stats`) take priority over `/{id}`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::get_me, handlers::update_me))
+        .routes(routes!(handlers::list_users))
+        .routes(routes!(handlers::get_user, handlers::update_user, handlers::delete_user))
+        .routes(routes!(handlers::list_sessions, handlers::terminate_sessions))
+        .routes(routes!(bulk::invite_user))
+        .routes(routes!(bulk::bulk_create))
+        .routes(routes!(bulk::bulk_action))
+        .routes(routes!(insights::user_stats))
+        .routes(routes!(insights::user_security))
+}
