@@ -16,9 +16,21 @@ use crate::{
 
 const TENANTS: &[(&str, &str)] = &[("acme", "Acme Corporation"), ("globex", "Globex Inc.")];
 const PROJECTS: &[(&str, &str, &[&str])] = &[
-    ("Website relaunch", "New public website and brand refresh", &["Sitemap", "Design brief"]),
-    ("Quarterly report", "Q4 financial reporting", &["Draft report", "Budget sheet"]),
-    ("Onboarding handbook", "Everything a new hire needs", &["Welcome letter"]),
+    (
+        "Website relaunch",
+        "New public website and brand refresh",
+        &["Sitemap", "Design brief"],
+    ),
+    (
+        "Quarterly report",
+        "Q4 financial reporting",
+        &["Draft report", "Budget sheet"],
+    ),
+    (
+        "Onboarding handbook",
+        "Everything a new hire needs",
+        &["Welcome letter"],
+    ),
 ];
 
 /// One sign-in the seed created.
@@ -34,10 +46,16 @@ pub async fn run(state: &AppState) -> anyhow::Result<()> {
     match seed(state).await? {
         None => println!("seed: tenant `acme` already exists; nothing to do"),
         Some(logins) => {
-            println!("seed: created tenants {}", TENANTS.iter().map(|t| t.0).collect::<Vec<_>>().join(", "));
+            println!(
+                "seed: created tenants {}",
+                TENANTS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+            );
             println!("{:<8} {:<16} {:<32} password", "tenant", "role", "email");
             for l in logins {
-                println!("{:<8} {:<16} {:<32} {}", l.tenant, l.role, l.email, l.password);
+                println!(
+                    "{:<8} {:<16} {:<32} {}",
+                    l.tenant, l.role, l.email, l.password
+                );
             }
         }
     }
@@ -48,7 +66,9 @@ pub async fn run(state: &AppState) -> anyhow::Result<()> {
 pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<SeededLogin>>> {
     let mut tx = state.db.system_job_tx("seed").await?;
     let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = 'acme')").fetch_one(&mut *tx).await?;
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = 'acme')")
+            .fetch_one(&mut *tx)
+            .await?;
     if exists {
         return Ok(None);
     }
@@ -85,7 +105,12 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<SeededLogin>>> 
             let email = format!("{}@{slug}.example.com", role.replace('_', "."));
             let pw = password();
             add_user(state, &mut tx, tenant, role, &email, &pw).await?;
-            logins.push(SeededLogin { tenant: (*slug).into(), role: (*role).into(), email, password: pw });
+            logins.push(SeededLogin {
+                tenant: (*slug).into(),
+                role: (*role).into(),
+                email,
+                password: pw,
+            });
         }
         add_projects(&mut tx, tenant, created.admin_user.id).await?;
     }
@@ -108,7 +133,11 @@ async fn add_user(
 ) -> anyhow::Result<()> {
     let id = Uuid::new_v4();
     let hash = state.passwords.hash(password).await;
-    let first = role.split('_').map(capitalise).collect::<Vec<_>>().join(" ");
+    let first = role
+        .split('_')
+        .map(capitalise)
+        .collect::<Vec<_>>()
+        .join(" ");
     sqlx::query(
         "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, email_verified_at) \
          VALUES ($1, $2, $3, $4, 'Sample', $5, now())",
@@ -133,7 +162,8 @@ async fn add_user(
         tx,
         TenantId(tenant),
         &AuditActor::default(),
-        AuditEvent::new("user.created", "user", id).new_values(json!({"email": email, "roles": [role], "seeded": true})),
+        AuditEvent::new("user.created", "user", id)
+            .new_values(json!({"email": email, "roles": [role], "seeded": true})),
     )
     .await?;
     Ok(())
@@ -141,7 +171,9 @@ async fn add_user(
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow::Result<()> {
@@ -161,7 +193,8 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
             tx,
             TenantId(tenant),
             &AuditActor::default(),
-            AuditEvent::new("project.created", "project", project).new_values(json!({"name": name, "seeded": true})),
+            AuditEvent::new("project.created", "project", project)
+                .new_values(json!({"name": name, "seeded": true})),
         )
         .await?;
         for doc in *documents {

@@ -50,7 +50,8 @@ struct Target {
     is_super_admin: bool,
 }
 
-const SELECT_TARGET: &str = "SELECT u.id, u.email, u.first_name, u.is_active, u.is_super_admin FROM users u";
+const SELECT_TARGET: &str =
+    "SELECT u.id, u.email, u.first_name, u.is_active, u.is_super_admin FROM users u";
 
 /// Starts acting as a user of a tenant.
 #[utoipa::path(post, path = "/api/v1/auth/impersonate", tag = "auth", security(("bearer" = ["super_admin"])),
@@ -66,12 +67,17 @@ pub async fn impersonate(
     let reason = input.reason.trim().to_string();
     Validator::new()
         .check(!reason.is_empty(), "reason", "is required")
-        .check(reason.chars().count() <= 500, "reason", "must be at most 500 characters")
+        .check(
+            reason.chars().count() <= 500,
+            "reason",
+            "must be at most 500 characters",
+        )
         .finish()?;
-    let tenant: Option<(bool, String)> = sqlx::query_as("SELECT is_active, name FROM tenants WHERE id = $1")
-        .bind(input.tenant_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let tenant: Option<(bool, String)> =
+        sqlx::query_as("SELECT is_active, name FROM tenants WHERE id = $1")
+            .bind(input.tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let (tenant_active, tenant_name) = tenant.ok_or_else(|| ApiError::not_found("Tenant"))?;
     if !tenant_active {
         return Err(ApiError::conflict("The tenant is inactive"));
@@ -116,18 +122,28 @@ pub async fn impersonate(
 
     let tenant = TenantId(input.tenant_id);
     let mut ttx = state.db.tenant_tx(tenant).await?;
-    let actor = Actor { sub: ctx.user_id, email: Some(ctx.email.clone()) };
+    let actor = Actor {
+        sub: ctx.user_id,
+        email: Some(ctx.email.clone()),
+    };
     let tokens = session::start_session(
         &state,
         &mut ttx,
         target.id,
         AuthMethod::Impersonation,
         &ctx.meta,
-        Some(Impersonation { actor, reason: reason.clone() }),
+        Some(Impersonation {
+            actor,
+            reason: reason.clone(),
+        }),
     )
     .await?;
     // In the tenant's own chain the row reads "the super admin, acting as the user".
-    let as_user = AuditActor { user_id: Some(target.id), impersonator_id: Some(ctx.user_id), meta: ctx.meta.clone() };
+    let as_user = AuditActor {
+        user_id: Some(target.id),
+        impersonator_id: Some(ctx.user_id),
+        meta: ctx.meta.clone(),
+    };
     audit::record(
         &mut ttx,
         tenant,
@@ -135,7 +151,15 @@ pub async fn impersonate(
         AuditEvent::new("impersonation.started", "user", target.id).new_values(&details),
     )
     .await?;
-    security::record_event(&mut ttx, tenant, Some(target.id), "impersonation.started", details.clone(), &ctx.meta).await?;
+    security::record_event(
+        &mut ttx,
+        tenant,
+        Some(target.id),
+        "impersonation.started",
+        details.clone(),
+        &ctx.meta,
+    )
+    .await?;
     email::enqueue(
         &mut ttx,
         tenant,
@@ -167,7 +191,9 @@ pub async fn end_impersonation(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
 ) -> ApiResult<StatusCode> {
     let Some(impersonator) = ctx.impersonator.clone() else {
-        return Err(ApiError::BadRequest("This is not an impersonation session".into()));
+        return Err(ApiError::BadRequest(
+            "This is not an impersonation session".into(),
+        ));
     };
     session::revoke_session(&mut tx, ctx.session_id, "impersonation_ended").await?;
     let details = json!({"tenant_id": ctx.tenant_id, "user_id": ctx.user_id, "session_id": ctx.session_id,
@@ -179,9 +205,21 @@ pub async fn end_impersonation(
         AuditEvent::new("impersonation.ended", "user", ctx.user_id).new_values(&details),
     )
     .await?;
-    security::record_event(&mut tx, ctx.tenant_id, Some(ctx.user_id), "impersonation.ended", details.clone(), &ctx.meta).await?;
+    security::record_event(
+        &mut tx,
+        ctx.tenant_id,
+        Some(ctx.user_id),
+        "impersonation.ended",
+        details.clone(),
+        &ctx.meta,
+    )
+    .await?;
     let mut sys = state.db.system_job_tx("impersonation end audit").await?;
-    let sa = AuditActor { user_id: Some(impersonator.sub), impersonator_id: None, meta: ctx.meta.clone() };
+    let sa = AuditActor {
+        user_id: Some(impersonator.sub),
+        impersonator_id: None,
+        meta: ctx.meta.clone(),
+    };
     audit::record(
         &mut sys,
         TenantId(SYSTEM_TENANT_ID),

@@ -108,7 +108,10 @@ pub struct Growth {
 /// New tenants, users and projects per day.
 #[utoipa::path(get, path = "/api/v1/admin/analytics/growth", tag = "admin", security(("bearer" = ["super_admin"])),
     params(GrowthQuery), responses((status = 200, body = Growth), (status = 422)))]
-pub async fn growth(SuperAdmin { mut tx, .. }: SuperAdmin, ApiQuery(q): ApiQuery<GrowthQuery>) -> ApiResult<ApiJson<Growth>> {
+pub async fn growth(
+    SuperAdmin { mut tx, .. }: SuperAdmin,
+    ApiQuery(q): ApiQuery<GrowthQuery>,
+) -> ApiResult<ApiJson<Growth>> {
     let days = q.days.unwrap_or(30);
     if !(1..=365).contains(&days) {
         return Err(ApiError::invalid("days", "must be between 1 and 365"));
@@ -130,7 +133,11 @@ pub async fn growth(SuperAdmin { mut tx, .. }: SuperAdmin, ApiQuery(q): ApiQuery
         "users": series.iter().map(|p| p.users).sum::<i64>(),
         "projects": series.iter().map(|p| p.projects).sum::<i64>(),
     });
-    Ok(ApiJson(Growth { days, series, totals }))
+    Ok(ApiJson(Growth {
+        days,
+        series,
+        totals,
+    }))
 }
 
 /// Audit rows of every tenant (filter with `tenant_id`), newest first.
@@ -171,10 +178,16 @@ pub async fn audit_verify(
 ) -> ApiResult<ApiJson<VerifyReport>> {
     let ids: Vec<Uuid> = match q.tenant_id {
         Some(id) => {
-            repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?;
+            repo::find(&mut tx, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Tenant"))?;
             vec![id]
         }
-        None => sqlx::query_scalar("SELECT id FROM tenants ORDER BY created_at, id").fetch_all(&mut *tx).await?,
+        None => {
+            sqlx::query_scalar("SELECT id FROM tenants ORDER BY created_at, id")
+                .fetch_all(&mut *tx)
+                .await?
+        }
     };
     let mut tenants = Vec::with_capacity(ids.len());
     for id in ids {
@@ -195,7 +208,10 @@ pub async fn audit_verify(
 /// The limits and defaults in force (never a secret).
 #[utoipa::path(get, path = "/api/v1/admin/config/limits", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = Object)))]
-pub async fn config_limits(State(state): State<AppState>, _sa: SuperAdmin) -> ApiResult<ApiJson<Value>> {
+pub async fn config_limits(
+    State(state): State<AppState>,
+    _sa: SuperAdmin,
+) -> ApiResult<ApiJson<Value>> {
     let c = &state.config;
     Ok(ApiJson(json!({
         "environment": format!("{:?}", c.environment).to_lowercase(),

@@ -94,10 +94,16 @@ pub struct Threats {
 /// Attack patterns seen in recent sign-ins.
 #[utoipa::path(get, path = "/api/v1/admin/security/threats", tag = "admin", security(("bearer" = ["super_admin"])),
     params(ThreatQuery), responses((status = 200, body = Threats), (status = 422)))]
-pub async fn threats(SuperAdmin { mut tx, .. }: SuperAdmin, ApiQuery(q): ApiQuery<ThreatQuery>) -> ApiResult<ApiJson<Threats>> {
+pub async fn threats(
+    SuperAdmin { mut tx, .. }: SuperAdmin,
+    ApiQuery(q): ApiQuery<ThreatQuery>,
+) -> ApiResult<ApiJson<Threats>> {
     let window = q.window_minutes.unwrap_or(60);
     if !(1..=10080).contains(&window) {
-        return Err(ApiError::invalid("window_minutes", "must be between 1 and 10080"));
+        return Err(ApiError::invalid(
+            "window_minutes",
+            "must be between 1 and 10080",
+        ));
     }
     let min_emails = q.min_distinct_emails.unwrap_or(5).max(1);
     let min_failures = q.min_failures.unwrap_or(5).max(1);
@@ -142,7 +148,13 @@ pub async fn threats(SuperAdmin { mut tx, .. }: SuperAdmin, ApiQuery(q): ApiQuer
     )
     .fetch_all(&mut *tx)
     .await?;
-    Ok(ApiJson(Threats { window_minutes: window, credential_stuffing, accounts_under_attack, recent_lockouts, impersonations }))
+    Ok(ApiJson(Threats {
+        window_minutes: window,
+        credential_stuffing,
+        accounts_under_attack,
+        recent_lockouts,
+        impersonations,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -189,7 +201,10 @@ pub async fn problematic_users(
     if let Some(r) = &q.reason
         && !REASONS.contains(&r.as_str())
     {
-        return Err(ApiError::invalid("reason", format!("must be one of {}", REASONS.join(", "))));
+        return Err(ApiError::invalid(
+            "reason",
+            format!("must be one of {}", REASONS.join(", ")),
+        ));
     }
     const INNER: &str = "SELECT u.tenant_id, t.slug AS tenant_slug, u.id AS user_id, u.email, u.is_active, \
         u.failed_login_count, u.locked_until, u.last_login_at, u.email_verified_at, u.created_at, \
@@ -199,13 +214,16 @@ pub async fn problematic_users(
           CASE WHEN u.last_login_at IS NULL THEN 'never_signed_in' END, \
           CASE WHEN u.email_verified_at IS NULL THEN 'unverified' END], NULL) AS reasons \
         FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE ($2::uuid IS NULL OR u.tenant_id = $2)";
-    const FILTER: &str = "WHERE cardinality(reasons) > 0 AND ($1::text IS NULL OR $1 = ANY(reasons))";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM ({INNER}) x {FILTER}")))
-        .bind(&q.reason)
-        .bind(q.tenant_id)
-        .bind(MANY_FAILURES)
-        .fetch_one(&mut *tx)
-        .await?;
+    const FILTER: &str =
+        "WHERE cardinality(reasons) > 0 AND ($1::text IS NULL OR $1 = ANY(reasons))";
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM ({INNER}) x {FILTER}"
+    )))
+    .bind(&q.reason)
+    .bind(q.tenant_id)
+    .bind(MANY_FAILURES)
+    .fetch_one(&mut *tx)
+    .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT * FROM ({INNER}) x {FILTER} ORDER BY (locked_until > now()) DESC NULLS LAST, \
          failed_login_count DESC, created_at DESC, user_id LIMIT $4 OFFSET $5"
@@ -232,15 +250,19 @@ pub struct UnlockResult {
 /// Clears a user's lock and failure counter (in any tenant).
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = UnlockResult), (status = 404)))]
-pub async fn unlock_user(SuperAdmin { ctx, mut tx }: SuperAdmin, ApiPath(id): ApiPath<Uuid>) -> ApiResult<ApiJson<UnlockResult>> {
-    let (tenant, email, count, locked_until): (Uuid, String, i32, Option<OffsetDateTime>) = sqlx::query_as(
-        "SELECT tenant_id, email, failed_login_count, locked_until FROM users WHERE id = $1 \
+pub async fn unlock_user(
+    SuperAdmin { ctx, mut tx }: SuperAdmin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<UnlockResult>> {
+    let (tenant, email, count, locked_until): (Uuid, String, i32, Option<OffsetDateTime>) =
+        sqlx::query_as(
+            "SELECT tenant_id, email, failed_login_count, locked_until FROM users WHERE id = $1 \
          ORDER BY tenant_id LIMIT 1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("User"))?;
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
     sqlx::query("UPDATE users SET failed_login_count = 0, locked_until = NULL, updated_by = $3 WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(id)
@@ -249,8 +271,15 @@ pub async fn unlock_user(SuperAdmin { ctx, mut tx }: SuperAdmin, ApiPath(id): Ap
         .await?;
     let old = json!({"failed_login_count": count, "locked_until": locked_until});
     let new = json!({"failed_login_count": 0, "locked_until": null});
-    audit::record(&mut tx, TenantId(tenant), &ctx.actor(), AuditEvent::new("user.unlocked", "user", id).old(&old).new_values(&new))
-        .await?;
+    audit::record(
+        &mut tx,
+        TenantId(tenant),
+        &ctx.actor(),
+        AuditEvent::new("user.unlocked", "user", id)
+            .old(&old)
+            .new_values(&new),
+    )
+    .await?;
     security::record_event(
         &mut tx,
         TenantId(tenant),
@@ -261,5 +290,11 @@ pub async fn unlock_user(SuperAdmin { ctx, mut tx }: SuperAdmin, ApiPath(id): Ap
     )
     .await?;
     tx.commit().await?;
-    Ok(ApiJson(UnlockResult { user_id: id, tenant_id: tenant, email, unlocked: true, failed_login_count: 0 }))
+    Ok(ApiJson(UnlockResult {
+        user_id: id,
+        tenant_id: tenant,
+        email,
+        unlocked: true,
+        failed_login_count: 0,
+    }))
 }

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{
     Permission,
     model::{
-        AssignRole, AssignmentView, NewRole, PermissionView, RoleView, UpdateRole, check_description,
-        check_role_name, parse_permissions,
+        AssignRole, AssignmentView, NewRole, PermissionView, RoleView, UpdateRole,
+        check_description, check_role_name, parse_permissions,
     },
     perm, repo,
 };
@@ -32,26 +32,45 @@ use crate::{
 
 /// Refuses granting permissions the caller does not hold.
 fn ensure_grantable(ctx: &AuthCtx, perms: &[Permission]) -> ApiResult<()> {
-    let missing: Vec<&str> = perms.iter().filter(|p| !ctx.has(**p)).map(|p| p.as_str()).collect();
+    let missing: Vec<&str> = perms
+        .iter()
+        .filter(|p| !ctx.has(**p))
+        .map(|p| p.as_str())
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("You cannot grant permissions you do not hold: {}", missing.join(", "))))
+        Err(ApiError::forbidden(format!(
+            "You cannot grant permissions you do not hold: {}",
+            missing.join(", ")
+        )))
     }
 }
 
 fn role_perms(role: &RoleView) -> Vec<Permission> {
-    role.permissions.iter().filter_map(|p| Permission::parse(p)).collect()
+    role.permissions
+        .iter()
+        .filter_map(|p| Permission::parse(p))
+        .collect()
 }
 
 /// The permission catalogue (every page holds the whole catalogue).
 #[utoipa::path(get, path = "/api/v1/permissions", tag = "roles", security(("bearer" = ["roles:read"])),
     responses((status = 200, body = Page<PermissionView>), (status = 403)))]
-pub async fn list_permissions(Authz { mut tx, .. }: Authz<perm::RolesRead>) -> ApiResult<ApiJson<Page<PermissionView>>> {
+pub async fn list_permissions(
+    Authz { mut tx, .. }: Authz<perm::RolesRead>,
+) -> ApiResult<ApiJson<Page<PermissionView>>> {
     let items: Vec<PermissionView> =
-        sqlx::query_as("SELECT name, description FROM permissions ORDER BY name").fetch_all(&mut *tx).await?;
+        sqlx::query_as("SELECT name, description FROM permissions ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await?;
     let total = items.len() as i64;
-    Ok(ApiJson(Page { items, total, page: 1, page_size: total.max(1) }))
+    Ok(ApiJson(Page {
+        items,
+        total,
+        page: 1,
+        page_size: total.max(1),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles", security(("bearer" = ["roles:read"])),
@@ -79,19 +98,34 @@ pub async fn create_role(
     let perms = parse_permissions(&input.permissions)?;
     ensure_grantable(&ctx, &perms)?;
     let tenant = ctx.tenant_id.0;
-    let id = repo::insert_role(&mut tx, tenant, name, input.description.trim(), ctx.user_id).await?;
+    let id =
+        repo::insert_role(&mut tx, tenant, name, input.description.trim(), ctx.user_id).await?;
     repo::set_permissions(&mut tx, tenant, id, &perms).await?;
-    let role = repo::find_role(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Role"))?;
-    audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), AuditEvent::new("role.created", "role", id).new_values(&role))
-        .await?;
+    let role = repo::find_role(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("role.created", "role", id).new_values(&role),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, ApiJson(role)))
 }
 
 #[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles", security(("bearer" = ["roles:read"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = RoleView), (status = 404)))]
-pub async fn get_role(Authz { mut tx, .. }: Authz<perm::RolesRead>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<ApiJson<RoleView>> {
-    Ok(ApiJson(repo::find_role(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Role"))?))
+pub async fn get_role(
+    Authz { mut tx, .. }: Authz<perm::RolesRead>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<RoleView>> {
+    Ok(ApiJson(
+        repo::find_role(&mut tx, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Role"))?,
+    ))
 }
 
 /// Updates a custom role. System roles keep their name and permissions (409);
@@ -104,8 +138,14 @@ pub async fn update_role(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<UpdateRole>,
 ) -> ApiResult<ApiJson<RoleView>> {
-    let old = repo::find_role(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Role"))?;
-    let name = input.name.as_deref().map(str::trim).filter(|n| *n != old.name);
+    let old = repo::find_role(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))?;
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| *n != old.name);
     let mut v = Validator::new();
     if let Some(n) = name {
         check_role_name(&mut v, n);
@@ -114,10 +154,16 @@ pub async fn update_role(
         check_description(&mut v, d);
     }
     v.finish()?;
-    let perms = input.permissions.as_deref().map(parse_permissions).transpose()?;
+    let perms = input
+        .permissions
+        .as_deref()
+        .map(parse_permissions)
+        .transpose()?;
     let perms_change = perms.as_ref().filter(|p| **p != role_perms(&old));
     if old.is_system && (name.is_some() || perms_change.is_some()) {
-        return Err(ApiError::conflict("System roles cannot be renamed and their permissions cannot be changed"));
+        return Err(ApiError::conflict(
+            "System roles cannot be renamed and their permissions cannot be changed",
+        ));
     }
     if let Some(p) = perms_change {
         // Adding needs the added permissions; removing needs those removed.
@@ -130,16 +176,27 @@ pub async fn update_role(
             .collect();
         ensure_grantable(&ctx, &changed)?;
     }
-    repo::update_role(&mut tx, id, name, input.description.as_deref().map(str::trim), ctx.user_id).await?;
+    repo::update_role(
+        &mut tx,
+        id,
+        name,
+        input.description.as_deref().map(str::trim),
+        ctx.user_id,
+    )
+    .await?;
     if let Some(p) = perms_change {
         repo::set_permissions(&mut tx, ctx.tenant_id.0, id, p).await?;
     }
-    let new = repo::find_role(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Role"))?;
+    let new = repo::find_role(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.updated", "role", id).old(&old).new_values(&new),
+        AuditEvent::new("role.updated", "role", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     tx.commit().await?;
@@ -149,20 +206,33 @@ pub async fn update_role(
 /// Deletes a custom role that nobody holds (409 while assigned or for system roles).
 #[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "roles", security(("bearer" = ["roles:delete"])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404), (status = 409)))]
-pub async fn delete_role(Authz { ctx, mut tx, .. }: Authz<perm::RolesDelete>, ApiPath(id): ApiPath<Uuid>) -> ApiResult<StatusCode> {
-    let old = repo::find_role(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Role"))?;
+pub async fn delete_role(
+    Authz { ctx, mut tx, .. }: Authz<perm::RolesDelete>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    let old = repo::find_role(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))?;
     if old.is_system {
         return Err(ApiError::conflict("System roles cannot be deleted"));
     }
     let assigned = repo::assignment_count(&mut tx, id).await?;
     if assigned > 0 {
         return Err(ApiError::Conflict {
-            detail: format!("The role is assigned to {assigned} user(s); remove those assignments first"),
+            detail: format!(
+                "The role is assigned to {assigned} user(s); remove those assignments first"
+            ),
             extra: Some(json!({"assignments": assigned})),
         });
     }
     repo::delete_role(&mut tx, id).await?;
-    audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), AuditEvent::new("role.deleted", "role", id).old(&old)).await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("role.deleted", "role", id).old(&old),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,22 +262,43 @@ pub async fn assign_role(
     if !repo::user_exists(&mut tx, user).await? {
         return Err(ApiError::not_found("User"));
     }
-    let role = repo::find_role(&mut tx, input.role_id).await?.ok_or_else(|| ApiError::not_found("Role"))?;
+    let role = repo::find_role(&mut tx, input.role_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))?;
     ensure_grantable(&ctx, &role_perms(&role))?;
     let old = repo::find_assignment(&mut tx, user, role.id).await?;
-    repo::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
-    let new = repo::find_assignment(&mut tx, user, role.id).await?.ok_or_else(|| ApiError::not_found("Role"))?;
+    repo::upsert_assignment(
+        &mut tx,
+        ctx.tenant_id.0,
+        user,
+        role.id,
+        input.expires_at,
+        ctx.user_id,
+    )
+    .await?;
+    let new = repo::find_assignment(&mut tx, user, role.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
         AuditEvent::new("role.assigned", "user", user)
             .old(&old)
-            .new_values(json!({"role_id": role.id, "role_name": role.name, "expires_at": &new.expires_at})),
+            .new_values(
+                json!({"role_id": role.id, "role_name": role.name, "expires_at": &new.expires_at}),
+            ),
     )
     .await?;
     tx.commit().await?;
-    Ok((if old.is_some() { StatusCode::OK } else { StatusCode::CREATED }, ApiJson(new)))
+    Ok((
+        if old.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        ApiJson(new),
+    ))
 }
 
 /// Removes a role from a user, at once.
@@ -218,15 +309,29 @@ pub async fn remove_role(
     Authz { ctx, mut tx, .. }: Authz<perm::RolesAssign>,
     ApiPath(UserRolePath { id: user, role_id }): ApiPath<UserRolePath>,
 ) -> ApiResult<StatusCode> {
-    let old = repo::find_assignment(&mut tx, user, role_id).await?.ok_or_else(|| ApiError::not_found("Assignment"))?;
-    let role = repo::find_role(&mut tx, role_id).await?.ok_or_else(|| ApiError::not_found("Role"))?;
+    let old = repo::find_assignment(&mut tx, user, role_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Assignment"))?;
+    let role = repo::find_role(&mut tx, role_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))?;
     ensure_grantable(&ctx, &role_perms(&role))?;
     repo::delete_assignment(&mut tx, user, role_id).await?;
-    if role.is_system && role.name == "tenant_admin" && repo::active_tenant_admins(&mut tx).await? == 0 {
-        return Err(ApiError::conflict("The tenant must keep at least one active tenant admin"));
+    if role.is_system
+        && role.name == "tenant_admin"
+        && repo::active_tenant_admins(&mut tx).await? == 0
+    {
+        return Err(ApiError::conflict(
+            "The tenant must keep at least one active tenant admin",
+        ));
     }
-    audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), AuditEvent::new("role.revoked", "user", user).old(&old))
-        .await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("role.revoked", "user", user).old(&old),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -74,7 +74,9 @@ pub struct AssignmentView {
 /// Same rule as the `roles.name` CHECK constraint.
 pub fn check_role_name(v: &mut Validator, name: &str) {
     let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '.' | '-'));
     v.check(
         first_ok && rest_ok && name.len() <= 63,
@@ -84,7 +86,11 @@ pub fn check_role_name(v: &mut Validator, name: &str) {
 }
 
 pub fn check_description(v: &mut Validator, d: &str) {
-    v.check(d.chars().count() <= 500, "description", "must be at most 500 characters");
+    v.check(
+        d.chars().count() <= 500,
+        "description",
+        "must be at most 500 characters",
+    );
 }
 
 /// Parses catalogue names; every unknown one is a 422 naming its index.
@@ -95,7 +101,10 @@ pub fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> 
         match Permission::parse(n.trim()) {
             Some(p) => out.push(p),
             None => {
-                v.push(&format!("permissions[{i}]"), format!("`{n}` is not a permission of the catalogue"));
+                v.push(
+                    &format!("permissions[{i}]"),
+                    format!("`{n}` is not a permission of the catalogue"),
+                );
             }
         }
     }

@@ -19,7 +19,9 @@ pub async fn list_roles(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<RoleView>, i64), sqlx::Error> {
-    let total = sqlx::query_scalar("SELECT count(*) FROM roles").fetch_one(&mut *conn).await?;
+    let total = sqlx::query_scalar("SELECT count(*) FROM roles")
+        .fetch_one(&mut *conn)
+        .await?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_ROLE} ORDER BY r.is_system DESC, r.name LIMIT $1 OFFSET $2"
     )))
@@ -31,7 +33,12 @@ pub async fn list_roles(
 }
 
 pub async fn find_role(conn: &mut PgConnection, id: Uuid) -> Result<Option<RoleView>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_ROLE} WHERE r.id = $1"))).bind(id).fetch_optional(conn).await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ROLE} WHERE r.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn insert_role(
@@ -100,7 +107,10 @@ pub async fn update_role(
 /// Assignments of a role, expired ones included (they still block deletion
 /// until swept).
 pub async fn assignment_count(conn: &mut PgConnection, role: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM user_roles WHERE role_id = $1").bind(role).fetch_one(conn).await
+    sqlx::query_scalar("SELECT count(*) FROM user_roles WHERE role_id = $1")
+        .bind(role)
+        .fetch_one(conn)
+        .await
 }
 
 pub async fn delete_role(conn: &mut PgConnection, role: Uuid) -> Result<u64, sqlx::Error> {
@@ -112,7 +122,10 @@ pub async fn delete_role(conn: &mut PgConnection, role: Uuid) -> Result<u64, sql
 }
 
 pub async fn user_exists(conn: &mut PgConnection, user: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)").bind(user).fetch_one(conn).await
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+        .bind(user)
+        .fetch_one(conn)
+        .await
 }
 
 pub async fn find_assignment(
@@ -155,7 +168,11 @@ pub async fn upsert_assignment(
     Ok(())
 }
 
-pub async fn delete_assignment(conn: &mut PgConnection, user: Uuid, role: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn delete_assignment(
+    conn: &mut PgConnection,
+    user: Uuid,
+    role: Uuid,
+) -> Result<u64, sqlx::Error> {
     sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
         .bind(user)
         .bind(role)

@@ -17,10 +17,13 @@ use crate::{
 /// How often the sweeper runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
+/// A removed assignment: tenant, user, role, expiry, role name.
+type Expired = (Uuid, Uuid, Uuid, Option<OffsetDateTime>, Option<String>);
+
 /// One sweep: answers how many assignments were removed.
 pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
     let mut tx = db.system_job_tx("role assignment sweeper").await?;
-    let rows: Vec<(Uuid, Uuid, Uuid, Option<OffsetDateTime>, Option<String>)> = sqlx::query_as(
+    let rows: Vec<Expired> = sqlx::query_as(
         "WITH gone AS (DELETE FROM user_roles WHERE expires_at <= now() \
                        RETURNING tenant_id, user_id, role_id, expires_at) \
          SELECT g.tenant_id, g.user_id, g.role_id, g.expires_at, r.name \
@@ -32,8 +35,13 @@ pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
     let system = AuditActor::default();
     for (tenant, user, role, expires_at, role_name) in &rows {
         let old = json!({"role_id": role, "role_name": role_name, "expires_at": expires_at});
-        audit::record(&mut tx, TenantId(*tenant), &system, AuditEvent::new("role.assignment_expired", "user", user).old(old))
-            .await?;
+        audit::record(
+            &mut tx,
+            TenantId(*tenant),
+            &system,
+            AuditEvent::new("role.assignment_expired", "user", user).old(old),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(rows.len() as u64)

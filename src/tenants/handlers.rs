@@ -4,7 +4,10 @@ use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
 use super::{
-    model::{CreatedTenant, GlobalStats, NewTenant, TenantFilter, TenantStats, TenantView, UpdateTenant, order_by},
+    model::{
+        CreatedTenant, GlobalStats, NewTenant, TenantFilter, TenantStats, TenantView, UpdateTenant,
+        order_by,
+    },
     repo, service,
 };
 use crate::{
@@ -41,13 +44,22 @@ pub async fn list_tenants(
 ) -> ApiResult<ApiJson<Page<TenantView>>> {
     let order = order_by(filter.sort.as_deref())?;
     let (rows, total) = repo::list(&mut tx, &filter, &order).await?;
-    Ok(ApiJson(filter.page.wrap(rows.into_iter().map(Into::into).collect(), total)))
+    Ok(ApiJson(
+        filter
+            .page
+            .wrap(rows.into_iter().map(Into::into).collect(), total),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TenantView), (status = 404)))]
-pub async fn get_tenant(SuperAdmin { mut tx, .. }: SuperAdmin, ApiPath(id): ApiPath<Uuid>) -> ApiResult<ApiJson<TenantView>> {
-    let row = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?;
+pub async fn get_tenant(
+    SuperAdmin { mut tx, .. }: SuperAdmin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<TenantView>> {
+    let row = repo::find(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Tenant"))?;
     Ok(ApiJson(row.into()))
 }
 
@@ -86,7 +98,10 @@ pub async fn delete_tenant(
 
 #[utoipa::path(post, path = "/api/v1/tenants/{id}/activate", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TenantView), (status = 404)))]
-pub async fn activate_tenant(SuperAdmin { ctx, mut tx }: SuperAdmin, ApiPath(id): ApiPath<Uuid>) -> ApiResult<ApiJson<TenantView>> {
+pub async fn activate_tenant(
+    SuperAdmin { ctx, mut tx }: SuperAdmin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<TenantView>> {
     let view = service::set_active(&mut tx, &ctx.actor(), id, true).await?;
     tx.commit().await?;
     Ok(ApiJson(view))
@@ -107,7 +122,9 @@ pub async fn deactivate_tenant(
 /// Platform-wide counts.
 #[utoipa::path(get, path = "/api/v1/tenants/stats", tag = "tenants", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = GlobalStats)))]
-pub async fn global_stats(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<ApiJson<GlobalStats>> {
+pub async fn global_stats(
+    SuperAdmin { mut tx, .. }: SuperAdmin,
+) -> ApiResult<ApiJson<GlobalStats>> {
     Ok(ApiJson(GlobalStats {
         tenants: repo::tenant_counts(&mut tx).await?,
         users: repo::user_counts(&mut tx, None).await?,
@@ -122,7 +139,12 @@ pub async fn global_stats(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<Ap
 /// One tenant's users by state, projects, documents, storage and recent sign-ins.
 #[utoipa::path(get, path = "/api/v1/tenants/{id}/stats", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TenantStats), (status = 404)))]
-pub async fn tenant_stats(SuperAdmin { mut tx, .. }: SuperAdmin, ApiPath(id): ApiPath<Uuid>) -> ApiResult<ApiJson<TenantStats>> {
-    repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?;
+pub async fn tenant_stats(
+    SuperAdmin { mut tx, .. }: SuperAdmin,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<TenantStats>> {
+    repo::find(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Tenant"))?;
     Ok(ApiJson(repo::tenant_stats(&mut tx, id).await?))
 }

@@ -19,7 +19,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::create_tenant, handlers::list_tenants))
         .routes(routes!(handlers::global_stats))
-        .routes(routes!(handlers::get_tenant, handlers::update_tenant, handlers::delete_tenant))
+        .routes(routes!(
+            handlers::get_tenant,
+            handlers::update_tenant,
+            handlers::delete_tenant
+        ))
         .routes(routes!(handlers::activate_tenant))
         .routes(routes!(handlers::deactivate_tenant))
         .routes(routes!(handlers::tenant_stats))

@@ -15,10 +15,43 @@ pub const DEFAULT_MAX_STORAGE_BYTES: i64 = 10 * 1024 * 1024 * 1024;
 
 /// Slugs that would collide with routes, hostnames or the platform itself.
 pub const RESERVED_SLUGS: &[&str] = &[
-    "system", "admin", "administrator", "api", "www", "app", "auth", "root", "support", "help", "static", "assets",
-    "docs", "status", "health", "metrics", "mail", "email", "billing", "login", "logout", "signup", "register",
-    "dashboard", "public", "internal", "tenant", "tenants", "default", "null", "undefined", "superadmin", "platform",
-    "oauth", "webhooks", "cdn", "security",
+    "system",
+    "admin",
+    "administrator",
+    "api",
+    "www",
+    "app",
+    "auth",
+    "root",
+    "support",
+    "help",
+    "static",
+    "assets",
+    "docs",
+    "status",
+    "health",
+    "metrics",
+    "mail",
+    "email",
+    "billing",
+    "login",
+    "logout",
+    "signup",
+    "register",
+    "dashboard",
+    "public",
+    "internal",
+    "tenant",
+    "tenants",
+    "default",
+    "null",
+    "undefined",
+    "superadmin",
+    "platform",
+    "oauth",
+    "webhooks",
+    "cdn",
+    "security",
 ];
 
 /// A tenant slug: 3–63 characters of `a-z0-9-`, starting and ending with a
@@ -29,7 +62,9 @@ pub struct Slug(String);
 impl Slug {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
-        let valid_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let valid_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !(3..=63).contains(&s.len()) {
             return Err("must be 3 to 63 characters".into());
         }
@@ -89,7 +124,12 @@ impl LimitsInput {
             }
         };
         let max_users = int(v, "limits.max_users", self.max_users, base.max_users);
-        let max_projects = int(v, "limits.max_projects", self.max_projects, base.max_projects);
+        let max_projects = int(
+            v,
+            "limits.max_projects",
+            self.max_projects,
+            base.max_projects,
+        );
         let max_storage_bytes = match self.max_storage_bytes {
             None => base.max_storage_bytes,
             Some(n) if n >= 0 => n,
@@ -98,7 +138,11 @@ impl LimitsInput {
                 base.max_storage_bytes
             }
         };
-        TenantLimits { max_users, max_projects, max_storage_bytes }
+        TenantLimits {
+            max_users,
+            max_projects,
+            max_storage_bytes,
+        }
     }
 }
 
@@ -138,20 +182,29 @@ pub const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 
 pub fn check_name(v: &mut Validator, name: &str) {
     let n = name.trim().chars().count();
-    v.check((1..=200).contains(&n), "name", "must be 1 to 200 characters");
+    v.check(
+        (1..=200).contains(&n),
+        "name",
+        "must be 1 to 200 characters",
+    );
 }
 
 pub fn check_settings(v: &mut Validator, settings: &Value) {
     if !settings.is_object() {
         v.push("settings", "must be a JSON object");
     } else if settings.to_string().len() > MAX_SETTINGS_BYTES {
-        v.push("settings", format!("must be at most {MAX_SETTINGS_BYTES} bytes"));
+        v.push(
+            "settings",
+            format!("must be at most {MAX_SETTINGS_BYTES} bytes"),
+        );
     }
 }
 
 /// Loose syntactic check matching the `users.email` CHECK constraint.
 pub fn looks_like_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && email.len() <= 254
         && !domain.contains('@')
@@ -276,7 +329,12 @@ pub fn order_by(sort: Option<&str>) -> Result<String, ApiError> {
             "updated_at" => "t.updated_at",
             "name" => "lower(t.name)",
             "slug" => "t.slug",
-            _ => return Err(ApiError::invalid("sort", format!("cannot sort by `{name}`"))),
+            _ => {
+                return Err(ApiError::invalid(
+                    "sort",
+                    format!("cannot sort by `{name}`"),
+                ));
+            }
         };
         parts.push(format!("{column} {}", if desc { "DESC" } else { "ASC" }));
     }
@@ -368,7 +426,10 @@ mod tests {
 
     #[test]
     fn sort_is_whitelisted() {
-        assert_eq!(order_by(Some("-created_at,name")).unwrap(), "t.created_at DESC, lower(t.name) ASC, t.id");
+        assert_eq!(
+            order_by(Some("-created_at,name")).unwrap(),
+            "t.created_at DESC, lower(t.name) ASC, t.id"
+        );
         assert!(order_by(Some("password_hash")).is_err());
         assert!(order_by(None).is_ok());
     }

@@ -10,7 +10,9 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    model::{AdminUserView, CreatedTenant, LimitsInput, NewTenant, Slug, TenantLimits, TenantView, UpdateTenant},
+    model::{
+        AdminUserView, CreatedTenant, NewTenant, Slug, TenantLimits, TenantView, UpdateTenant,
+    },
     model::{check_name, check_settings, looks_like_email},
     repo,
 };
@@ -48,14 +50,30 @@ pub async fn create_tenant(
         }
     };
     let admin_email = input.admin_email.trim().to_lowercase();
-    v.check(looks_like_email(&admin_email), "admin_email", "must be a valid email address");
-    v.check(input.admin_first_name.chars().count() <= 100, "admin_first_name", "must be at most 100 characters");
-    v.check(input.admin_last_name.chars().count() <= 100, "admin_last_name", "must be at most 100 characters");
+    v.check(
+        looks_like_email(&admin_email),
+        "admin_email",
+        "must be a valid email address",
+    );
+    v.check(
+        input.admin_first_name.chars().count() <= 100,
+        "admin_first_name",
+        "must be at most 100 characters",
+    );
+    v.check(
+        input.admin_last_name.chars().count() <= 100,
+        "admin_last_name",
+        "must be at most 100 characters",
+    );
     let settings = input.settings.clone().unwrap_or_else(|| json!({}));
     check_settings(&mut v, &settings);
-    let limits = input.limits.unwrap_or_default().apply(TenantLimits::default(), &mut v);
+    let limits = input
+        .limits
+        .unwrap_or_default()
+        .apply(TenantLimits::default(), &mut v);
     if let Some(p) = &input.admin_password
-        && let Err(ApiError::Validation(errors)) = check_policy("admin_password", p, Some(&admin_email))
+        && let Err(ApiError::Validation(errors)) =
+            check_policy("admin_password", p, Some(&admin_email))
     {
         for e in errors {
             v.push(&e.field, e.message);
@@ -111,13 +129,15 @@ pub async fn create_tenant(
     .bind(actor.user_id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id, granted_by) VALUES ($1, $2, $3, $4)")
-        .bind(tenant_id)
-        .bind(user_id)
-        .bind(admin_role)
-        .bind(actor.user_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO user_roles (tenant_id, user_id, role_id, granted_by) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(admin_role)
+    .bind(actor.user_id)
+    .execute(&mut **tx)
+    .await?;
 
     let email_sent = password_hash.is_none();
     if email_sent {
@@ -143,7 +163,10 @@ pub async fn create_tenant(
         .await?;
     }
 
-    let view: TenantView = repo::find(tx, tenant_id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?.into();
+    let view: TenantView = repo::find(tx, tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Tenant"))?
+        .into();
     let admin_user = AdminUserView {
         id: user_id,
         tenant_id,
@@ -156,9 +179,20 @@ pub async fn create_tenant(
         set_password_email_sent: email_sent,
     };
     let created = json!({"tenant": &view, "admin_user": {"id": user_id, "email": &admin_email}});
-    audit::record(tx, SYSTEM, actor, AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&created))
-        .await?;
-    audit::record(tx, tenant, actor, AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&view)).await?;
+    audit::record(
+        tx,
+        SYSTEM,
+        actor,
+        AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&created),
+    )
+    .await?;
+    audit::record(
+        tx,
+        tenant,
+        actor,
+        AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&view),
+    )
+    .await?;
     audit::record(
         tx,
         tenant,
@@ -169,12 +203,19 @@ pub async fn create_tenant(
         })),
     )
     .await?;
-    Ok(CreatedTenant { tenant: view, admin_user })
+    Ok(CreatedTenant {
+        tenant: view,
+        admin_user,
+    })
 }
 
 /// Inserts the four system roles with exactly their permissions; answers the
 /// id of `tenant_admin`.
-async fn create_system_roles(conn: &mut PgConnection, tenant: Uuid, by: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
+async fn create_system_roles(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    by: Option<Uuid>,
+) -> Result<Uuid, sqlx::Error> {
     let mut admin = Uuid::nil();
     for (name, description) in SYSTEM_ROLES {
         let role_id = Uuid::new_v4();
@@ -189,7 +230,10 @@ async fn create_system_roles(conn: &mut PgConnection, tenant: Uuid, by: Option<U
         .bind(by)
         .execute(&mut *conn)
         .await?;
-        let perms: Vec<&str> = system_role_permissions(name).iter().map(|p| p.as_str()).collect();
+        let perms: Vec<&str> = system_role_permissions(name)
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
         sqlx::query(
             "INSERT INTO role_permissions (tenant_id, role_id, permission) SELECT $1, $2, unnest($3::text[])",
         )
@@ -212,7 +256,9 @@ pub async fn update_tenant(
     id: Uuid,
     input: UpdateTenant,
 ) -> Result<TenantView, ApiError> {
-    let current = repo::find_for_update(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?;
+    let current = repo::find_for_update(tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Tenant"))?;
     let mut v = Validator::new();
     if let Some(name) = &input.name {
         check_name(&mut v, name);
@@ -225,8 +271,13 @@ pub async fn update_tenant(
         max_projects: current.max_projects,
         max_storage_bytes: current.max_storage_bytes,
     };
-    let limits = input.limits.unwrap_or(LimitsInput::default()).apply(base, &mut v);
-    let slug = match input.slug.as_deref().map(str::trim).filter(|s| *s != current.slug) {
+    let limits = input.limits.unwrap_or_default().apply(base, &mut v);
+    let slug = match input
+        .slug
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| *s != current.slug)
+    {
         None => None,
         Some(s) => match Slug::parse(s) {
             Ok(s) => Some(s),
@@ -238,7 +289,9 @@ pub async fn update_tenant(
     };
     v.finish()?;
     if current.is_system && (slug.is_some() || input.is_active == Some(false)) {
-        return Err(ApiError::conflict("The system tenant's slug and status cannot be changed"));
+        return Err(ApiError::conflict(
+            "The system tenant's slug and status cannot be changed",
+        ));
     }
     if slug.is_some() && current.user_count > 0 {
         return Err(ApiError::conflict(
@@ -265,8 +318,16 @@ pub async fn update_tenant(
         repo::revoke_all_sessions(tx, id, "tenant_deactivated").await?;
     }
     let old = TenantView::from(current);
-    let new = TenantView::from(repo::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?);
-    let event = || AuditEvent::new("tenant.updated", "tenant", id).old(&old).new_values(&new);
+    let new = TenantView::from(
+        repo::find(tx, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Tenant"))?,
+    );
+    let event = || {
+        AuditEvent::new("tenant.updated", "tenant", id)
+            .old(&old)
+            .new_values(&new)
+    };
     audit::record(tx, SYSTEM, actor, event()).await?;
     if id != SYSTEM_TENANT_ID {
         audit::record(tx, TenantId(id), actor, event()).await?;
@@ -282,9 +343,13 @@ pub async fn set_active(
     id: Uuid,
     active: bool,
 ) -> Result<TenantView, ApiError> {
-    let current = repo::find_for_update(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?;
+    let current = repo::find_for_update(tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Tenant"))?;
     if current.is_system && !active {
-        return Err(ApiError::conflict("The system tenant cannot be deactivated"));
+        return Err(ApiError::conflict(
+            "The system tenant cannot be deactivated",
+        ));
     }
     sqlx::query("UPDATE tenants SET is_active = $2, updated_by = $3 WHERE id = $1")
         .bind(id)
@@ -292,29 +357,70 @@ pub async fn set_active(
         .bind(actor.user_id)
         .execute(&mut **tx)
         .await?;
-    let revoked = if active { 0 } else { repo::revoke_all_sessions(tx, id, "tenant_deactivated").await? };
-    let action = if active { "tenant.activated" } else { "tenant.deactivated" };
+    let revoked = if active {
+        0
+    } else {
+        repo::revoke_all_sessions(tx, id, "tenant_deactivated").await?
+    };
+    let action = if active {
+        "tenant.activated"
+    } else {
+        "tenant.deactivated"
+    };
     let old = json!({"is_active": current.is_active});
     let new = json!({"is_active": active, "sessions_revoked": revoked});
-    audit::record(tx, SYSTEM, actor, AuditEvent::new(action, "tenant", id).old(&old).new_values(&new)).await?;
+    audit::record(
+        tx,
+        SYSTEM,
+        actor,
+        AuditEvent::new(action, "tenant", id)
+            .old(&old)
+            .new_values(&new),
+    )
+    .await?;
     if id != SYSTEM_TENANT_ID {
-        audit::record(tx, TenantId(id), actor, AuditEvent::new(action, "tenant", id).old(&old).new_values(&new))
-            .await?;
+        audit::record(
+            tx,
+            TenantId(id),
+            actor,
+            AuditEvent::new(action, "tenant", id)
+                .old(&old)
+                .new_values(&new),
+        )
+        .await?;
     }
-    Ok(repo::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?.into())
+    Ok(repo::find(tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Tenant"))?
+        .into())
 }
 
 /// Deletes a tenant and, by cascade, every row it owns (its own audit chain
 /// included); the deletion is recorded in the system tenant's chain. Answers the
 /// deleted tenant's last view.
-pub async fn delete_tenant(tx: &mut PlatformTx, actor: &AuditActor, id: Uuid) -> Result<Value, ApiError> {
-    let current = repo::find_for_update(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?;
+pub async fn delete_tenant(
+    tx: &mut PlatformTx,
+    actor: &AuditActor,
+    id: Uuid,
+) -> Result<Value, ApiError> {
+    let current = repo::find_for_update(tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Tenant"))?;
     if current.is_system {
         return Err(ApiError::conflict("The system tenant cannot be deleted"));
     }
     let counts = repo::tenant_stats(tx, id).await?;
-    sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM tenants WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     let old = json!({"tenant": TenantView::from(current), "stats": counts});
-    audit::record(tx, SYSTEM, actor, AuditEvent::new("tenant.deleted", "tenant", id).old(&old)).await?;
+    audit::record(
+        tx,
+        SYSTEM,
+        actor,
+        AuditEvent::new("tenant.deleted", "tenant", id).old(&old),
+    )
+    .await?;
     Ok(old)
 }

@@ -25,25 +25,47 @@ async fn impersonation_rules_audit_and_end() {
     let t = app.seed_tenant("acme").await;
 
     // Reason required; super admins are never targets; tenant admins cannot impersonate.
-    app.post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": t.id, "reason": "  "}))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.post(
+        "/api/v1/auth/impersonate",
+        &sa,
+        json!({"tenant_id": t.id, "reason": "  "}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     app.post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": t.id}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": SYSTEM, "user_id": sa_user, "reason": "x"}))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
-    app.post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": Uuid::new_v4(), "reason": "x"}))
-        .await
-        .assert_problem(StatusCode::NOT_FOUND);
+    app.post(
+        "/api/v1/auth/impersonate",
+        &sa,
+        json!({"tenant_id": SYSTEM, "user_id": sa_user, "reason": "x"}),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN);
+    app.post(
+        "/api/v1/auth/impersonate",
+        &sa,
+        json!({"tenant_id": Uuid::new_v4(), "reason": "x"}),
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND);
     let admin = t.token(&app, "tenant_admin").await;
-    app.post("/api/v1/auth/impersonate", &admin, json!({"tenant_id": t.id, "reason": "x"}))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    app.post(
+        "/api/v1/auth/impersonate",
+        &admin,
+        json!({"tenant_id": t.id, "reason": "x"}),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN);
 
     // Default target: the tenant admin.
-    let r = app.post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": t.id, "reason": "Ticket #42"})).await;
+    let r = app
+        .post(
+            "/api/v1/auth/impersonate",
+            &sa,
+            json!({"tenant_id": t.id, "reason": "Ticket #42"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["user"]["email"], t.email("tenant_admin"));
     assert_eq!(r.body["tenant"]["slug"], "acme");
@@ -53,12 +75,22 @@ async fn impersonation_rules_audit_and_end() {
     assert_eq!(status.body["impersonating"], true, "{}", status.body);
 
     // No nesting: an impersonating token is not a super admin.
-    app.post("/api/v1/auth/impersonate", &token, json!({"tenant_id": t.id, "reason": "x"}))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    app.post(
+        "/api/v1/auth/impersonate",
+        &token,
+        json!({"tenant_id": t.id, "reason": "x"}),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN);
 
     // Work done while impersonating carries the impersonator.
-    let role = app.post("/api/v1/roles", &token, json!({"name": "support-made", "permissions": ["projects:read"]})).await;
+    let role = app
+        .post(
+            "/api/v1/roles",
+            &token,
+            json!({"name": "support-made", "permissions": ["projects:read"]}),
+        )
+        .await;
     assert_eq!(role.status, StatusCode::CREATED, "{}", role.body);
     let mut c = app.db.superuser().await;
     let (actor, imp): (Option<Uuid>, Option<Uuid>) = sqlx::query_as(
@@ -68,7 +100,10 @@ async fn impersonation_rules_audit_and_end() {
     .fetch_one(&mut c)
     .await
     .unwrap();
-    assert_eq!((actor, imp), (Some(t.user_id("tenant_admin")), Some(sa_user)));
+    assert_eq!(
+        (actor, imp),
+        (Some(t.user_id("tenant_admin")), Some(sa_user))
+    );
     for tenant in [t.id, Uuid::parse_str(SYSTEM).unwrap()] {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'impersonation.started'",
@@ -91,22 +126,49 @@ async fn impersonation_rules_audit_and_end() {
 
     // The threat view lists it; ending it kills the token at once.
     let threats = app.get("/api/v1/admin/security/threats", &sa).await;
-    assert_eq!(threats.body["impersonations"][0]["reason"], "Ticket #42", "{}", threats.body);
-    app.post("/api/v1/auth/end-impersonation", &admin, json!({})).await.assert_problem(StatusCode::BAD_REQUEST);
-    let end = app.post("/api/v1/auth/end-impersonation", &token, json!({})).await;
+    assert_eq!(
+        threats.body["impersonations"][0]["reason"], "Ticket #42",
+        "{}",
+        threats.body
+    );
+    app.post("/api/v1/auth/end-impersonation", &admin, json!({}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST);
+    let end = app
+        .post("/api/v1/auth/end-impersonation", &token, json!({}))
+        .await;
     assert_eq!(end.status, StatusCode::NO_CONTENT, "{}", end.body);
-    app.get("/api/v1/auth/status", &token).await.assert_problem(StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("/api/v1/auth/status", &admin).await.status, StatusCode::OK, "the user's own session survives");
+    app.get("/api/v1/auth/status", &token)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/auth/status", &admin).await.status,
+        StatusCode::OK,
+        "the user's own session survives"
+    );
 
     // A named target; inactive tenants refuse.
     let r = app
-        .post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": t.id, "user_id": t.user_id("viewer"), "reason": "r"}))
+        .post(
+            "/api/v1/auth/impersonate",
+            &sa,
+            json!({"tenant_id": t.id, "user_id": t.user_id("viewer"), "reason": "r"}),
+        )
         .await;
     assert_eq!(r.body["user"]["email"], t.email("viewer"));
-    app.post(&format!("/api/v1/tenants/{}/deactivate", t.id), &sa, json!({})).await;
-    app.post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": t.id, "reason": "r"}))
-        .await
-        .assert_problem(StatusCode::CONFLICT);
+    app.post(
+        &format!("/api/v1/tenants/{}/deactivate", t.id),
+        &sa,
+        json!({}),
+    )
+    .await;
+    app.post(
+        "/api/v1/auth/impersonate",
+        &sa,
+        json!({"tenant_id": t.id, "reason": "r"}),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT);
 }
 
 #[tokio::test]
@@ -116,15 +178,28 @@ async fn audit_verify_detects_a_tampered_row() {
     let t = app.seed_tenant("acme").await;
     let admin = t.token(&app, "tenant_admin").await;
     for name in ["one", "two", "three"] {
-        app.post("/api/v1/roles", &admin, json!({"name": name, "permissions": []})).await;
+        app.post(
+            "/api/v1/roles",
+            &admin,
+            json!({"name": name, "permissions": []}),
+        )
+        .await;
     }
-    let ok = app.get(&format!("/api/v1/admin/audit/verify?tenant_id={}", t.id), &sa).await;
+    let ok = app
+        .get(
+            &format!("/api/v1/admin/audit/verify?tenant_id={}", t.id),
+            &sa,
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.body["valid"], true);
     assert!(ok.body["rows_checked"].as_i64().unwrap() >= 3);
 
     let mut c = app.db.superuser().await;
-    sqlx::raw_sql("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_immutable").execute(&mut c).await.unwrap();
+    sqlx::raw_sql("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_immutable")
+        .execute(&mut c)
+        .await
+        .unwrap();
     let (tampered, seq): (Uuid, i64) = sqlx::query_as(
         "UPDATE audit_logs SET new_values = '{\"name\":\"forged\"}' WHERE tenant_id = $1 AND id = \
          (SELECT id FROM audit_logs WHERE tenant_id = $1 AND action = 'role.created' ORDER BY seq OFFSET 1 LIMIT 1) \
@@ -134,25 +209,52 @@ async fn audit_verify_detects_a_tampered_row() {
     .fetch_one(&mut c)
     .await
     .unwrap();
-    sqlx::raw_sql("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_immutable").execute(&mut c).await.unwrap();
+    sqlx::raw_sql("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_immutable")
+        .execute(&mut c)
+        .await
+        .unwrap();
 
-    let bad = app.get(&format!("/api/v1/admin/audit/verify?tenant_id={}", t.id), &sa).await;
+    let bad = app
+        .get(
+            &format!("/api/v1/admin/audit/verify?tenant_id={}", t.id),
+            &sa,
+        )
+        .await;
     assert_eq!(bad.body["valid"], false, "{}", bad.body);
     assert_eq!(bad.body["first_broken_id"], tampered.to_string());
     assert_eq!(bad.body["first_broken_seq"], seq);
     let all = app.get("/api/v1/admin/audit/verify", &sa).await;
     assert_eq!(all.body["valid"], false);
     assert_eq!(all.body["first_broken_tenant_id"], t.id.to_string());
-    app.get(&format!("/api/v1/admin/audit/verify?tenant_id={}", Uuid::new_v4()), &sa)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND);
+    app.get(
+        &format!("/api/v1/admin/audit/verify?tenant_id={}", Uuid::new_v4()),
+        &sa,
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND);
 
     // Cross-tenant search with filters; tenant admins only see their own at /audit/logs.
-    let logs = app.get(&format!("/api/v1/admin/audit/logs?tenant_id={}&action=role.created", t.id), &sa).await;
+    let logs = app
+        .get(
+            &format!(
+                "/api/v1/admin/audit/logs?tenant_id={}&action=role.created",
+                t.id
+            ),
+            &sa,
+        )
+        .await;
     assert_eq!(logs.body["total"], 3, "{}", logs.body);
     let own = app.get("/api/v1/audit/logs", &admin).await;
-    assert!(own.body["items"].as_array().unwrap().iter().all(|r| r["tenant_id"] == t.id.to_string()));
-    app.get("/api/v1/admin/audit/logs", &admin).await.assert_problem(StatusCode::FORBIDDEN);
+    assert!(
+        own.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["tenant_id"] == t.id.to_string())
+    );
+    app.get("/api/v1/admin/audit/logs", &admin)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -162,44 +264,80 @@ async fn threats_show_credential_stuffing_and_unlock_works() {
     let t = app.seed_tenant("acme").await;
     // One IP tries one password against many accounts (and one account many times).
     for i in 0..6 {
-        let r = app.login(&format!("victim{i}@nowhere.test"), "Summer2026!!", None).await;
+        let r = app
+            .login(&format!("victim{i}@nowhere.test"), "Summer2026!!", None)
+            .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     for _ in 0..5 {
-        app.login(t.email("user"), "Wrong-Password-99", Some("acme")).await;
+        app.login(t.email("user"), "Wrong-Password-99", Some("acme"))
+            .await;
     }
-    let r = app.get("/api/v1/admin/security/threats?window_minutes=30", &sa).await;
+    let r = app
+        .get("/api/v1/admin/security/threats?window_minutes=30", &sa)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let stuffing = r.body["credential_stuffing"].as_array().unwrap();
-    let src = stuffing.iter().find(|s| s["ip_address"] == "127.0.0.1").expect("127.0.0.1 flagged");
+    let src = stuffing
+        .iter()
+        .find(|s| s["ip_address"] == "127.0.0.1")
+        .expect("127.0.0.1 flagged");
     assert!(src["distinct_emails"].as_i64().unwrap() >= 7, "{src}");
     let attacked = r.body["accounts_under_attack"].as_array().unwrap();
-    assert!(attacked.iter().any(|a| a["email"] == t.email("user")), "{attacked:?}");
+    assert!(
+        attacked.iter().any(|a| a["email"] == t.email("user")),
+        "{attacked:?}"
+    );
     let locked = r.body["recent_lockouts"].as_array().unwrap();
-    assert!(locked.iter().any(|l| l["email"] == t.email("user") && l["currently_locked"] == true), "{locked:?}");
-    app.get("/api/v1/admin/security/threats?window_minutes=0", &sa).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        locked
+            .iter()
+            .any(|l| l["email"] == t.email("user") && l["currently_locked"] == true),
+        "{locked:?}"
+    );
+    app.get("/api/v1/admin/security/threats?window_minutes=0", &sa)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
-    let problems = app.get("/api/v1/admin/users/problematic?reason=locked", &sa).await;
+    let problems = app
+        .get("/api/v1/admin/users/problematic?reason=locked", &sa)
+        .await;
     assert_eq!(problems.status, StatusCode::OK, "{}", problems.body);
     assert_eq!(problems.body["total"], 1);
     assert_eq!(problems.body["items"][0]["email"], t.email("user"));
-    app.get("/api/v1/admin/users/problematic?reason=bogus", &sa).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/api/v1/admin/users/problematic?reason=bogus", &sa)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
     // Locked: even the right password fails until a super admin unlocks.
-    app.login(t.email("user"), PASSWORD, Some("acme")).await.assert_problem(StatusCode::UNAUTHORIZED);
-    let u = app.post(&format!("/api/v1/admin/users/{}/unlock", t.user_id("user")), &sa, json!({})).await;
+    app.login(t.email("user"), PASSWORD, Some("acme"))
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    let u = app
+        .post(
+            &format!("/api/v1/admin/users/{}/unlock", t.user_id("user")),
+            &sa,
+            json!({}),
+        )
+        .await;
     assert_eq!(u.status, StatusCode::OK, "{}", u.body);
     assert_eq!(u.body["unlocked"], true);
     t.token(&app, "user").await;
-    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'user.unlocked'")
-        .bind(t.id)
-        .fetch_one(&mut app.db.superuser().await)
-        .await
-        .unwrap();
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'user.unlocked'",
+    )
+    .bind(t.id)
+    .fetch_one(&mut app.db.superuser().await)
+    .await
+    .unwrap();
     assert_eq!(audited, 1);
-    app.post(&format!("/api/v1/admin/users/{}/unlock", Uuid::new_v4()), &sa, json!({}))
-        .await
-        .assert_problem(StatusCode::NOT_FOUND);
+    app.post(
+        &format!("/api/v1/admin/users/{}/unlock", Uuid::new_v4()),
+        &sa,
+        json!({}),
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -218,8 +356,12 @@ async fn dashboard_growth_maintenance_and_config() {
     assert_eq!(g.body["series"].as_array().unwrap().len(), 7);
     assert_eq!(g.body["totals"]["users"], 5);
     assert_eq!(g.body["totals"]["tenants"], 2);
-    app.get("/api/v1/admin/analytics/growth?days=0", &sa).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.get("/api/v1/admin/analytics/growth?days=abc", &sa).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/api/v1/admin/analytics/growth?days=0", &sa)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/api/v1/admin/analytics/growth?days=abc", &sa)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
     // Expired/used data for the cleanup to find.
     let mut c = app.db.superuser().await;
@@ -243,7 +385,9 @@ async fn dashboard_growth_maintenance_and_config() {
     .execute(&mut c)
     .await
     .unwrap();
-    let r = app.post("/api/v1/admin/maintenance/cleanup", &sa, json!({})).await;
+    let r = app
+        .post("/api/v1/admin/maintenance/cleanup", &sa, json!({}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["counts"]["sessions"], 1);
     assert_eq!(r.body["counts"]["password_reset_tokens"], 1);
@@ -252,7 +396,13 @@ async fn dashboard_growth_maintenance_and_config() {
     assert_eq!(s.status, StatusCode::OK, "{}", s.body);
     assert_eq!(s.body["last_cleanup"]["id"], r.body["run_id"]);
     assert_eq!(s.body["pending_migrations"], 0);
-    assert!(s.body["tables"].as_array().unwrap().iter().any(|t| t["table"] == "audit_logs"));
+    assert!(
+        s.body["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["table"] == "audit_logs")
+    );
 
     let l = app.get("/api/v1/admin/config/limits", &sa).await;
     assert_eq!(l.status, StatusCode::OK, "{}", l.body);
@@ -262,7 +412,13 @@ async fn dashboard_growth_maintenance_and_config() {
     assert!(!text.contains(app.state.config.encryption_key.expose()));
 
     let viewer = t.token(&app, "tenant_admin").await;
-    for path in ["/api/v1/admin/dashboard", "/api/v1/admin/config/limits", "/api/v1/admin/maintenance/status"] {
-        app.get(path, &viewer).await.assert_problem(StatusCode::FORBIDDEN);
+    for path in [
+        "/api/v1/admin/dashboard",
+        "/api/v1/admin/config/limits",
+        "/api/v1/admin/maintenance/status",
+    ] {
+        app.get(path, &viewer)
+            .await
+            .assert_problem(StatusCode::FORBIDDEN);
     }
 }

@@ -27,7 +27,10 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/accept-invitation"),
     ("POST", "/api/v1/auth/mfa/verify"),
     ("GET", "/api/v1/auth/oauth/{provider}/login/{tenant_slug}"),
-    ("POST", "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}"),
+    (
+        "POST",
+        "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}",
+    ),
     ("POST", "/api/v1/webhooks/ses"),
     // Authorised by the HMAC-signed URL the upload endpoint hands out.
     ("PUT", "/api/v1/projects/documents/{id}/content"),
@@ -66,13 +69,22 @@ impl Operation {
     fn concrete(&self) -> String {
         self.template
             .split('/')
-            .map(|seg| if seg.starts_with('{') { Uuid::new_v4().to_string() } else { seg.to_string() })
+            .map(|seg| {
+                if seg.starts_with('{') {
+                    Uuid::new_v4().to_string()
+                } else {
+                    seg.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join("/")
     }
     /// The catalogue permission the route declares, if any.
     fn permission(&self) -> Option<Permission> {
-        self.scopes.as_ref()?.iter().find_map(|s| Permission::parse(s))
+        self.scopes
+            .as_ref()?
+            .iter()
+            .find_map(|s| Permission::parse(s))
     }
     fn body(&self) -> Option<Value> {
         (self.method != Method::GET).then(|| json!({}))
@@ -80,26 +92,50 @@ impl Operation {
 }
 
 async fn operations(app: &TestApp) -> Vec<Operation> {
-    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         if !path.starts_with("/api/v1/") {
             continue;
         }
         for (method, op) in item.as_object().unwrap() {
-            let Ok(method) = method.to_uppercase().parse::<Method>() else { continue };
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
             if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
                 continue;
             }
             let scopes = op["security"].as_array().and_then(|reqs| {
-                reqs.iter().find_map(|r| r.get("bearer")).and_then(Value::as_array).map(|s| {
-                    s.iter().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>()
-                })
+                reqs.iter()
+                    .find_map(|r| r.get("bearer"))
+                    .and_then(Value::as_array)
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect::<Vec<_>>()
+                    })
             });
-            ops.push(Operation { method, template: path.clone(), scopes });
+            ops.push(Operation {
+                method,
+                template: path.clone(),
+                scopes,
+            });
         }
     }
-    assert!(ops.len() > 40, "expected the whole API in /openapi.json, found {}", ops.len());
+    assert!(
+        ops.len() > 40,
+        "expected the whole API in /openapi.json, found {}",
+        ops.len()
+    );
     ops
 }
 
@@ -131,19 +167,30 @@ async fn every_route_requires_a_token_and_a_permission() {
             continue;
         }
         if op.scopes.is_none() {
-            failures.push(format!("{} {}: no bearer security declared in OpenAPI", op.method, op.template));
+            failures.push(format!(
+                "{} {}: no bearer security declared in OpenAPI",
+                op.method, op.template
+            ));
         }
         let path = op.concrete();
         let anon = app.call(op.method.clone(), &path, None, op.body()).await;
         if anon.status != StatusCode::UNAUTHORIZED {
-            failures.push(format!("{} {path}: without a token answered {} (want 401)", op.method, anon.status));
+            failures.push(format!(
+                "{} {path}: without a token answered {} (want 401)",
+                op.method, anon.status
+            ));
         }
         if op.is(SELF_SERVICE) {
             continue;
         }
-        let r = app.call(op.method.clone(), &path, Some(&nobody), op.body()).await;
+        let r = app
+            .call(op.method.clone(), &path, Some(&nobody), op.body())
+            .await;
         if r.status != StatusCode::FORBIDDEN {
-            failures.push(format!("{} {path}: a user with no role got {} (want 403)", op.method, r.status));
+            failures.push(format!(
+                "{} {path}: a user with no role got {} (want 403)",
+                op.method, r.status
+            ));
         }
     }
     // The allow-lists must not name routes that no longer exist.
@@ -153,7 +200,11 @@ async fn every_route_requires_a_token_and_a_permission() {
             failures.push(format!("allow-listed {entry:?} is not in /openapi.json"));
         }
     }
-    assert!(failures.is_empty(), "authorisation gaps:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "authorisation gaps:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -168,14 +219,23 @@ async fn system_roles_match_declared_permissions_on_every_route() {
         for op in &ops {
             let Some(p) = op.permission() else { continue };
             let path = op.concrete();
-            let r = app.call(op.method.clone(), &path, Some(&token), op.body()).await;
+            let r = app
+                .call(op.method.clone(), &path, Some(&token), op.body())
+                .await;
             let denied = matches!(r.status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED);
             if held.contains(&p) == denied {
-                failures.push(format!("{role}: {} {path} [{p}] answered {}", op.method, r.status));
+                failures.push(format!(
+                    "{role}: {} {path} [{p}] answered {}",
+                    op.method, r.status
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "role/permission mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "role/permission mismatches:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// One business call of the matrix.
@@ -187,7 +247,12 @@ struct Call {
 }
 
 fn call(method: Method, path: String, body: Option<Value>, needs: Permission) -> Call {
-    Call { method, path, body, needs }
+    Call {
+        method,
+        path,
+        body,
+        needs,
+    }
 }
 
 async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> String {
@@ -207,58 +272,212 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
     for role in ["viewer", "user", "project_manager", "tenant_admin"] {
         let token = a.token(&app, role).await;
         let held = system_role_permissions(role);
-        let project = create(&app, &admin_a, "/api/v1/projects", json!({"name": format!("p-{role}")})).await;
-        let doomed = create(&app, &admin_a, "/api/v1/projects", json!({"name": format!("d-{role}")})).await;
-        let doc = create(&app, &admin_a, &format!("/api/v1/projects/{project}/documents"), json!({"name": "spec"})).await;
+        let project = create(
+            &app,
+            &admin_a,
+            "/api/v1/projects",
+            json!({"name": format!("p-{role}")}),
+        )
+        .await;
+        let doomed = create(
+            &app,
+            &admin_a,
+            "/api/v1/projects",
+            json!({"name": format!("d-{role}")}),
+        )
+        .await;
+        let doc = create(
+            &app,
+            &admin_a,
+            &format!("/api/v1/projects/{project}/documents"),
+            json!({"name": "spec"}),
+        )
+        .await;
         let user = a.user_id("user");
         let calls = vec![
             call(Method::GET, "/api/v1/projects".into(), None, ProjectsRead),
-            call(Method::GET, format!("/api/v1/projects/{project}"), None, ProjectsRead),
-            call(Method::GET, "/api/v1/projects/stats".into(), None, ProjectsRead),
-            call(Method::POST, "/api/v1/projects".into(), Some(json!({"name": format!("new-{role}")})), ProjectsCreate),
-            call(Method::PUT, format!("/api/v1/projects/{project}"), Some(json!({"description": "changed"})), ProjectsUpdate),
-            call(Method::POST, format!("/api/v1/projects/{project}/documents"), Some(json!({"name": "notes"})), DocumentsCreate),
-            call(Method::GET, "/api/v1/projects/documents".into(), None, DocumentsRead),
-            call(Method::GET, format!("/api/v1/projects/documents/{doc}"), None, DocumentsRead),
-            call(Method::PUT, format!("/api/v1/projects/documents/{doc}"), Some(json!({"description": "d"})), DocumentsUpdate),
-            call(Method::DELETE, format!("/api/v1/projects/documents/{doc}"), None, DocumentsDelete),
-            call(Method::DELETE, format!("/api/v1/projects/{doomed}"), None, ProjectsDelete),
+            call(
+                Method::GET,
+                format!("/api/v1/projects/{project}"),
+                None,
+                ProjectsRead,
+            ),
+            call(
+                Method::GET,
+                "/api/v1/projects/stats".into(),
+                None,
+                ProjectsRead,
+            ),
+            call(
+                Method::POST,
+                "/api/v1/projects".into(),
+                Some(json!({"name": format!("new-{role}")})),
+                ProjectsCreate,
+            ),
+            call(
+                Method::PUT,
+                format!("/api/v1/projects/{project}"),
+                Some(json!({"description": "changed"})),
+                ProjectsUpdate,
+            ),
+            call(
+                Method::POST,
+                format!("/api/v1/projects/{project}/documents"),
+                Some(json!({"name": "notes"})),
+                DocumentsCreate,
+            ),
+            call(
+                Method::GET,
+                "/api/v1/projects/documents".into(),
+                None,
+                DocumentsRead,
+            ),
+            call(
+                Method::GET,
+                format!("/api/v1/projects/documents/{doc}"),
+                None,
+                DocumentsRead,
+            ),
+            call(
+                Method::PUT,
+                format!("/api/v1/projects/documents/{doc}"),
+                Some(json!({"description": "d"})),
+                DocumentsUpdate,
+            ),
+            call(
+                Method::DELETE,
+                format!("/api/v1/projects/documents/{doc}"),
+                None,
+                DocumentsDelete,
+            ),
+            call(
+                Method::DELETE,
+                format!("/api/v1/projects/{doomed}"),
+                None,
+                ProjectsDelete,
+            ),
             call(Method::GET, "/api/v1/users".into(), None, UsersRead),
-            call(Method::GET, format!("/api/v1/users/{user}"), None, UsersRead),
+            call(
+                Method::GET,
+                format!("/api/v1/users/{user}"),
+                None,
+                UsersRead,
+            ),
             call(Method::GET, "/api/v1/roles".into(), None, RolesRead),
             call(Method::GET, "/api/v1/permissions".into(), None, RolesRead),
-            call(Method::POST, "/api/v1/roles".into(), Some(json!({"name": format!("r-{role}")})), RolesCreate),
+            call(
+                Method::POST,
+                "/api/v1/roles".into(),
+                Some(json!({"name": format!("r-{role}")})),
+                RolesCreate,
+            ),
             call(Method::GET, "/api/v1/audit/logs".into(), None, AuditRead),
         ];
         for c in calls {
-            let r = app.call(c.method.clone(), &c.path, Some(&token), c.body).await;
+            let r = app
+                .call(c.method.clone(), &c.path, Some(&token), c.body)
+                .await;
             if held.contains(&c.needs) {
-                assert!(r.status.is_success(), "{role} {} {} [{}]: {} {}", c.method, c.path, c.needs, r.status, r.body);
+                assert!(
+                    r.status.is_success(),
+                    "{role} {} {} [{}]: {} {}",
+                    c.method,
+                    c.path,
+                    c.needs,
+                    r.status,
+                    r.body
+                );
             } else {
-                assert_eq!(r.status, StatusCode::FORBIDDEN, "{role} {} {} [{}]: {}", c.method, c.path, c.needs, r.body);
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {} {} [{}]: {}",
+                    c.method,
+                    c.path,
+                    c.needs,
+                    r.body
+                );
             }
         }
     }
 
     // Another tenant's resources do not exist for acme's admin.
     let admin_b = b.token(&app, "tenant_admin").await;
-    let project_b = create(&app, &admin_b, "/api/v1/projects", json!({"name": "secret"})).await;
-    let doc_b = create(&app, &admin_b, &format!("/api/v1/projects/{project_b}/documents"), json!({"name": "plan"})).await;
+    let project_b = create(
+        &app,
+        &admin_b,
+        "/api/v1/projects",
+        json!({"name": "secret"}),
+    )
+    .await;
+    let doc_b = create(
+        &app,
+        &admin_b,
+        &format!("/api/v1/projects/{project_b}/documents"),
+        json!({"name": "plan"}),
+    )
+    .await;
     for (method, path, body) in [
         (Method::GET, format!("/api/v1/projects/{project_b}"), None),
-        (Method::PUT, format!("/api/v1/projects/{project_b}"), Some(json!({"name": "mine"}))),
-        (Method::DELETE, format!("/api/v1/projects/{project_b}"), None),
-        (Method::POST, format!("/api/v1/projects/{project_b}/documents"), Some(json!({"name": "x"}))),
-        (Method::GET, format!("/api/v1/projects/documents/{doc_b}"), None),
-        (Method::DELETE, format!("/api/v1/projects/documents/{doc_b}"), None),
-        (Method::GET, format!("/api/v1/users/{}", b.user_id("user")), None),
-        (Method::GET, format!("/api/v1/roles/{}", b.roles["user"]), None),
-        (Method::DELETE, format!("/api/v1/roles/{}", b.roles["user"]), None),
-        (Method::POST, format!("/api/v1/users/{}/roles", b.user_id("user")), Some(json!({"role_id": b.roles["viewer"]}))),
+        (
+            Method::PUT,
+            format!("/api/v1/projects/{project_b}"),
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/projects/{project_b}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{project_b}/documents"),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/projects/documents/{doc_b}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/projects/documents/{doc_b}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/users/{}", b.user_id("user")),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/roles/{}", b.roles["user"]),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/roles/{}", b.roles["user"]),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/users/{}/roles", b.user_id("user")),
+            Some(json!({"role_id": b.roles["viewer"]})),
+        ),
     ] {
         let r = app.call(method.clone(), &path, Some(&admin_a), body).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            r.body
+        );
     }
     // ...and are untouched.
-    assert_eq!(app.get(&format!("/api/v1/projects/{project_b}"), &admin_b).await.body["name"], "secret");
+    assert_eq!(
+        app.get(&format!("/api/v1/projects/{project_b}"), &admin_b)
+            .await
+            .body["name"],
+        "secret"
+    );
 }
