@@ -5,9 +5,11 @@
 //! - [`idp`]: `/api/v1/tenants/{id}/identity-providers…` (super admin).
 //! - [`flow`]: `/api/v1/auth/oauth/{provider}/login|callback/{tenant_slug}` (public).
 //! - [`oidc`]: discovery, JWKS cache, code exchange and ID-token validation.
+//! - [`claims`]: provider and tenant rules on the verified ID-token claims.
 //! - [`accounts`]: known identity → sign in; same verified email → link; else provision.
 
 pub mod accounts;
+pub mod claims;
 pub mod flow;
 pub mod idp;
 pub mod model;
