@@ -21,8 +21,12 @@ pub struct Inner {
     pub secrets: SecretBox,
     /// Argon2id hashing off the runtime, bounded to the cores.
     pub passwords: Passwords,
+    /// Sign-in rate limits: in memory, or shared through Redis when REDIS_URL is set.
+    pub limiter: crate::auth::ratelimit::RateLimiter,
     /// OpenID Connect relying party: HTTP client and per-issuer metadata/JWKS cache.
     pub oidc: crate::oauth::OidcService,
+    /// Email templates, provider, outbox worker status and SNS verification.
+    pub email: crate::email::EmailService,
     /// Document bytes: local disk or S3.
     pub storage: crate::storage::Storage,
 }
@@ -38,8 +42,11 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(&config);
         let secrets = SecretBox::new(&config.encryption_key_id, config.encryption_key.expose());
+        // Parses and test-renders the email templates: a broken one stops start-up.
+        let email = crate::email::EmailService::new(&config).await?;
         let storage = crate::storage::Storage::from_config(&config)?;
-        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default(), storage, oidc: crate::oauth::OidcService::new() })))
+        let limiter = crate::auth::ratelimit::RateLimiter::new(&config)?;
+        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default(), limiter, email, storage, oidc: crate::oauth::OidcService::new() })))
     }
 }
 
@@ -61,6 +68,11 @@ impl Background {
 /// Starts the background tasks; each watches the stop channel.
 pub fn spawn_background(state: &AppState) -> Background {
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let tasks = vec![tokio::spawn(crate::rbac::sweeper::run(state.clone(), rx))];
+    let mut tasks = Vec::new();
+    if state.config.email_worker_enabled {
+        tasks.push(tokio::spawn(crate::email::worker::run(state.clone(), rx.clone())));
+    }
+    tasks.push(tokio::spawn(crate::rbac::sweeper::run(state.clone(), rx.clone())));
+    drop(rx);
     Background { stop, tasks }
 }

@@ -65,6 +65,9 @@ pub struct TokenResponse {
     pub expires_in: i64,
     pub user: UserSummary,
     pub tenant: TenantSummary,
+    /// The session these tokens belong to (for audit rows; not serialised).
+    #[serde(skip)]
+    pub session_id: Uuid,
 }
 
 /// Impersonation details carried into the session and token.
@@ -85,10 +88,7 @@ pub async fn load_user_summary(tx: &mut TenantTx, user: Uuid) -> Result<UserSumm
 }
 
 pub async fn load_tenant_summary(tx: &mut TenantTx) -> Result<TenantSummary, sqlx::Error> {
-    sqlx::query_as("SELECT id, slug, name FROM tenants WHERE id = $1")
-        .bind(tx.tenant().0)
-        .fetch_one(&mut **tx)
-        .await
+    sqlx::query_as("SELECT id, slug, name FROM tenants WHERE id = $1").bind(tx.tenant().0).fetch_one(&mut **tx).await
 }
 
 /// Creates a session for `user` in the transaction's tenant and issues its tokens.
@@ -138,6 +138,7 @@ pub async fn start_session(
         expires_in,
         user: load_user_summary(tx, user).await?,
         tenant: load_tenant_summary(tx).await?,
+        session_id,
     })
 }
 
@@ -155,14 +156,12 @@ pub async fn new_refresh_token(tx: &mut TenantTx, session: Uuid) -> Result<Strin
 
 /// Why sessions were revoked (stored on the rows).
 pub async fn revoke_session(tx: &mut TenantTx, session: Uuid, reason: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query(
-        "UPDATE user_sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(session)
-    .bind(reason)
-    .execute(&mut **tx)
-    .await
-    .map(|r| r.rows_affected())
+    sqlx::query("UPDATE user_sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(session)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await
+        .map(|r| r.rows_affected())
 }
 
 /// Revokes every live session of `user`, except `keep` (e.g. the caller's own).

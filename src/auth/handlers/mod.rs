@@ -1,19 +1,77 @@
-//! `/api/v1/auth` routes.
+//! `/api/v1/auth` routes: the route table, plus the caller's status, sign-in
+//! history and security events.
+
+mod accounts;
+mod login;
+mod mfa;
+mod passwords;
+mod sessions;
 
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{Authz, jwt::Actor};
+use super::{
+    Authz,
+    jwt::Actor,
+    model::{ListQuery, LoginAttemptView, SecurityEventView},
+    ratelimit::Limit,
+};
 use crate::{
     app::AppState,
     auth::session::{TenantSummary, UserSummary, load_user_summary},
-    http::{ApiResult, extract::ApiJson},
+    http::{
+        ApiResult,
+        extract::{ApiJson, ApiQuery, ClientMeta},
+    },
+    pagination::Page,
     rbac::perm,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(auth_status))
+    OpenApiRouter::new()
+        .routes(routes!(login::login))
+        .routes(routes!(login::mfa_verify))
+        .routes(routes!(sessions::refresh))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(accounts::create_user))
+        .routes(routes!(accounts::verify_email))
+        .routes(routes!(accounts::accept_invitation))
+        .routes(routes!(passwords::change_password))
+        .routes(routes!(passwords::request_password_reset))
+        .routes(routes!(passwords::confirm_password_reset))
+        .routes(routes!(mfa::totp_setup))
+        .routes(routes!(mfa::totp_enable))
+        .routes(routes!(mfa::totp_disable))
+        .routes(routes!(auth_status))
+        .routes(routes!(login_history))
+        .routes(routes!(security_events))
+}
+
+/// Spends one unit of the per-IP budget of `scope` (every request counts).
+async fn limit_ip(state: &AppState, scope: &str, meta: &ClientMeta) -> ApiResult<()> {
+    let ip = meta.ip.as_deref().unwrap_or("unknown");
+    state.limiter.hit(&format!("{scope}:ip:{ip}"), Limit::per_minute(state.config.rate_limit_login_per_minute)).await
+}
+
+/// The per-account budget of `scope` (spent by failures only, see [`fail_account`]).
+fn account_limit(state: &AppState) -> Limit {
+    Limit::per_minute(state.config.rate_limit_per_account_per_minute)
+}
+
+fn account_key(scope: &str, account: &str) -> String {
+    format!("{scope}:acct:{account}")
+}
+
+/// Refuses (429) when `account` has spent its failure budget for `scope`.
+async fn check_account(state: &AppState, scope: &str, account: &str) -> ApiResult<()> {
+    state.limiter.check(&account_key(scope, account), account_limit(state)).await
+}
+
+/// Spends one unit of `account`'s failure budget for `scope`.
+async fn fail_account(state: &AppState, scope: &str, account: &str) {
+    // Already answering with the failure; a refusal here only matters next time.
+    let _ = state.limiter.hit(&account_key(scope, account), account_limit(state)).await;
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -54,4 +112,54 @@ pub async fn auth_status(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) 
         impersonator: ctx.impersonator.clone().map(Into::into),
         session_id: ctx.session_id,
     }))
+}
+
+/// The caller's sign-in attempts, newest first.
+#[utoipa::path(get, path = "/history", tag = "auth", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = Page<LoginAttemptView>), (status = 401, description = "Not authenticated")))]
+pub async fn login_history(
+    Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<Page<LoginAttemptView>>> {
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE tenant_id = $1 AND user_id = $2")
+        .bind(ctx.tenant_id.0)
+        .bind(ctx.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let items = sqlx::query_as(
+        "SELECT id, email, ip_address, user_agent, method, success, reason, created_at FROM login_attempts \
+         WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+    )
+    .bind(ctx.tenant_id.0)
+    .bind(ctx.user_id)
+    .bind(q.page.limit())
+    .bind(q.page.offset())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(ApiJson(q.page.wrap(items, total)))
+}
+
+/// The caller's security events (failures, locks, password and MFA changes), newest first.
+#[utoipa::path(get, path = "/security-events", tag = "auth", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = Page<SecurityEventView>), (status = 401, description = "Not authenticated")))]
+pub async fn security_events(
+    Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<Page<SecurityEventView>>> {
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM security_events WHERE tenant_id = $1 AND user_id = $2")
+        .bind(ctx.tenant_id.0)
+        .bind(ctx.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let items = sqlx::query_as(
+        "SELECT id, event_type, details, ip_address, user_agent, created_at FROM security_events \
+         WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+    )
+    .bind(ctx.tenant_id.0)
+    .bind(ctx.user_id)
+    .bind(q.page.limit())
+    .bind(q.page.offset())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(ApiJson(q.page.wrap(items, total)))
 }
