@@ -8,6 +8,7 @@ mod deploy;
 mod oauth;
 mod oauth_idp;
 mod tenants;
+mod auth;
 mod rbac;
 mod admin;
 mod routes;
