@@ -1354,3 +1354,42 @@ async fn identity_provider_validation() {
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn oauth_routes_and_schemas_are_in_openapi() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/auth/oauth/{provider}/login/{tenant_slug}",
+        "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}",
+        "/api/v1/tenants/{id}/identity-providers",
+        "/api/v1/tenants/{id}/identity-providers/microsoft",
+        "/api/v1/tenants/{id}/identity-providers/google",
+        "/api/v1/tenants/{id}/identity-providers/{provider_id}",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from /openapi.json"
+        );
+    }
+    for schema in [
+        "IdentityProviderView",
+        "CreateIdentityProvider",
+        "LoginStart",
+        "CallbackBody",
+        "TokenResponse",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "schema {schema} missing"
+        );
+    }
+}
