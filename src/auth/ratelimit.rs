@@ -105,6 +105,28 @@ impl RateLimiter {
         self.redis.is_some()
     }
 
+    /// The `redis` entry of `/health/detailed`: `ok` with the round-trip time,
+    /// `degraded` when Redis does not answer (limits are then per instance), or
+    /// `disabled` without REDIS_URL.
+    pub async fn health(&self) -> serde_json::Value {
+        let Some(redis) = &self.redis else {
+            return serde_json::json!({"status": "disabled", "backend": "memory"});
+        };
+        let start = Instant::now();
+        let ping = async {
+            let mut conn = redis.connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), ping).await {
+            Ok(Ok(_)) => serde_json::json!({"status": "ok", "backend": "redis",
+                "latency_ms": start.elapsed().as_secs_f64() * 1000.0}),
+            Ok(Err(e)) => serde_json::json!({"status": "degraded", "backend": "memory (redis unavailable)",
+                "error": e.to_string()}),
+            Err(_) => serde_json::json!({"status": "degraded", "backend": "memory (redis unavailable)",
+                "error": "timed out"}),
+        }
+    }
+
     /// Counts one event for `key`; refuses it (429) once the budget is spent.
     pub async fn hit(&self, key: &str, limit: Limit) -> Result<(), ApiError> {
         let (count, retry_after) = self.add(key, 1, limit.window).await;

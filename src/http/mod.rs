@@ -68,8 +68,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Extra `/health/detailed` checks contributed by features (email, storage, redis).
-pub async fn extra_health_checks(_state: &AppState) -> Vec<(&'static str, Value)> {
-    Vec::new()
+pub async fn extra_health_checks(state: &AppState) -> Vec<(&'static str, Value)> {
+    vec![("redis", state.limiter.health().await)]
 }
 
 /// Builds the whole application with its middleware.

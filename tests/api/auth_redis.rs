@@ -106,6 +106,9 @@ async fn two_instances_share_one_budget_through_redis() {
     assert_eq!(login_at(&app, &app.base, email).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(login_at(&app, &other, email).await, StatusCode::TOO_MANY_REQUESTS);
     server.abort();
+    let health: serde_json::Value =
+        app.client.get(app.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["checks"]["redis"]["status"], "ok", "{health}");
 }
 
 #[tokio::test]
@@ -121,4 +124,7 @@ async fn an_unreachable_redis_falls_back_to_memory() {
     assert_eq!(login_at(&app, &app.base, t.email("user")).await, StatusCode::OK);
     assert_eq!(login_at(&app, &app.base, t.email("user")).await, StatusCode::OK);
     assert_eq!(login_at(&app, &app.base, t.email("user")).await, StatusCode::TOO_MANY_REQUESTS);
+    let health: serde_json::Value =
+        app.client.get(app.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["checks"]["redis"]["status"], "degraded", "{health}");
 }
