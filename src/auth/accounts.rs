@@ -70,7 +70,11 @@ FROM users u WHERE u.id = $1";
 
 /// Loads one user of the transaction's tenant (404 when RLS hides it).
 pub async fn load_user_view(tx: &mut TenantTx, user: Uuid) -> Result<UserView, ApiError> {
-    sqlx::query_as(USER_VIEW_SQL).bind(user).fetch_optional(&mut **tx).await?.ok_or_else(|| ApiError::not_found("User"))
+    sqlx::query_as(USER_VIEW_SQL)
+        .bind(user)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))
 }
 
 /// Applies the password policy (422 naming `field` and the rule) and hashes
@@ -109,8 +113,16 @@ pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) 
     let last_name = input.last_name.trim().to_string();
     let mut v = Validator::new();
     validate_email(&mut v, "email", &email);
-    v.check(first_name.chars().count() <= 100, "first_name", "must be at most 100 characters");
-    v.check(last_name.chars().count() <= 100, "last_name", "must be at most 100 characters");
+    v.check(
+        first_name.chars().count() <= 100,
+        "first_name",
+        "must be at most 100 characters",
+    );
+    v.check(
+        last_name.chars().count() <= 100,
+        "last_name",
+        "must be at most 100 characters",
+    );
     v.finish()?;
 
     let mut role_names: Vec<String> = input.role_names.iter().map(|r| r.trim().to_string()).collect();
@@ -123,10 +135,16 @@ pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) 
         .bind(&role_names)
         .fetch_all(&mut **tx)
         .await?;
-    let unknown: Vec<&str> =
-        role_names.iter().filter(|n| !roles.iter().any(|(_, r)| r == *n)).map(String::as_str).collect();
+    let unknown: Vec<&str> = role_names
+        .iter()
+        .filter(|n| !roles.iter().any(|(_, r)| r == *n))
+        .map(String::as_str)
+        .collect();
     if !unknown.is_empty() {
-        return Err(ApiError::invalid("role_names", format!("unknown role(s): {}", unknown.join(", "))));
+        return Err(ApiError::invalid(
+            "role_names",
+            format!("unknown role(s): {}", unknown.join(", ")),
+        ));
     }
 
     let tenant = tx.tenant();
@@ -142,10 +160,14 @@ pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) 
     .fetch_one(&mut **tx)
     .await?;
     if exists {
-        return Err(ApiError::conflict("A user with this email already exists in this tenant"));
+        return Err(ApiError::conflict(
+            "A user with this email already exists in this tenant",
+        ));
     }
     if active >= i64::from(max_users) {
-        return Err(ApiError::conflict(format!("The tenant's user limit ({max_users}) is reached")));
+        return Err(ApiError::conflict(format!(
+            "The tenant's user limit ({max_users}) is reached"
+        )));
     }
 
     let id = Uuid::new_v4();

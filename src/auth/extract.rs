@@ -47,7 +47,11 @@ impl AuthCtx {
     }
 
     pub fn require(&self, p: Permission) -> Result<(), ApiError> {
-        if self.has(p) { Ok(()) } else { Err(ApiError::Forbidden(format!("Missing permission {p}"))) }
+        if self.has(p) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("Missing permission {p}")))
+        }
     }
 
     /// The audit actor for rows written on this request.
@@ -81,7 +85,11 @@ fn unauthorized() -> ApiError {
 
 /// The bearer token's verified claims.
 pub fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
-    let value = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(unauthorized)?;
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
     let (scheme, token) = value.split_once(' ').ok_or_else(unauthorized)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(unauthorized());
@@ -157,7 +165,11 @@ impl<P: Required> FromRequestParts<AppState> for Authz<P> {
         if let Some(p) = P::PERMISSION {
             ctx.require(p)?;
         }
-        Ok(Authz { ctx, tx, _perm: PhantomData })
+        Ok(Authz {
+            ctx,
+            tx,
+            _perm: PhantomData,
+        })
     }
 }
 

@@ -45,7 +45,10 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("alg", &self.alg).field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("alg", &self.alg)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +122,14 @@ mod tests {
     #[test]
     fn round_trip_and_audience_separation() {
         let k = keys();
-        let (t, _) = k.issue(ACCESS_AUDIENCE, Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), 60, None);
+        let (t, _) = k.issue(
+            ACCESS_AUDIENCE,
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            60,
+            None,
+        );
         assert!(k.verify(&t, ACCESS_AUDIENCE).is_some());
         assert!(k.verify(&t, MFA_AUDIENCE).is_none());
     }
@@ -127,11 +137,29 @@ mod tests {
     #[test]
     fn rejects_alg_none_and_expired() {
         let k = keys();
-        let (t, _) = k.issue(ACCESS_AUDIENCE, Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), 60, None);
+        let (t, _) = k.issue(
+            ACCESS_AUDIENCE,
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            60,
+            None,
+        );
         let payload = t.split('.').nth(1).unwrap();
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#), payload);
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            payload
+        );
         assert!(k.verify(&none, ACCESS_AUDIENCE).is_none());
-        let (expired, _) = k.issue(ACCESS_AUDIENCE, Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), -5, None);
+        let (expired, _) = k.issue(
+            ACCESS_AUDIENCE,
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            -5,
+            None,
+        );
         assert!(k.verify(&expired, ACCESS_AUDIENCE).is_none());
     }
 }

@@ -29,7 +29,11 @@ impl Verified {
 }
 
 fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19 * 1024, 2, 1, None).expect("valid params"))
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19 * 1024, 2, 1, None).expect("valid params"),
+    )
 }
 
 /// A hash to verify against when no account matches, so unknown emails take as
@@ -37,7 +41,10 @@ fn argon2() -> Argon2<'static> {
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("dummy-password-for-timing-equalisation"));
 
 fn hash_blocking(password: &str) -> String {
-    argon2().hash_password(password.as_bytes()).expect("argon2 hashing cannot fail").to_string()
+    argon2()
+        .hash_password(password.as_bytes())
+        .expect("argon2 hashing cannot fail")
+        .to_string()
 }
 
 fn verify_blocking(password: &str, stored: Option<&str>) -> Verified {
@@ -51,14 +58,20 @@ fn verify_blocking(password: &str, stored: Option<&str>) -> Verified {
             _ => Verified::No,
         };
     }
-    let Ok(parsed) = PasswordHash::new(stored) else { return Verified::No };
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verified::No;
+    };
     if argon2().verify_password(password.as_bytes(), &parsed).is_err() {
         return Verified::No;
     }
     let current = parsed.algorithm.as_str() == "argon2id"
         && parsed.params.get_decimal("m") == Some(19 * 1024)
         && parsed.params.get_decimal("t") == Some(2);
-    if current { Verified::Yes } else { Verified::YesNeedsRehash }
+    if current {
+        Verified::Yes
+    } else {
+        Verified::YesNeedsRehash
+    }
 }
 
 /// Runs hashing on the blocking pool, at most one job per core at a time.
@@ -70,7 +83,9 @@ pub struct Passwords {
 impl Default for Passwords {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self { permits: Arc::new(Semaphore::new(cores)) }
+        Self {
+            permits: Arc::new(Semaphore::new(cores)),
+        }
     }
 }
 
@@ -78,7 +93,9 @@ impl Passwords {
     pub async fn hash(&self, password: &str) -> String {
         let _permit = self.permits.acquire().await.expect("semaphore never closed");
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await.expect("hash task panicked")
+        tokio::task::spawn_blocking(move || hash_blocking(&password))
+            .await
+            .expect("hash task panicked")
     }
 
     /// Verifies `password`; with `stored = None` burns the same time and fails.
@@ -92,8 +109,13 @@ impl Passwords {
     }
 }
 
-static COMMON: LazyLock<std::collections::HashSet<&'static str>> =
-    LazyLock::new(|| include_str!("common_passwords.txt").lines().map(str::trim).filter(|l| !l.is_empty()).collect());
+static COMMON: LazyLock<std::collections::HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("common_passwords.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+});
 
 /// The password policy: 12–128 characters, not the email (or its local part),
 /// not a common password. Violations name the rule.

@@ -30,7 +30,10 @@ pub struct Limit {
 
 impl Limit {
     pub fn per_minute(max: u32) -> Self {
-        Self { max, window: Duration::from_secs(60) }
+        Self {
+            max,
+            window: Duration::from_secs(60),
+        }
     }
 }
 
@@ -97,7 +100,11 @@ impl RateLimiter {
             }),
             None => None,
         };
-        Ok(Self { prefix: format!("tenantry:rl:{namespace}:"), memory: Mutex::new(HashMap::new()), redis })
+        Ok(Self {
+            prefix: format!("tenantry:rl:{namespace}:"),
+            memory: Mutex::new(HashMap::new()),
+            redis,
+        })
     }
 
     /// Whether counters are shared through Redis (when it answers).
@@ -130,7 +137,13 @@ impl RateLimiter {
     /// Counts one event for `key`; refuses it (429) once the budget is spent.
     pub async fn hit(&self, key: &str, limit: Limit) -> Result<(), ApiError> {
         let (count, retry_after) = self.add(key, 1, limit.window).await;
-        if count > u64::from(limit.max) { Err(ApiError::RateLimited { retry_after_secs: retry_after }) } else { Ok(()) }
+        if count > u64::from(limit.max) {
+            Err(ApiError::RateLimited {
+                retry_after_secs: retry_after,
+            })
+        } else {
+            Ok(())
+        }
     }
 
     /// Refuses (429) when `key` has already spent its budget, without counting
@@ -138,7 +151,9 @@ impl RateLimiter {
     pub async fn check(&self, key: &str, limit: Limit) -> Result<(), ApiError> {
         let (count, retry_after) = self.add(key, 0, limit.window).await;
         if count >= u64::from(limit.max) {
-            Err(ApiError::RateLimited { retry_after_secs: retry_after })
+            Err(ApiError::RateLimited {
+                retry_after_secs: retry_after,
+            })
         } else {
             Ok(())
         }
@@ -162,9 +177,15 @@ impl RateLimiter {
         if map.len() >= MEMORY_SWEEP_AT {
             map.retain(|_, w| w.resets_at > now);
         }
-        let w = map.entry(key).or_insert(Window { count: 0, resets_at: now + window });
+        let w = map.entry(key).or_insert(Window {
+            count: 0,
+            resets_at: now + window,
+        });
         if w.resets_at <= now {
-            *w = Window { count: 0, resets_at: now + window };
+            *w = Window {
+                count: 0,
+                resets_at: now + window,
+            };
         }
         w.count += n;
         (w.count, seconds_ceil(w.resets_at - now))
@@ -179,14 +200,20 @@ impl RedisBackend {
         {
             let last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER) {
-                return Err(redis::RedisError::from((redis::ErrorKind::Io, "recently unreachable; retrying later")));
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "recently unreachable; retrying later",
+                )));
             }
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_millis(500)))
             .set_number_of_retries(1);
-        let result = self.conn.get_or_try_init(|| self.client.get_connection_manager_with_config(config)).await;
+        let result = self
+            .conn
+            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .await;
         match result {
             Ok(c) => Ok(c.clone()),
             Err(e) => {
@@ -199,8 +226,17 @@ impl RedisBackend {
     async fn add(&self, key: &str, n: u64, window: Duration) -> redis::RedisResult<(u64, u64)> {
         let mut conn = self.connection().await?;
         let window_ms = window.as_millis().max(1) as u64;
-        let (count, ttl_ms): (i64, i64) = self.script.key(key).arg(n).arg(window_ms).invoke_async(&mut conn).await?;
-        Ok((count.max(0) as u64, seconds_ceil(Duration::from_millis(ttl_ms.max(0) as u64))))
+        let (count, ttl_ms): (i64, i64) = self
+            .script
+            .key(key)
+            .arg(n)
+            .arg(window_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((
+            count.max(0) as u64,
+            seconds_ceil(Duration::from_millis(ttl_ms.max(0) as u64)),
+        ))
     }
 }
 
@@ -220,7 +256,10 @@ mod tests {
     #[tokio::test]
     async fn memory_window_refuses_beyond_the_budget_and_resets() {
         let l = limiter();
-        let limit = Limit { max: 2, window: Duration::from_millis(300) };
+        let limit = Limit {
+            max: 2,
+            window: Duration::from_millis(300),
+        };
         assert!(l.hit("k", limit).await.is_ok());
         assert!(l.hit("k", limit).await.is_ok());
         let err = l.hit("k", limit).await.unwrap_err();

@@ -81,5 +81,7 @@ pub async fn alert(
     if let (Value::Object(ctx), Value::Object(extra)) = (&mut context, extra) {
         ctx.extend(extra);
     }
-    email::enqueue(conn, tenant, to.email, email::EmailTemplate::SecurityAlert, context).await.map(|_| ())
+    email::enqueue(conn, tenant, to.email, email::EmailTemplate::SecurityAlert, context)
+        .await
+        .map(|_| ())
 }

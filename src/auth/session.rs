@@ -88,7 +88,10 @@ pub async fn load_user_summary(tx: &mut TenantTx, user: Uuid) -> Result<UserSumm
 }
 
 pub async fn load_tenant_summary(tx: &mut TenantTx) -> Result<TenantSummary, sqlx::Error> {
-    sqlx::query_as("SELECT id, slug, name FROM tenants WHERE id = $1").bind(tx.tenant().0).fetch_one(&mut **tx).await
+    sqlx::query_as("SELECT id, slug, name FROM tenants WHERE id = $1")
+        .bind(tx.tenant().0)
+        .fetch_one(&mut **tx)
+        .await
 }
 
 /// Creates a session for `user` in the transaction's tenant and issues its tokens.
@@ -128,9 +131,18 @@ pub async fn start_session(
     .execute(&mut **tx)
     .await?;
     let refresh_token = new_refresh_token(tx, session_id).await?;
-    let ttl = state.jwt.access_ttl_secs().min((expires_at - OffsetDateTime::now_utc()).whole_seconds());
-    let (access_token, expires_in) =
-        state.jwt.issue(ACCESS_AUDIENCE, user, tenant.0, session_id, ttl, impersonation.map(|i| i.actor));
+    let ttl = state
+        .jwt
+        .access_ttl_secs()
+        .min((expires_at - OffsetDateTime::now_utc()).whole_seconds());
+    let (access_token, expires_in) = state.jwt.issue(
+        ACCESS_AUDIENCE,
+        user,
+        tenant.0,
+        session_id,
+        ttl,
+        impersonation.map(|i| i.actor),
+    );
     Ok(TokenResponse {
         access_token,
         refresh_token,

@@ -55,7 +55,11 @@ impl Candidate {
 /// Accounts with this email, in one tenant when `slug` is given.
 pub async fn candidates(state: &AppState, email: &str, slug: Option<&str>) -> Result<Vec<Candidate>, sqlx::Error> {
     let mut tx = state.db.anonymous_tx().await?;
-    sqlx::query_as("SELECT * FROM auth_login_candidates($1, $2)").bind(email).bind(slug).fetch_all(&mut *tx).await
+    sqlx::query_as("SELECT * FROM auth_login_candidates($1, $2)")
+        .bind(email)
+        .bind(slug)
+        .fetch_all(&mut *tx)
+        .await
 }
 
 /// How a factor was presented (`login_attempts.method`).
@@ -112,14 +116,24 @@ pub async fn record_anonymous_attempt(
     meta: &ClientMeta,
 ) -> Result<(), sqlx::Error> {
     let mut tx = state.db.anonymous_tx().await?;
-    let attempt =
-        Attempt { tenant: None, user: None, email, method: Method::Password, success: false, reason: Some(reason) };
+    let attempt = Attempt {
+        tenant: None,
+        user: None,
+        email,
+        method: Method::Password,
+        success: false,
+        reason: Some(reason),
+    };
     record_attempt(&mut tx, attempt, meta).await?;
     tx.commit().await
 }
 
 fn system_actor(meta: &ClientMeta) -> AuditActor {
-    AuditActor { user_id: None, impersonator_id: None, meta: meta.clone() }
+    AuditActor {
+        user_id: None,
+        impersonator_id: None,
+        meta: meta.clone(),
+    }
 }
 
 /// Releases `user`'s lock if it has run out (security event + audit row);
@@ -188,22 +202,47 @@ pub async fn register_failure(
         .bind(new_lock)
         .execute(&mut **tx)
         .await?;
-    let attempt =
-        Attempt { tenant: Some(tenant), user: Some(user), email: &email, method, success: false, reason: Some(reason) };
+    let attempt = Attempt {
+        tenant: Some(tenant),
+        user: Some(user),
+        email: &email,
+        method,
+        success: false,
+        reason: Some(reason),
+    };
     record_attempt(tx, attempt, meta).await?;
     let details = json!({"method": method.as_str(), "reason": reason, "consecutive_failures": count});
     security::record_event(tx, tenant, Some(user), kind::LOGIN_FAILED, details, meta).await?;
-    let Some(until) = new_lock else { return Ok(FailureOutcome::Counted) };
+    let Some(until) = new_lock else {
+        return Ok(FailureOutcome::Counted);
+    };
 
     let minutes = (state.config.lockout_seconds + 59) / 60;
     let details = json!({"failed_attempts": count, "locked_until": until.unix_timestamp(),
         "lockout_seconds": state.config.lockout_seconds});
     security::record_event(tx, tenant, Some(user), kind::ACCOUNT_LOCKED, details.clone(), meta).await?;
-    audit::record(tx, tenant, &system_actor(meta), AuditEvent::new("user.locked", "user", user).new_values(details))
-        .await?;
+    audit::record(
+        tx,
+        tenant,
+        &system_actor(meta),
+        AuditEvent::new("user.locked", "user", user).new_values(details),
+    )
+    .await?;
     let detail = format!("Your account was locked after {count} failed sign-in attempts.");
-    let to = Recipient { email: &email, first_name: &first_name };
-    security::alert(tx, tenant, to, "account_locked", &detail, meta, json!({"locked_minutes": minutes})).await?;
+    let to = Recipient {
+        email: &email,
+        first_name: &first_name,
+    };
+    security::alert(
+        tx,
+        tenant,
+        to,
+        "account_locked",
+        &detail,
+        meta,
+        json!({"locked_minutes": minutes}),
+    )
+    .await?;
     tracing::warn!(%user, tenant = %tenant, "account locked after {count} failed sign-ins");
     Ok(FailureOutcome::Locked)
 }
@@ -224,7 +263,14 @@ pub async fn register_success(
     let tenant = tx.tenant();
     record_attempt(
         tx,
-        Attempt { tenant: Some(tenant), user: Some(user), email, method, success: true, reason: None },
+        Attempt {
+            tenant: Some(tenant),
+            user: Some(user),
+            email,
+            method,
+            success: true,
+            reason: None,
+        },
         meta,
     )
     .await

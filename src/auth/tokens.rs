@@ -67,7 +67,10 @@ pub async fn peek(tx: &mut TenantTx, kind: TokenKind, token: &str) -> Result<Opt
         "SELECT user_id FROM {} WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()",
         kind.table()
     );
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(token_hash(token)).fetch_optional(&mut **tx).await
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(token_hash(token))
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// Marks a live token used and returns its user; `None` when it is unknown,
@@ -77,5 +80,8 @@ pub async fn consume(tx: &mut TenantTx, kind: TokenKind, token: &str) -> Result<
         "UPDATE {} SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id",
         kind.table()
     );
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(token_hash(token)).fetch_optional(&mut **tx).await
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(token_hash(token))
+        .fetch_optional(&mut **tx)
+        .await
 }

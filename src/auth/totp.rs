@@ -50,7 +50,12 @@ pub fn otpauth_url(secret: &[u8], issuer: &str, account: &str) -> String {
         .with_account_name(clean(account))
         .build_noncompliant();
     built.to_url().unwrap_or_else(|_| {
-        format!("otpauth://totp/{}?secret={}&issuer={}", clean(account), secret_base32(secret), clean(issuer))
+        format!(
+            "otpauth://totp/{}?secret={}&issuer={}",
+            clean(account),
+            secret_base32(secret),
+            clean(issuer)
+        )
     })
 }
 
@@ -74,7 +79,10 @@ pub fn check_code(secret: &[u8], code: &str, last_step: Option<i64>) -> Option<i
 }
 
 fn normalise_recovery(code: &str) -> String {
-    code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 /// Stored form of a recovery code.
@@ -87,8 +95,9 @@ pub fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
     let mut rng = rand::rng();
     let codes: Vec<String> = (0..RECOVERY_CODES)
         .map(|_| {
-            let raw: String =
-                (0..10).map(|_| RECOVERY_ALPHABET[rng.random_range(0..RECOVERY_ALPHABET.len())] as char).collect();
+            let raw: String = (0..10)
+                .map(|_| RECOVERY_ALPHABET[rng.random_range(0..RECOVERY_ALPHABET.len())] as char)
+                .collect();
             format!("{}-{}", &raw[..5], &raw[5..])
         })
         .collect();

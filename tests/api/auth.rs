@@ -23,11 +23,21 @@ fn comparable(r: &Resp) -> Value {
 
 pub(crate) async fn count_rows(app: &TestApp, sql: &str, user: Uuid) -> i64 {
     let mut su = app.db.superuser().await;
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).bind(user).fetch_one(&mut su).await.unwrap()
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .bind(user)
+        .fetch_one(&mut su)
+        .await
+        .unwrap()
 }
 
 pub(crate) async fn refresh(app: &TestApp, token: &str) -> Resp {
-    app.call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": token}))).await
+    app.call(
+        Method::POST,
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": token})),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -46,7 +56,11 @@ async fn every_login_failure_looks_the_same() {
         .await
         .unwrap();
     let other = app.seed_tenant("sleepy").await;
-    sqlx::query("UPDATE tenants SET is_active = false WHERE id = $1").bind(other.id).execute(&mut su).await.unwrap();
+    sqlx::query("UPDATE tenants SET is_active = false WHERE id = $1")
+        .bind(other.id)
+        .execute(&mut su)
+        .await
+        .unwrap();
 
     let unknown = app.login("nobody@acme.test", PASSWORD, None).await;
     let wrong = app.login(t.email("tenant_admin"), "Wrong-Password-123", None).await;
@@ -60,11 +74,15 @@ async fn every_login_failure_looks_the_same() {
         assert_eq!(comparable(r), comparable(&unknown));
     }
     // Every attempt is recorded, the unknown one without a tenant.
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE NOT success").fetch_one(&mut su).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE NOT success")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
     assert_eq!(n, 5);
-    let reasons: Vec<Option<String>> =
-        sqlx::query_scalar("SELECT reason FROM login_attempts ORDER BY created_at").fetch_all(&mut su).await.unwrap();
+    let reasons: Vec<Option<String>> = sqlx::query_scalar("SELECT reason FROM login_attempts ORDER BY created_at")
+        .fetch_all(&mut su)
+        .await
+        .unwrap();
     assert!(
         reasons.contains(&Some("locked".into())) && reasons.contains(&Some("tenant_inactive".into())),
         "{reasons:?}"
@@ -77,7 +95,9 @@ async fn five_failures_lock_and_the_lock_expires() {
     let t = app.seed_tenant("acme").await;
     let (email, user) = (t.email("user"), t.user_id("user"));
     for _ in 0..5 {
-        app.login(email, "Wrong-Password-123", Some("acme")).await.assert_problem(StatusCode::UNAUTHORIZED);
+        app.login(email, "Wrong-Password-123", Some("acme"))
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED);
     }
     // Locked: even the right password fails, with the same answer.
     let r = app.login(email, PASSWORD, Some("acme")).await;
@@ -165,7 +185,12 @@ async fn same_email_in_two_tenants_asks_for_a_tenant_after_a_correct_password() 
     r.assert_problem(StatusCode::UNAUTHORIZED);
     let r = app.login("shared@example.com", PASSWORD, None).await;
     r.assert_problem(StatusCode::CONFLICT);
-    let slugs: Vec<&str> = r.body["tenants"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    let slugs: Vec<&str> = r.body["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
     assert_eq!(slugs, ["alpha", "bravo"]);
     let r = app.login("Shared@Example.com", PASSWORD, Some("bravo")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -192,13 +217,17 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     // The rotated token again: 401, and the family (r2 and its access token) dies.
     refresh(&app, r1).await.assert_problem(StatusCode::UNAUTHORIZED);
     refresh(&app, r2).await.assert_problem(StatusCode::UNAUTHORIZED);
-    app.get("/api/v1/auth/status", access2).await.assert_problem(StatusCode::UNAUTHORIZED);
+    app.get("/api/v1/auth/status", access2)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
     let reuse =
         "SELECT count(*) FROM security_events WHERE user_id = $1 AND event_type = 'session.refresh_token_reused'";
     assert_eq!(count_rows(&app, reuse, t.user_id("user")).await, 1);
 
     // Garbage and expired sessions are 401 too.
-    refresh(&app, "not-a-token").await.assert_problem(StatusCode::UNAUTHORIZED);
+    refresh(&app, "not-a-token")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
     let other = app.login(t.email("user"), PASSWORD, None).await.body;
     let mut su = app.db.superuser().await;
     sqlx::query(
@@ -208,7 +237,9 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     .execute(&mut su)
     .await
     .unwrap();
-    refresh(&app, other["refresh_token"].as_str().unwrap()).await.assert_problem(StatusCode::UNAUTHORIZED);
+    refresh(&app, other["refresh_token"].as_str().unwrap())
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -220,8 +251,12 @@ async fn logout_and_password_change_kill_access_tokens_at_once() {
     let access = login["access_token"].as_str().unwrap();
     let r = app.call(Method::POST, "/api/v1/auth/logout", Some(access), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    app.get("/api/v1/auth/status", access).await.assert_problem(StatusCode::UNAUTHORIZED);
-    refresh(&app, login["refresh_token"].as_str().unwrap()).await.assert_problem(StatusCode::UNAUTHORIZED);
+    app.get("/api/v1/auth/status", access)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    refresh(&app, login["refresh_token"].as_str().unwrap())
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
 
     let keep = app.token(email, PASSWORD, None).await;
     let other = app.token(email, PASSWORD, None).await;
@@ -234,7 +269,11 @@ async fn logout_and_password_change_kill_access_tokens_at_once() {
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .post("/api/v1/auth/change-password", &keep, json!({"current_password": PASSWORD, "new_password": "short"}))
+        .post(
+            "/api/v1/auth/change-password",
+            &keep,
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["errors"][0]["field"], "new_password");
@@ -246,9 +285,17 @@ async fn logout_and_password_change_kill_access_tokens_at_once() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    app.get("/api/v1/auth/status", &other).await.assert_problem(StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("/api/v1/auth/status", &keep).await.status, StatusCode::OK, "the caller's own session stays");
-    app.login(email, PASSWORD, None).await.assert_problem(StatusCode::UNAUTHORIZED);
+    app.get("/api/v1/auth/status", &other)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/auth/status", &keep).await.status,
+        StatusCode::OK,
+        "the caller's own session stays"
+    );
+    app.login(email, PASSWORD, None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
     app.token(email, "A-Brand-New-Passphrase-7", None).await;
 }
 
@@ -273,7 +320,12 @@ async fn forged_tokens_are_refused() {
     let key = b"test-secret-key-0123456789abcdef0123456789";
     let hs256 = json!({"alg": "HS256", "typ": "JWT"});
     // Sanity: re-signing the same claims with the real key is accepted.
-    assert_eq!(app.get("/api/v1/auth/status", &sign(hs256.clone(), &claims, key)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/auth/status", &sign(hs256.clone(), &claims, key))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     let none = format!(
         "{}.{}.",
@@ -306,7 +358,9 @@ async fn forged_tokens_are_refused() {
 #[tokio::test]
 async fn login_is_rate_limited_per_ip_and_per_account_failures() {
     let app = TestApp::spawn_with(
-        TestConfig::default().set("RATE_LIMIT_LOGIN_PER_MINUTE", 6).set("RATE_LIMIT_ACCOUNT_PER_MINUTE", 2),
+        TestConfig::default()
+            .set("RATE_LIMIT_LOGIN_PER_MINUTE", 6)
+            .set("RATE_LIMIT_ACCOUNT_PER_MINUTE", 2),
     )
     .await;
     let t = app.seed_tenant("acme").await;
@@ -316,7 +370,9 @@ async fn login_is_rate_limited_per_ip_and_per_account_failures() {
     }
     // Two failures spend it: the third try is refused before any check.
     for _ in 0..2 {
-        app.login(t.email("viewer"), "Wrong-Password-123", None).await.assert_problem(StatusCode::UNAUTHORIZED);
+        app.login(t.email("viewer"), "Wrong-Password-123", None)
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED);
     }
     let r = app.login(t.email("viewer"), PASSWORD, None).await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS);

@@ -16,23 +16,46 @@ struct Redis {
 }
 
 async fn answers(url: &str) -> bool {
-    let Ok(client) = redis::Client::open(url) else { return false };
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
     let ping = async {
         let mut c = client.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut c).await
     };
-    matches!(tokio::time::timeout(std::time::Duration::from_secs(2), ping).await, Ok(Ok(_)))
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
+        Ok(Ok(_))
+    )
 }
 
 async fn redis() -> Redis {
     let shared = "redis://127.0.0.1:6379";
     if answers(shared).await {
-        return Redis { url: shared.into(), _child: None, _dir: None };
+        return Redis {
+            url: shared.into(),
+            _child: None,
+            _dir: None,
+        };
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let child = tokio::process::Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no", "--dir"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -41,7 +64,11 @@ async fn redis() -> Redis {
     let url = format!("redis://127.0.0.1:{port}");
     for _ in 0..50 {
         if answers(&url).await {
-            return Redis { url, _child: Some(child), _dir: Some(dir) };
+            return Redis {
+                url,
+                _child: Some(child),
+                _dir: Some(dir),
+            };
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -68,10 +95,14 @@ async fn second_instance(app: &TestApp, overrides: &[(&str, String)]) -> (String
     vars.insert("STORAGE_PATH".into(), app.storage_dir.path().display().to_string());
     vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let config = Config::from_map(vars).unwrap();
-    let state = AppState::new(config, Db::connect(&app.db.url, 5).await.unwrap()).await.unwrap();
+    let state = AppState::new(config, Db::connect(&app.db.url, 5).await.unwrap())
+        .await
+        .unwrap();
     let router = tenantry::http::router(state);
     let server = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
     });
     (format!("http://{addr}"), server)
 }
@@ -89,7 +120,10 @@ async fn login_at(app: &TestApp, base: &str, email: &str) -> StatusCode {
 #[tokio::test]
 async fn two_instances_share_one_budget_through_redis() {
     let redis = redis().await;
-    let limits = [("REDIS_URL", redis.url.clone()), ("RATE_LIMIT_LOGIN_PER_MINUTE", "4".to_string())];
+    let limits = [
+        ("REDIS_URL", redis.url.clone()),
+        ("RATE_LIMIT_LOGIN_PER_MINUTE", "4".to_string()),
+    ];
     let mut cfg = TestConfig::default();
     for (k, v) in &limits {
         cfg = cfg.set(k, v);
@@ -106,14 +140,25 @@ async fn two_instances_share_one_budget_through_redis() {
     assert_eq!(login_at(&app, &app.base, email).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(login_at(&app, &other, email).await, StatusCode::TOO_MANY_REQUESTS);
     server.abort();
-    let health: serde_json::Value =
-        app.client.get(app.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = app
+        .client
+        .get(app.url("/health/detailed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["checks"]["redis"]["status"], "ok", "{health}");
 }
 
 #[tokio::test]
 async fn an_unreachable_redis_falls_back_to_memory() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let app = TestApp::spawn_with(
         TestConfig::default()
             .set("REDIS_URL", format!("redis://127.0.0.1:{port}"))
@@ -123,8 +168,18 @@ async fn an_unreachable_redis_falls_back_to_memory() {
     let t = app.seed_tenant("acme").await;
     assert_eq!(login_at(&app, &app.base, t.email("user")).await, StatusCode::OK);
     assert_eq!(login_at(&app, &app.base, t.email("user")).await, StatusCode::OK);
-    assert_eq!(login_at(&app, &app.base, t.email("user")).await, StatusCode::TOO_MANY_REQUESTS);
-    let health: serde_json::Value =
-        app.client.get(app.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        login_at(&app, &app.base, t.email("user")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let health: serde_json::Value = app
+        .client
+        .get(app.url("/health/detailed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["checks"]["redis"]["status"], "degraded", "{health}");
 }

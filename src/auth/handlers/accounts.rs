@@ -39,7 +39,9 @@ pub async fn send_verification(tx: &mut TenantTx, user: &UserView) -> Result<(),
     let context = json!({"first_name": user.first_name, "token": token,
         "expires_hours": EMAIL_VERIFICATION_TTL.whole_hours()});
     let tenant = tx.tenant();
-    email::enqueue(tx, tenant, &user.email, EmailTemplate::EmailVerification, context).await.map(|_| ())
+    email::enqueue(tx, tenant, &user.email, EmailTemplate::EmailVerification, context)
+        .await
+        .map(|_| ())
 }
 
 /// Creates a user in the caller's tenant.
@@ -97,15 +99,27 @@ pub async fn verify_email(
 ) -> ApiResult<StatusCode> {
     let token = input.token.trim();
     let kind = TokenKind::EmailVerification;
-    let tenant = token_tenant(&state, kind.lookup_kind(), token).await?.ok_or_else(invalid_token)?;
+    let tenant = token_tenant(&state, kind.lookup_kind(), token)
+        .await?
+        .ok_or_else(invalid_token)?;
     let mut tx = state.db.tenant_tx(tenant).await?;
     let user = tokens::consume(&mut tx, kind, token).await?.ok_or_else(invalid_token)?;
     sqlx::query("UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1")
         .bind(user)
         .execute(&mut *tx)
         .await?;
-    let actor = AuditActor { user_id: Some(user), impersonator_id: None, meta };
-    audit::record(&mut tx, tenant, &actor, AuditEvent::new("user.email_verified", "user", user)).await?;
+    let actor = AuditActor {
+        user_id: Some(user),
+        impersonator_id: None,
+        meta,
+    };
+    audit::record(
+        &mut tx,
+        tenant,
+        &actor,
+        AuditEvent::new("user.email_verified", "user", user),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -148,7 +162,9 @@ pub async fn accept_invitation(
     ApiJson(input): ApiJson<AcceptInvitationRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
     let token = input.token.trim();
-    let tenant = token_tenant(&state, "invitation", token).await?.ok_or_else(invalid_token)?;
+    let tenant = token_tenant(&state, "invitation", token)
+        .await?
+        .ok_or_else(invalid_token)?;
     let email = {
         let mut tx = state.db.tenant_tx(tenant).await?;
         open_invitation(&mut tx, token).await?.email
@@ -157,7 +173,11 @@ pub async fn accept_invitation(
 
     let mut tx = state.db.tenant_tx(tenant).await?;
     let inv = open_invitation(&mut tx, token).await?;
-    let actor = AuditActor { user_id: None, impersonator_id: None, meta: meta.clone() };
+    let actor = AuditActor {
+        user_id: None,
+        impersonator_id: None,
+        meta: meta.clone(),
+    };
     let new = NewUser {
         email: inv.email,
         first_name: input.first_name.unwrap_or_default(),
@@ -168,8 +188,14 @@ pub async fn accept_invitation(
         email_verified: true,
     };
     let user = accounts::create_user(&mut tx, &actor, new).await?;
-    sqlx::query("UPDATE invitations SET accepted_at = now() WHERE id = $1").bind(inv.id).execute(&mut *tx).await?;
-    let actor = AuditActor { user_id: Some(user.id), ..actor };
+    sqlx::query("UPDATE invitations SET accepted_at = now() WHERE id = $1")
+        .bind(inv.id)
+        .execute(&mut *tx)
+        .await?;
+    let actor = AuditActor {
+        user_id: Some(user.id),
+        ..actor
+    };
     audit::record(
         &mut tx,
         tenant,

@@ -44,7 +44,11 @@ async fn finish_sign_in(
     meta: &ClientMeta,
 ) -> ApiResult<TokenResponse> {
     let tokens = start_session(state, &mut tx, user, method, meta, None).await?;
-    let actor = AuditActor { user_id: Some(user), impersonator_id: None, meta: meta.clone() };
+    let actor = AuditActor {
+        user_id: Some(user),
+        impersonator_id: None,
+        meta: meta.clone(),
+    };
     let tenant = tx.tenant();
     audit::record(
         &mut tx,
@@ -86,13 +90,22 @@ pub async fn login(
 ) -> ApiResult<ApiJson<LoginResponse>> {
     let email = input.email.trim().to_lowercase();
     Validator::new()
-        .check(!email.is_empty() && email.len() <= 254, "email", "must be an email address")
+        .check(
+            !email.is_empty() && email.len() <= 254,
+            "email",
+            "must be an email address",
+        )
         .check(!input.password.is_empty(), "password", "is required")
         .check(input.password.len() <= MAX_PASSWORD_INPUT, "password", "is too long")
         .finish()?;
     limit_ip(&state, "login", &meta).await?;
     check_account(&state, "login", &email).await?;
-    let slug = input.tenant_slug.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let slug = input
+        .tenant_slug
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
 
     let mut candidates = signin::candidates(&state, &email, slug.as_deref()).await?;
     for c in candidates.iter_mut().filter(|c| c.lock_expired()) {
@@ -123,7 +136,9 @@ pub async fn login(
             fail_account(&state, "login", &email).await;
             Err(ApiError::invalid_credentials())
         }
-        [(c, verified)] => sign_in(&state, c, *verified, &input.password, &email, &meta).await.map(ApiJson),
+        [(c, verified)] => sign_in(&state, c, *verified, &input.password, &email, &meta)
+            .await
+            .map(ApiJson),
         several => {
             let mut tx = state.db.anonymous_tx().await?;
             for (c, _) in several {
@@ -140,7 +155,10 @@ pub async fn login(
             tx.commit().await?;
             let tenants: Vec<TenantChoice> = several
                 .iter()
-                .map(|(c, _)| TenantChoice { slug: c.tenant_slug.clone(), name: c.tenant_name.clone() })
+                .map(|(c, _)| TenantChoice {
+                    slug: c.tenant_slug.clone(),
+                    name: c.tenant_name.clone(),
+                })
                 .collect();
             Err(ApiError::Conflict {
                 detail: "This email has accounts in several tenants; choose one with tenant_slug".into(),
@@ -165,7 +183,11 @@ async fn fail_login(
         let mut tx = state.db.tenant_tx(c.tenant()).await?;
         match (refusal(c), verified.ok()) {
             (None, false) => {
-                let reason = if c.password_hash.is_some() { "invalid_password" } else { "no_password" };
+                let reason = if c.password_hash.is_some() {
+                    "invalid_password"
+                } else {
+                    "no_password"
+                };
                 signin::register_failure(state, &mut tx, c.user_id, Method::Password, reason, meta).await?;
             }
             (reason, _) => {
@@ -222,9 +244,19 @@ async fn sign_in(
         };
         signin::record_attempt(&mut tx, attempt, meta).await?;
         tx.commit().await?;
-        let (mfa_token, expires_in) =
-            state.jwt.issue(MFA_AUDIENCE, c.user_id, c.tenant_id, Uuid::new_v4(), MFA_TOKEN_TTL_SECS, None);
-        return Ok(LoginResponse::Mfa(MfaChallenge { mfa_required: true, mfa_token, expires_in }));
+        let (mfa_token, expires_in) = state.jwt.issue(
+            MFA_AUDIENCE,
+            c.user_id,
+            c.tenant_id,
+            Uuid::new_v4(),
+            MFA_TOKEN_TTL_SECS,
+            None,
+        );
+        return Ok(LoginResponse::Mfa(MfaChallenge {
+            mfa_required: true,
+            mfa_token,
+            expires_in,
+        }));
     }
     signin::register_success(&mut tx, c.user_id, email, Method::Password, meta).await?;
     let tokens = finish_sign_in(state, tx, c.user_id, AuthMethod::Password, meta).await?;
@@ -272,27 +304,31 @@ pub async fn mfa_verify(
     .bind(claims.sub)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(user) = user else { return Err(ApiError::invalid_credentials()) };
-    let secret =
-        match (&user.totp_secret_enc, user.user_active && user.tenant_active && user.mfa_enabled && !user.locked) {
-            (Some(sealed), true) => state
-                .secrets
-                .open(sealed, &totp::seal_context(tenant, claims.sub))
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("TOTP seed of {} does not open: {e}", claims.sub)))?,
-            _ => {
-                let attempt = Attempt {
-                    tenant: Some(tenant),
-                    user: Some(claims.sub),
-                    email: &user.email,
-                    method: Method::Totp,
-                    success: false,
-                    reason: Some(if user.locked { "locked" } else { "not_allowed" }),
-                };
-                signin::record_attempt(&mut tx, attempt, &meta).await?;
-                tx.commit().await?;
-                return Err(ApiError::invalid_credentials());
-            }
-        };
+    let Some(user) = user else {
+        return Err(ApiError::invalid_credentials());
+    };
+    let secret = match (
+        &user.totp_secret_enc,
+        user.user_active && user.tenant_active && user.mfa_enabled && !user.locked,
+    ) {
+        (Some(sealed), true) => state
+            .secrets
+            .open(sealed, &totp::seal_context(tenant, claims.sub))
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("TOTP seed of {} does not open: {e}", claims.sub)))?,
+        _ => {
+            let attempt = Attempt {
+                tenant: Some(tenant),
+                user: Some(claims.sub),
+                email: &user.email,
+                method: Method::Totp,
+                success: false,
+                reason: Some(if user.locked { "locked" } else { "not_allowed" }),
+            };
+            signin::record_attempt(&mut tx, attempt, &meta).await?;
+            tx.commit().await?;
+            return Err(ApiError::invalid_credentials());
+        }
+    };
 
     match totp::verify_factor(&secret, &input.code, user.totp_last_step, &user.recovery_codes) {
         None => {
@@ -317,12 +353,21 @@ pub async fn mfa_verify(
                         .execute(&mut *tx)
                         .await?;
                     let details = json!({"remaining": left.len()});
-                    security::record_event(&mut tx, tenant, Some(claims.sub), kind::RECOVERY_CODE_USED, details, &meta)
-                        .await?;
+                    security::record_event(
+                        &mut tx,
+                        tenant,
+                        Some(claims.sub),
+                        kind::RECOVERY_CODE_USED,
+                        details,
+                        &meta,
+                    )
+                    .await?;
                 }
             }
             signin::register_success(&mut tx, claims.sub, &user.email, Method::Totp, &meta).await?;
-            Ok(ApiJson(finish_sign_in(&state, tx, claims.sub, AuthMethod::Mfa, &meta).await?))
+            Ok(ApiJson(
+                finish_sign_in(&state, tx, claims.sub, AuthMethod::Mfa, &meta).await?,
+            ))
         }
     }
 }

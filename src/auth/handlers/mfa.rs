@@ -32,6 +32,7 @@ struct MfaRow {
 }
 
 async fn load(tx: &mut TenantTx, ctx: &AuthCtx) -> ApiResult<MfaRow> {
+    super::own_credentials(ctx)?;
     Ok(sqlx::query_as(
         "SELECT mfa_enabled, totp_secret_enc, totp_pending_enc, totp_last_step, recovery_codes \
          FROM users WHERE id = $1 FOR UPDATE",
@@ -60,7 +61,15 @@ async fn finish(mut tx: TenantTx, ctx: &AuthCtx, enabled: bool) -> ApiResult<Api
         (kind::MFA_DISABLED, "user.mfa_disabled", "mfa_disabled")
     };
     let tenant = ctx.tenant_id;
-    security::record_event(&mut tx, tenant, Some(ctx.user_id), event, json!({"method": "totp"}), &ctx.meta).await?;
+    security::record_event(
+        &mut tx,
+        tenant,
+        Some(ctx.user_id),
+        event,
+        json!({"method": "totp"}),
+        &ctx.meta,
+    )
+    .await?;
     let audit_event = AuditEvent::new(action, "user", ctx.user_id).new_values(json!({"mfa_enabled": enabled}));
     audit::record(&mut tx, tenant, &ctx.actor(), audit_event).await?;
     let detail = if enabled {
@@ -68,7 +77,10 @@ async fn finish(mut tx: TenantTx, ctx: &AuthCtx, enabled: bool) -> ApiResult<Api
     } else {
         "Two-factor authentication was turned off for your account."
     };
-    let to = Recipient { email: &ctx.email, first_name: &ctx.first_name };
+    let to = Recipient {
+        email: &ctx.email,
+        first_name: &ctx.first_name,
+    };
     security::alert(&mut tx, tenant, to, alert, detail, &ctx.meta, json!({})).await?;
     tx.commit().await?;
     Ok(ApiJson(MfaStatus { mfa_enabled: enabled }))
@@ -85,10 +97,14 @@ pub async fn totp_setup(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
 ) -> ApiResult<ApiJson<TotpSetup>> {
     if load(&mut tx, &ctx).await?.mfa_enabled {
-        return Err(ApiError::conflict("Two-factor authentication is already enabled; disable it first"));
+        return Err(ApiError::conflict(
+            "Two-factor authentication is already enabled; disable it first",
+        ));
     }
     let seed = totp::new_secret();
-    let sealed = state.secrets.seal(&seed, &totp::seal_context(ctx.tenant_id, ctx.user_id));
+    let sealed = state
+        .secrets
+        .seal(&seed, &totp::seal_context(ctx.tenant_id, ctx.user_id));
     let (codes, hashes) = totp::new_recovery_codes();
     sqlx::query("UPDATE users SET totp_pending_enc = $2, recovery_codes = $3 WHERE id = $1")
         .bind(ctx.user_id)
@@ -120,7 +136,9 @@ pub async fn totp_enable(
     if row.mfa_enabled {
         return Err(ApiError::conflict("Two-factor authentication is already enabled"));
     }
-    let pending = row.totp_pending_enc.ok_or_else(|| ApiError::conflict("Start with POST /mfa/totp/setup"))?;
+    let pending = row
+        .totp_pending_enc
+        .ok_or_else(|| ApiError::conflict("Start with POST /mfa/totp/setup"))?;
     let seed = open_seed(&state, &ctx, &pending)?;
     let step = totp::check_code(&seed, &input.code, None).ok_or_else(invalid_code)?;
     sqlx::query(

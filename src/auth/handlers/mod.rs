@@ -48,10 +48,27 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(security_events))
 }
 
+/// Credentials (password, MFA) are the user's own: a super admin acting as
+/// the user may not change them.
+fn own_credentials(ctx: &super::AuthCtx) -> ApiResult<()> {
+    match ctx.impersonator {
+        Some(_) => Err(crate::http::ApiError::forbidden(
+            "Credentials cannot be changed while impersonating",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Spends one unit of the per-IP budget of `scope` (every request counts).
 async fn limit_ip(state: &AppState, scope: &str, meta: &ClientMeta) -> ApiResult<()> {
     let ip = meta.ip.as_deref().unwrap_or("unknown");
-    state.limiter.hit(&format!("{scope}:ip:{ip}"), Limit::per_minute(state.config.rate_limit_login_per_minute)).await
+    state
+        .limiter
+        .hit(
+            &format!("{scope}:ip:{ip}"),
+            Limit::per_minute(state.config.rate_limit_login_per_minute),
+        )
+        .await
 }
 
 /// The per-account budget of `scope` (spent by failures only, see [`fail_account`]).
@@ -65,13 +82,19 @@ fn account_key(scope: &str, account: &str) -> String {
 
 /// Refuses (429) when `account` has spent its failure budget for `scope`.
 async fn check_account(state: &AppState, scope: &str, account: &str) -> ApiResult<()> {
-    state.limiter.check(&account_key(scope, account), account_limit(state)).await
+    state
+        .limiter
+        .check(&account_key(scope, account), account_limit(state))
+        .await
 }
 
 /// Spends one unit of `account`'s failure budget for `scope`.
 async fn fail_account(state: &AppState, scope: &str, account: &str) {
     // Already answering with the failure; a refusal here only matters next time.
-    let _ = state.limiter.hit(&account_key(scope, account), account_limit(state)).await;
+    let _ = state
+        .limiter
+        .hit(&account_key(scope, account), account_limit(state))
+        .await;
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -94,7 +117,10 @@ pub struct ImpersonatorView {
 
 impl From<Actor> for ImpersonatorView {
     fn from(a: Actor) -> Self {
-        Self { id: a.sub, email: a.email }
+        Self {
+            id: a.sub,
+            email: a.email,
+        }
     }
 }
 
@@ -106,7 +132,11 @@ pub async fn auth_status(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) 
     Ok(ApiJson(AuthStatus {
         authenticated: true,
         user,
-        tenant: TenantSummary { id: ctx.tenant_id.0, slug: ctx.tenant_slug.clone(), name: ctx.tenant_name.clone() },
+        tenant: TenantSummary {
+            id: ctx.tenant_id.0,
+            slug: ctx.tenant_slug.clone(),
+            name: ctx.tenant_name.clone(),
+        },
         permissions: ctx.permissions.iter().map(|p| p.as_str()).collect(),
         impersonating: ctx.impersonator.is_some(),
         impersonator: ctx.impersonator.clone().map(Into::into),

@@ -6,7 +6,7 @@ use axum::{extract::State, http::StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{check_account, fail_account, limit_ip};
+use super::{check_account, fail_account, limit_ip, own_credentials};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
@@ -43,15 +43,24 @@ pub async fn change_password(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
     ApiJson(input): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    own_credentials(&ctx)?;
     let current: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(ctx.user_id)
         .fetch_one(&mut *tx)
         .await?;
-    if !state.passwords.verify(&input.current_password, current.as_deref()).await.ok() {
+    if !state
+        .passwords
+        .verify(&input.current_password, current.as_deref())
+        .await
+        .ok()
+    {
         return Err(ApiError::invalid("current_password", "is incorrect"));
     }
     if input.new_password == input.current_password {
-        return Err(ApiError::invalid("new_password", "must differ from the current password"));
+        return Err(ApiError::invalid(
+            "new_password",
+            "must differ from the current password",
+        ));
     }
     let hash = hash_new_password(&state, "new_password", &input.new_password, Some(&ctx.email)).await?;
     sqlx::query("UPDATE users SET password_hash = $2, version = version + 1 WHERE id = $1")
@@ -62,8 +71,15 @@ pub async fn change_password(
     let revoked = revoke_user_sessions(&mut tx, ctx.user_id, Some(ctx.session_id), "password_changed").await?;
     let tenant = ctx.tenant_id;
     let details = json!({"other_sessions_revoked": revoked});
-    security::record_event(&mut tx, tenant, Some(ctx.user_id), kind::PASSWORD_CHANGED, details.clone(), &ctx.meta)
-        .await?;
+    security::record_event(
+        &mut tx,
+        tenant,
+        Some(ctx.user_id),
+        kind::PASSWORD_CHANGED,
+        details.clone(),
+        &ctx.meta,
+    )
+    .await?;
     audit::record(
         &mut tx,
         tenant,
@@ -71,7 +87,10 @@ pub async fn change_password(
         AuditEvent::new("user.password_changed", "user", ctx.user_id).new_values(details),
     )
     .await?;
-    let to = Recipient { email: &ctx.email, first_name: &ctx.first_name };
+    let to = Recipient {
+        email: &ctx.email,
+        first_name: &ctx.first_name,
+    };
     let detail = "Your password was changed. If this was not you, reset your password now.";
     security::alert(&mut tx, tenant, to, "password_changed", detail, &ctx.meta, json!({})).await?;
     tx.commit().await?;
@@ -94,12 +113,19 @@ pub async fn request_password_reset(
     fail_account(&state, "reset", &email).await;
     let accepted = (
         StatusCode::ACCEPTED,
-        ApiJson(Accepted { detail: "If an account exists for this email, a reset link has been sent" }),
+        ApiJson(Accepted {
+            detail: "If an account exists for this email, a reset link has been sent",
+        }),
     );
     if email.is_empty() || email.len() > 254 {
         return Ok(accepted);
     }
-    let slug = input.tenant_slug.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let slug = input
+        .tenant_slug
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
     for c in signin::candidates(&state, &email, slug.as_deref()).await? {
         if !c.user_active || !c.tenant_active {
             continue;
@@ -113,9 +139,18 @@ pub async fn request_password_reset(
         let context = json!({"first_name": first_name, "token": token,
             "expires_minutes": PASSWORD_RESET_TTL.whole_minutes()});
         email::enqueue(&mut tx, c.tenant(), &email, EmailTemplate::PasswordReset, context).await?;
-        let actor = AuditActor { user_id: None, impersonator_id: None, meta: meta.clone() };
-        audit::record(&mut tx, c.tenant(), &actor, AuditEvent::new("user.password_reset_requested", "user", c.user_id))
-            .await?;
+        let actor = AuditActor {
+            user_id: None,
+            impersonator_id: None,
+            meta: meta.clone(),
+        };
+        audit::record(
+            &mut tx,
+            c.tenant(),
+            &actor,
+            AuditEvent::new("user.password_reset_requested", "user", c.user_id),
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(accepted)
@@ -134,14 +169,19 @@ pub async fn confirm_password_reset(
     ApiJson(input): ApiJson<ResetConfirm>,
 ) -> ApiResult<StatusCode> {
     let token = input.token.trim();
-    let tenant =
-        token_tenant(&state, TokenKind::PasswordReset.lookup_kind(), token).await?.ok_or_else(invalid_token)?;
+    let tenant = token_tenant(&state, TokenKind::PasswordReset.lookup_kind(), token)
+        .await?
+        .ok_or_else(invalid_token)?;
     // Look first (policy needs the email), hash outside any transaction, then consume.
     let (user, email) = {
         let mut tx = state.db.tenant_tx(tenant).await?;
-        let user = tokens::peek(&mut tx, TokenKind::PasswordReset, token).await?.ok_or_else(invalid_token)?;
-        let email: String =
-            sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(user).fetch_one(&mut *tx).await?;
+        let user = tokens::peek(&mut tx, TokenKind::PasswordReset, token)
+            .await?
+            .ok_or_else(invalid_token)?;
+        let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await?;
         (user, email)
     };
     let hash = hash_new_password(&state, "new_password", &input.new_password, Some(&email)).await?;
@@ -167,11 +207,31 @@ pub async fn confirm_password_reset(
         .await?;
     let revoked = revoke_user_sessions(&mut tx, user, None, "password_reset").await?;
     let details = json!({"sessions_revoked": revoked});
-    security::record_event(&mut tx, tenant, Some(user), kind::PASSWORD_RESET, details.clone(), &meta).await?;
-    let actor = AuditActor { user_id: Some(user), impersonator_id: None, meta: meta.clone() };
-    audit::record(&mut tx, tenant, &actor, AuditEvent::new("user.password_reset", "user", user).new_values(details))
-        .await?;
-    let to = Recipient { email: &email, first_name: &first_name };
+    security::record_event(
+        &mut tx,
+        tenant,
+        Some(user),
+        kind::PASSWORD_RESET,
+        details.clone(),
+        &meta,
+    )
+    .await?;
+    let actor = AuditActor {
+        user_id: Some(user),
+        impersonator_id: None,
+        meta: meta.clone(),
+    };
+    audit::record(
+        &mut tx,
+        tenant,
+        &actor,
+        AuditEvent::new("user.password_reset", "user", user).new_values(details),
+    )
+    .await?;
+    let to = Recipient {
+        email: &email,
+        first_name: &first_name,
+    };
     let detail = "Your password was reset and all sessions were signed out.";
     security::alert(&mut tx, tenant, to, "password_reset", detail, &meta, json!({})).await?;
     tx.commit().await?;

@@ -60,7 +60,9 @@ pub async fn refresh(
 ) -> ApiResult<ApiJson<TokenResponse>> {
     limit_ip(&state, "refresh", &meta).await?;
     let token = input.refresh_token.trim();
-    let tenant = token_tenant(&state, "refresh", token).await?.ok_or_else(invalid_refresh)?;
+    let tenant = token_tenant(&state, "refresh", token)
+        .await?
+        .ok_or_else(invalid_refresh)?;
     let mut tx = state.db.tenant_tx(tenant).await?;
     let row: RefreshRow = sqlx::query_as(
         "SELECT rt.session_id, rt.used_at IS NOT NULL AS used, s.user_id, \
@@ -81,7 +83,11 @@ pub async fn refresh(
         if revoke_session(&mut tx, row.session_id, "refresh_token_reuse").await? > 0 {
             let details = json!({"session_id": row.session_id});
             security::record_event(&mut tx, tenant, Some(row.user_id), kind::REFRESH_REUSE, details, &meta).await?;
-            let actor = AuditActor { user_id: None, impersonator_id: None, meta: meta.clone() };
+            let actor = AuditActor {
+                user_id: None,
+                impersonator_id: None,
+                meta: meta.clone(),
+            };
             let event = AuditEvent::new("session.revoked", "session", row.session_id)
                 .new_values(json!({"reason": "refresh_token_reuse", "user_id": row.user_id}));
             audit::record(&mut tx, tenant, &actor, event).await?;
@@ -104,7 +110,10 @@ pub async fn refresh(
         .await?;
     let refresh_token = new_refresh_token(&mut tx, row.session_id).await?;
     let left = (row.expires_at - OffsetDateTime::now_utc()).whole_seconds().max(1);
-    let act = row.impersonator_id.map(|sub| Actor { sub, email: row.impersonator_email.clone() });
+    let act = row.impersonator_id.map(|sub| Actor {
+        sub,
+        email: row.impersonator_email.clone(),
+    });
     let (access_token, expires_in) = state.jwt.issue(
         ACCESS_AUDIENCE,
         row.user_id,
