@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use super::{
     etag::{IfMatch, etag_headers},
-    model::{DocumentChanges, DocumentFilter, DocumentView, NewDocument, check_description, check_name, valid_content_type},
+    model::{
+        DocumentChanges, DocumentFilter, DocumentView, NewDocument, check_description, check_name,
+        valid_content_type,
+    },
     repo,
 };
 use crate::{
@@ -41,7 +44,11 @@ pub async fn create_document(
         check_description(&mut v, d);
     }
     if let Some(ct) = &input.content_type {
-        v.check(valid_content_type(ct), "content_type", "must look like type/subtype");
+        v.check(
+            valid_content_type(ct),
+            "content_type",
+            "must look like type/subtype",
+        );
     }
     v.finish()?;
     repo::get_project(&mut tx, project_id, false).await?;
@@ -60,8 +67,13 @@ pub async fn create_document(
     .execute(&mut *tx)
     .await?;
     let doc = repo::get_document(&mut tx, id, false).await?;
-    audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), AuditEvent::new("document.created", "document", id).new_values(&doc))
-        .await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("document.created", "document", id).new_values(&doc),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, etag_headers(doc.version), ApiJson(doc)))
 }
@@ -118,7 +130,9 @@ pub async fn update_document(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("document.updated", "document", id).old(&old).new_values(&new),
+        AuditEvent::new("document.updated", "document", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     tx.commit().await?;
@@ -145,8 +159,13 @@ pub async fn delete_document(
             .fetch_one(&mut *tx)
             .await?;
     repo::add_storage_used(&mut tx, ctx.tenant_id, -stored.size_bytes.unwrap_or(0)).await?;
-    audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), AuditEvent::new("document.deleted", "document", id).old(&old))
-        .await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("document.deleted", "document", id).old(&old),
+    )
+    .await?;
     tx.commit().await?;
     if let Some(key) = stored.storage_key {
         state.storage.delete_all_logged(&[key]).await;

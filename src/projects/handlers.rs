@@ -70,7 +70,11 @@ pub async fn create_project(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, etag_headers(project.version), ApiJson(project)))
+    Ok((
+        StatusCode::CREATED,
+        etag_headers(project.version),
+        ApiJson(project),
+    ))
 }
 
 /// Lists the tenant's projects.
@@ -126,7 +130,9 @@ pub async fn update_project(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("project.updated", "project", id).old(&old).new_values(&new),
+        AuditEvent::new("project.updated", "project", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     tx.commit().await?;
@@ -156,7 +162,10 @@ pub async fn delete_project(
     .await?;
     let released: i64 = docs.iter().filter_map(|d| d.3).sum();
     repo::add_storage_used(&mut tx, ctx.tenant_id, -released).await?;
-    sqlx::query("DELETE FROM projects WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM projects WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     for (doc_id, name, _, size) in &docs {
         audit::record(
             &mut tx,

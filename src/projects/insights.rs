@@ -65,11 +65,22 @@ pub async fn search(
 ) -> ApiResult<ApiJson<SearchResults>> {
     let query = input.query.trim().to_string();
     if query.is_empty() || query.chars().count() > 500 {
-        return Err(ApiError::invalid("query", "must be between 1 and 500 characters"));
+        return Err(ApiError::invalid(
+            "query",
+            "must be between 1 and 500 characters",
+        ));
     }
-    let types = input.types.unwrap_or_else(|| vec!["projects".into(), "documents".into()]);
-    if let Some(bad) = types.iter().find(|t| !matches!(t.as_str(), "projects" | "documents")) {
-        return Err(ApiError::invalid("types", format!("`{bad}` is not one of projects, documents")));
+    let types = input
+        .types
+        .unwrap_or_else(|| vec!["projects".into(), "documents".into()]);
+    if let Some(bad) = types
+        .iter()
+        .find(|t| !matches!(t.as_str(), "projects" | "documents"))
+    {
+        return Err(ApiError::invalid(
+            "types",
+            format!("`{bad}` is not one of projects, documents"),
+        ));
     }
     let limit = input.limit.unwrap_or(20).clamp(1, 100);
     let items: Vec<SearchHit> = sqlx::query_as(
@@ -93,7 +104,11 @@ pub async fn search(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(ApiJson(SearchResults { query, total: items.len(), items }))
+    Ok(ApiJson(SearchResults {
+        query,
+        total: items.len(),
+        items,
+    }))
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -131,12 +146,18 @@ pub async fn activity(
     let types: Vec<&str> = match f.resource_type.as_deref() {
         None => vec!["project", "document"],
         Some(t @ ("project" | "document")) => vec![t],
-        Some(_) => return Err(ApiError::invalid("resource_type", "must be project or document")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "resource_type",
+                "must be project or document",
+            ));
+        }
     };
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_type = ANY($1)")
-        .bind(&types)
-        .fetch_one(&mut *tx)
-        .await?;
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_type = ANY($1)")
+            .bind(&types)
+            .fetch_one(&mut *tx)
+            .await?;
     let items = sqlx::query_as(
         "SELECT a.id, a.created_at, a.action, a.resource_type, a.resource_id, a.actor_id, u.email AS actor_email, \
          a.impersonator_id, a.old_values, a.new_values \
@@ -191,23 +212,32 @@ pub struct StorageUsage {
 /// Counts by status, documents by content type, storage used against the limit.
 #[utoipa::path(get, path = "/stats", tag = "projects", security(("bearer" = ["projects:read"])),
     responses((status = 200, body = ProjectStats)))]
-pub async fn stats(Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>) -> ApiResult<ApiJson<ProjectStats>> {
-    let (max_projects, limit_bytes, used_bytes): (i32, i64, i64) =
-        sqlx::query_as("SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1")
-            .bind(ctx.tenant_id.0)
-            .fetch_one(&mut *tx)
+pub async fn stats(
+    Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>,
+) -> ApiResult<ApiJson<ProjectStats>> {
+    let (max_projects, limit_bytes, used_bytes): (i32, i64, i64) = sqlx::query_as(
+        "SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1",
+    )
+    .bind(ctx.tenant_id.0)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut projects: BTreeMap<String, i64> = ["active", "on_hold", "completed", "archived"]
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM projects GROUP BY status")
+            .fetch_all(&mut *tx)
             .await?;
-    let mut projects: BTreeMap<String, i64> =
-        ["active", "on_hold", "completed", "archived"].iter().map(|s| (s.to_string(), 0)).collect();
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM projects GROUP BY status")
-        .fetch_all(&mut *tx)
-        .await?;
     projects.extend(rows);
-    let mut documents: BTreeMap<String, i64> =
-        ["draft", "pending", "uploaded"].iter().map(|s| (s.to_string(), 0)).collect();
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM documents GROUP BY status")
-        .fetch_all(&mut *tx)
-        .await?;
+    let mut documents: BTreeMap<String, i64> = ["draft", "pending", "uploaded"]
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM documents GROUP BY status")
+            .fetch_all(&mut *tx)
+            .await?;
     documents.extend(rows);
     let by_content_type: Vec<ContentTypeCount> = sqlx::query_as(
         "SELECT content_type, count(*) AS count, COALESCE(sum(size_bytes) FILTER (WHERE status = 'uploaded'), 0)::bigint AS bytes \
@@ -215,11 +245,22 @@ pub async fn stats(Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>) -> ApiR
     )
     .fetch_all(&mut *tx)
     .await?;
-    let percent_used =
-        if limit_bytes > 0 { (used_bytes as f64 / limit_bytes as f64 * 10_000.0).round() / 100.0 } else { 0.0 };
+    let percent_used = if limit_bytes > 0 {
+        (used_bytes as f64 / limit_bytes as f64 * 10_000.0).round() / 100.0
+    } else {
+        0.0
+    };
     Ok(ApiJson(ProjectStats {
-        projects: ProjectCounts { total: projects.values().sum(), limit: max_projects.into(), by_status: projects },
-        documents: DocumentCounts { total: documents.values().sum(), by_status: documents, by_content_type },
+        projects: ProjectCounts {
+            total: projects.values().sum(),
+            limit: max_projects.into(),
+            by_status: projects,
+        },
+        documents: DocumentCounts {
+            total: documents.values().sum(),
+            by_status: documents,
+            by_content_type,
+        },
         storage: StorageUsage {
             used_bytes,
             limit_bytes,

@@ -32,10 +32,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     let (paths, schemas, receive) = routes!(uploads::receive_upload);
     OpenApiRouter::new()
         .routes(routes!(handlers::create_project, handlers::list_projects))
-        .routes(routes!(handlers::get_project, handlers::update_project, handlers::delete_project))
+        .routes(routes!(
+            handlers::get_project,
+            handlers::update_project,
+            handlers::delete_project
+        ))
         .routes(routes!(documents::create_document))
         .routes(routes!(documents::list_documents))
-        .routes(routes!(documents::get_document, documents::update_document, documents::delete_document))
+        .routes(routes!(
+            documents::get_document,
+            documents::update_document,
+            documents::delete_document
+        ))
         .routes(routes!(uploads::initiate_upload))
         .routes((paths, schemas, receive.layer(DefaultBodyLimit::disable())))
         .routes(routes!(uploads::complete_upload))

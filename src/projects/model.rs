@@ -174,22 +174,39 @@ pub struct UploadReceipt {
 /// `type/subtype` made of RFC 7230 token characters (no parameters).
 pub fn valid_content_type(ct: &str) -> bool {
     let token = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
     };
-    ct.len() <= 255 && ct.split_once('/').is_some_and(|(t, s)| token(t) && token(s))
+    ct.len() <= 255
+        && ct
+            .split_once('/')
+            .is_some_and(|(t, s)| token(t) && token(s))
 }
 
 /// Trims and checks a name; `max` characters at most.
 pub fn check_name(v: &mut Validator, field: &str, name: &str, max: usize) -> String {
     let name = name.trim().to_string();
     v.check(!name.is_empty(), field, "must not be empty");
-    v.check(name.chars().count() <= max, field, format!("must be at most {max} characters"));
-    v.check(!name.chars().any(char::is_control), field, "must not contain control characters");
+    v.check(
+        name.chars().count() <= max,
+        field,
+        format!("must be at most {max} characters"),
+    );
+    v.check(
+        !name.chars().any(char::is_control),
+        field,
+        "must not contain control characters",
+    );
     name
 }
 
 pub fn check_description(v: &mut Validator, description: &str) {
-    v.check(description.chars().count() <= 10_000, "description", "must be at most 10000 characters");
+    v.check(
+        description.chars().count() <= 10_000,
+        "description",
+        "must be at most 10000 characters",
+    );
 }
 
 impl NewProject {
@@ -228,7 +245,11 @@ impl DocumentChanges {
             check_description(&mut v, d);
         }
         if let Some(ct) = &self.content_type {
-            v.check(valid_content_type(ct), "content_type", "must look like type/subtype");
+            v.check(
+                valid_content_type(ct),
+                "content_type",
+                "must look like type/subtype",
+            );
         }
         v.finish()
     }

@@ -45,17 +45,30 @@ pub fn order_by(
         Some(f) => (f, "DESC"),
         None => (sort.strip_prefix('+').unwrap_or(sort), "ASC"),
     };
-    let column = allowed.iter().find(|(name, _)| *name == field).map(|(_, col)| *col).ok_or_else(|| {
-        let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-        ApiError::invalid("sort", format!("must be one of {} (prefix `-` for descending)", names.join(", ")))
-    })?;
+    let column = allowed
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, col)| *col)
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            ApiError::invalid(
+                "sort",
+                format!(
+                    "must be one of {} (prefix `-` for descending)",
+                    names.join(", ")
+                ),
+            )
+        })?;
     Ok(format!("{column} {dir}, {tiebreak} {dir}"))
 }
 
 /// Locks the tenant row for this transaction. Every transaction that changes a
 /// counted resource (projects, stored bytes) takes this lock first, so limit
 /// checks cannot race and lock order is always tenant → rows.
-pub async fn lock_tenant_limits(conn: &mut PgConnection, tenant: TenantId) -> Result<TenantLimits, sqlx::Error> {
+pub async fn lock_tenant_limits(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+) -> Result<TenantLimits, sqlx::Error> {
     sqlx::query_as(
         "SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
     )
@@ -72,7 +85,11 @@ pub struct TenantLimits {
 }
 
 /// Adds `delta` (may be negative) to the tenant's stored-bytes counter.
-pub async fn add_storage_used(conn: &mut PgConnection, tenant: TenantId, delta: i64) -> Result<(), sqlx::Error> {
+pub async fn add_storage_used(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
     if delta == 0 {
         return Ok(());
     }
@@ -84,34 +101,61 @@ pub async fn add_storage_used(conn: &mut PgConnection, tenant: TenantId, delta: 
         .map(|_| ())
 }
 
-pub async fn find_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<ProjectView>, sqlx::Error> {
+pub async fn find_project(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<ProjectView>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE OF p" } else { "" };
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1{lock}")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1{lock}"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
-pub async fn get_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<ProjectView, ApiError> {
-    find_project(conn, id, lock).await?.ok_or_else(|| ApiError::not_found("Project"))
+pub async fn get_project(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<ProjectView, ApiError> {
+    find_project(conn, id, lock)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Project"))
 }
 
-pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result<Page<ProjectView>, ApiError> {
+pub async fn list_projects(
+    conn: &mut PgConnection,
+    f: &ProjectFilter,
+) -> Result<Page<ProjectView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
-        &[("created_at", "p.created_at"), ("updated_at", "p.updated_at"), ("name", "lower(p.name)"), ("status", "p.status")],
+        &[
+            ("created_at", "p.created_at"),
+            ("updated_at", "p.updated_at"),
+            ("name", "lower(p.name)"),
+            ("status", "p.status"),
+        ],
         "p.id",
         "p.created_at DESC, p.id DESC",
     )?;
-    let search = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
+    let search = f
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(like_pattern);
     let status = f.status.map(|s| s.as_str());
     const WHERE: &str = "WHERE ($1::text IS NULL OR p.name ILIKE $1 OR p.description ILIKE $1) \
         AND ($2::text IS NULL OR p.status = $2)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {WHERE}")))
-        .bind(&search)
-        .bind(status)
-        .fetch_one(&mut *conn)
-        .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM projects p {WHERE}"
+    )))
+    .bind(&search)
+    .bind(status)
+    .fetch_one(&mut *conn)
+    .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PROJECT_COLUMNS} FROM projects p {WHERE} ORDER BY {order} LIMIT $3 OFFSET $4"
     )))
@@ -124,19 +168,34 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     Ok(f.page.wrap(items, total))
 }
 
-pub async fn find_document(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<DocumentView>, sqlx::Error> {
+pub async fn find_document(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<DocumentView>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1{lock}")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1{lock}"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
-pub async fn get_document(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<DocumentView, ApiError> {
-    find_document(conn, id, lock).await?.ok_or_else(|| ApiError::not_found("Document"))
+pub async fn get_document(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<DocumentView, ApiError> {
+    find_document(conn, id, lock)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Document"))
 }
 
-pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Result<Page<DocumentView>, ApiError> {
+pub async fn list_documents(
+    conn: &mut PgConnection,
+    f: &DocumentFilter,
+) -> Result<Page<DocumentView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -151,18 +210,28 @@ pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Resu
     if let Some(s) = &f.status
         && !["draft", "pending", "uploaded"].contains(&s.as_str())
     {
-        return Err(ApiError::invalid("status", "must be one of draft, pending, uploaded"));
+        return Err(ApiError::invalid(
+            "status",
+            "must be one of draft, pending, uploaded",
+        ));
     }
-    let search = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
+    let search = f
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(like_pattern);
     const WHERE: &str = "WHERE ($1::uuid IS NULL OR d.project_id = $1) \
         AND ($2::text IS NULL OR d.name ILIKE $2 OR d.description ILIKE $2) \
         AND ($3::text IS NULL OR d.status = $3)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM documents d {WHERE}")))
-        .bind(f.project_id)
-        .bind(&search)
-        .bind(&f.status)
-        .fetch_one(&mut *conn)
-        .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM documents d {WHERE}"
+    )))
+    .bind(f.project_id)
+    .bind(&search)
+    .bind(&f.status)
+    .fetch_one(&mut *conn)
+    .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
     )))
@@ -183,11 +252,6 @@ pub struct StoredRef {
     pub size_bytes: Option<i64>,
 }
 
-/// Bytes counted against the limit: every document that holds a reservation
-/// (pending or uploaded). Drafts have no size and count nothing.
-pub fn counted_bytes(refs: &[StoredRef]) -> i64 {
-    refs.iter().filter_map(|r| r.size_bytes).sum()
-}
 
 #[cfg(test)]
 mod tests {
@@ -201,7 +265,10 @@ mod tests {
     #[test]
     fn sort_is_whitelisted() {
         let allowed = [("name", "lower(p.name)")];
-        assert_eq!(order_by(Some("-name"), &allowed, "id", "x").unwrap(), "lower(p.name) DESC, id DESC");
+        assert_eq!(
+            order_by(Some("-name"), &allowed, "id", "x").unwrap(),
+            "lower(p.name) DESC, id DESC"
+        );
         assert_eq!(order_by(None, &allowed, "id", "x").unwrap(), "x");
         assert!(order_by(Some("name; DROP TABLE x"), &allowed, "id", "x").is_err());
     }

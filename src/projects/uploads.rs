@@ -22,7 +22,10 @@ use uuid::Uuid;
 
 use super::{
     etag::etag_headers,
-    model::{DocumentView, UploadComplete, UploadReceipt, UploadRequest, UploadTicket, check_description, check_name, valid_content_type},
+    model::{
+        DocumentView, UploadComplete, UploadReceipt, UploadRequest, UploadTicket, check_description, check_name,
+        valid_content_type,
+    },
     repo,
 };
 use crate::{
@@ -63,7 +66,11 @@ pub async fn initiate_upload(
     let max = state.config.max_upload_bytes;
     let mut v = Validator::new();
     let name = check_name(&mut v, "name", &input.name, 255);
-    v.check(valid_content_type(&input.content_type), "content_type", "must look like type/subtype");
+    v.check(
+        valid_content_type(&input.content_type),
+        "content_type",
+        "must look like type/subtype",
+    );
     v.check(
         input.size_bytes >= 1 && (input.size_bytes as u64) <= max,
         "size_bytes",
@@ -131,7 +138,15 @@ pub async fn initiate_upload(
         }
     };
     tx.commit().await?;
-    Ok((StatusCode::CREATED, ApiJson(UploadTicket { document, upload_url, upload_method: "PUT", expires_at })))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(UploadTicket {
+            document,
+            upload_url,
+            upload_method: "PUT",
+            expires_at,
+        }),
+    ))
 }
 
 /// The URL of tenantry's own upload endpoint for `grant`.
@@ -170,39 +185,67 @@ pub async fn receive_upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<ApiJson<UploadReceipt>> {
-    let grant = UploadGrant { tenant: q.tenant, document: id, size: q.size, expires: q.expires };
-    state.storage.url_signer().verify(&grant, &q.sig, OffsetDateTime::now_utc().unix_timestamp()).map_err(
-        |e| match e {
+    let grant = UploadGrant {
+        tenant: q.tenant,
+        document: id,
+        size: q.size,
+        expires: q.expires,
+    };
+    state
+        .storage
+        .url_signer()
+        .verify(&grant, &q.sig, OffsetDateTime::now_utc().unix_timestamp())
+        .map_err(|e| match e {
             SignatureError::Expired => ApiError::forbidden("The upload URL has expired"),
             SignatureError::BadSignature => ApiError::forbidden("The upload URL signature is invalid"),
-        },
-    )?;
-    let declared_len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        })?;
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|n| n > grant.size) {
         return Err(too_large(grant.size));
     }
     let key = {
         let mut tx = state.db.tenant_tx(TenantId(grant.tenant)).await?;
-        let row: Option<(String, Option<i64>, Option<String>, Option<OffsetDateTime>)> = sqlx::query_as(
-            "SELECT status, size_bytes, storage_key, upload_expires_at FROM documents WHERE id = $1",
+        let row: Option<UploadTarget> = sqlx::query_as(
+            "SELECT storage_key, (status = 'pending' AND size_bytes = $2 AND upload_expires_at > now()) AS awaiting \
+             FROM documents WHERE id = $1",
         )
         .bind(id)
+        .bind(grant.size as i64)
         .fetch_optional(&mut *tx)
         .await?;
-        let (status, size, key, expires) = row.ok_or_else(|| ApiError::not_found("Document"))?;
-        let key = key.filter(|_| status == "pending" && size == Some(grant.size as i64));
-        match key {
-            Some(key) if expires.is_some_and(|e| e > OffsetDateTime::now_utc()) => key,
+        match row.ok_or_else(|| ApiError::not_found("Document"))? {
+            UploadTarget {
+                storage_key: Some(key),
+                awaiting: Some(true),
+            } => key,
             _ => return Err(ApiError::conflict("This document is not awaiting an upload")),
         }
     };
-    let stored = state.storage.write_exact(&key, grant.size, body.into_data_stream()).await.map_err(|e| match e {
-        WriteError::TooLarge { declared } => too_large(declared),
-        WriteError::TooSmall { .. } => ApiError::invalid("body", e.to_string()),
-        WriteError::Body(msg) => ApiError::BadRequest(msg),
-        WriteError::Store(err) => ApiError::Internal(err.into()),
-    })?;
-    Ok(ApiJson(UploadReceipt { document_id: id, size_bytes: stored.size, sha256: stored.sha256 }))
+    let stored = state
+        .storage
+        .write_exact(&key, grant.size, body.into_data_stream())
+        .await
+        .map_err(|e| match e {
+            WriteError::TooLarge { declared } => too_large(declared),
+            WriteError::TooSmall { .. } => ApiError::invalid("body", e.to_string()),
+            WriteError::Body(msg) => ApiError::BadRequest(msg),
+            WriteError::Store(err) => ApiError::Internal(err.into()),
+        })?;
+    Ok(ApiJson(UploadReceipt {
+        document_id: id,
+        size_bytes: stored.size,
+        sha256: stored.sha256,
+    }))
+}
+
+/// The object key of a document, and whether it awaits this upload.
+#[derive(sqlx::FromRow)]
+struct UploadTarget {
+    storage_key: Option<String>,
+    awaiting: Option<bool>,
 }
 
 fn too_large(declared: u64) -> ApiError {
@@ -223,7 +266,11 @@ pub async fn complete_upload(
     body: Bytes,
 ) -> ApiResult<(HeaderMap, ApiJson<DocumentView>)> {
     // The body is optional: an empty one means "no checksum to compare".
-    let input: UploadComplete = if body.iter().all(u8::is_ascii_whitespace) { UploadComplete::default() } else { parse_json(&body)? };
+    let input: UploadComplete = if body.iter().all(u8::is_ascii_whitespace) {
+        UploadComplete::default()
+    } else {
+        parse_json(&body)?
+    };
     let expected_sha = input.sha256.as_deref().map(str::to_ascii_lowercase);
     if let Some(sha) = &expected_sha
         && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -232,7 +279,10 @@ pub async fn complete_upload(
     }
     let old = repo::get_document(&mut tx, id, true).await?;
     if old.status != "pending" {
-        return Err(ApiError::conflict(format!("The document is {}, not awaiting an upload", old.status)));
+        return Err(ApiError::conflict(format!(
+            "The document is {}, not awaiting an upload",
+            old.status
+        )));
     }
     if old.upload_expires_at.is_none_or(|e| e <= OffsetDateTime::now_utc()) {
         return Err(ApiError::conflict("The upload has expired; start a new one"));
@@ -243,7 +293,9 @@ pub async fn complete_upload(
         .await?;
     let declared = old.size_bytes.unwrap_or(0) as u64;
     match state.storage.size(&key).await.map_err(anyhow::Error::from)? {
-        None => return Err(ApiError::conflict("No bytes have been uploaded for this document yet")),
+        None => {
+            return Err(ApiError::conflict("No bytes have been uploaded for this document yet"));
+        }
         Some(size) if size != declared => {
             state.storage.delete_all_logged(&[key]).await;
             return Err(ApiError::invalid(
@@ -311,8 +363,12 @@ pub async fn download_document(
             .map_err(anyhow::Error::from)?
             .ok_or_else(|| anyhow::anyhow!("S3 storage without a signer"))?;
         let mut res = StatusCode::FOUND.into_response();
-        res.headers_mut().insert(header::LOCATION, HeaderValue::from_str(url.as_str()).map_err(anyhow::Error::from)?);
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_str(url.as_str()).map_err(anyhow::Error::from)?,
+        );
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(res);
     }
     let stream = state.storage.stream(&key).await.map_err(anyhow::Error::from)?;
@@ -327,10 +383,16 @@ pub async fn download_document(
     }
     h.insert(header::CONTENT_DISPOSITION, content_disposition(&doc.name));
     // User content on our origin: never rendered, never sniffed, never cached by proxies.
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     if let Some(sha) = &doc.sha256 {
-        h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{sha}\"")).map_err(anyhow::Error::from)?);
+        h.insert(
+            header::ETAG,
+            HeaderValue::from_str(&format!("\"{sha}\"")).map_err(anyhow::Error::from)?,
+        );
     }
     Ok(res)
 }
@@ -340,7 +402,13 @@ pub async fn download_document(
 pub fn content_disposition(name: &str) -> HeaderValue {
     let fallback: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in name.bytes() {
@@ -350,8 +418,20 @@ pub fn content_disposition(name: &str) -> HeaderValue {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    HeaderValue::from_str(&format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or(HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+/// A pending document removed by the sweep.
+#[derive(sqlx::FromRow)]
+struct ExpiredUpload {
+    id: Uuid,
+    project_id: Uuid,
+    name: String,
+    storage_key: Option<String>,
+    size_bytes: Option<i64>,
 }
 
 /// Deletes pending uploads whose URL expired without completion, releases their
@@ -370,29 +450,29 @@ pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
     let mut removed = 0u64;
     for tenant in tenants {
         let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
-        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE").bind(tenant).execute(&mut *tx).await?;
-        let rows: Vec<(Uuid, Uuid, String, Option<String>, Option<i64>)> = sqlx::query_as(
+        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<ExpiredUpload> = sqlx::query_as(
             "DELETE FROM documents WHERE tenant_id = $1 AND status = 'pending' AND upload_expires_at < now() \
              RETURNING id, project_id, name, storage_key, size_bytes",
         )
         .bind(tenant)
         .fetch_all(&mut *tx)
         .await?;
-        let released: i64 = rows.iter().filter_map(|r| r.4).sum();
+        let released: i64 = rows.iter().filter_map(|r| r.size_bytes).sum();
         repo::add_storage_used(&mut tx, TenantId(tenant), -released).await?;
-        for (id, project_id, name, _, size) in &rows {
-            audit::record(
-                &mut tx,
-                TenantId(tenant),
-                &AuditActor::default(),
-                AuditEvent::new("document.upload_expired", "document", id)
-                    .old(json!({"id": id, "project_id": project_id, "name": name, "status": "pending", "size_bytes": size}))
-                    .new_values(json!({"reason": "upload not completed before its URL expired"})),
-            )
-            .await?;
+        for r in &rows {
+            let old = json!({"id": r.id, "project_id": r.project_id, "name": r.name, "status": "pending",
+                "size_bytes": r.size_bytes});
+            let event = AuditEvent::new("document.upload_expired", "document", r.id)
+                .old(old)
+                .new_values(json!({"reason": "upload not completed before its URL expired"}));
+            audit::record(&mut tx, TenantId(tenant), &AuditActor::default(), event).await?;
         }
         tx.commit().await?;
-        let keys: Vec<String> = rows.iter().filter_map(|r| r.3.clone()).collect();
+        let keys: Vec<String> = rows.iter().filter_map(|r| r.storage_key.clone()).collect();
         state.storage.delete_all_logged(&keys).await;
         removed += rows.len() as u64;
     }

@@ -56,7 +56,9 @@ pub struct Storage {
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Storage")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,19 +72,40 @@ impl Storage {
                     anyhow::anyhow!("STORAGE_PATH: cannot create `{}`: {e}", config.storage_path)
                 })?;
                 let store = LocalFileSystem::new_with_prefix(&config.storage_path)?;
-                Ok(Self { backend: StorageBackend::Local, store: Arc::new(store), s3: None, urls })
+                Ok(Self {
+                    backend: StorageBackend::Local,
+                    store: Arc::new(store),
+                    s3: None,
+                    urls,
+                })
             }
             StorageBackend::S3 => {
-                let bucket = config.s3_bucket.as_deref().ok_or_else(|| anyhow::anyhow!("S3_BUCKET is required"))?;
-                let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(&config.aws_region);
+                let bucket = config
+                    .s3_bucket
+                    .as_deref()
+                    .ok_or_else(|| anyhow::anyhow!("S3_BUCKET is required"))?;
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_region(&config.aws_region);
                 if let Some(endpoint) = &config.aws_endpoint_url {
-                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
                 }
-                if let (Some(id), Some(secret)) = (&config.aws_access_key_id, &config.aws_secret_access_key) {
-                    builder = builder.with_access_key_id(id).with_secret_access_key(secret.expose());
+                if let (Some(id), Some(secret)) =
+                    (&config.aws_access_key_id, &config.aws_secret_access_key)
+                {
+                    builder = builder
+                        .with_access_key_id(id)
+                        .with_secret_access_key(secret.expose());
                 }
                 let s3 = Arc::new(builder.build()?);
-                Ok(Self { backend: StorageBackend::S3, store: s3.clone(), s3: Some(s3), urls })
+                Ok(Self {
+                    backend: StorageBackend::S3,
+                    store: s3.clone(),
+                    s3: Some(s3),
+                    urls,
+                })
             }
         }
     }
@@ -107,7 +130,12 @@ impl Storage {
 
     /// Streams `body` into `key`, refusing more or fewer bytes than `declared`.
     /// On any failure the partial object is discarded, so nothing is kept.
-    pub async fn write_exact<S, E>(&self, key: &str, declared: u64, body: S) -> Result<StoredObject, WriteError>
+    pub async fn write_exact<S, E>(
+        &self,
+        key: &str,
+        declared: u64,
+        body: S,
+    ) -> Result<StoredObject, WriteError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -134,18 +162,25 @@ impl Storage {
                 }
             }
         };
-        let failure = failure.or((received < declared).then_some(WriteError::TooSmall { declared, received }));
+        let failure = failure
+            .or((received < declared).then_some(WriteError::TooSmall { declared, received }));
         if let Some(err) = failure {
             let _ = writer.abort().await;
             return Err(err);
         }
         writer.finish().await?;
-        Ok(StoredObject { size: received, sha256: hex::encode(hasher.finalize()) })
+        Ok(StoredObject {
+            size: received,
+            sha256: hex::encode(hasher.finalize()),
+        })
     }
 
     /// Stores `bytes` at `key` in one request (tests, small objects).
     pub async fn put(&self, key: &str, bytes: Bytes) -> object_store::Result<()> {
-        self.store.put(&Self::path(key), bytes.into()).await.map(|_| ())
+        self.store
+            .put(&Self::path(key), bytes.into())
+            .await
+            .map(|_| ())
     }
 
     /// The object's size, or `None` when it does not exist.
@@ -158,7 +193,10 @@ impl Storage {
     }
 
     /// The object's bytes as a stream.
-    pub async fn stream(&self, key: &str) -> object_store::Result<BoxStream<'static, object_store::Result<Bytes>>> {
+    pub async fn stream(
+        &self,
+        key: &str,
+    ) -> object_store::Result<BoxStream<'static, object_store::Result<Bytes>>> {
         Ok(self.store.get(&Self::path(key)).await?.into_stream())
     }
 
@@ -171,7 +209,10 @@ impl Storage {
             size += chunk.len() as u64;
             hasher.update(&chunk);
         }
-        Ok(StoredObject { size, sha256: hex::encode(hasher.finalize()) })
+        Ok(StoredObject {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        })
     }
 
     /// Deletes an object; a missing object is not an error.
@@ -195,7 +236,12 @@ impl Storage {
     /// Deletes every object under `prefix`; returns how many were removed.
     pub async fn delete_prefix(&self, prefix: &str) -> object_store::Result<u64> {
         let prefix = Self::path(prefix);
-        let locations: Vec<Path> = self.store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await?;
+        let locations: Vec<Path> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
         let mut deleted = 0;
         for location in locations {
             match self.store.delete(&location).await {
@@ -215,7 +261,9 @@ impl Storage {
         expires_in: Duration,
     ) -> object_store::Result<Option<url::Url>> {
         match &self.s3 {
-            Some(s3) => Ok(Some(s3.signed_url(method, &Self::path(key), expires_in).await?)),
+            Some(s3) => Ok(Some(
+                s3.signed_url(method, &Self::path(key), expires_in).await?,
+            )),
             None => Ok(None),
         }
     }
@@ -229,6 +277,12 @@ impl Storage {
 
 /// Deletes every stored object of `tenant` (tenant deletion; call after the
 /// tenant's rows are gone). Returns how many objects were removed.
-pub async fn delete_tenant_objects(state: &crate::app::AppState, tenant_id: Uuid) -> anyhow::Result<u64> {
-    Ok(state.storage.delete_prefix(&format!("tenants/{tenant_id}")).await?)
+pub async fn delete_tenant_objects(
+    state: &crate::app::AppState,
+    tenant_id: Uuid,
+) -> anyhow::Result<u64> {
+    Ok(state
+        .storage
+        .delete_prefix(&format!("tenants/{tenant_id}"))
+        .await?)
 }

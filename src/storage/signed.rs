@@ -48,12 +48,20 @@ impl UrlSigner {
         let mut h = Sha256::new();
         h.update(b"tenantry/upload-url/v1\0");
         h.update(secret_key.as_bytes());
-        Self { key: h.finalize().into() }
+        Self {
+            key: h.finalize().into(),
+        }
     }
 
     fn mac(&self, g: &UploadGrant) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(format!("PUT\n{}\n{}\n{}\n{}", g.tenant, g.document, g.size, g.expires).as_bytes());
+        mac.update(
+            format!(
+                "PUT\n{}\n{}\n{}\n{}",
+                g.tenant, g.document, g.size, g.expires
+            )
+            .as_bytes(),
+        );
         mac
     }
 
@@ -65,8 +73,14 @@ impl UrlSigner {
     /// Checks the signature (constant time) and then the expiry against `now` (unix seconds).
     pub fn verify(&self, grant: &UploadGrant, sig: &str, now: i64) -> Result<(), SignatureError> {
         let sig = hex::decode(sig).map_err(|_| SignatureError::BadSignature)?;
-        self.mac(grant).verify_slice(&sig).map_err(|_| SignatureError::BadSignature)?;
-        if now >= grant.expires { Err(SignatureError::Expired) } else { Ok(()) }
+        self.mac(grant)
+            .verify_slice(&sig)
+            .map_err(|_| SignatureError::BadSignature)?;
+        if now >= grant.expires {
+            Err(SignatureError::Expired)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -75,7 +89,12 @@ mod tests {
     use super::*;
 
     fn grant() -> UploadGrant {
-        UploadGrant { tenant: Uuid::new_v4(), document: Uuid::new_v4(), size: 10, expires: 1_000 }
+        UploadGrant {
+            tenant: Uuid::new_v4(),
+            document: Uuid::new_v4(),
+            size: 10,
+            expires: 1_000,
+        }
     }
 
     #[test]
@@ -85,7 +104,10 @@ mod tests {
         let sig = s.sign(&g);
         assert_eq!(s.verify(&g, &sig, 999), Ok(()));
         assert_eq!(s.verify(&g, &sig, 1_000), Err(SignatureError::Expired));
-        assert_eq!(s.verify(&UploadGrant { size: 11, ..g }, &sig, 0), Err(SignatureError::BadSignature));
+        assert_eq!(
+            s.verify(&UploadGrant { size: 11, ..g }, &sig, 0),
+            Err(SignatureError::BadSignature)
+        );
         assert_eq!(s.verify(&g, "zz", 0), Err(SignatureError::BadSignature));
         let other = UrlSigner::new("another-secret-key-another-secret-key");
         assert_eq!(other.verify(&g, &sig, 0), Err(SignatureError::BadSignature));

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{
     model::{
-        BulkActionKind, BulkActionRequest, BulkActionResult, BulkActionRow, BulkCreateRequest, BulkCreateResult,
-        BulkUser, CreatedRow, InvitationView, InviteRequest, RowError,
+        BulkActionKind, BulkActionRequest, BulkActionResult, BulkActionRow, BulkCreateRequest,
+        BulkCreateResult, BulkUser, CreatedRow, InvitationView, InviteRequest, RowError,
     },
     repo,
 };
@@ -44,11 +44,15 @@ where
     sqlx::query("SAVEPOINT bulk_row").execute(&mut **tx).await?;
     match f(tx).await {
         Ok(v) => {
-            sqlx::query("RELEASE SAVEPOINT bulk_row").execute(&mut **tx).await?;
+            sqlx::query("RELEASE SAVEPOINT bulk_row")
+                .execute(&mut **tx)
+                .await?;
             Ok(v)
         }
         Err(e) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT bulk_row").execute(&mut **tx).await?;
+            sqlx::query("ROLLBACK TO SAVEPOINT bulk_row")
+                .execute(&mut **tx)
+                .await?;
             Err(e)
         }
     }
@@ -56,17 +60,30 @@ where
 
 /// Resolves role names of the tenant; unknown names → 422 on `role_names`.
 async fn known_roles(tx: &mut TenantTx, names: &[String]) -> Result<Vec<String>, ApiError> {
-    let mut names: Vec<String> = names.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    let mut names: Vec<String> = names
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
     if names.is_empty() {
         names.push(accounts::DEFAULT_ROLE.to_string());
     }
     names.sort();
     names.dedup();
-    let found: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)").bind(&names).fetch_all(&mut **tx).await?;
-    let unknown: Vec<&str> = names.iter().filter(|n| !found.contains(n)).map(String::as_str).collect();
+    let found: Vec<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)")
+        .bind(&names)
+        .fetch_all(&mut **tx)
+        .await?;
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|n| !found.contains(n))
+        .map(String::as_str)
+        .collect();
     if !unknown.is_empty() {
-        return Err(ApiError::invalid("role_names", format!("unknown role(s): {}", unknown.join(", "))));
+        return Err(ApiError::invalid(
+            "role_names",
+            format!("unknown role(s): {}", unknown.join(", ")),
+        ));
     }
     Ok(names)
 }
@@ -85,18 +102,22 @@ pub async fn invite_user(
     validate_email(&mut v, "email", &email);
     v.finish()?;
     let role_names = known_roles(&mut tx, input.role_names.as_deref().unwrap_or_default()).await?;
-    let member: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
-        .bind(&email)
-        .fetch_one(&mut *tx)
-        .await?;
-    if member {
-        return Err(ApiError::conflict("A user with this email already exists in this tenant"));
-    }
-    let replaced: Option<Uuid> =
-        sqlx::query_scalar("DELETE FROM invitations WHERE lower(email) = $1 AND accepted_at IS NULL RETURNING id")
+    let member: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
             .bind(&email)
-            .fetch_optional(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+    if member {
+        return Err(ApiError::conflict(
+            "A user with this email already exists in this tenant",
+        ));
+    }
+    let replaced: Option<Uuid> = sqlx::query_scalar(
+        "DELETE FROM invitations WHERE lower(email) = $1 AND accepted_at IS NULL RETURNING id",
+    )
+    .bind(&email)
+    .fetch_optional(&mut *tx)
+    .await?;
     let token = random_token();
     let id = Uuid::new_v4();
     let invitation: InvitationView = sqlx::query_as(
@@ -113,7 +134,9 @@ pub async fn invite_user(
     .bind(OffsetDateTime::now_utc() + INVITATION_TTL)
     .fetch_one(&mut *tx)
     .await?;
-    let inviter = format!("{} {}", ctx.first_name, ctx.last_name).trim().to_string();
+    let inviter = format!("{} {}", ctx.first_name, ctx.last_name)
+        .trim()
+        .to_string();
     // The email module turns the token into `{FRONTEND_URL}/accept-invitation?token=…`.
     email::enqueue(
         &mut tx,
@@ -145,13 +168,31 @@ fn row_error(index: usize, email: Option<String>, err: ApiError) -> RowError {
         ApiError::Validation(errors) => {
             let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
             let detail = format!("Invalid: {}", fields.join(", "));
-            RowError { index, email, status, detail, errors }
+            RowError {
+                index,
+                email,
+                status,
+                detail,
+                errors,
+            }
         }
         ApiError::Internal(e) => {
             tracing::error!(error = ?e, index, "bulk user row failed");
-            RowError { index, email, status, detail: "An internal error occurred".into(), errors: vec![] }
+            RowError {
+                index,
+                email,
+                status,
+                detail: "An internal error occurred".into(),
+                errors: vec![],
+            }
         }
-        other => RowError { index, email, status, detail: other.to_string(), errors: vec![] },
+        other => RowError {
+            index,
+            email,
+            status,
+            detail: other.to_string(),
+            errors: vec![],
+        },
     }
 }
 
@@ -167,17 +208,21 @@ pub async fn bulk_create(
     ApiJson(input): ApiJson<BulkCreateRequest>,
 ) -> ApiResult<ApiJson<BulkCreateResult>> {
     if input.users.is_empty() || input.users.len() > MAX_BULK_ROWS {
-        return Err(ApiError::invalid("users", format!("must hold between 1 and {MAX_BULK_ROWS} rows")));
+        return Err(ApiError::invalid(
+            "users",
+            format!("must hold between 1 and {MAX_BULK_ROWS} rows"),
+        ));
     }
     let total = input.users.len();
     let welcome = input.send_welcome_email.unwrap_or(true);
     // Parse and hash first, outside the row loop: hashing is the slow part and
     // runs concurrently (bounded by the hasher's own permits).
-    let prepared = futures::future::join_all(input.users.into_iter().enumerate().map(|(index, raw)| {
-        let state = state.clone();
-        async move { (index, prepare_row(&state, raw).await) }
-    }))
-    .await;
+    let prepared =
+        futures::future::join_all(input.users.into_iter().enumerate().map(|(index, raw)| {
+            let state = state.clone();
+            async move { (index, prepare_row(&state, raw).await) }
+        }))
+        .await;
     let actor = ctx.actor();
     let mut created = Vec::new();
     let mut errors = Vec::new();
@@ -213,14 +258,21 @@ pub async fn bulk_create(
     )
     .await?;
     tx.commit().await?;
-    Ok(ApiJson(BulkCreateResult { created, errors, total }))
+    Ok(ApiJson(BulkCreateResult {
+        created,
+        errors,
+        total,
+    }))
 }
 
 type Prepared = Result<(String, NewUser), (Option<String>, ApiError)>;
 
 /// Parses one raw row and hashes its password (policy-checked).
 async fn prepare_row(state: &AppState, raw: Value) -> Prepared {
-    let email_hint = raw.get("email").and_then(Value::as_str).map(|s| s.trim().to_lowercase());
+    let email_hint = raw
+        .get("email")
+        .and_then(Value::as_str)
+        .map(|s| s.trim().to_lowercase());
     let row: BulkUser = match crate::http::extract::parse_json(raw.to_string().as_bytes()) {
         Ok(r) => r,
         Err(e) => return Err((email_hint, e)),
@@ -254,7 +306,8 @@ async fn send_welcome(
 ) -> Result<(), ApiError> {
     let mut context = json!({"first_name": first_name});
     if !has_password {
-        let token = tokens::issue(tx, TokenKind::PasswordReset, user, WELCOME_SET_PASSWORD_TTL).await?;
+        let token =
+            tokens::issue(tx, TokenKind::PasswordReset, user, WELCOME_SET_PASSWORD_TTL).await?;
         context["token"] = json!(token);
         context["expires_hours"] = json!(WELCOME_SET_PASSWORD_TTL.whole_hours());
     }
@@ -272,29 +325,59 @@ pub async fn bulk_action(
     ApiJson(input): ApiJson<BulkActionRequest>,
 ) -> ApiResult<ApiJson<BulkActionResult>> {
     if input.user_ids.is_empty() || input.user_ids.len() > MAX_BULK_ROWS {
-        return Err(ApiError::invalid("user_ids", format!("must hold between 1 and {MAX_BULK_ROWS} ids")));
+        return Err(ApiError::invalid(
+            "user_ids",
+            format!("must hold between 1 and {MAX_BULK_ROWS} ids"),
+        ));
     }
     let mut ids = input.user_ids.clone();
     ids.dedup();
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
-        let outcome = in_savepoint(&mut tx, async |tx: &mut TenantTx| apply_action(tx, &ctx, id, input.action).await).await;
+        let outcome = in_savepoint(&mut tx, async |tx: &mut TenantTx| {
+            apply_action(tx, &ctx, id, input.action).await
+        })
+        .await;
         results.push(match outcome {
-            Ok(detail) => BulkActionRow { user_id: id, success: true, status: 200, detail },
+            Ok(detail) => BulkActionRow {
+                user_id: id,
+                success: true,
+                status: 200,
+                detail,
+            },
             Err(e) => {
                 let status = e.status().as_u16();
-                let detail = if matches!(e, ApiError::Internal(_)) { "An internal error occurred".into() } else { e.to_string() };
-                BulkActionRow { user_id: id, success: false, status, detail }
+                let detail = if matches!(e, ApiError::Internal(_)) {
+                    "An internal error occurred".into()
+                } else {
+                    e.to_string()
+                };
+                BulkActionRow {
+                    user_id: id,
+                    success: false,
+                    status,
+                    detail,
+                }
             }
         });
     }
     tx.commit().await?;
     let succeeded = results.iter().filter(|r| r.success).count();
-    Ok(ApiJson(BulkActionResult { action: input.action, failed: results.len() - succeeded, succeeded, results }))
+    Ok(ApiJson(BulkActionResult {
+        action: input.action,
+        failed: results.len() - succeeded,
+        succeeded,
+        results,
+    }))
 }
 
 /// One user, one action; audited. Returns a short description of what changed.
-async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkActionKind) -> Result<String, ApiError> {
+async fn apply_action(
+    tx: &mut TenantTx,
+    ctx: &AuthCtx,
+    id: Uuid,
+    action: BulkActionKind,
+) -> Result<String, ApiError> {
     let tenant = ctx.tenant_id;
     let actor: AuditActor = ctx.actor();
     match action {
@@ -306,7 +389,9 @@ async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkAc
             repo::ensure_seat_available(tx).await?;
             repo::lock_user(tx, id).await?;
             repo::set_active(tx, id, true, ctx.user_id).await?;
-            let ev = AuditEvent::new("user.activated", "user", id).old(json!({"is_active": false})).new_values(json!({"is_active": true}));
+            let ev = AuditEvent::new("user.activated", "user", id)
+                .old(json!({"is_active": false}))
+                .new_values(json!({"is_active": true}));
             audit::record(tx, tenant, &actor, ev).await?;
             Ok("activated".into())
         }
@@ -325,21 +410,25 @@ async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkAc
         BulkActionKind::TerminateSessions => {
             repo::get_user(tx, id).await?;
             let revoked = revoke_user_sessions(tx, id, None, "terminated by administrator").await?;
-            let ev = AuditEvent::new("user.sessions_terminated", "user", id).new_values(json!({"sessions_revoked": revoked}));
+            let ev = AuditEvent::new("user.sessions_terminated", "user", id)
+                .new_values(json!({"sessions_revoked": revoked}));
             audit::record(tx, tenant, &actor, ev).await?;
             Ok(format!("{revoked} session(s) revoked"))
         }
         BulkActionKind::Unlock => {
-            let (locked_until, failed): (Option<OffsetDateTime>, i32) =
-                sqlx::query_as("SELECT locked_until, failed_login_count FROM users WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("User"))?;
-            sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            let (locked_until, failed): (Option<OffsetDateTime>, i32) = sqlx::query_as(
+                "SELECT locked_until, failed_login_count FROM users WHERE id = $1 FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| ApiError::not_found("User"))?;
+            sqlx::query(
+                "UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
             security::record_event(
                 tx,
                 tenant,

@@ -26,8 +26,16 @@ fn check_names(first: &mut Option<String>, last: &mut Option<String>) -> ApiResu
     for (field, value) in [("first_name", first), ("last_name", last)] {
         if let Some(s) = value {
             *s = s.trim().to_string();
-            v.check(s.chars().count() <= 100, field, "must be at most 100 characters");
-            v.check(!s.chars().any(char::is_control), field, "must not contain control characters");
+            v.check(
+                s.chars().count() <= 100,
+                field,
+                "must be at most 100 characters",
+            );
+            v.check(
+                !s.chars().any(char::is_control),
+                field,
+                "must not contain control characters",
+            );
         }
     }
     v.finish()
@@ -36,7 +44,9 @@ fn check_names(first: &mut Option<String>, last: &mut Option<String>) -> ApiResu
 /// The caller's own account.
 #[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "Not authenticated")))]
-pub async fn get_me(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) -> ApiResult<ApiJson<UserView>> {
+pub async fn get_me(
+    Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
+) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(repo::get_user(&mut tx, ctx.user_id).await?))
 }
 
@@ -180,11 +190,13 @@ pub async fn list_sessions(
     repo::get_user(&mut tx, id).await?;
     const WHERE: &str =
         "WHERE user_id = $1 AND ($2 OR (revoked_at IS NULL AND expires_at > now()))";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM user_sessions {WHERE}")))
-        .bind(id)
-        .bind(f.include_inactive)
-        .fetch_one(&mut *tx)
-        .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM user_sessions {WHERE}"
+    )))
+    .bind(id)
+    .bind(f.include_inactive)
+    .fetch_one(&mut *tx)
+    .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, ip_address, user_agent, auth_method, impersonator_id, created_at, last_used_at, expires_at, \
          revoked_at, revoked_reason, (revoked_at IS NULL AND expires_at > now()) AS active \
@@ -213,7 +225,8 @@ pub async fn terminate_sessions(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.sessions_terminated", "user", id).new_values(json!({"sessions_revoked": revoked})),
+        AuditEvent::new("user.sessions_terminated", "user", id)
+            .new_values(json!({"sessions_revoked": revoked})),
     )
     .await?;
     tx.commit().await?;

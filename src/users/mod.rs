@@ -18,8 +18,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::get_me, handlers::update_me))
         .routes(routes!(handlers::list_users))
-        .routes(routes!(handlers::get_user, handlers::update_user, handlers::delete_user))
-        .routes(routes!(handlers::list_sessions, handlers::terminate_sessions))
+        .routes(routes!(
+            handlers::get_user,
+            handlers::update_user,
+            handlers::delete_user
+        ))
+        .routes(routes!(
+            handlers::list_sessions,
+            handlers::terminate_sessions
+        ))
         .routes(routes!(bulk::invite_user))
         .routes(routes!(bulk::bulk_create))
         .routes(routes!(bulk::bulk_action))
