@@ -15,3 +15,4 @@ mod routes;
 mod projects;
 mod documents;
 mod users;
+mod scale;
