@@ -39,12 +39,7 @@ async fn rows_of_tenant(app: &TestApp, tenant: Uuid) -> i64 {
     .unwrap();
     let mut total = count(app, "SELECT count(*) FROM tenants WHERE id = $1", tenant).await;
     for t in tables {
-        total += count(
-            app,
-            &format!("SELECT count(*) FROM {t} WHERE tenant_id = $1"),
-            tenant,
-        )
-        .await;
+        total += count(app, &format!("SELECT count(*) FROM {t} WHERE tenant_id = $1"), tenant).await;
     }
     total
 }
@@ -63,9 +58,7 @@ async fn create_tenant_makes_system_roles_admin_and_audit_without_leaking_the_pa
     assert!(!r.body.to_string().contains(ADMIN_PASSWORD));
 
     // The admin signs in and sees exactly the four system roles with their sets.
-    let admin = app
-        .token("boss@acme.test", ADMIN_PASSWORD, Some("acme"))
-        .await;
+    let admin = app.token("boss@acme.test", ADMIN_PASSWORD, Some("acme")).await;
     let status = app.get("/api/v1/auth/status", &admin).await;
     assert_eq!(
         status.body["permissions"].as_array().unwrap().len(),
@@ -109,11 +102,10 @@ async fn create_tenant_makes_system_roles_admin_and_audit_without_leaking_the_pa
         actions.iter().any(|(t, _)| *t == tenant_id),
         "tenant chain: {actions:?}"
     );
-    let all_audit: Vec<String> =
-        sqlx::query_scalar("SELECT row_to_json(a)::text FROM audit_logs a")
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
+    let all_audit: Vec<String> = sqlx::query_scalar("SELECT row_to_json(a)::text FROM audit_logs a")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
     assert!(
         all_audit.iter().all(|row| !row.contains(ADMIN_PASSWORD)),
         "password in an audit row"
@@ -151,10 +143,7 @@ async fn create_without_password_sends_a_set_password_email() {
             .fetch_one(&mut c)
             .await
             .unwrap();
-    assert_eq!(
-        (to.as_str(), template.as_str()),
-        ("boss@initech.test", "welcome")
-    );
+    assert_eq!((to.as_str(), template.as_str()), ("boss@initech.test", "welcome"));
     assert_eq!(
         count(
             &app,
@@ -177,15 +166,7 @@ async fn create_without_password_sends_a_set_password_email() {
 async fn create_validates_and_refuses_duplicates_and_non_super_admins() {
     let app = TestApp::spawn().await;
     let sa = app.super_admin_token().await;
-    for bad_slug in [
-        "system",
-        "admin",
-        "ab",
-        "Acme",
-        "acme_co",
-        "-acme",
-        &"x".repeat(64),
-    ] {
+    for bad_slug in ["system", "admin", "ab", "Acme", "acme_co", "-acme", &"x".repeat(64)] {
         let r = app.post("/api/v1/tenants", &sa, new_tenant(bad_slug)).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
         assert!(
@@ -218,9 +199,7 @@ async fn create_validates_and_refuses_duplicates_and_non_super_admins() {
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
     assert_eq!(
-        app.post("/api/v1/tenants", &sa, new_tenant("acme"))
-            .await
-            .status,
+        app.post("/api/v1/tenants", &sa, new_tenant("acme")).await.status,
         StatusCode::CREATED
     );
     app.post("/api/v1/tenants", &sa, new_tenant("acme"))
@@ -232,14 +211,9 @@ async fn create_validates_and_refuses_duplicates_and_non_super_admins() {
     app.post("/api/v1/tenants", &admin, new_tenant("nope"))
         .await
         .assert_problem(StatusCode::FORBIDDEN);
-    app.call(
-        Method::POST,
-        "/api/v1/tenants",
-        None,
-        Some(new_tenant("nope")),
-    )
-    .await
-    .assert_problem(StatusCode::UNAUTHORIZED);
+    app.call(Method::POST, "/api/v1/tenants", None, Some(new_tenant("nope")))
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -285,9 +259,7 @@ async fn tenant_creation_is_atomic() {
         .await
         .unwrap();
     assert_eq!(
-        app.post("/api/v1/tenants", &sa, new_tenant("doomed"))
-            .await
-            .status,
+        app.post("/api/v1/tenants", &sa, new_tenant("doomed")).await.status,
         StatusCode::CREATED
     );
 }
@@ -298,9 +270,7 @@ async fn list_filter_sort_paginate_get_and_update() {
     let sa = app.super_admin_token().await;
     for slug in ["alpha", "bravo", "charlie"] {
         assert_eq!(
-            app.post("/api/v1/tenants", &sa, new_tenant(slug))
-                .await
-                .status,
+            app.post("/api/v1/tenants", &sa, new_tenant(slug)).await.status,
             StatusCode::CREATED
         );
     }
@@ -310,10 +280,7 @@ async fn list_filter_sort_paginate_get_and_update() {
     assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
     assert_eq!(r.body["items"][0]["slug"], "alpha");
     let r = app
-        .get(
-            "/api/v1/tenants?sort=-created_at,name&page=2&page_size=2",
-            &sa,
-        )
+        .get("/api/v1/tenants?sort=-created_at,name&page=2&page_size=2", &sa)
         .await;
     assert_eq!(r.body["page"], 2);
     let r = app.get("/api/v1/tenants?search=RAV", &sa).await;
@@ -342,20 +309,12 @@ async fn list_filter_sort_paginate_get_and_update() {
     assert_eq!(upd.body["limits"]["max_projects"], 9);
     assert_eq!(upd.body["limits"]["max_users"], 7);
     // The slug is fixed once users exist.
-    app.put(
-        &format!("/api/v1/tenants/{id}"),
-        &sa,
-        json!({"slug": "bravo-new"}),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT);
-    app.put(
-        &format!("/api/v1/tenants/{id}"),
-        &sa,
-        json!({"settings": [1]}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.put(&format!("/api/v1/tenants/{id}"), &sa, json!({"slug": "bravo-new"}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
+    app.put(&format!("/api/v1/tenants/{id}"), &sa, json!({"settings": [1]}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let filtered = app.get("/api/v1/tenants?is_active=false", &sa).await;
     assert_eq!(filtered.body["total"], 0);
 
@@ -364,20 +323,12 @@ async fn list_filter_sort_paginate_get_and_update() {
     app.delete(&format!("/api/v1/tenants/{system}"), &sa)
         .await
         .assert_problem(StatusCode::CONFLICT);
-    app.post(
-        &format!("/api/v1/tenants/{system}/deactivate"),
-        &sa,
-        json!({}),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT);
-    app.put(
-        &format!("/api/v1/tenants/{system}"),
-        &sa,
-        json!({"is_active": false}),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT);
+    app.post(&format!("/api/v1/tenants/{system}/deactivate"), &sa, json!({}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
+    app.put(&format!("/api/v1/tenants/{system}"), &sa, json!({"is_active": false}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
 }
 
 #[tokio::test]
@@ -386,17 +337,10 @@ async fn deactivation_kills_live_tokens_and_refuses_sign_in() {
     let sa = app.super_admin_token().await;
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "user").await;
-    assert_eq!(
-        app.get("/api/v1/auth/status", &token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/auth/status", &token).await.status, StatusCode::OK);
 
     let r = app
-        .post(
-            &format!("/api/v1/tenants/{}/deactivate", t.id),
-            &sa,
-            json!({}),
-        )
+        .post(&format!("/api/v1/tenants/{}/deactivate", t.id), &sa, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["is_active"], false);
@@ -415,11 +359,7 @@ async fn deactivation_kills_live_tokens_and_refuses_sign_in() {
     assert_eq!(live, 0);
 
     let r = app
-        .post(
-            &format!("/api/v1/tenants/{}/activate", t.id),
-            &sa,
-            json!({}),
-        )
+        .post(&format!("/api/v1/tenants/{}/activate", t.id), &sa, json!({}))
         .await;
     assert_eq!(r.body["is_active"], true);
     // The old token stays dead; a fresh sign-in works.
@@ -427,20 +367,13 @@ async fn deactivation_kills_live_tokens_and_refuses_sign_in() {
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
     let fresh = t.token(&app, "user").await;
-    assert_eq!(
-        app.get("/api/v1/auth/status", &fresh).await.status,
-        StatusCode::OK
-    );
-    let actions: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_logs WHERE tenant_id = $1 ORDER BY seq")
-            .bind(t.id)
-            .fetch_all(&mut app.db.superuser().await)
-            .await
-            .unwrap();
-    assert!(
-        actions.contains(&"tenant.deactivated".to_string())
-            && actions.contains(&"tenant.activated".to_string())
-    );
+    assert_eq!(app.get("/api/v1/auth/status", &fresh).await.status, StatusCode::OK);
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_logs WHERE tenant_id = $1 ORDER BY seq")
+        .bind(t.id)
+        .fetch_all(&mut app.db.superuser().await)
+        .await
+        .unwrap();
+    assert!(actions.contains(&"tenant.deactivated".to_string()) && actions.contains(&"tenant.activated".to_string()));
 }
 
 #[tokio::test]
@@ -449,9 +382,7 @@ async fn delete_removes_every_row_of_the_tenant() {
     let sa = app.super_admin_token().await;
     let r = app.post("/api/v1/tenants", &sa, new_tenant("gone")).await;
     let id: Uuid = r.body["tenant"]["id"].as_str().unwrap().parse().unwrap();
-    let admin = app
-        .token("boss@gone.test", ADMIN_PASSWORD, Some("gone"))
-        .await;
+    let admin = app.token("boss@gone.test", ADMIN_PASSWORD, Some("gone")).await;
     let role = app
         .post(
             "/api/v1/roles",
@@ -461,16 +392,26 @@ async fn delete_removes_every_row_of_the_tenant() {
         .await;
     assert_eq!(role.status, StatusCode::CREATED, "{}", role.body);
     assert!(rows_of_tenant(&app, id).await > 10);
+    // A stored file of the tenant (and one of another tenant that must stay).
+    let storage = &app.state.storage;
+    let key = tenantry::storage::Storage::document_key(id, Uuid::new_v4());
+    storage
+        .put(&key, bytes::Bytes::from_static(b"tenant bytes"))
+        .await
+        .unwrap();
     let keep = app.seed_tenant("kept").await;
     let kept_before = rows_of_tenant(&app, keep.id).await;
 
     assert_eq!(
-        app.delete(&format!("/api/v1/tenants/{id}"), &sa)
-            .await
-            .status,
+        app.delete(&format!("/api/v1/tenants/{id}"), &sa).await.status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(rows_of_tenant(&app, id).await, 0);
+    assert_eq!(
+        storage.size(&key).await.unwrap(),
+        None,
+        "stored files go with the tenant"
+    );
     assert_eq!(rows_of_tenant(&app, keep.id).await, kept_before);
     app.get("/api/v1/auth/status", &admin)
         .await
@@ -494,12 +435,8 @@ async fn stats_count_users_projects_and_logins() {
     let sa = app.super_admin_token().await;
     let t = app.seed_tenant("acme").await;
     t.token(&app, "viewer").await;
-    let _ = app
-        .login(t.email("viewer"), "wrong-password-123", Some("acme"))
-        .await;
-    let r = app
-        .get(&format!("/api/v1/tenants/{}/stats", t.id), &sa)
-        .await;
+    let _ = app.login(t.email("viewer"), "wrong-password-123", Some("acme")).await;
+    let r = app.get(&format!("/api/v1/tenants/{}/stats", t.id), &sa).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["users"]["total"], 4);
     assert_eq!(r.body["users"]["active"], 4);
@@ -527,10 +464,7 @@ async fn seed_creates_two_tenants_with_working_logins_once() {
         .unwrap()
         .expect("first run seeds");
     assert_eq!(logins.len(), 8);
-    for l in logins
-        .iter()
-        .filter(|l| l.role == "tenant_admin" || l.role == "viewer")
-    {
+    for l in logins.iter().filter(|l| l.role == "tenant_admin" || l.role == "viewer") {
         let token = app.token(&l.email, &l.password, Some(&l.tenant)).await;
         let projects = app.get("/api/v1/projects", &token).await;
         assert_eq!(projects.body["total"], 3, "{}", projects.body);
@@ -540,11 +474,7 @@ async fn seed_creates_two_tenants_with_working_logins_once() {
         .find(|l| l.tenant == "globex" && l.role == "viewer")
         .unwrap();
     let token = app
-        .token(
-            &globex_viewer.email,
-            &globex_viewer.password,
-            Some("globex"),
-        )
+        .token(&globex_viewer.email, &globex_viewer.password, Some("globex"))
         .await;
     app.post("/api/v1/projects", &token, json!({"name": "nope"}))
         .await
