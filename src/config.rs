@@ -136,6 +136,12 @@ pub struct Config {
     pub rate_limit_per_account_per_minute: u32,
     pub email_worker_enabled: bool,
     pub email_max_attempts: i32,
+    /// Extra URL prefixes accepted for SNS signing certificates and subscribe
+    /// URLs besides `https://sns.<region>.amazonaws.com[.cn]/` (tests serve a
+    /// certificate on loopback); must be https in production.
+    pub sns_cert_url_prefix_allowlist: Vec<String>,
+    /// SNS topics whose notifications the SES webhook accepts (empty: any topic).
+    pub sns_topic_arn_allowlist: Vec<String>,
 }
 
 impl Config {
@@ -227,6 +233,11 @@ impl Config {
             return Err(v.bad("MAX_FAILED_LOGINS", "must be at least 1".into()));
         }
 
+        let sns_cert_url_prefix_allowlist = v.list("SNS_CERT_URL_PREFIX_ALLOWLIST");
+        if !dev && sns_cert_url_prefix_allowlist.iter().any(|p| !p.starts_with("https://")) {
+            return Err(v.bad("SNS_CERT_URL_PREFIX_ALLOWLIST", "entries must be https URLs in production".into()));
+        }
+
         Ok(Config {
             environment,
             database_url: v.get("DATABASE_URL").map(Secret::new),
@@ -295,6 +306,8 @@ impl Config {
             rate_limit_per_account_per_minute: v.parse("RATE_LIMIT_ACCOUNT_PER_MINUTE", 10)?,
             email_worker_enabled: v.parse("EMAIL_WORKER", true)?,
             email_max_attempts: v.parse("EMAIL_MAX_ATTEMPTS", 8)?,
+            sns_cert_url_prefix_allowlist,
+            sns_topic_arn_allowlist: v.list("SNS_TOPIC_ARNS"),
         })
     }
 
@@ -319,6 +332,13 @@ impl Vars {
             None => Ok(default),
             Some(raw) => raw.parse().map_err(|e| self.bad(key, format!("`{raw}` is invalid ({e})"))),
         }
+    }
+
+    /// A comma-separated list; blank entries dropped.
+    fn list(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+            .unwrap_or_default()
     }
 
     fn bad(&self, var: &'static str, reason: String) -> ConfigError {

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod email;
 pub mod http;
 pub mod oauth;
 pub mod pagination;

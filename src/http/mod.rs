@@ -54,6 +54,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1/auth", crate::auth::handlers::router())
         .nest("/api/v1/audit", crate::audit::handlers::router())
+        .nest("/api/v1/admin/email", crate::email::admin_router())
+        .nest("/api/v1/webhooks", crate::email::webhook_router())
         .nest("/api/v1/users", crate::users::router())
         .nest("/api/v1/projects", crate::projects::router())
         .merge(crate::oauth::router())
@@ -69,7 +71,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Extra `/health/detailed` checks contributed by features (email, storage, redis).
 pub async fn extra_health_checks(state: &AppState) -> Vec<(&'static str, Value)> {
-    vec![("redis", state.limiter.health().await)]
+    vec![("email", crate::email::health::check(state).await), ("redis", state.limiter.health().await)]
 }
 
 /// Builds the whole application with its middleware.

@@ -105,7 +105,6 @@ impl Default for TenantLimits {
 
 /// Limits as sent by a client: any of them may be left out.
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LimitsInput {
     pub max_users: Option<i64>,
     pub max_projects: Option<i64>,

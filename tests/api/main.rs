@@ -4,6 +4,7 @@
 mod helpers;
 
 mod foundation;
+mod email;
 mod deploy;
 mod oauth;
 mod oauth_idp;

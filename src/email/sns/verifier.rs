@@ -1,0 +1,123 @@
+//! The verifier the webhook uses: topic allowlist, URL policy, and a per-URL
+//! cache of signing certificates fetched with a short timeout and no redirects.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use super::{SnsError, SnsMessage, UrlPolicy, public_key_from_pem};
+use crate::config::Config;
+
+/// Certificates are refetched after this long.
+const CERT_TTL: Duration = Duration::from_secs(12 * 3600);
+const MAX_CACHED_CERTS: usize = 32;
+const MAX_CERT_BYTES: usize = 64 * 1024;
+
+/// A certificate's public key and when it was fetched.
+type CachedKey = (Instant, Arc<Vec<u8>>);
+
+/// Verifies SNS deliveries: URL policy, topic allowlist, certificate cache.
+pub struct SnsVerifier {
+    policy: UrlPolicy,
+    topics: Vec<String>,
+    http: reqwest::Client,
+    certs: Mutex<HashMap<String, CachedKey>>,
+}
+
+impl SnsVerifier {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self {
+            policy: UrlPolicy::new(&config.sns_cert_url_prefix_allowlist)?,
+            topics: config.sns_topic_arn_allowlist.clone(),
+            http,
+            certs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Full verification of a delivery: topic, certificate URL, signature.
+    pub async fn verify(&self, msg: &SnsMessage) -> Result<(), SnsError> {
+        if !self.topics.is_empty() && !self.topics.contains(&msg.topic_arn) {
+            return Err(SnsError::TopicNotAllowed);
+        }
+        if !self.policy.allows(&msg.signing_cert_url)
+            || !msg.signing_cert_url.split('?').next().unwrap_or("").ends_with(".pem")
+        {
+            return Err(SnsError::UrlNotAllowed("SigningCertURL"));
+        }
+        // Reject malformed messages before any network traffic.
+        if !matches!(msg.signature_version.as_str(), "1" | "2") {
+            return Err(SnsError::UnsupportedSignatureVersion(msg.signature_version.clone()));
+        }
+        msg.string_to_sign()?;
+        let key = self.public_key(&msg.signing_cert_url).await?;
+        msg.verify_with(&key)
+    }
+
+    /// Visits a (verified) SubscriptionConfirmation's SubscribeURL.
+    pub async fn confirm_subscription(&self, msg: &SnsMessage) -> Result<(), SnsError> {
+        let url = msg
+            .subscribe_url
+            .as_deref()
+            .ok_or(SnsError::MissingField("SubscribeURL"))?;
+        if !self.policy.allows(url) {
+            return Err(SnsError::UrlNotAllowed("SubscribeURL"));
+        }
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| SnsError::CertificateUnavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(SnsError::CertificateUnavailable(format!(
+                "SubscribeURL answered {}",
+                resp.status()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn public_key(&self, url: &str) -> Result<Arc<Vec<u8>>, SnsError> {
+        let cached = self.certs.lock().ok().and_then(|c| c.get(url).cloned());
+        if let Some((_, key)) = cached.filter(|(at, _)| at.elapsed() < CERT_TTL) {
+            return Ok(key);
+        }
+        let mut resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| SnsError::CertificateUnavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(SnsError::BadCertificate(format!(
+                "certificate URL answered {}",
+                resp.status()
+            )));
+        }
+        let mut pem = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| SnsError::CertificateUnavailable(e.to_string()))?
+        {
+            pem.extend_from_slice(&chunk);
+            if pem.len() > MAX_CERT_BYTES {
+                return Err(SnsError::BadCertificate("certificate too large".into()));
+            }
+        }
+        let key = Arc::new(public_key_from_pem(&pem)?);
+        if let Ok(mut cache) = self.certs.lock() {
+            if cache.len() >= MAX_CACHED_CERTS {
+                cache.clear();
+            }
+            cache.insert(url.to_string(), (Instant::now(), key.clone()));
+        }
+        Ok(key)
+    }
+}

@@ -1,0 +1,151 @@
+//! The suppression list: addresses SES reported as permanently bouncing or
+//! complaining. The worker skips them; super admins list and remove entries at
+//! `/api/v1/admin/email/suppressions` (removals are audited in the system tenant).
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    app::AppState,
+    audit::{self, AuditActor, AuditEvent},
+    auth::SuperAdmin,
+    db::{SYSTEM_TENANT_ID, TenantId},
+    http::{
+        ApiError, ApiResult,
+        extract::{ApiJson, ApiPath, ApiQuery},
+    },
+    pagination::{Page, PageParams},
+};
+
+/// Why an address is suppressed (the `email_suppressions.reason` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    Bounce,
+    Complaint,
+    Manual,
+}
+
+impl SuppressionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bounce => "bounce",
+            Self::Complaint => "complaint",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// One suppressed address.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct SuppressionView {
+    pub email: String,
+    pub reason: String,
+    pub details: Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Adds or refreshes a suppression (on a platform transaction) and audits it in
+/// the system tenant. Returns whether the address was new.
+pub async fn upsert(
+    conn: &mut PgConnection,
+    email: &str,
+    reason: SuppressionReason,
+    details: Value,
+) -> Result<bool, sqlx::Error> {
+    let email = email.trim().to_lowercase();
+    let inserted: bool = sqlx::query_scalar(
+        "INSERT INTO email_suppressions (email, reason, details) VALUES ($1, $2, $3) \
+         ON CONFLICT (email) DO UPDATE SET reason = EXCLUDED.reason, details = EXCLUDED.details, updated_at = now() \
+         RETURNING (xmax = 0)",
+    )
+    .bind(&email)
+    .bind(reason.as_str())
+    .bind(&details)
+    .fetch_one(&mut *conn)
+    .await?;
+    let event = AuditEvent::new("email_suppression.upserted", "email_suppression", &email)
+        .new_values(json!({"email": email, "reason": reason.as_str(), "details": details}));
+    audit::record(conn, TenantId(SYSTEM_TENANT_ID), &AuditActor::default(), event).await?;
+    Ok(inserted)
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_suppressions))
+        .routes(routes!(delete_suppression))
+}
+
+/// Filters of the suppression list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionFilter {
+    /// Substring of the address.
+    pub search: Option<String>,
+    pub reason: Option<SuppressionReason>,
+    #[serde(flatten)]
+    #[param(inline)]
+    pub page: PageParams,
+}
+
+/// Suppressed addresses, newest first.
+#[utoipa::path(get, path = "/suppressions", tag = "admin", security(("bearer" = [])), params(SuppressionFilter),
+    responses((status = 200, body = Page<SuppressionView>), (status = 403, description = "Super admin only")))]
+pub async fn list_suppressions(
+    SuperAdmin { mut tx, .. }: SuperAdmin,
+    ApiQuery(filter): ApiQuery<SuppressionFilter>,
+) -> ApiResult<ApiJson<Page<SuppressionView>>> {
+    const WHERE: &str =
+        "WHERE ($1::text IS NULL OR strpos(email, lower($1)) > 0) AND ($2::text IS NULL OR reason = $2)";
+    let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let reason = filter.reason.map(SuppressionReason::as_str);
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM email_suppressions {WHERE}"
+    )))
+    .bind(search)
+    .bind(reason)
+    .fetch_one(&mut *tx)
+    .await?;
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT email, reason, details, created_at, updated_at FROM email_suppressions {WHERE} \
+         ORDER BY created_at DESC, email LIMIT $3 OFFSET $4"
+    )))
+    .bind(search)
+    .bind(reason)
+    .bind(filter.page.limit())
+    .bind(filter.page.offset())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(ApiJson(filter.page.wrap(items, total)))
+}
+
+/// Removes an address from the suppression list, so mail to it is sent again.
+#[utoipa::path(delete, path = "/suppressions/{email}", tag = "admin", security(("bearer" = [])),
+    params(("email" = String, Path, description = "The suppressed address")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not suppressed"),
+        (status = 403, description = "Super admin only")))]
+pub async fn delete_suppression(
+    SuperAdmin { ctx, mut tx }: SuperAdmin,
+    ApiPath(email): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let removed: Option<SuppressionView> = sqlx::query_as(
+        "DELETE FROM email_suppressions WHERE email = lower(btrim($1)) \
+         RETURNING email, reason, details, created_at, updated_at",
+    )
+    .bind(&email)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let removed = removed.ok_or_else(|| ApiError::not_found("Suppression"))?;
+    let event = AuditEvent::new("email_suppression.deleted", "email_suppression", &removed.email)
+        .old(json!({"email": removed.email, "reason": removed.reason, "details": removed.details}));
+    audit::record(&mut tx, TenantId(SYSTEM_TENANT_ID), &ctx.actor(), event).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
