@@ -71,7 +71,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Extra `/health/detailed` checks contributed by features (email, storage, redis).
 pub async fn extra_health_checks(state: &AppState) -> Vec<(&'static str, Value)> {
-    vec![("email", crate::email::health::check(state).await), ("redis", state.limiter.health().await)]
+    vec![
+        ("email", crate::email::health::check(state).await),
+        ("redis", state.limiter.health().await),
+        ("storage", crate::storage::health(state).await),
+    ]
 }
 
 /// Builds the whole application with its middleware.

@@ -68,9 +68,8 @@ impl Storage {
         let urls = signed::UrlSigner::new(config.secret_key.expose());
         match config.storage_backend {
             StorageBackend::Local => {
-                std::fs::create_dir_all(&config.storage_path).map_err(|e| {
-                    anyhow::anyhow!("STORAGE_PATH: cannot create `{}`: {e}", config.storage_path)
-                })?;
+                std::fs::create_dir_all(&config.storage_path)
+                    .map_err(|e| anyhow::anyhow!("STORAGE_PATH: cannot create `{}`: {e}", config.storage_path))?;
                 let store = LocalFileSystem::new_with_prefix(&config.storage_path)?;
                 Ok(Self {
                     backend: StorageBackend::Local,
@@ -92,12 +91,8 @@ impl Storage {
                         .with_endpoint(endpoint)
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
-                if let (Some(id), Some(secret)) =
-                    (&config.aws_access_key_id, &config.aws_secret_access_key)
-                {
-                    builder = builder
-                        .with_access_key_id(id)
-                        .with_secret_access_key(secret.expose());
+                if let (Some(id), Some(secret)) = (&config.aws_access_key_id, &config.aws_secret_access_key) {
+                    builder = builder.with_access_key_id(id).with_secret_access_key(secret.expose());
                 }
                 let s3 = Arc::new(builder.build()?);
                 Ok(Self {
@@ -130,12 +125,7 @@ impl Storage {
 
     /// Streams `body` into `key`, refusing more or fewer bytes than `declared`.
     /// On any failure the partial object is discarded, so nothing is kept.
-    pub async fn write_exact<S, E>(
-        &self,
-        key: &str,
-        declared: u64,
-        body: S,
-    ) -> Result<StoredObject, WriteError>
+    pub async fn write_exact<S, E>(&self, key: &str, declared: u64, body: S) -> Result<StoredObject, WriteError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -162,8 +152,7 @@ impl Storage {
                 }
             }
         };
-        let failure = failure
-            .or((received < declared).then_some(WriteError::TooSmall { declared, received }));
+        let failure = failure.or((received < declared).then_some(WriteError::TooSmall { declared, received }));
         if let Some(err) = failure {
             let _ = writer.abort().await;
             return Err(err);
@@ -177,10 +166,7 @@ impl Storage {
 
     /// Stores `bytes` at `key` in one request (tests, small objects).
     pub async fn put(&self, key: &str, bytes: Bytes) -> object_store::Result<()> {
-        self.store
-            .put(&Self::path(key), bytes.into())
-            .await
-            .map(|_| ())
+        self.store.put(&Self::path(key), bytes.into()).await.map(|_| ())
     }
 
     /// The object's size, or `None` when it does not exist.
@@ -193,10 +179,7 @@ impl Storage {
     }
 
     /// The object's bytes as a stream.
-    pub async fn stream(
-        &self,
-        key: &str,
-    ) -> object_store::Result<BoxStream<'static, object_store::Result<Bytes>>> {
+    pub async fn stream(&self, key: &str) -> object_store::Result<BoxStream<'static, object_store::Result<Bytes>>> {
         Ok(self.store.get(&Self::path(key)).await?.into_stream())
     }
 
@@ -261,9 +244,7 @@ impl Storage {
         expires_in: Duration,
     ) -> object_store::Result<Option<url::Url>> {
         match &self.s3 {
-            Some(s3) => Ok(Some(
-                s3.signed_url(method, &Self::path(key), expires_in).await?,
-            )),
+            Some(s3) => Ok(Some(s3.signed_url(method, &Self::path(key), expires_in).await?)),
             None => Ok(None),
         }
     }
@@ -275,14 +256,29 @@ impl Storage {
     }
 }
 
+/// The `storage` entry of `/health/detailed`: backend and a listing round trip.
+pub async fn health(state: &crate::app::AppState) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(2), state.storage.check()).await;
+    let backend = match state.storage.backend() {
+        StorageBackend::Local => "local",
+        StorageBackend::S3 => "s3",
+    };
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(Ok(())) => serde_json::json!({"status": "ok", "backend": backend, "latency_ms": latency_ms}),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "storage health check failed");
+            serde_json::json!({"status": "error", "backend": backend, "latency_ms": latency_ms, "error": "storage unreachable"})
+        }
+        Err(_) => {
+            serde_json::json!({"status": "error", "backend": backend, "latency_ms": latency_ms, "error": "timed out"})
+        }
+    }
+}
+
 /// Deletes every stored object of `tenant` (tenant deletion; call after the
 /// tenant's rows are gone). Returns how many objects were removed.
-pub async fn delete_tenant_objects(
-    state: &crate::app::AppState,
-    tenant_id: Uuid,
-) -> anyhow::Result<u64> {
-    Ok(state
-        .storage
-        .delete_prefix(&format!("tenants/{tenant_id}"))
-        .await?)
+pub async fn delete_tenant_objects(state: &crate::app::AppState, tenant_id: Uuid) -> anyhow::Result<u64> {
+    Ok(state.storage.delete_prefix(&format!("tenants/{tenant_id}")).await?)
 }

@@ -55,13 +55,7 @@ impl UrlSigner {
 
     fn mac(&self, g: &UploadGrant) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(
-            format!(
-                "PUT\n{}\n{}\n{}\n{}",
-                g.tenant, g.document, g.size, g.expires
-            )
-            .as_bytes(),
-        );
+        mac.update(format!("PUT\n{}\n{}\n{}\n{}", g.tenant, g.document, g.size, g.expires).as_bytes());
         mac
     }
 

@@ -11,14 +11,7 @@ use uuid::Uuid;
 use crate::{helpers::*, projects::create_project};
 
 /// Initiates an upload; returns the ticket.
-async fn initiate(
-    app: &TestApp,
-    token: &str,
-    project: &str,
-    name: &str,
-    ct: &str,
-    size: usize,
-) -> Resp {
+async fn initiate(app: &TestApp, token: &str, project: &str, name: &str, ct: &str, size: usize) -> Resp {
     app.post(
         "/api/v1/projects/documents/upload",
         token,
@@ -40,22 +33,8 @@ async fn put_bytes(app: &TestApp, url: &str, bytes: Vec<u8>) -> Resp {
 }
 
 /// Full local upload (initiate, PUT, complete); returns the document.
-pub async fn upload_local(
-    app: &TestApp,
-    token: &str,
-    project: &str,
-    name: &str,
-    bytes: &[u8],
-) -> Value {
-    let r = initiate(
-        app,
-        token,
-        project,
-        name,
-        "application/octet-stream",
-        bytes.len(),
-    )
-    .await;
+pub async fn upload_local(app: &TestApp, token: &str, project: &str, name: &str, bytes: &[u8]) -> Value {
+    let r = initiate(app, token, project, name, "application/octet-stream", bytes.len()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let put = put_bytes(app, r.body["upload_url"].as_str().unwrap(), bytes.to_vec()).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
@@ -69,6 +48,19 @@ pub async fn upload_local(
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     done.body
+}
+
+/// PUTs `bytes` to a presigned URL; returns the status.
+async fn put_bytes_raw(app: &TestApp, url: &str, bytes: Vec<u8>) -> StatusCode {
+    let r = app
+        .client
+        .put(url)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    r.status()
 }
 
 /// PUTs `chunks` with `Transfer-Encoding: chunked` (no Content-Length), so the
@@ -87,9 +79,7 @@ async fn chunked_put(url: &str, chunks: &[&[u8]]) -> u16 {
     );
     s.write_all(head.as_bytes()).await.unwrap();
     for c in chunks {
-        s.write_all(format!("{:x}\r\n", c.len()).as_bytes())
-            .await
-            .unwrap();
+        s.write_all(format!("{:x}\r\n", c.len()).as_bytes()).await.unwrap();
         s.write_all(c).await.unwrap();
         s.write_all(b"\r\n").await.unwrap();
     }
@@ -97,10 +87,7 @@ async fn chunked_put(url: &str, chunks: &[&[u8]]) -> u16 {
     let mut response = Vec::new();
     let _ = s.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response);
-    text.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -117,9 +104,7 @@ async fn storage_used(app: &TestApp, tenant: Uuid) -> i64 {
 }
 
 fn object_path(app: &TestApp, tenant: Uuid, doc: &str) -> std::path::PathBuf {
-    app.storage_dir
-        .path()
-        .join(format!("tenants/{tenant}/documents/{doc}"))
+    app.storage_dir.path().join(format!("tenants/{tenant}/documents/{doc}"))
 }
 
 #[tokio::test]
@@ -142,10 +127,7 @@ async fn document_metadata_crud_with_if_match() {
         (Some("draft"), Some("application/octet-stream"))
     );
     assert_eq!(r.header("etag"), Some("\"1\""));
-    let path = format!(
-        "/api/v1/projects/documents/{}",
-        r.body["id"].as_str().unwrap()
-    );
+    let path = format!("/api/v1/projects/documents/{}", r.body["id"].as_str().unwrap());
 
     let stale = |etag: &'static str, body: Value| {
         let (app, token, path) = (&app, token.clone(), path.clone());
@@ -163,11 +145,7 @@ async fn document_metadata_crud_with_if_match() {
             .await
         }
     };
-    let r = stale(
-        "\"1\"",
-        json!({"description": "v2", "content_type": "text/markdown"}),
-    )
-    .await;
+    let r = stale("\"1\"", json!({"description": "v2", "content_type": "text/markdown"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.header("etag"), Some("\"2\""));
     stale("\"1\"", json!({"description": "lost update"}))
@@ -197,14 +175,10 @@ async fn document_metadata_crud_with_if_match() {
     .assert_problem(StatusCode::NOT_FOUND);
 
     // `user` may not delete documents; a project manager may.
-    app.delete(&path, &token)
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    app.delete(&path, &token).await.assert_problem(StatusCode::FORBIDDEN);
     let pm = t.token(&app, "project_manager").await;
     assert_eq!(app.delete(&path, &pm).await.status, StatusCode::NO_CONTENT);
-    app.get(&path, &pm)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND);
+    app.get(&path, &pm).await.assert_problem(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -271,11 +245,7 @@ async fn local_upload_round_trip_returns_identical_bytes() {
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .post(
-            &complete,
-            &token,
-            json!({"sha256": sha256_hex(&bytes).to_uppercase()}),
-        )
+        .post(&complete, &token, json!({"sha256": sha256_hex(&bytes).to_uppercase()}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "uploaded");
@@ -307,12 +277,9 @@ async fn local_upload_round_trip_returns_identical_bytes() {
 
     // Viewers cannot download (no documents:download).
     let viewer = t.token(&app, "viewer").await;
-    app.get(
-        &format!("/api/v1/projects/documents/{id}/download"),
-        &viewer,
-    )
-    .await
-    .assert_problem(StatusCode::FORBIDDEN);
+    app.get(&format!("/api/v1/projects/documents/{id}/download"), &viewer)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
 
     // Stats see the stored bytes; deleting the project removes rows, bytes and quota.
     let r = app.get("/api/v1/projects/stats", &token).await;
@@ -320,9 +287,7 @@ async fn local_upload_round_trip_returns_identical_bytes() {
     assert!(object_path(&app, t.id, &id).exists());
     let pm = t.token(&app, "project_manager").await;
     assert_eq!(
-        app.delete(&format!("/api/v1/projects/{pid}"), &pm)
-            .await
-            .status,
+        app.delete(&format!("/api/v1/projects/{pid}"), &pm).await.status,
         StatusCode::NO_CONTENT
     );
     app.get(&format!("/api/v1/projects/documents/{id}"), &pm)
@@ -338,15 +303,7 @@ async fn tampered_or_expired_upload_urls_are_403() {
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "user").await;
     let p = create_project(&app, &token, "P", "").await;
-    let r = initiate(
-        &app,
-        &token,
-        p["id"].as_str().unwrap(),
-        "a.txt",
-        "text/plain",
-        5,
-    )
-    .await;
+    let r = initiate(&app, &token, p["id"].as_str().unwrap(), "a.txt", "text/plain", 5).await;
     let url = r.body["upload_url"].as_str().unwrap().to_string();
     let id: Uuid = r.body["document"]["id"].as_str().unwrap().parse().unwrap();
 
@@ -382,10 +339,7 @@ async fn tampered_or_expired_upload_urls_are_403() {
     assert!(!object_path(&app, t.id, &id.to_string()).exists());
 
     // The genuine URL still works.
-    assert_eq!(
-        put_bytes(&app, &url, b"hello".to_vec()).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(put_bytes(&app, &url, b"hello".to_vec()).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -429,10 +383,7 @@ async fn declared_size_is_enforced_and_nothing_is_kept() {
     .assert_problem(StatusCode::CONFLICT);
 
     // Exactly the declared size is accepted.
-    assert_eq!(
-        put_bytes(&app, &url, vec![3u8; 10]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(put_bytes(&app, &url, vec![3u8; 10]).await.status, StatusCode::OK);
     let r = app
         .post(
             &format!("/api/v1/projects/documents/{id}/upload-complete"),
@@ -443,15 +394,7 @@ async fn declared_size_is_enforced_and_nothing_is_kept() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     // Sizes outside 1..=MAX_UPLOAD_BYTES are invalid up front.
-    let r = initiate(
-        &app,
-        &token,
-        p["id"].as_str().unwrap(),
-        "b",
-        "text/plain",
-        0,
-    )
-    .await;
+    let r = initiate(&app, &token, p["id"].as_str().unwrap(), "b", "text/plain", 0).await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -475,10 +418,7 @@ async fn storage_quota_is_reserved_released_and_swept() {
         async move { initiate(app, &token, pid, &format!("f{i}"), "text/plain", 30).await }
     });
     let results = futures::future::join_all(attempts).await;
-    let ok: Vec<&Resp> = results
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .collect();
+    let ok: Vec<&Resp> = results.iter().filter(|r| r.status == StatusCode::CREATED).collect();
     assert_eq!(ok.len(), 3);
     for r in results.iter().filter(|r| r.status != StatusCode::CREATED) {
         r.assert_problem(StatusCode::CONFLICT);
@@ -498,37 +438,25 @@ async fn storage_quota_is_reserved_released_and_swept() {
 
     // One upload is written but never completed; both remaining expire and are swept.
     let second_url = ok[1].body["upload_url"].as_str().unwrap();
-    assert_eq!(
-        put_bytes(&app, second_url, vec![0u8; 30]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(put_bytes(&app, second_url, vec![0u8; 30]).await.status, StatusCode::OK);
     let second = ok[1].body["document"]["id"].as_str().unwrap().to_string();
     assert!(object_path(&app, t.id, &second).exists());
-    sqlx::query(
-        "UPDATE documents SET upload_expires_at = now() - interval '1 minute' WHERE tenant_id = $1",
-    )
-    .bind(t.id)
-    .execute(&mut su)
-    .await
-    .unwrap();
-    let removed = tenantry::projects::cleanup_expired_uploads(&app.state)
+    sqlx::query("UPDATE documents SET upload_expires_at = now() - interval '1 minute' WHERE tenant_id = $1")
+        .bind(t.id)
+        .execute(&mut su)
         .await
         .unwrap();
+    let removed = tenantry::projects::cleanup_expired_uploads(&app.state).await.unwrap();
     assert_eq!(removed, 2);
     assert_eq!(storage_used(&app, t.id).await, 0);
     assert!(!object_path(&app, t.id, &second).exists());
-    assert_eq!(
-        app.get("/api/v1/projects/documents", &token).await.body["total"],
-        0
-    );
+    assert_eq!(app.get("/api/v1/projects/documents", &token).await.body["total"], 0);
     let r = app
         .get("/api/v1/projects/activity?resource_type=document", &token)
         .await;
     assert_eq!(r.body["items"][0]["action"], "document.upload_expired");
     assert_eq!(
-        tenantry::projects::cleanup_expired_uploads(&app.state)
-            .await
-            .unwrap(),
+        tenantry::projects::cleanup_expired_uploads(&app.state).await.unwrap(),
         0
     );
 
@@ -575,12 +503,7 @@ async fn start_moto() -> Option<Moto> {
     };
     let client = reqwest::Client::new();
     for _ in 0..150 {
-        if client
-            .get(format!("{}/moto-api/", moto.endpoint))
-            .send()
-            .await
-            .is_ok()
-        {
+        if client.get(format!("{}/moto-api/", moto.endpoint)).send().await.is_ok() {
             return Some(moto);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -591,9 +514,7 @@ async fn start_moto() -> Option<Moto> {
 #[tokio::test]
 async fn s3_upload_round_trip_on_moto() {
     let Some(moto) = start_moto().await else {
-        eprintln!(
-            "\n!!!!! SKIPPED s3_upload_round_trip_on_moto: `moto_server` could not be started !!!!!\n"
-        );
+        eprintln!("\n!!!!! SKIPPED s3_upload_round_trip_on_moto: `moto_server` could not be started !!!!!\n");
         return;
     };
     let bucket = "tenantry-docs";
@@ -602,11 +523,7 @@ async fn s3_upload_round_trip_on_moto() {
         .send()
         .await
         .unwrap();
-    assert!(
-        r.status().is_success(),
-        "creating the bucket: {}",
-        r.status()
-    );
+    assert!(r.status().is_success(), "creating the bucket: {}", r.status());
 
     let app = TestApp::spawn_with(
         TestConfig::default()
@@ -622,6 +539,14 @@ async fn s3_upload_round_trip_on_moto() {
     let token = t.token(&app, "user").await;
     let p = create_project(&app, &token, "P", "").await;
     let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let health: Value = reqwest::get(app.url("/health/detailed"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["checks"]["storage"]["status"], "ok", "{health}");
+    assert_eq!(health["checks"]["storage"]["backend"], "s3");
 
     let r = initiate(
         &app,
@@ -639,6 +564,19 @@ async fn s3_upload_round_trip_on_moto() {
         "{url}"
     );
     let id = r.body["document"]["id"].as_str().unwrap().to_string();
+    let key = Storage::document_key(t.id, id.parse().unwrap());
+    // S3 cannot bound a presigned PUT's size, so completion checks it: a wrong
+    // size is refused and the object discarded; the upload may be retried.
+    let short = put_bytes_raw(&app, url, bytes[..100].to_vec()).await;
+    assert!(short.is_success());
+    app.post(
+        &format!("/api/v1/projects/documents/{id}/upload-complete"),
+        &token,
+        json!({}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.state.storage.size(&key).await.unwrap(), None);
     let put = app
         .client
         .put(url)
@@ -674,11 +612,7 @@ async fn s3_upload_round_trip_on_moto() {
     assert_eq!(got.bytes().await.unwrap().to_vec(), bytes);
 
     // The object is stored under the tenant's prefix; deleting the document removes it.
-    let key = Storage::document_key(t.id, id.parse().unwrap());
-    assert_eq!(
-        app.state.storage.size(&key).await.unwrap(),
-        Some(bytes.len() as u64)
-    );
+    assert_eq!(app.state.storage.size(&key).await.unwrap(), Some(bytes.len() as u64));
     let pm = t.token(&app, "project_manager").await;
     assert_eq!(
         app.delete(&format!("/api/v1/projects/documents/{id}"), &pm)
