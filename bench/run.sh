@@ -17,6 +17,7 @@
 #   BENCH_FIXED_RATE=100     req/s of each measured endpoint in the login-flood test
 #   BENCH_PG_CLIENTS=20      pgbench clients (the server's default pool size)
 #   BENCH_HOME=bench/.data   cluster, logs and runs; BENCH_KEEP_PG=1 leaves PostgreSQL up
+#   BENCH_SEED_ONLY=1        stop once the data sets are seeded
 #   BENCH_SKIP_BUILD=1       use the binary as it is (BENCH_BIN=path: another one)
 #   BENCH_TOKEN_MODE=auto|login|mint  how tokens are obtained (see bench/tokens.py)
 #   BENCH_RESULTS=bench/RESULTS.md  where the table goes ("" to skip writing it)
@@ -138,7 +139,7 @@ prepare_db() { # name tenants projects-per-tenant users-per-tenant documents
     "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = '$name'")
   echo "database $name: $2 tenants x $3 projects"
   if [[ "$have" != "$want" ]]; then
-    psql "$ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
+    PGOPTIONS='-c client_min_messages=warning' psql "$ADMIN_URL/postgres" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
     tenantry DATABASE_URL="$url" "$BIN" migrate >/dev/null
     # One real Argon2id hash, made by the server's own code, shared by every bench user.
     tenantry DATABASE_URL="$url" SUPER_ADMIN_PASSWORD="$PASSWORD" \
@@ -149,6 +150,8 @@ prepare_db() { # name tenants projects-per-tenant users-per-tenant documents
     "$ROOT/bench/seed.sh" "$url" "$2" "$3" "$4" "$5" "$hash"
   else
     echo "  already seeded"
+    # Migrations added since the seeding (/ready answers 503 while any is pending).
+    tenantry DATABASE_URL="$url" "$BIN" migrate >/dev/null
   fi
 }
 
@@ -222,10 +225,12 @@ ADMIN_URL=postgres://postgres@127.0.0.1:$PG_PORT
 echo "PostgreSQL $(psql "$ADMIN_URL/postgres" -qAtX -c 'SHOW server_version') on 127.0.0.1:$PG_PORT"
 
 step "data sets"
-BIG=bench_large SMALL=bench_small
+# One database per data set, so a smoke run with other sizes leaves the large one alone.
+BIG=bench_${TENANTS}x${PPT}_u${UPT}_d${DOCS} SMALL=bench_${SMALL_TENANTS}x${PPT}_u${UPT}_d0
 prepare_db "$BIG" "$TENANTS" "$PPT" "$UPT" "$DOCS"
 prepare_db "$SMALL" "$SMALL_TENANTS" "$PPT" "$UPT" 0
 psql "$ADMIN_URL/postgres" -qAtX -c "CHECKPOINT" >/dev/null
+if [[ "${BENCH_SEED_ONLY:-0}" == 1 ]]; then echo "BENCH_SEED_ONLY=1: data sets ready"; exit 0; fi
 
 step "cold start to /ready (migrated database, 3 runs)"
 CS_PORT=$(free_port)
