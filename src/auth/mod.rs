@@ -1,5 +1,20 @@
 //! Authentication: sign-in, sessions and tokens, password and email flows, MFA,
 //! and the rate limits in front of them.
+//!
+//! Decisions worth knowing:
+//! - Login failures of every kind answer one 401 after the same Argon2 work;
+//!   each attempt is a `login_attempts` row, each failure against a real account
+//!   also a `login.failed` security event. Audit rows are written for sessions
+//!   created/revoked, locks and unlocks, password changes/resets, MFA changes
+//!   and user creation, not for every failed guess (those would serialise on the
+//!   tenant's audit chain during a credential-stuffing run).
+//! - Rate limits ([`ratelimit`]): per IP on every request to login, refresh,
+//!   password-reset request and MFA verify; per account only on failed
+//!   attempts (login by email, MFA by user) and on every reset request (each one
+//!   sends mail), so one admin signing in repeatedly is never throttled.
+//! - Recovery codes are issued at TOTP setup (shown once, stored hashed) and are
+//!   valid once MFA is enabled; setup again replaces them.
+//! - Credentials (password, MFA) cannot be changed while impersonating.
 
 pub mod accounts;
 pub mod extract;

@@ -1,6 +1,11 @@
 //! Sessions: an access JWT plus an opaque, rotating refresh token stored only as
 //! a hash. Every sign-in path (password, MFA, OAuth, invitation, impersonation)
 //! ends here, so all of them answer the same token shape.
+//!
+//! Revocation takes effect at once on every instance: the `Authz` extractor
+//! reads the session row on every request (one primary-key look-up joined with
+//! the user and tenant rows, which it needs for permissions anyway), so there
+//! is no cache to invalidate and no lag between instances.
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};

@@ -4,6 +4,10 @@
 //! token presented again means it was copied: the whole session (every token of
 //! the family, and the access tokens, which the extractor checks against the
 //! session row on every request) is revoked at once.
+//!
+//! Routine rotations are not audited (they happen every few minutes per user and
+//! would serialise on the tenant's audit chain); revocations are. Refresh is
+//! rate limited per IP only: an unknown token names no account to charge.
 
 use axum::{extract::State, http::StatusCode};
 use serde_json::json;
