@@ -196,6 +196,8 @@ fn describe_security_event(event: &str, locked_minutes: Option<i64>) -> String {
         "mfa_enabled" => "Two-factor authentication was turned on for your account.".into(),
         "mfa_disabled" => "Two-factor authentication was turned off for your account.".into(),
         "new_sign_in" => "There was a new sign-in to your account.".into(),
+        "account_unlocked" => "Your account was unlocked.".into(),
+        "impersonation_started" => "A platform administrator started acting as you in your account.".into(),
         other => format!("A security-relevant change was made to your account ({other})."),
     }
 }
