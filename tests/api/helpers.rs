@@ -196,7 +196,8 @@ impl TestApp {
         vars.insert("STORAGE_PATH".into(), storage_dir.path().display().to_string());
         vars.extend(overrides.0);
         let config = Config::from_map(vars).expect("test config");
-        let pool = Db::connect(&db.url, 10).await.unwrap();
+        let url = config.database_url.as_ref().map(|u| u.expose().to_string()).unwrap_or_else(|| db.url.clone());
+        let pool = Db::connect(&url, 10).await.unwrap();
         tenantry::bootstrap::ensure_super_admin(&pool, SUPER_ADMIN_EMAIL, SUPER_ADMIN_PASSWORD).await.unwrap();
         let state = AppState::new(config, pool).await.unwrap();
         let app = tenantry::http::router(state.clone());
