@@ -10,8 +10,7 @@ use uuid::Uuid;
 use super::{
     etag::{IfMatch, etag_headers},
     model::{
-        DocumentChanges, DocumentFilter, DocumentView, NewDocument, check_description, check_name,
-        valid_content_type,
+        DocumentChanges, DocumentFilter, DocumentView, NewDocument, check_description, check_name, valid_content_type,
     },
     repo,
 };
@@ -44,11 +43,7 @@ pub async fn create_document(
         check_description(&mut v, d);
     }
     if let Some(ct) = &input.content_type {
-        v.check(
-            valid_content_type(ct),
-            "content_type",
-            "must look like type/subtype",
-        );
+        v.check(valid_content_type(ct), "content_type", "must look like type/subtype");
     }
     v.finish()?;
     repo::get_project(&mut tx, project_id, false).await?;
@@ -158,7 +153,6 @@ pub async fn delete_document(
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-    repo::add_storage_used(&mut tx, ctx.tenant_id, -stored.size_bytes.unwrap_or(0)).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,

@@ -11,8 +11,7 @@ use crate::http::ApiError;
 
 /// The `ETag` value for a version.
 pub fn etag(version: i32) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\""))
-        .expect("digits and quotes are valid header characters")
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits and quotes are valid header characters")
 }
 
 /// A header map holding just the `ETag` of `version`.
@@ -82,10 +81,7 @@ mod tests {
     #[test]
     fn parses_strong_weak_lists_and_star() {
         assert_eq!(IfMatch::parse("\"3\""), IfMatch::Versions(vec![3]));
-        assert_eq!(
-            IfMatch::parse("W/\"3\", \"4\""),
-            IfMatch::Versions(vec![3, 4])
-        );
+        assert_eq!(IfMatch::parse("W/\"3\", \"4\""), IfMatch::Versions(vec![3, 4]));
         assert_eq!(IfMatch::parse("*"), IfMatch::Any);
         assert!(IfMatch::parse("\"abc\"").check(1).is_err());
         assert!(IfMatch::parse("\"2\"").check(2).is_ok());

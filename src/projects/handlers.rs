@@ -70,11 +70,7 @@ pub async fn create_project(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        etag_headers(project.version),
-        ApiJson(project),
-    ))
+    Ok((StatusCode::CREATED, etag_headers(project.version), ApiJson(project)))
 }
 
 /// Lists the tenant's projects.
@@ -154,14 +150,13 @@ pub async fn delete_project(
     repo::lock_tenant_limits(&mut tx, ctx.tenant_id).await?;
     let old = repo::get_project(&mut tx, id, true).await?;
     if_match.check(old.version)?;
-    let docs: Vec<(Uuid, String, Option<String>, Option<i64>)> = sqlx::query_as(
-        "DELETE FROM documents WHERE project_id = $1 RETURNING id, name, storage_key, size_bytes",
-    )
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let docs: Vec<(Uuid, String, Option<String>, Option<i64>)> =
+        sqlx::query_as("DELETE FROM documents WHERE project_id = $1 RETURNING id, name, storage_key, size_bytes")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
     let released: i64 = docs.iter().filter_map(|d| d.3).sum();
-    repo::add_storage_used(&mut tx, ctx.tenant_id, -released).await?;
+    // The reserved bytes are released by the `documents_release_storage` trigger.
     sqlx::query("DELETE FROM projects WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)

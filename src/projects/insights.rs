@@ -65,18 +65,12 @@ pub async fn search(
 ) -> ApiResult<ApiJson<SearchResults>> {
     let query = input.query.trim().to_string();
     if query.is_empty() || query.chars().count() > 500 {
-        return Err(ApiError::invalid(
-            "query",
-            "must be between 1 and 500 characters",
-        ));
+        return Err(ApiError::invalid("query", "must be between 1 and 500 characters"));
     }
     let types = input
         .types
         .unwrap_or_else(|| vec!["projects".into(), "documents".into()]);
-    if let Some(bad) = types
-        .iter()
-        .find(|t| !matches!(t.as_str(), "projects" | "documents"))
-    {
+    if let Some(bad) = types.iter().find(|t| !matches!(t.as_str(), "projects" | "documents")) {
         return Err(ApiError::invalid(
             "types",
             format!("`{bad}` is not one of projects, documents"),
@@ -147,17 +141,13 @@ pub async fn activity(
         None => vec!["project", "document"],
         Some(t @ ("project" | "document")) => vec![t],
         Some(_) => {
-            return Err(ApiError::invalid(
-                "resource_type",
-                "must be project or document",
-            ));
+            return Err(ApiError::invalid("resource_type", "must be project or document"));
         }
     };
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_type = ANY($1)")
-            .bind(&types)
-            .fetch_one(&mut *tx)
-            .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_type = ANY($1)")
+        .bind(&types)
+        .fetch_one(&mut *tx)
+        .await?;
     let items = sqlx::query_as(
         "SELECT a.id, a.created_at, a.action, a.resource_type, a.resource_id, a.actor_id, u.email AS actor_email, \
          a.impersonator_id, a.old_values, a.new_values \
@@ -212,32 +202,27 @@ pub struct StorageUsage {
 /// Counts by status, documents by content type, storage used against the limit.
 #[utoipa::path(get, path = "/stats", tag = "projects", security(("bearer" = ["projects:read"])),
     responses((status = 200, body = ProjectStats)))]
-pub async fn stats(
-    Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>,
-) -> ApiResult<ApiJson<ProjectStats>> {
-    let (max_projects, limit_bytes, used_bytes): (i32, i64, i64) = sqlx::query_as(
-        "SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1",
-    )
-    .bind(ctx.tenant_id.0)
-    .fetch_one(&mut *tx)
-    .await?;
+pub async fn stats(Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>) -> ApiResult<ApiJson<ProjectStats>> {
+    let (max_projects, limit_bytes, used_bytes): (i32, i64, i64) =
+        sqlx::query_as("SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1")
+            .bind(ctx.tenant_id.0)
+            .fetch_one(&mut *tx)
+            .await?;
     let mut projects: BTreeMap<String, i64> = ["active", "on_hold", "completed", "archived"]
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM projects GROUP BY status")
-            .fetch_all(&mut *tx)
-            .await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM projects GROUP BY status")
+        .fetch_all(&mut *tx)
+        .await?;
     projects.extend(rows);
     let mut documents: BTreeMap<String, i64> = ["draft", "pending", "uploaded"]
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM documents GROUP BY status")
-            .fetch_all(&mut *tx)
-            .await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM documents GROUP BY status")
+        .fetch_all(&mut *tx)
+        .await?;
     documents.extend(rows);
     let by_content_type: Vec<ContentTypeCount> = sqlx::query_as(
         "SELECT content_type, count(*) AS count, COALESCE(sum(size_bytes) FILTER (WHERE status = 'uploaded'), 0)::bigint AS bytes \

@@ -178,10 +178,7 @@ pub fn valid_content_type(ct: &str) -> bool {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
     };
-    ct.len() <= 255
-        && ct
-            .split_once('/')
-            .is_some_and(|(t, s)| token(t) && token(s))
+    ct.len() <= 255 && ct.split_once('/').is_some_and(|(t, s)| token(t) && token(s))
 }
 
 /// Trims and checks a name; `max` characters at most.
@@ -245,11 +242,7 @@ impl DocumentChanges {
             check_description(&mut v, d);
         }
         if let Some(ct) = &self.content_type {
-            v.check(
-                valid_content_type(ct),
-                "content_type",
-                "must look like type/subtype",
-            );
+            v.check(valid_content_type(ct), "content_type", "must look like type/subtype");
         }
         v.finish()
     }

@@ -53,10 +53,7 @@ pub fn order_by(
             let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
             ApiError::invalid(
                 "sort",
-                format!(
-                    "must be one of {} (prefix `-` for descending)",
-                    names.join(", ")
-                ),
+                format!("must be one of {} (prefix `-` for descending)", names.join(", ")),
             )
         })?;
     Ok(format!("{column} {dir}, {tiebreak} {dir}"))
@@ -65,10 +62,7 @@ pub fn order_by(
 /// Locks the tenant row for this transaction. Every transaction that changes a
 /// counted resource (projects, stored bytes) takes this lock first, so limit
 /// checks cannot race and lock order is always tenant → rows.
-pub async fn lock_tenant_limits(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-) -> Result<TenantLimits, sqlx::Error> {
+pub async fn lock_tenant_limits(conn: &mut PgConnection, tenant: TenantId) -> Result<TenantLimits, sqlx::Error> {
     sqlx::query_as(
         "SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
     )
@@ -84,12 +78,9 @@ pub struct TenantLimits {
     pub storage_used_bytes: i64,
 }
 
-/// Adds `delta` (may be negative) to the tenant's stored-bytes counter.
-pub async fn add_storage_used(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    delta: i64,
-) -> Result<(), sqlx::Error> {
+/// Adds `delta` to the tenant's stored-bytes counter (reservations; releases are
+/// done by the `documents_release_storage` trigger when a document row is deleted).
+pub async fn add_storage_used(conn: &mut PgConnection, tenant: TenantId, delta: i64) -> Result<(), sqlx::Error> {
     if delta == 0 {
         return Ok(());
     }
@@ -101,11 +92,7 @@ pub async fn add_storage_used(
         .map(|_| ())
 }
 
-pub async fn find_project(
-    conn: &mut PgConnection,
-    id: Uuid,
-    lock: bool,
-) -> Result<Option<ProjectView>, sqlx::Error> {
+pub async fn find_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<ProjectView>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE OF p" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1{lock}"
@@ -115,20 +102,13 @@ pub async fn find_project(
     .await
 }
 
-pub async fn get_project(
-    conn: &mut PgConnection,
-    id: Uuid,
-    lock: bool,
-) -> Result<ProjectView, ApiError> {
+pub async fn get_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<ProjectView, ApiError> {
     find_project(conn, id, lock)
         .await?
         .ok_or_else(|| ApiError::not_found("Project"))
 }
 
-pub async fn list_projects(
-    conn: &mut PgConnection,
-    f: &ProjectFilter,
-) -> Result<Page<ProjectView>, ApiError> {
+pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result<Page<ProjectView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -149,13 +129,11 @@ pub async fn list_projects(
     let status = f.status.map(|s| s.as_str());
     const WHERE: &str = "WHERE ($1::text IS NULL OR p.name ILIKE $1 OR p.description ILIKE $1) \
         AND ($2::text IS NULL OR p.status = $2)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM projects p {WHERE}"
-    )))
-    .bind(&search)
-    .bind(status)
-    .fetch_one(&mut *conn)
-    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {WHERE}")))
+        .bind(&search)
+        .bind(status)
+        .fetch_one(&mut *conn)
+        .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PROJECT_COLUMNS} FROM projects p {WHERE} ORDER BY {order} LIMIT $3 OFFSET $4"
     )))
@@ -168,11 +146,7 @@ pub async fn list_projects(
     Ok(f.page.wrap(items, total))
 }
 
-pub async fn find_document(
-    conn: &mut PgConnection,
-    id: Uuid,
-    lock: bool,
-) -> Result<Option<DocumentView>, sqlx::Error> {
+pub async fn find_document(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<DocumentView>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1{lock}"
@@ -182,20 +156,13 @@ pub async fn find_document(
     .await
 }
 
-pub async fn get_document(
-    conn: &mut PgConnection,
-    id: Uuid,
-    lock: bool,
-) -> Result<DocumentView, ApiError> {
+pub async fn get_document(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<DocumentView, ApiError> {
     find_document(conn, id, lock)
         .await?
         .ok_or_else(|| ApiError::not_found("Document"))
 }
 
-pub async fn list_documents(
-    conn: &mut PgConnection,
-    f: &DocumentFilter,
-) -> Result<Page<DocumentView>, ApiError> {
+pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Result<Page<DocumentView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -210,10 +177,7 @@ pub async fn list_documents(
     if let Some(s) = &f.status
         && !["draft", "pending", "uploaded"].contains(&s.as_str())
     {
-        return Err(ApiError::invalid(
-            "status",
-            "must be one of draft, pending, uploaded",
-        ));
+        return Err(ApiError::invalid("status", "must be one of draft, pending, uploaded"));
     }
     let search = f
         .search
@@ -224,14 +188,12 @@ pub async fn list_documents(
     const WHERE: &str = "WHERE ($1::uuid IS NULL OR d.project_id = $1) \
         AND ($2::text IS NULL OR d.name ILIKE $2 OR d.description ILIKE $2) \
         AND ($3::text IS NULL OR d.status = $3)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM documents d {WHERE}"
-    )))
-    .bind(f.project_id)
-    .bind(&search)
-    .bind(&f.status)
-    .fetch_one(&mut *conn)
-    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM documents d {WHERE}")))
+        .bind(f.project_id)
+        .bind(&search)
+        .bind(&f.status)
+        .fetch_one(&mut *conn)
+        .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
     )))
@@ -251,7 +213,6 @@ pub struct StoredRef {
     pub storage_key: Option<String>,
     pub size_bytes: Option<i64>,
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,8 @@
 //!
 //! Quota: the declared size is reserved against `max_storage_bytes` when the
 //! upload is initiated (tenant row locked, so parallel uploads cannot overshoot),
-//! and released when the document is deleted or its upload expires. The stored
+//! and released when the document row is deleted (by the `documents_release_storage`
+//! trigger, so every deletion path releases it) or its upload expires. The stored
 //! object must match the declared size exactly, so the reservation is the usage.
 
 use std::time::Duration;
@@ -461,8 +462,6 @@ pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
         .bind(tenant)
         .fetch_all(&mut *tx)
         .await?;
-        let released: i64 = rows.iter().filter_map(|r| r.size_bytes).sum();
-        repo::add_storage_used(&mut tx, TenantId(tenant), -released).await?;
         for r in &rows {
             let old = json!({"id": r.id, "project_id": r.project_id, "name": r.name, "status": "pending",
                 "size_bytes": r.size_bytes});

@@ -460,6 +460,16 @@ async fn storage_quota_is_reserved_released_and_swept() {
         0
     );
 
+    // Any deletion path releases the reservation (here: a raw DELETE, as maintenance does).
+    let r = initiate(&app, &token, pid, "raw", "text/plain", 40).await;
+    assert_eq!(storage_used(&app, t.id).await, 40);
+    sqlx::query("DELETE FROM documents WHERE id = $1")
+        .bind(Uuid::parse_str(r.body["document"]["id"].as_str().unwrap()).unwrap())
+        .execute(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(storage_used(&app, t.id).await, 0);
+
     // Tenant deletion helper removes every object under the tenant's prefix.
     let doc = upload_local(&app, &token, pid, "keep", b"abc").await;
     assert!(object_path(&app, t.id, doc["id"].as_str().unwrap()).exists());
