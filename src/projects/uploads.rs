@@ -372,7 +372,10 @@ pub async fn download_document(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(res);
     }
-    let stream = state.storage.stream(&key).await.map_err(anyhow::Error::from)?;
+    let stream = state.storage.stream(&key).await.map_err(|e| match e {
+        object_store::Error::NotFound { .. } => ApiError::NotFound("The document's content is missing".into()),
+        other => ApiError::Internal(other.into()),
+    })?;
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
     h.insert(

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{
     model::{
-        BulkActionKind, BulkActionRequest, BulkActionResult, BulkActionRow, BulkCreateRequest,
-        BulkCreateResult, BulkUser, CreatedRow, InvitationView, InviteRequest, RowError,
+        BulkActionKind, BulkActionRequest, BulkActionResult, BulkActionRow, BulkCreateRequest, BulkCreateResult,
+        BulkUser, CreatedRow, InvitationView, InviteRequest, RowError,
     },
     repo,
 };
@@ -44,15 +44,11 @@ where
     sqlx::query("SAVEPOINT bulk_row").execute(&mut **tx).await?;
     match f(tx).await {
         Ok(v) => {
-            sqlx::query("RELEASE SAVEPOINT bulk_row")
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query("RELEASE SAVEPOINT bulk_row").execute(&mut **tx).await?;
             Ok(v)
         }
         Err(e) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT bulk_row")
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query("ROLLBACK TO SAVEPOINT bulk_row").execute(&mut **tx).await?;
             Err(e)
         }
     }
@@ -102,22 +98,31 @@ pub async fn invite_user(
     validate_email(&mut v, "email", &email);
     v.finish()?;
     let role_names = known_roles(&mut tx, input.role_names.as_deref().unwrap_or_default()).await?;
-    let member: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
-            .bind(&email)
-            .fetch_one(&mut *tx)
-            .await?;
+    let member: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
+        .bind(&email)
+        .fetch_one(&mut *tx)
+        .await?;
     if member {
         return Err(ApiError::conflict(
             "A user with this email already exists in this tenant",
         ));
     }
-    let replaced: Option<Uuid> = sqlx::query_scalar(
-        "DELETE FROM invitations WHERE lower(email) = $1 AND accepted_at IS NULL RETURNING id",
-    )
-    .bind(&email)
-    .fetch_optional(&mut *tx)
-    .await?;
+    // Early answer for a full tenant; acceptance enforces the limit under lock.
+    let (active, max_users): (i64, i32) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM users WHERE is_active), max_users FROM tenants WHERE id = $1")
+            .bind(ctx.tenant_id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+    if active >= i64::from(max_users) {
+        return Err(ApiError::conflict(format!(
+            "The tenant's user limit ({max_users}) is reached"
+        )));
+    }
+    let replaced: Option<Uuid> =
+        sqlx::query_scalar("DELETE FROM invitations WHERE lower(email) = $1 AND accepted_at IS NULL RETURNING id")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
     let token = random_token();
     let id = Uuid::new_v4();
     let invitation: InvitationView = sqlx::query_as(
@@ -134,9 +139,7 @@ pub async fn invite_user(
     .bind(OffsetDateTime::now_utc() + INVITATION_TTL)
     .fetch_one(&mut *tx)
     .await?;
-    let inviter = format!("{} {}", ctx.first_name, ctx.last_name)
-        .trim()
-        .to_string();
+    let inviter = format!("{} {}", ctx.first_name, ctx.last_name).trim().to_string();
     // The email module turns the token into `{FRONTEND_URL}/accept-invitation?token=…`.
     email::enqueue(
         &mut tx,
@@ -217,12 +220,11 @@ pub async fn bulk_create(
     let welcome = input.send_welcome_email.unwrap_or(true);
     // Parse and hash first, outside the row loop: hashing is the slow part and
     // runs concurrently (bounded by the hasher's own permits).
-    let prepared =
-        futures::future::join_all(input.users.into_iter().enumerate().map(|(index, raw)| {
-            let state = state.clone();
-            async move { (index, prepare_row(&state, raw).await) }
-        }))
-        .await;
+    let prepared = futures::future::join_all(input.users.into_iter().enumerate().map(|(index, raw)| {
+        let state = state.clone();
+        async move { (index, prepare_row(&state, raw).await) }
+    }))
+    .await;
     let actor = ctx.actor();
     let mut created = Vec::new();
     let mut errors = Vec::new();
@@ -258,11 +260,7 @@ pub async fn bulk_create(
     )
     .await?;
     tx.commit().await?;
-    Ok(ApiJson(BulkCreateResult {
-        created,
-        errors,
-        total,
-    }))
+    Ok(ApiJson(BulkCreateResult { created, errors, total }))
 }
 
 type Prepared = Result<(String, NewUser), (Option<String>, ApiError)>;
@@ -306,8 +304,7 @@ async fn send_welcome(
 ) -> Result<(), ApiError> {
     let mut context = json!({"first_name": first_name});
     if !has_password {
-        let token =
-            tokens::issue(tx, TokenKind::PasswordReset, user, WELCOME_SET_PASSWORD_TTL).await?;
+        let token = tokens::issue(tx, TokenKind::PasswordReset, user, WELCOME_SET_PASSWORD_TTL).await?;
         context["token"] = json!(token);
         context["expires_hours"] = json!(WELCOME_SET_PASSWORD_TTL.whole_hours());
     }
@@ -372,12 +369,7 @@ pub async fn bulk_action(
 }
 
 /// One user, one action; audited. Returns a short description of what changed.
-async fn apply_action(
-    tx: &mut TenantTx,
-    ctx: &AuthCtx,
-    id: Uuid,
-    action: BulkActionKind,
-) -> Result<String, ApiError> {
+async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkActionKind) -> Result<String, ApiError> {
     let tenant = ctx.tenant_id;
     let actor: AuditActor = ctx.actor();
     match action {
@@ -416,19 +408,16 @@ async fn apply_action(
             Ok(format!("{revoked} session(s) revoked"))
         }
         BulkActionKind::Unlock => {
-            let (locked_until, failed): (Option<OffsetDateTime>, i32) = sqlx::query_as(
-                "SELECT locked_until, failed_login_count FROM users WHERE id = $1 FOR UPDATE",
-            )
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found("User"))?;
-            sqlx::query(
-                "UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1",
-            )
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            let (locked_until, failed): (Option<OffsetDateTime>, i32) =
+                sqlx::query_as("SELECT locked_until, failed_login_count FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("User"))?;
+            sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
             security::record_event(
                 tx,
                 tenant,

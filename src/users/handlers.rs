@@ -26,11 +26,7 @@ fn check_names(first: &mut Option<String>, last: &mut Option<String>) -> ApiResu
     for (field, value) in [("first_name", first), ("last_name", last)] {
         if let Some(s) = value {
             *s = s.trim().to_string();
-            v.check(
-                s.chars().count() <= 100,
-                field,
-                "must be at most 100 characters",
-            );
+            v.check(s.chars().count() <= 100, field, "must be at most 100 characters");
             v.check(
                 !s.chars().any(char::is_control),
                 field,
@@ -44,9 +40,7 @@ fn check_names(first: &mut Option<String>, last: &mut Option<String>) -> ApiResu
 /// The caller's own account.
 #[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "Not authenticated")))]
-pub async fn get_me(
-    Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
-) -> ApiResult<ApiJson<UserView>> {
+pub async fn get_me(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(repo::get_user(&mut tx, ctx.user_id).await?))
 }
 
@@ -188,8 +182,7 @@ pub async fn list_sessions(
     ApiQuery(f): ApiQuery<SessionFilter>,
 ) -> ApiResult<ApiJson<Page<SessionView>>> {
     repo::get_user(&mut tx, id).await?;
-    const WHERE: &str =
-        "WHERE user_id = $1 AND ($2 OR (revoked_at IS NULL AND expires_at > now()))";
+    const WHERE: &str = "WHERE user_id = $1 AND ($2 OR (revoked_at IS NULL AND expires_at > now()))";
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM user_sessions {WHERE}"
     )))
@@ -225,8 +218,7 @@ pub async fn terminate_sessions(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.sessions_terminated", "user", id)
-            .new_values(json!({"sessions_revoked": revoked})),
+        AuditEvent::new("user.sessions_terminated", "user", id).new_values(json!({"sessions_revoked": revoked})),
     )
     .await?;
     tx.commit().await?;

@@ -51,9 +51,7 @@ pub struct DailySignIns {
 /// Users by state and role, and sign-ins over time.
 #[utoipa::path(get, path = "/stats", tag = "users", security(("bearer" = ["users:read"])),
     responses((status = 200, body = UserStats)))]
-pub async fn user_stats(
-    Authz { ctx, mut tx, .. }: Authz<perm::UsersRead>,
-) -> ApiResult<ApiJson<UserStats>> {
+pub async fn user_stats(Authz { ctx, mut tx, .. }: Authz<perm::UsersRead>) -> ApiResult<ApiJson<UserStats>> {
     let (total, active, locked, mfa, unverified): (i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE locked_until > now()), \
          count(*) FILTER (WHERE mfa_enabled), count(*) FILTER (WHERE email_verified_at IS NULL) FROM users",

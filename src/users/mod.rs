@@ -23,10 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             handlers::update_user,
             handlers::delete_user
         ))
-        .routes(routes!(
-            handlers::list_sessions,
-            handlers::terminate_sessions
-        ))
+        .routes(routes!(handlers::list_sessions, handlers::terminate_sessions))
         .routes(routes!(bulk::invite_user))
         .routes(routes!(bulk::bulk_create))
         .routes(routes!(bulk::bulk_action))

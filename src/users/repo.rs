@@ -31,9 +31,7 @@ pub async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserV
 
 /// The user, or 404 (also for another tenant's id: RLS hides it).
 pub async fn get_user(conn: &mut PgConnection, id: Uuid) -> Result<UserView, ApiError> {
-    find_user(conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))
+    find_user(conn, id).await?.ok_or_else(|| ApiError::not_found("User"))
 }
 
 /// Locks the user row for the rest of the transaction (404 when absent).
@@ -46,10 +44,7 @@ pub async fn lock_user(conn: &mut PgConnection, id: Uuid) -> Result<UserView, Ap
     get_user(conn, id).await
 }
 
-pub async fn list_users(
-    conn: &mut PgConnection,
-    f: &UserFilter,
-) -> Result<Page<UserView>, ApiError> {
+pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<UserView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -76,14 +71,12 @@ pub async fn list_users(
              ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
              WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id AND r.name = $3 \
                AND (ur.expires_at IS NULL OR ur.expires_at > now())))";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM users u {WHERE}"
-    )))
-    .bind(&search)
-    .bind(f.is_active)
-    .bind(role)
-    .fetch_one(&mut *conn)
-    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM users u {WHERE}")))
+        .bind(&search)
+        .bind(f.is_active)
+        .bind(role)
+        .fetch_one(&mut *conn)
+        .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users u {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
     )))
@@ -101,11 +94,10 @@ pub async fn list_users(
 /// row first (same lock as account creation), so reactivations cannot race.
 pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
     let tenant = tx.tenant();
-    let max_users: i32 =
-        sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(tenant.0)
-            .fetch_one(&mut **tx)
-            .await?;
+    let max_users: i32 = sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(tenant.0)
+        .fetch_one(&mut **tx)
+        .await?;
     let active: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE is_active")
         .fetch_one(&mut **tx)
         .await?;
@@ -119,20 +111,13 @@ pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
 
 /// Sets `is_active`; deactivation also revokes every session, so the user's
 /// access tokens stop working at once. Returns the number of sessions revoked.
-pub async fn set_active(
-    tx: &mut TenantTx,
-    user: Uuid,
-    active: bool,
-    by: Uuid,
-) -> Result<u64, ApiError> {
-    sqlx::query(
-        "UPDATE users SET is_active = $2, updated_by = $3, version = version + 1 WHERE id = $1",
-    )
-    .bind(user)
-    .bind(active)
-    .bind(by)
-    .execute(&mut **tx)
-    .await?;
+pub async fn set_active(tx: &mut TenantTx, user: Uuid, active: bool, by: Uuid) -> Result<u64, ApiError> {
+    sqlx::query("UPDATE users SET is_active = $2, updated_by = $3, version = version + 1 WHERE id = $1")
+        .bind(user)
+        .bind(active)
+        .bind(by)
+        .execute(&mut **tx)
+        .await?;
     if active {
         Ok(0)
     } else {

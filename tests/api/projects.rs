@@ -56,14 +56,7 @@ async fn project_crud_with_etag_and_if_match() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("etag"), Some("\"1\""));
 
-    let r = put_if_match(
-        &app,
-        &path,
-        &token,
-        "\"1\"",
-        json!({"description": "To the moon"}),
-    )
-    .await;
+    let r = put_if_match(&app, &path, &token, "\"1\"", json!({"description": "To the moon"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.header("etag"), Some("\"2\""));
     assert_eq!(r.body["version"], 2);
@@ -84,13 +77,9 @@ async fn project_crud_with_etag_and_if_match() {
     app.post("/api/v1/projects", &token, json!({"name": "  "}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.post(
-        "/api/v1/projects",
-        &token,
-        json!({"name": "x", "status": "flying"}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.post("/api/v1/projects", &token, json!({"name": "x", "status": "flying"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     app.put(&path, &token, json!({"name": ""}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
@@ -108,19 +97,12 @@ async fn project_crud_with_etag_and_if_match() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
-    assert_eq!(
-        app.delete(&path, &token).await.status,
-        StatusCode::NO_CONTENT
-    );
-    app.get(&path, &token)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&path, &token).await.status, StatusCode::NO_CONTENT);
+    app.get(&path, &token).await.assert_problem(StatusCode::NOT_FOUND);
 
     // Every mutation left an audit row with old and new values.
     let admin = t.token(&app, "tenant_admin").await;
-    let r = app
-        .get("/api/v1/projects/activity?page_size=100", &admin)
-        .await;
+    let r = app.get("/api/v1/projects/activity?page_size=100", &admin).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let actions: Vec<&str> = r.body["items"]
         .as_array()
@@ -148,17 +130,9 @@ async fn list_filters_sort_and_permissions() {
     let app = TestApp::spawn().await;
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "project_manager").await;
-    for (name, status) in [
-        ("Bravo", "active"),
-        ("alpha", "archived"),
-        ("Charlie 50%", "active"),
-    ] {
+    for (name, status) in [("Bravo", "active"), ("alpha", "archived"), ("Charlie 50%", "active")] {
         let r = app
-            .post(
-                "/api/v1/projects",
-                &token,
-                json!({"name": name, "status": status}),
-            )
+            .post("/api/v1/projects", &token, json!({"name": name, "status": status}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
@@ -173,9 +147,7 @@ async fn list_filters_sort_and_permissions() {
     let r = app.get("/api/v1/projects?sort=name", &token).await;
     assert_eq!(names(&r), ["alpha", "Bravo", "Charlie 50%"]);
     assert_eq!(r.body["total"], 3);
-    let r = app
-        .get("/api/v1/projects?sort=-name&page=1&page_size=2", &token)
-        .await;
+    let r = app.get("/api/v1/projects?sort=-name&page=1&page_size=2", &token).await;
     assert_eq!(names(&r), ["Charlie 50%", "Bravo"]);
     assert_eq!(
         (
@@ -185,9 +157,7 @@ async fn list_filters_sort_and_permissions() {
         ),
         (Some(1), Some(2), Some(3))
     );
-    let r = app
-        .get("/api/v1/projects?status=active&sort=name", &token)
-        .await;
+    let r = app.get("/api/v1/projects?status=active&sort=name", &token).await;
     assert_eq!(names(&r), ["Bravo", "Charlie 50%"]);
     let r = app.get("/api/v1/projects?search=50%25", &token).await;
     assert_eq!(names(&r), ["Charlie 50%"]);
@@ -202,10 +172,7 @@ async fn list_filters_sort_and_permissions() {
 
     // Viewers read but cannot write; nobody unauthenticated gets in.
     let viewer = t.token(&app, "viewer").await;
-    assert_eq!(
-        app.get("/api/v1/projects", &viewer).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/projects", &viewer).await.status, StatusCode::OK);
     app.post("/api/v1/projects", &viewer, json!({"name": "x"}))
         .await
         .assert_problem(StatusCode::FORBIDDEN);
@@ -233,10 +200,7 @@ async fn project_limit_holds_under_concurrency() {
         }
     });
     let results = futures::future::join_all(attempts).await;
-    let created = results
-        .iter()
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
+    let created = results.iter().filter(|r| r.status == StatusCode::CREATED).count();
     assert_eq!(
         created,
         5,
@@ -264,21 +228,12 @@ async fn search_ranks_names_over_descriptions_and_finds_description_words() {
     let app = TestApp::spawn().await;
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "project_manager").await;
-    let in_desc = create_project(
-        &app,
-        &token,
-        "Quarterly report",
-        "Numbers about the zeppelin fleet",
-    )
-    .await;
+    let in_desc = create_project(&app, &token, "Quarterly report", "Numbers about the zeppelin fleet").await;
     let in_name = create_project(&app, &token, "Zeppelin hangar", "Where the airships sleep").await;
     create_project(&app, &token, "Unrelated", "Nothing to see").await;
     let r = app
         .post(
-            &format!(
-                "/api/v1/projects/{}/documents",
-                in_desc["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/projects/{}/documents", in_desc["id"].as_str().unwrap()),
             &token,
             json!({"name": "Manual", "description": "How to inflate zeppelins safely"}),
         )
@@ -288,11 +243,7 @@ async fn search_ranks_names_over_descriptions_and_finds_description_words() {
 
     let viewer = t.token(&app, "viewer").await;
     let r = app
-        .post(
-            "/api/v1/projects/search",
-            &viewer,
-            json!({"query": "zeppelins"}),
-        )
+        .post("/api/v1/projects/search", &viewer, json!({"query": "zeppelins"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let hits = r.body["items"].as_array().unwrap();
@@ -301,17 +252,11 @@ async fn search_ranks_names_over_descriptions_and_finds_description_words() {
     assert_eq!(hits[0]["id"], in_name["id"]);
     assert_eq!(hits[0]["type"], "project");
     assert!(hits.iter().any(|h| h["id"] == in_desc["id"]));
-    let doc = hits
-        .iter()
-        .find(|h| h["type"] == "document")
-        .expect("document hit");
+    let doc = hits.iter().find(|h| h["type"] == "document").expect("document hit");
     assert_eq!(doc["id"], doc_id);
     assert_eq!(doc["project_id"], in_desc["id"]);
     assert!(
-        doc["snippet"]
-            .as_str()
-            .unwrap()
-            .contains("<b>zeppelins</b>"),
+        doc["snippet"].as_str().unwrap().contains("<b>zeppelins</b>"),
         "{}",
         doc["snippet"]
     );
@@ -326,11 +271,7 @@ async fn search_ranks_names_over_descriptions_and_finds_description_words() {
         .await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
     let r = app
-        .post(
-            "/api/v1/projects/search",
-            &viewer,
-            json!({"query": "airship -hangar"}),
-        )
+        .post("/api/v1/projects/search", &viewer, json!({"query": "airship -hangar"}))
         .await;
     assert_eq!(r.body["total"], 0);
     app.post("/api/v1/projects/search", &viewer, json!({"query": " "}))
@@ -348,11 +289,7 @@ async fn search_ranks_names_over_descriptions_and_finds_description_words() {
     let other = app.seed_tenant("other").await;
     let other_token = other.token(&app, "viewer").await;
     let r = app
-        .post(
-            "/api/v1/projects/search",
-            &other_token,
-            json!({"query": "zeppelin"}),
-        )
+        .post("/api/v1/projects/search", &other_token, json!({"query": "zeppelin"}))
         .await;
     assert_eq!(r.body["total"], 0);
 }
@@ -381,9 +318,7 @@ async fn stats_count_by_status_and_content_type() {
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
-    let r = app
-        .get("/api/v1/projects/stats", &t.token(&app, "viewer").await)
-        .await;
+    let r = app.get("/api/v1/projects/stats", &t.token(&app, "viewer").await).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["projects"]["total"], 2);
     assert_eq!(r.body["projects"]["by_status"]["archived"], 1);
@@ -418,8 +353,7 @@ async fn cross_tenant_access_is_404_on_every_route() {
         )
         .await;
     let did = r.body["id"].as_str().unwrap().to_string();
-    let uploaded =
-        crate::documents::upload_local(&app, &a_token, &pid, "data.bin", b"alpha bytes").await;
+    let uploaded = crate::documents::upload_local(&app, &a_token, &pid, "data.bin", b"alpha bytes").await;
     let uid_doc = uploaded["id"].as_str().unwrap().to_string();
     let user = a.user_id("user");
 
@@ -439,25 +373,15 @@ async fn cross_tenant_access_is_404_on_every_route() {
         (
             Method::POST,
             "/api/v1/projects/documents/upload".into(),
-            Some(
-                json!({"project_id": pid, "name": "x", "content_type": "text/plain", "size_bytes": 3}),
-            ),
+            Some(json!({"project_id": pid, "name": "x", "content_type": "text/plain", "size_bytes": 3})),
         ),
-        (
-            Method::GET,
-            format!("/api/v1/projects/documents/{did}"),
-            None,
-        ),
+        (Method::GET, format!("/api/v1/projects/documents/{did}"), None),
         (
             Method::PUT,
             format!("/api/v1/projects/documents/{did}"),
             Some(json!({"name": "pwned"})),
         ),
-        (
-            Method::DELETE,
-            format!("/api/v1/projects/documents/{did}"),
-            None,
-        ),
+        (Method::DELETE, format!("/api/v1/projects/documents/{did}"), None),
         (
             Method::POST,
             format!("/api/v1/projects/documents/{did}/upload-complete"),
@@ -468,11 +392,7 @@ async fn cross_tenant_access_is_404_on_every_route() {
             format!("/api/v1/projects/documents/{uid_doc}/download"),
             None,
         ),
-        (
-            Method::DELETE,
-            format!("/api/v1/projects/documents/{uid_doc}"),
-            None,
-        ),
+        (Method::DELETE, format!("/api/v1/projects/documents/{uid_doc}"), None),
         (Method::GET, format!("/api/v1/users/{user}"), None),
         (
             Method::PUT,
@@ -481,11 +401,7 @@ async fn cross_tenant_access_is_404_on_every_route() {
         ),
         (Method::DELETE, format!("/api/v1/users/{user}"), None),
         (Method::GET, format!("/api/v1/users/{user}/sessions"), None),
-        (
-            Method::DELETE,
-            format!("/api/v1/users/{user}/sessions"),
-            None,
-        ),
+        (Method::DELETE, format!("/api/v1/users/{user}/sessions"), None),
         (Method::GET, format!("/api/v1/users/{user}/security"), None),
     ];
     for (method, path, body) in routes {
@@ -501,10 +417,7 @@ async fn cross_tenant_access_is_404_on_every_route() {
     }
     // Lists and bulk actions of B never reach A's rows.
     let r = app
-        .get(
-            &format!("/api/v1/projects/documents?project_id={pid}"),
-            &b_token,
-        )
+        .get(&format!("/api/v1/projects/documents?project_id={pid}"), &b_token)
         .await;
     assert_eq!(r.body["total"], 0);
     assert_eq!(app.get("/api/v1/projects", &b_token).await.body["total"], 0);
@@ -522,10 +435,7 @@ async fn cross_tenant_access_is_404_on_every_route() {
 
     // A's data is untouched and A still works.
     let r = app.get(&format!("/api/v1/projects/{pid}"), &a_token).await;
-    assert_eq!(
-        (r.status, r.body["name"].as_str()),
-        (StatusCode::OK, Some("Secret"))
-    );
+    assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("Secret")));
     assert_eq!(
         app.get(&format!("/api/v1/projects/documents/{did}"), &a_token)
             .await
@@ -538,16 +448,11 @@ async fn cross_tenant_access_is_404_on_every_route() {
         (Some(true), Some("user"))
     );
     let r = app
-        .get(
-            &format!("/api/v1/projects/documents/{uid_doc}/download"),
-            &a_token,
-        )
+        .get(&format!("/api/v1/projects/documents/{uid_doc}/download"), &a_token)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
-        app.login(a.email("user"), PASSWORD, Some(&a.slug))
-            .await
-            .status,
+        app.login(a.email("user"), PASSWORD, Some(&a.slug)).await.status,
         StatusCode::OK
     );
 }

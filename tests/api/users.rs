@@ -30,13 +30,9 @@ async fn me_reads_and_updates_own_names() {
     app.put("/api/v1/users/me", &token, json!({"is_active": false}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.put(
-        "/api/v1/users/me",
-        &token,
-        json!({"last_name": "x".repeat(101)}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.put("/api/v1/users/me", &token, json!({"last_name": "x".repeat(101)}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     // Viewers hold no users:read.
     app.get("/api/v1/users", &token)
         .await
@@ -68,15 +64,11 @@ async fn list_filters_by_search_state_and_role_with_sort() {
             "viewer@acme.test"
         ]
     );
-    let r = app
-        .get("/api/v1/users?sort=-email&page_size=1&page=2", &admin)
-        .await;
+    let r = app.get("/api/v1/users?sort=-email&page_size=1&page=2", &admin).await;
     assert_eq!(emails(&r), ["user@acme.test"]);
     let r = app.get("/api/v1/users?search=MANAGER", &admin).await;
     assert_eq!(emails(&r), ["project_manager@acme.test"]);
-    let r = app
-        .get("/api/v1/users?search=viewer%20tester", &admin)
-        .await;
+    let r = app.get("/api/v1/users?search=viewer%20tester", &admin).await;
     assert_eq!(emails(&r), ["viewer@acme.test"]);
     let r = app.get("/api/v1/users?role=user", &admin).await;
     assert_eq!(emails(&r), ["user@acme.test"]);
@@ -88,10 +80,7 @@ async fn list_filters_by_search_state_and_role_with_sort() {
     );
     let r = app.get("/api/v1/users?is_active=false", &admin).await;
     assert_eq!(emails(&r), ["viewer@acme.test"]);
-    assert_eq!(
-        app.get("/api/v1/users?is_active=true", &admin).await.body["total"],
-        3
-    );
+    assert_eq!(app.get("/api/v1/users?is_active=true", &admin).await.body["total"], 3);
     app.get("/api/v1/users?sort=password_hash", &admin)
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
@@ -110,17 +99,12 @@ async fn deactivated_users_tokens_die_and_rows_are_kept() {
     let admin = t.token(&app, "tenant_admin").await;
     let user_token = t.token(&app, "user").await;
     let pm_token = t.token(&app, "project_manager").await;
-    assert_eq!(
-        app.get("/api/v1/users/me", &user_token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/users/me", &user_token).await.status, StatusCode::OK);
 
     // DELETE = deactivate: the access token stops working at once.
     let uid = t.user_id("user");
     assert_eq!(
-        app.delete(&format!("/api/v1/users/{uid}"), &admin)
-            .await
-            .status,
+        app.delete(&format!("/api/v1/users/{uid}"), &admin).await.status,
         StatusCode::NO_CONTENT
     );
     app.get("/api/v1/users/me", &user_token)
@@ -130,15 +114,9 @@ async fn deactivated_users_tokens_die_and_rows_are_kept() {
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
     let r = app.get(&format!("/api/v1/users/{uid}"), &admin).await;
-    assert_eq!(
-        (r.status, r.body["is_active"].as_bool()),
-        (StatusCode::OK, Some(false))
-    );
+    assert_eq!((r.status, r.body["is_active"].as_bool()), (StatusCode::OK, Some(false)));
     let r = app
-        .get(
-            &format!("/api/v1/users/{uid}/sessions?include_inactive=true"),
-            &admin,
-        )
+        .get(&format!("/api/v1/users/{uid}/sessions?include_inactive=true"), &admin)
         .await;
     assert!(
         r.body["items"]
@@ -166,11 +144,7 @@ async fn deactivated_users_tokens_die_and_rows_are_kept() {
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
     let r = app
-        .put(
-            &format!("/api/v1/users/{pm}"),
-            &admin,
-            json!({"is_active": true}),
-        )
+        .put(&format!("/api/v1/users/{pm}"), &admin, json!({"is_active": true}))
         .await;
     assert_eq!(r.body["is_active"], true);
     assert_eq!(
@@ -189,20 +163,12 @@ async fn deactivated_users_tokens_die_and_rows_are_kept() {
     app.delete(&format!("/api/v1/users/{me}"), &admin)
         .await
         .assert_problem(StatusCode::CONFLICT);
-    app.put(
-        &format!("/api/v1/users/{me}"),
-        &admin,
-        json!({"is_active": false}),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT);
-    app.put(
-        &format!("/api/v1/users/{me}"),
-        &admin,
-        json!({"roles": ["viewer"]}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.put(&format!("/api/v1/users/{me}"), &admin, json!({"is_active": false}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
+    app.put(&format!("/api/v1/users/{me}"), &admin, json!({"roles": ["viewer"]}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
     // Audited with old and new values.
     let mut su = app.db.superuser().await;
@@ -228,18 +194,14 @@ async fn sessions_are_listed_and_terminated() {
     let first = t.token(&app, "user").await;
     let second = t.token(&app, "user").await;
     let uid = t.user_id("user");
-    let r = app
-        .get(&format!("/api/v1/users/{uid}/sessions"), &admin)
-        .await;
+    let r = app.get(&format!("/api/v1/users/{uid}/sessions"), &admin).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["total"], 2);
     assert_eq!(r.body["items"][0]["active"], true);
     // project_manager has users:read but not users:update.
     let pm = t.token(&app, "project_manager").await;
     assert_eq!(
-        app.get(&format!("/api/v1/users/{uid}/sessions"), &pm)
-            .await
-            .status,
+        app.get(&format!("/api/v1/users/{uid}/sessions"), &pm).await.status,
         StatusCode::OK
     );
     app.delete(&format!("/api/v1/users/{uid}/sessions"), &pm)
@@ -258,16 +220,12 @@ async fn sessions_are_listed_and_terminated() {
             .assert_problem(StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
-        app.get(&format!("/api/v1/users/{uid}/sessions"), &admin)
-            .await
-            .body["total"],
+        app.get(&format!("/api/v1/users/{uid}/sessions"), &admin).await.body["total"],
         0
     );
     // The account itself still works.
     assert_eq!(
-        app.login(t.email("user"), PASSWORD, Some(&t.slug))
-            .await
-            .status,
+        app.login(t.email("user"), PASSWORD, Some(&t.slug)).await.status,
         StatusCode::OK
     );
 }
@@ -319,21 +277,24 @@ async fn invitations_replace_old_tokens_and_refuse_members() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_ne!(r.body["id"], first_id);
     assert_eq!(r.body["role_names"], json!(["user"]));
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM invitations WHERE tenant_id = $1 AND accepted_at IS NULL",
-    )
-    .bind(t.id)
-    .fetch_one(&mut su)
-    .await
-    .unwrap();
+    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations WHERE tenant_id = $1 AND accepted_at IS NULL")
+        .bind(t.id)
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
     assert_eq!(open, 1);
     let mails = invitation_mails(&mut su).await;
     let second_token = mails[1].1["token"].as_str().unwrap().to_string();
     let accept = |token: String| {
         let app = &app;
         async move {
-            app.call(Method::POST, "/api/v1/auth/accept-invitation", None,
-                Some(json!({"token": token, "password": "An0ther-Good-Passphrase!", "first_name": "New"}))).await
+            app.call(
+                Method::POST,
+                "/api/v1/auth/accept-invitation",
+                None,
+                Some(json!({"token": token, "password": "An0ther-Good-Passphrase!", "first_name": "New"})),
+            )
+            .await
         }
     };
     assert!(accept(first_token).await.status.is_client_error());
@@ -355,13 +316,9 @@ async fn invitations_replace_old_tokens_and_refuse_members() {
     )
     .await
     .assert_problem(StatusCode::CONFLICT);
-    app.post(
-        "/api/v1/users/invite",
-        &admin,
-        json!({"email": "not-an-email"}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.post("/api/v1/users/invite", &admin, json!({"email": "not-an-email"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     app.post(
         "/api/v1/users/invite",
         &admin,
@@ -369,14 +326,19 @@ async fn invitations_replace_old_tokens_and_refuse_members() {
     )
     .await
     .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    // Full tenant (4 seeded + the accepted invitee = 5): no more invitations.
+    sqlx::query("UPDATE tenants SET max_users = 5 WHERE id = $1")
+        .bind(t.id)
+        .execute(&mut su)
+        .await
+        .unwrap();
+    app.post("/api/v1/users/invite", &admin, json!({"email": "z@example.com"}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
     let pm = t.token(&app, "project_manager").await;
-    app.post(
-        "/api/v1/users/invite",
-        &pm,
-        json!({"email": "y@example.com"}),
-    )
-    .await
-    .assert_problem(StatusCode::FORBIDDEN);
+    app.post("/api/v1/users/invite", &pm, json!({"email": "y@example.com"}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -407,18 +369,10 @@ async fn bulk_create_reports_bad_rows_and_creates_the_rest() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            (
-                c["index"].as_u64().unwrap(),
-                c["user"]["email"].as_str().unwrap(),
-            )
-        })
+        .map(|c| (c["index"].as_u64().unwrap(), c["user"]["email"].as_str().unwrap()))
         .collect();
     assert_eq!(created, [(0, "ann@acme.test"), (4, "dee@acme.test")]);
-    assert_eq!(
-        r.body["created"][1]["user"]["roles"],
-        json!(["user", "viewer"])
-    );
+    assert_eq!(r.body["created"][1]["user"]["roles"], json!(["user", "viewer"]));
     let errors: Vec<(u64, u64)> = r.body["errors"]
         .as_array()
         .unwrap()
@@ -427,15 +381,7 @@ async fn bulk_create_reports_bad_rows_and_creates_the_rest() {
         .collect();
     assert_eq!(
         errors,
-        [
-            (1, 422),
-            (2, 409),
-            (3, 422),
-            (5, 422),
-            (6, 422),
-            (7, 409),
-            (8, 422)
-        ]
+        [(1, 422), (2, 409), (3, 422), (5, 422), (6, 422), (7, 409), (8, 422)]
     );
     for e in r.body["errors"].as_array().unwrap() {
         assert!(!e["detail"].as_str().unwrap().is_empty());
@@ -450,12 +396,11 @@ async fn bulk_create_reports_bad_rows_and_creates_the_rest() {
         StatusCode::OK
     );
     let mut su = app.db.superuser().await;
-    let welcomes: Vec<String> = sqlx::query_scalar(
-        "SELECT to_email FROM email_outbox WHERE template = 'welcome' ORDER BY to_email",
-    )
-    .fetch_all(&mut su)
-    .await
-    .unwrap();
+    let welcomes: Vec<String> =
+        sqlx::query_scalar("SELECT to_email FROM email_outbox WHERE template = 'welcome' ORDER BY to_email")
+            .fetch_all(&mut su)
+            .await
+            .unwrap();
     assert_eq!(welcomes, ["ann@acme.test", "dee@acme.test"]);
 
     // Limits: the batch stops creating at max_users, per row.
@@ -479,16 +424,10 @@ async fn bulk_create_reports_bad_rows_and_creates_the_rest() {
     app.post("/api/v1/users/bulk/create", &admin, json!({"users": []}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    let too_many: Vec<_> = (0..501)
-        .map(|i| json!({"email": format!("u{i}@acme.test")}))
-        .collect();
-    app.post(
-        "/api/v1/users/bulk/create",
-        &admin,
-        json!({"users": too_many}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let too_many: Vec<_> = (0..501).map(|i| json!({"email": format!("u{i}@acme.test")})).collect();
+    app.post("/api/v1/users/bulk/create", &admin, json!({"users": too_many}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]
@@ -526,10 +465,7 @@ async fn bulk_actions_report_per_row() {
     app.get("/api/v1/users/me", &viewer_token)
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.get("/api/v1/users?is_active=false", &admin).await.body["total"],
-        2
-    );
+    assert_eq!(app.get("/api/v1/users?is_active=false", &admin).await.body["total"], 2);
 
     let r = app
         .post(
@@ -539,10 +475,7 @@ async fn bulk_actions_report_per_row() {
         )
         .await;
     assert_eq!(r.body["succeeded"], 2);
-    assert_eq!(
-        app.get("/api/v1/users?is_active=false", &admin).await.body["total"],
-        0
-    );
+    assert_eq!(app.get("/api/v1/users?is_active=false", &admin).await.body["total"], 0);
 
     // Unlock clears a lock and the failure counter; terminate_sessions revokes.
     let mut su = app.db.superuser().await;
@@ -551,14 +484,9 @@ async fn bulk_actions_report_per_row() {
         .execute(&mut su)
         .await
         .unwrap();
-    let r = app
-        .get(&format!("/api/v1/users/{user}/security"), &admin)
-        .await;
+    let r = app.get(&format!("/api/v1/users/{user}/security"), &admin).await;
     assert_eq!(
-        (
-            r.body["is_locked"].as_bool(),
-            r.body["failed_login_count"].as_i64()
-        ),
+        (r.body["is_locked"].as_bool(), r.body["failed_login_count"].as_i64()),
         (Some(true), Some(5))
     );
     let r = app
@@ -569,14 +497,9 @@ async fn bulk_actions_report_per_row() {
         )
         .await;
     assert_eq!(r.body["results"][0]["success"], true);
-    let r = app
-        .get(&format!("/api/v1/users/{user}/security"), &admin)
-        .await;
+    let r = app.get(&format!("/api/v1/users/{user}/security"), &admin).await;
     assert_eq!(
-        (
-            r.body["is_locked"].as_bool(),
-            r.body["failed_login_count"].as_i64()
-        ),
+        (r.body["is_locked"].as_bool(), r.body["failed_login_count"].as_i64()),
         (Some(false), Some(0))
     );
     assert_eq!(r.body["recent_events"][0]["event_type"], "account.unlocked");
@@ -636,10 +559,7 @@ async fn stats_and_security_views() {
     assert!(!r.body["sign_ins"]["daily"].as_array().unwrap().is_empty());
 
     let r = app
-        .get(
-            &format!("/api/v1/users/{}/security", t.user_id("user")),
-            &admin,
-        )
+        .get(&format!("/api/v1/users/{}/security", t.user_id("user")), &admin)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["mfa_enabled"], false);
