@@ -59,11 +59,17 @@ COPY --from=build /src/migrations /usr/share/tenantry/migrations
 COPY --from=build /src/templates /usr/share/tenantry/templates
 
 # Defaults only; everything secret comes from the environment at run time.
+#
+# MALLOC_MMAP_THRESHOLD_ (a glibc tunable, not a tenantry setting): each Argon2id
+# hash allocates ~19 MiB; with glibc's dynamic mmap threshold those blocks stay in
+# fragmented per-thread arenas after a login flood. Measured with the release
+# binary under 16 concurrent logins: RSS 508 MB without it, 67 MB with it.
 ENV ENVIRONMENT=production \
     BIND_ADDR=0.0.0.0:8000 \
     LOG_FORMAT=json \
     STORAGE_PATH=/var/lib/tenantry/storage \
-    TENANTRY_DATA_DIR=/var/lib/tenantry
+    TENANTRY_DATA_DIR=/var/lib/tenantry \
+    MALLOC_MMAP_THRESHOLD_=131072
 
 WORKDIR /var/lib/tenantry
 USER 10001:10001

@@ -138,6 +138,8 @@ impl Instance {
             ("RATE_LIMIT_LOGIN_PER_MINUTE", "100000"),
             ("RATE_LIMIT_ACCOUNT_PER_MINUTE", "100000"),
             ("LOG_FORMAT", "json"),
+            // As the Dockerfile sets it (see there): keeps RSS flat under logins.
+            ("MALLOC_MMAP_THRESHOLD_", "131072"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
