@@ -52,10 +52,6 @@ const STEPS: &[(&str, &str)] = &[
         "oauth_states",
         "DELETE FROM oauth_states WHERE used_at IS NOT NULL OR expires_at < now()",
     ),
-    (
-        "expired_pending_documents",
-        "DELETE FROM documents WHERE status = 'pending' AND upload_expires_at < now()",
-    ),
 ];
 
 /// Runs every step in `conn` (a platform transaction); answers the counts.
@@ -90,8 +86,15 @@ pub struct CleanupResult {
 /// Deletes expired and used data now.
 #[utoipa::path(post, path = "/api/v1/admin/maintenance/cleanup", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = CleanupResult), (status = 403)))]
-pub async fn cleanup(SuperAdmin { ctx, mut tx }: SuperAdmin) -> ApiResult<ApiJson<CleanupResult>> {
-    let counts = run_cleanup(&mut tx).await?;
+pub async fn cleanup(
+    State(state): State<AppState>,
+    SuperAdmin { ctx, mut tx }: SuperAdmin,
+) -> ApiResult<ApiJson<CleanupResult>> {
+    let mut counts = run_cleanup(&mut tx).await?;
+    // Expired uploads go through the documents feature so their stored bytes
+    // are removed and each removal is audited in its tenant.
+    let uploads = crate::projects::cleanup_expired_uploads(&state).await?;
+    counts.insert("expired_pending_documents".into(), json!(uploads));
     let total = counts.values().filter_map(Value::as_u64).sum();
     let counts = Value::Object(counts);
     let run_id = Uuid::new_v4();
