@@ -1,5 +1,6 @@
 //! tenantry: an enterprise multi-tenant backend. See README.md for the tour.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -11,11 +12,10 @@ pub mod email;
 pub mod http;
 pub mod oauth;
 pub mod pagination;
-pub mod rbac;
-pub mod telemetry;
-pub mod seed;
-pub mod tenants;
-pub mod admin;
-pub mod storage;
 pub mod projects;
+pub mod rbac;
+pub mod seed;
+pub mod storage;
+pub mod telemetry;
+pub mod tenants;
 pub mod users;

@@ -3,17 +3,17 @@
 #[allow(dead_code)] // the harness offers more than any one test module uses
 mod helpers;
 
-mod foundation;
-mod email;
+mod admin;
+mod auth;
 mod deploy;
+mod documents;
+mod email;
+mod foundation;
 mod oauth;
 mod oauth_idp;
-mod tenants;
-mod auth;
-mod rbac;
-mod admin;
-mod routes;
 mod projects;
-mod documents;
-mod users;
+mod rbac;
+mod routes;
 mod scale;
+mod tenants;
+mod users;
