@@ -3,7 +3,8 @@
 # tenantry production image.
 #
 #   docker build -t tenantry:latest .
-#   docker run --rm -p 8000:8000 --env-file deploy/compose.env tenantry:latest
+#   docker run --rm tenantry:latest migrate   # with DATABASE_URL etc. in the environment
+#   docker run -d -p 8000:8000 --env-file prod.env tenantry:latest
 #
 # Three stages:
 #   deps    - compiles every dependency against a dummy crate, so this layer is
