@@ -121,7 +121,7 @@ def main() -> None:
         f"| health p99 during login flood < 3 × without (issue 3) | {fmt(flood['health'])} | "
         f"{verdict(None if flood['health'] is None else flood['health'] < 3)} |",
         f"| logins ≥ 40/s per core | {fmt(logins, '{:.1f}/s')} | {verdict(None if logins is None else logins >= 40)} |",
-        f"| growth: list p50 at {r['list'] and 'large' or '?'} ≤ 1.2 × small | {fmt(growth)} | "
+        f"| growth: list p50 on the large data set ≤ 1.2 × on the small one | {fmt(growth)} | "
         f"{verdict(None if growth is None else growth <= 1.2)} |",
         f"| RSS idle < 50 MB | {fmt(rss['idle'] and rss['idle'] / 1024, '{:.1f} MB')} | "
         f"{verdict(None if not rss['idle'] else rss['idle'] < 50 * 1024)} |",
