@@ -211,6 +211,8 @@ RUN=$HOME_DIR/runs/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUN"
 echo "bench: run folder $RUN"
 
+BUILD_NOTE=""
+[[ "${BENCH_SKIP_BUILD:-0}" == 1 ]] && BUILD_NOTE="; binary not rebuilt (BENCH_SKIP_BUILD=1), so it may predate the commit shown"
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
   step "cargo build --release"
   cargo build --release --quiet
@@ -254,6 +256,8 @@ run_wrk list "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=list
 run_pgbench pgbench_list "$BIG"
 run_wrk get "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=get
 run_wrk create "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=create
+# Keep the data set as seeded for the next run (the audit rows stay).
+psql "$ADMIN_URL/$BIG" -qAtX -c "DELETE FROM projects WHERE name LIKE 'Bench created %'" -c "VACUUM (ANALYZE) projects" >/dev/null
 run_wrk status "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=status
 
 # Login flood: the measured endpoints at a fixed modest rate, alone and then
@@ -292,5 +296,5 @@ stop_server
 step "results"
 python3 "$ROOT/bench/report.py" --run "$RUN" --command "$COMMAND" --results "$RESULTS" \
   --dataset "$TENANTS x $PPT projects ($((TENANTS * PPT)) rows), $((TENANTS * UPT)) users, $DOCS documents; growth: $SMALL_TENANTS x $PPT" \
-  --settings "wrk -t$THREADS -c$CONNS, ${DURATION} s per scenario, $NTOKENS tokens; fixed rate $FIXED_RATE req/s per endpoint; pgbench -c $PG_CLIENTS -j 2 -M prepared" \
+  --settings "wrk -t$THREADS -c$CONNS, ${DURATION} s per scenario, $NTOKENS tokens; fixed rate $FIXED_RATE req/s per endpoint; pgbench -c $PG_CLIENTS -j 2 -M prepared$BUILD_NOTE" \
   --pg "$ADMIN_URL/postgres"
