@@ -82,8 +82,11 @@ impl Db {
     /// How many compiled migrations the database has not applied (or `Err` when
     /// the database cannot be asked).
     pub async fn pending_migrations(&self) -> Result<usize, sqlx::Error> {
+        // Inside a transaction that sets the role itself: behind a transaction
+        // pooler the connection's session-level SET ROLE may not apply.
+        let mut tx = self.anonymous_tx().await?;
         let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .or_else(|e| match &e {
                 sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(vec![]),
@@ -94,7 +97,7 @@ impl Db {
 
     /// Round trip for health checks; touches no tenant data.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        self.anonymous_tx().await.map(drop)
     }
 
     /// Opens a transaction scoped to one tenant.

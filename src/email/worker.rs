@@ -37,7 +37,7 @@ const MAX_BACKOFF_SECS: f64 = 3600.0;
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     tracing::info!(provider = %state.email.provider_name(), "email worker started");
     while !*stop.borrow() {
-        if let Err(e) = drain_once(&state).await {
+        if let Err(e) = drain(&state, Some(&stop)).await {
             tracing::warn!(error = %format!("{e:#}"), "email outbox pass failed");
         }
         tokio::select! {
@@ -51,8 +51,17 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 
 /// One pass: claims and handles every message due now; returns how many.
 pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
+    drain(state, None).await
+}
+
+/// Like [`drain_once`], but stops between batches once `stop` turns true, so a
+/// large backlog never holds up shutdown (unclaimed rows wait for the next worker).
+async fn drain(state: &AppState, stop: Option<&watch::Receiver<bool>>) -> anyhow::Result<usize> {
     let mut handled = 0;
     loop {
+        if stop.is_some_and(|s| *s.borrow()) {
+            return Ok(handled);
+        }
         let batch = claim(state).await?;
         if batch.is_empty() {
             return Ok(handled);
