@@ -127,22 +127,43 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
         .filter(|s| !s.is_empty())
         .map(like_pattern);
     let status = f.status.map(|s| s.as_str());
-    const WHERE: &str = "WHERE ($1::text IS NULL OR p.name ILIKE $1 OR p.description ILIKE $1) \
-        AND ($2::text IS NULL OR p.status = $2)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {WHERE}")))
-        .bind(&search)
-        .bind(status)
-        .fetch_one(&mut *conn)
-        .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {PROJECT_COLUMNS} FROM projects p {WHERE} ORDER BY {order} LIMIT $3 OFFSET $4"
-    )))
-    .bind(&search)
-    .bind(status)
-    .bind(f.page.limit())
-    .bind(f.page.offset())
-    .fetch_all(&mut *conn)
-    .await?;
+    // Only the filters in use go into the SQL, and LIMIT/OFFSET are literals
+    // (validated integers). With `$1 IS NULL OR ...` and a bound LIMIT, PostgreSQL
+    // re-planned both statements on every call (their generic plan looks costlier
+    // than a custom one), and planning cost more than executing them; without
+    // parameters it keeps one plan per connection. See bench/RESULTS.md.
+    let mut conditions = Vec::new();
+    if search.is_some() {
+        conditions.push(format!("(p.name ILIKE ${0} OR p.description ILIKE ${0})", conditions.len() + 1));
+    }
+    if status.is_some() {
+        conditions.push(format!("p.status = ${}", conditions.len() + 1));
+    }
+    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let (limit, offset) = (f.page.limit(), f.page.offset());
+    let mut items_query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PROJECT_COLUMNS} FROM projects p {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+    )));
+    if let Some(s) = &search {
+        items_query = items_query.bind(s);
+    }
+    if let Some(s) = status {
+        items_query = items_query.bind(s);
+    }
+    let items: Vec<ProjectView> = items_query.fetch_all(&mut *conn).await?;
+    // A short page (not past the end) already tells the total: skip the count.
+    let len = items.len() as i64;
+    if len < limit && (len > 0 || offset == 0) {
+        return Ok(f.page.wrap(items, offset + len));
+    }
+    let mut count_query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {filter}")));
+    if let Some(s) = &search {
+        count_query = count_query.bind(s);
+    }
+    if let Some(s) = status {
+        count_query = count_query.bind(s);
+    }
+    let total: i64 = count_query.fetch_one(&mut *conn).await?;
     Ok(f.page.wrap(items, total))
 }
 
