@@ -63,11 +63,7 @@ async fn configure_google(app: &TestApp, sa: &str, t: &SeededTenant, extra: Valu
     });
     merge(&mut body, extra);
     let r = app
-        .post(
-            &format!("/api/v1/tenants/{}/identity-providers/google", t.id),
-            sa,
-            body,
-        )
+        .post(&format!("/api/v1/tenants/{}/identity-providers/google", t.id), sa, body)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body
@@ -150,23 +146,14 @@ async fn microsoft_provisions_then_signs_in_returning_user() {
     let req = AuthRequest::parse(&url);
     assert_eq!(req.path, format!("/{TID}/v2.0/authorize"));
     assert_eq!(req.param("client_id"), MS_CLIENT);
-    assert_eq!(
-        req.param("redirect_uri"),
-        "http://app.tenantry.test/auth/callback"
-    );
+    assert_eq!(req.param("redirect_uri"), "http://app.tenantry.test/auth/callback");
     assert_eq!(req.param("state"), state);
     assert_eq!(req.param("code_challenge_method"), "S256");
     assert!(!req.param("nonce").is_empty());
 
     let claims = idp.entra_claims(TID, "oid-ada", "ada@contoso.test");
     let code = idp.issue_code(&url, claims.clone());
-    let r = callback(
-        &app,
-        "microsoft",
-        "contoso",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "contoso", json!({"code": code, "state": state})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["token_type"], "bearer");
     assert_eq!(r.body["user"]["email"], "ada@contoso.test");
@@ -196,40 +183,37 @@ async fn microsoft_provisions_then_signs_in_returning_user() {
     assert_eq!(row.get::<String, _>("issuer"), idp.entra_issuer(TID));
     assert_eq!(row.get::<String, _>("subject"), "oid-ada");
     assert!(row.get::<bool, _>("no_password") && row.get::<bool, _>("verified"));
-    let (access_enc, refresh_enc): (Vec<u8>, Vec<u8>) = sqlx::query_as(
-        "SELECT access_token_enc, refresh_token_enc FROM oauth_tokens WHERE tenant_id = $1",
-    )
-    .bind(t.id)
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
-    assert!(!String::from_utf8_lossy(&access_enc).contains("provider-access"));
-    assert!(!String::from_utf8_lossy(&refresh_enc).contains("provider-refresh"));
-    let ctx = format!("oauth_token:{}:{}", t.id, user_id);
-    let opened = app
-        .state
-        .secrets
-        .open_string(&access_enc, ctx.as_bytes())
-        .unwrap();
-    assert!(opened.starts_with("provider-access-"));
-    let method: String =
-        sqlx::query_scalar("SELECT auth_method FROM user_sessions WHERE tenant_id = $1")
+    let (access_enc, refresh_enc): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT access_token_enc, refresh_token_enc FROM oauth_tokens WHERE tenant_id = $1")
             .bind(t.id)
             .fetch_one(&mut c)
             .await
             .unwrap();
+    assert!(!String::from_utf8_lossy(&access_enc).contains("provider-access"));
+    assert!(!String::from_utf8_lossy(&refresh_enc).contains("provider-refresh"));
+    let ctx = format!("oauth_token:{}:{}", t.id, user_id);
+    let opened = app.state.secrets.open_string(&access_enc, ctx.as_bytes()).unwrap();
+    assert!(opened.starts_with("provider-access-"));
+    let method: String = sqlx::query_scalar("SELECT auth_method FROM user_sessions WHERE tenant_id = $1")
+        .bind(t.id)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
     assert_eq!(method, "oauth");
     assert_eq!(
-        count(&app, "SELECT count(*) FROM login_attempts WHERE tenant_id = $1 AND method = 'oauth' AND success", t.id)
-            .await,
+        count(
+            &app,
+            "SELECT count(*) FROM login_attempts WHERE tenant_id = $1 AND method = 'oauth' AND success",
+            t.id
+        )
+        .await,
         1
     );
-    let actions: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_logs WHERE tenant_id = $1 ORDER BY seq")
-            .bind(t.id)
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_logs WHERE tenant_id = $1 ORDER BY seq")
+        .bind(t.id)
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
     for a in [
         "identity_provider.created",
         "user.created",
@@ -246,30 +230,15 @@ async fn microsoft_provisions_then_signs_in_returning_user() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["user"]["id"], user_id.as_str());
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
         5
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM user_identities WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
         1
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM oauth_tokens WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM oauth_tokens WHERE tenant_id = $1", t.id).await,
         1
     );
 }
@@ -289,10 +258,7 @@ async fn microsoft_links_existing_local_account() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(
-        r.body["user"]["id"],
-        t.user_id("project_manager").to_string()
-    );
+    assert_eq!(r.body["user"]["id"], t.user_id("project_manager").to_string());
     let linked = count(
         &app,
         "SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'user.identity_linked'",
@@ -322,13 +288,7 @@ async fn google_provisions_links_and_returns() {
         &url,
         idp.google_claims("g-100", "peter@initech.test", Some("initech.test")),
     );
-    let r = callback(
-        &app,
-        "google",
-        "initech",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "google", "initech", json!({"code": code, "state": state})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let new_id = r.body["user"]["id"].clone();
     assert_eq!(user_roles(&app, t.id, "peter@initech.test").await, ["user"]);
@@ -358,12 +318,7 @@ async fn google_provisions_links_and_returns() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["user"]["id"], t.user_id("tenant_admin").to_string());
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM user_identities WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
         2
     );
 }
@@ -420,59 +375,29 @@ async fn unknown_expired_and_replayed_state_are_refused() {
     // Unknown.
     let (url, _) = start(&app, "microsoft", "states").await;
     let code = idp.issue_code(&url, claims.clone());
-    let r = callback(
-        &app,
-        "microsoft",
-        "states",
-        json!({"code": code, "state": "made-up"}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "states", json!({"code": code, "state": "made-up"})).await;
     r.assert_problem(StatusCode::BAD_REQUEST);
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("state"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("state"), "{}", r.body);
 
     // Expired.
     let (url, state) = start(&app, "microsoft", "states").await;
     let mut c = app.db.superuser().await;
-    sqlx::query(
-        "UPDATE oauth_states SET expires_at = now() - interval '1 second' WHERE tenant_id = $1",
-    )
-    .bind(t.id)
-    .execute(&mut c)
-    .await
-    .unwrap();
+    sqlx::query("UPDATE oauth_states SET expires_at = now() - interval '1 second' WHERE tenant_id = $1")
+        .bind(t.id)
+        .execute(&mut c)
+        .await
+        .unwrap();
     let code = idp.issue_code(&url, claims.clone());
-    let r = callback(
-        &app,
-        "microsoft",
-        "states",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "states", json!({"code": code, "state": state})).await;
     r.assert_problem(StatusCode::BAD_REQUEST);
 
     // Replayed: works once, then refused.
     let (url, state) = start(&app, "microsoft", "states").await;
     let code = idp.issue_code(&url, claims.clone());
-    let r = callback(
-        &app,
-        "microsoft",
-        "states",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "states", json!({"code": code, "state": state})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let code = idp.issue_code(&url, claims);
-    let r = callback(
-        &app,
-        "microsoft",
-        "states",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "states", json!({"code": code, "state": state})).await;
     r.assert_problem(StatusCode::BAD_REQUEST);
 
     // Missing fields → 422.
@@ -480,9 +405,12 @@ async fn unknown_expired_and_replayed_state_are_refused() {
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     // Failures are in the login history.
-    let failures =
-        count(&app, "SELECT count(*) FROM login_attempts WHERE tenant_id = $1 AND method = 'oauth' AND NOT success", t.id)
-            .await;
+    let failures = count(
+        &app,
+        "SELECT count(*) FROM login_attempts WHERE tenant_id = $1 AND method = 'oauth' AND NOT success",
+        t.id,
+    )
+    .await;
     assert!(failures >= 3, "{failures}");
 }
 
@@ -495,31 +423,15 @@ async fn state_from_another_tenant_is_refused() {
     configure_microsoft(&app, &sa, &b, json!({})).await;
     let (url, state) = start(&app, "microsoft", "tenant-a").await;
     let code = idp.issue_code(&url, idp.entra_claims(TID, "oid-x", "x@tenant-a.test"));
-    let r = callback(
-        &app,
-        "microsoft",
-        "tenant-b",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "tenant-b", json!({"code": code, "state": state})).await;
     r.assert_problem(StatusCode::BAD_REQUEST);
-    assert_eq!(
-        idp.token_requests(),
-        0,
-        "the code must not even be exchanged"
-    );
+    assert_eq!(idp.token_requests(), 0, "the code must not even be exchanged");
 }
 
 // ------------------------------------------------------------------ ID-token validation
 
 /// Signs in with `claims` and expects the problem `status`.
-async fn refused(
-    app: &TestApp,
-    idp: &TestIdp,
-    slug: &str,
-    claims: Value,
-    status: StatusCode,
-) -> Resp {
+async fn refused(app: &TestApp, idp: &TestIdp, slug: &str, claims: Value, status: StatusCode) -> Resp {
     let r = sign_in(app, idp, "microsoft", slug, claims).await;
     r.assert_problem(status);
     r
@@ -539,21 +451,12 @@ async fn wrong_nonce_is_refused() {
     claims["nonce"] = json!("not-the-nonce-we-sent");
     let r = refused(&app, &idp, "nonce", claims, StatusCode::UNAUTHORIZED).await;
     assert!(
-        r.body["detail"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("nonce"),
+        r.body["detail"].as_str().unwrap().to_lowercase().contains("nonce"),
         "{}",
         r.body
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
         4
     );
 }
@@ -564,11 +467,7 @@ async fn wrong_audience_is_refused() {
     let mut claims = idp.entra_claims(TID, "o", "n@audience.test");
     claims["aud"] = json!("some-other-app");
     let r = refused(&app, &idp, "audience", claims, StatusCode::UNAUTHORIZED).await;
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("audience"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("audience"), "{}", r.body);
 }
 
 #[tokio::test]
@@ -577,11 +476,7 @@ async fn wrong_issuer_is_refused() {
     let mut claims = idp.entra_claims(TID, "o", "n@issuer.test");
     claims["iss"] = json!(idp.entra_issuer(OTHER_TID));
     let r = refused(&app, &idp, "issuer", claims, StatusCode::UNAUTHORIZED).await;
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("issuer"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("issuer"), "{}", r.body);
 }
 
 #[tokio::test]
@@ -591,20 +486,9 @@ async fn expired_id_token_is_refused_but_skew_is_tolerated() {
     let mut claims = idp.entra_claims(TID, "o", "n@expiry.test");
     claims["iat"] = json!(now - 3600);
     claims["exp"] = json!(now - 120);
-    let r = refused(
-        &app,
-        &idp,
-        "expiry",
-        claims.clone(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let r = refused(&app, &idp, "expiry", claims.clone(), StatusCode::UNAUTHORIZED).await;
     assert!(
-        r.body["detail"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("expired"),
+        r.body["detail"].as_str().unwrap().to_lowercase().contains("expired"),
         "{}",
         r.body
     );
@@ -620,19 +504,8 @@ async fn bad_signature_is_refused() {
     let (url, state) = start(&app, "microsoft", "forged").await;
     // Another private key presented under the published key id.
     let forged = test_key(2, "key-1");
-    let code = idp.issue_code_with(
-        &url,
-        idp.entra_claims(TID, "o", "f@forged.test"),
-        Some(forged),
-        None,
-    );
-    let r = callback(
-        &app,
-        "microsoft",
-        "forged",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let code = idp.issue_code_with(&url, idp.entra_claims(TID, "o", "f@forged.test"), Some(forged), None);
+    let r = callback(&app, "microsoft", "forged", json!({"code": code, "state": state})).await;
     r.assert_problem(StatusCode::UNAUTHORIZED);
 }
 
@@ -647,19 +520,9 @@ async fn unknown_kid_is_refused_after_one_refetch() {
         Some(test_key(2, "ghost-key")),
         None,
     );
-    let r = callback(
-        &app,
-        "microsoft",
-        "ghost",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "ghost", json!({"code": code, "state": state})).await;
     r.assert_problem(StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        idp.jwks_fetches(),
-        before + 1,
-        "exactly one refetch of the key set"
-    );
+    assert_eq!(idp.jwks_fetches(), before + 1, "exactly one refetch of the key set");
 }
 
 #[tokio::test]
@@ -668,18 +531,9 @@ async fn tid_mismatch_is_refused() {
     let mut claims = idp.entra_claims(TID, "o", "t@tidcheck.test");
     claims["tid"] = json!(OTHER_TID);
     let r = refused(&app, &idp, "tidcheck", claims, StatusCode::UNAUTHORIZED).await;
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("tid"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("tid"), "{}", r.body);
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
         4
     );
 }
@@ -700,11 +554,7 @@ async fn google_requires_an_allowed_hosted_domain() {
     )
     .await;
     r.assert_problem(StatusCode::FORBIDDEN);
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("hd"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("hd"), "{}", r.body);
     let r = sign_in(
         &app,
         &idp,
@@ -714,18 +564,9 @@ async fn google_requires_an_allowed_hosted_domain() {
     )
     .await;
     r.assert_problem(StatusCode::FORBIDDEN);
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("evil.test"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("evil.test"), "{}", r.body);
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
         4
     );
 }
@@ -744,11 +585,7 @@ async fn disallowed_email_domain_is_refused() {
     )
     .await;
     r.assert_problem(StatusCode::FORBIDDEN);
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("gmail.com"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("gmail.com"), "{}", r.body);
     let r = sign_in(
         &app,
         &idp,
@@ -769,18 +606,9 @@ async fn unverified_email_is_not_linked() {
     claims["email_verified"] = json!(false);
     let r = sign_in(&app, &idp, "google", "unverified", claims).await;
     r.assert_problem(StatusCode::FORBIDDEN);
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("verified"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("verified"), "{}", r.body);
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM user_identities WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
         0
     );
 }
@@ -805,12 +633,7 @@ async fn without_auto_provisioning_unknown_users_are_refused() {
         r.body
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
         4
     );
 }
@@ -840,36 +663,17 @@ async fn tenant_at_max_users_refuses_provisioning_and_leaves_nothing() {
         r.body
     );
     r.assert_problem(r.status);
-    assert!(
-        r.body["detail"].as_str().unwrap().contains("limit"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["detail"].as_str().unwrap().contains("limit"), "{}", r.body);
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
         4
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM user_identities WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
         0
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM oauth_tokens WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM oauth_tokens WHERE tenant_id = $1", t.id).await,
         0
     );
     // An existing user still signs in (linking needs no seat).
@@ -914,24 +718,13 @@ async fn deactivated_user_and_inactive_tenant_get_the_login_401() {
         .await
         .unwrap();
     let code = idp.issue_code(&url, idp.entra_claims(TID, "o9", "n@inactive.test"));
-    let r = callback(
-        &app,
-        "microsoft",
-        "inactive",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "inactive", json!({"code": code, "state": state})).await;
     r.assert_problem(StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["detail"], "Invalid email or password");
     // And no new sign-in can start.
-    app.call(
-        Method::GET,
-        "/api/v1/auth/oauth/microsoft/login/inactive",
-        None,
-        None,
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND);
+    app.call(Method::GET, "/api/v1/auth/oauth/microsoft/login/inactive", None, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -949,21 +742,11 @@ async fn disabled_or_missing_provider_and_unknown_tenant_are_404() {
     assert_eq!(r.body["is_enabled"], false);
 
     let a = app
-        .call(
-            Method::GET,
-            "/api/v1/auth/oauth/microsoft/login/disabled",
-            None,
-            None,
-        )
+        .call(Method::GET, "/api/v1/auth/oauth/microsoft/login/disabled", None, None)
         .await;
     a.assert_problem(StatusCode::NOT_FOUND);
     let b = app
-        .call(
-            Method::GET,
-            "/api/v1/auth/oauth/google/login/disabled",
-            None,
-            None,
-        )
+        .call(Method::GET, "/api/v1/auth/oauth/google/login/disabled", None, None)
         .await;
     b.assert_problem(StatusCode::NOT_FOUND);
     let c = app
@@ -979,22 +762,12 @@ async fn disabled_or_missing_provider_and_unknown_tenant_are_404() {
         a.body["detail"], c.body["detail"],
         "same shape: existence does not leak"
     );
-    app.call(
-        Method::GET,
-        "/api/v1/auth/oauth/github/login/disabled",
-        None,
-        None,
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND);
-    callback(
-        &app,
-        "microsoft",
-        "disabled",
-        json!({"code": "c", "state": "s"}),
-    )
-    .await
-    .assert_problem(StatusCode::BAD_REQUEST);
+    app.call(Method::GET, "/api/v1/auth/oauth/github/login/disabled", None, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
+    callback(&app, "microsoft", "disabled", json!({"code": "c", "state": "s"}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -1009,20 +782,13 @@ async fn provider_disabled_between_login_and_callback_is_404() {
         view["id"].as_str().unwrap()
     );
     assert_eq!(
-        app.put(&path, &sa, json!({"is_enabled": false}))
-            .await
-            .status,
+        app.put(&path, &sa, json!({"is_enabled": false})).await.status,
         StatusCode::OK
     );
     let code = idp.issue_code(&url, idp.entra_claims(TID, "o", "n@switchoff.test"));
-    callback(
-        &app,
-        "microsoft",
-        "switchoff",
-        json!({"code": code, "state": state}),
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND);
+    callback(&app, "microsoft", "switchoff", json!({"code": code, "state": state}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
 }
 
 // ------------------------------------------------------------------ provider errors
@@ -1037,13 +803,7 @@ async fn token_endpoint_error_is_a_clear_4xx() {
         None,
         Some(json!({"error": "invalid_grant", "error_description": "AADSTS70008: the code has expired"})),
     );
-    let r = callback(
-        &app,
-        "microsoft",
-        "tokenerr",
-        json!({"code": code, "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "tokenerr", json!({"code": code, "state": state})).await;
     r.assert_problem(StatusCode::BAD_REQUEST);
     let detail = r.body["detail"].as_str().unwrap();
     assert!(
@@ -1051,24 +811,13 @@ async fn token_endpoint_error_is_a_clear_4xx() {
         "{detail}"
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM users WHERE tenant_id = $1",
-            t.id
-        )
-        .await,
+        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
         4
     );
 
     // A code the provider does not know.
     let (_, state) = start(&app, "microsoft", "tokenerr").await;
-    let r = callback(
-        &app,
-        "microsoft",
-        "tokenerr",
-        json!({"code": "bogus", "state": state}),
-    )
-    .await;
+    let r = callback(&app, "microsoft", "tokenerr", json!({"code": "bogus", "state": state})).await;
     r.assert_problem(StatusCode::BAD_REQUEST);
     let audited = count(
         &app,
@@ -1097,14 +846,9 @@ async fn provider_error_redirect_is_a_clear_4xx_and_burns_the_state() {
         r.body
     );
     let code = idp.issue_code(&url, idp.entra_claims(TID, "o", "d@denied.test"));
-    callback(
-        &app,
-        "microsoft",
-        "denied",
-        json!({"code": code, "state": state}),
-    )
-    .await
-    .assert_problem(StatusCode::BAD_REQUEST);
+    callback(&app, "microsoft", "denied", json!({"code": code, "state": state}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -1115,24 +859,15 @@ async fn unreachable_provider_is_502() {
         .local_addr()
         .unwrap();
     let (app, _idp, sa) =
-        setup_with(TestConfig::default().set("MICROSOFT_AUTHORITY", format!("http://{closed}")))
-            .await;
+        setup_with(TestConfig::default().set("MICROSOFT_AUTHORITY", format!("http://{closed}"))).await;
     let t = app.seed_tenant("offline").await;
     configure_microsoft(&app, &sa, &t, json!({})).await;
     let r = app
-        .call(
-            Method::GET,
-            "/api/v1/auth/oauth/microsoft/login/offline",
-            None,
-            None,
-        )
+        .call(Method::GET, "/api/v1/auth/oauth/microsoft/login/offline", None, None)
         .await;
     r.assert_problem(StatusCode::BAD_GATEWAY);
     assert!(
-        r.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("could not be reached"),
+        r.body["detail"].as_str().unwrap().contains("could not be reached"),
         "{}",
         r.body
     );
@@ -1199,11 +934,7 @@ async fn identity_provider_crud_never_reveals_the_secret() {
 
     // One of each kind.
     let dup = app
-        .post(
-            &format!("{base}/microsoft"),
-            &sa,
-            json!({"azure_tenant_id": TID}),
-        )
+        .post(&format!("{base}/microsoft"), &sa, json!({"azure_tenant_id": TID}))
         .await;
     dup.assert_problem(StatusCode::CONFLICT);
 
@@ -1217,9 +948,7 @@ async fn identity_provider_crud_never_reveals_the_secret() {
     let list = app.get(&base, &sa).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert_eq!(list.body["total"], 2);
-    assert!(
-        !list.body.to_string().contains("g-secret-1") && !list.body.to_string().contains(MS_SECRET)
-    );
+    assert!(!list.body.to_string().contains("g-secret-1") && !list.body.to_string().contains(MS_SECRET));
 
     // Update: secret rotated, still hidden; null removes it.
     let gpath = format!("{base}/{}", g["id"].as_str().unwrap());
@@ -1248,10 +977,7 @@ async fn identity_provider_crud_never_reveals_the_secret() {
     .unwrap();
     let ctx = format!("idp_client_secret:{}", t.id);
     assert_eq!(
-        app.state
-            .secrets
-            .open_string(&sealed, ctx.as_bytes())
-            .unwrap(),
+        app.state.secrets.open_string(&sealed, ctx.as_bytes()).unwrap(),
         MS_SECRET
     );
 
@@ -1272,9 +998,7 @@ async fn identity_provider_crud_never_reveals_the_secret() {
 
     // Delete.
     assert_eq!(app.delete(&gpath, &sa).await.status, StatusCode::NO_CONTENT);
-    app.delete(&gpath, &sa)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND);
+    app.delete(&gpath, &sa).await.assert_problem(StatusCode::NOT_FOUND);
     assert_eq!(app.get(&base, &sa).await.body["total"], 1);
 }
 
@@ -1309,21 +1033,14 @@ async fn identity_provider_validation() {
         assert!(fields.contains(&f), "{f} missing in {fields:?}");
     }
     let r = app
-        .post(
-            &format!("{base}/microsoft"),
-            &sa,
-            json!({"allowed_domains": []}),
-        )
+        .post(&format!("{base}/microsoft"), &sa, json!({"allowed_domains": []}))
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["errors"][0]["field"], "azure_tenant_id");
 
     // Unknown tenant → 404; another tenant's provider id → 404.
     app.post(
-        &format!(
-            "/api/v1/tenants/{}/identity-providers/google",
-            Uuid::new_v4()
-        ),
+        &format!("/api/v1/tenants/{}/identity-providers/google", Uuid::new_v4()),
         &sa,
         json!({}),
     )
@@ -1347,9 +1064,7 @@ async fn identity_provider_validation() {
 
     // Tenant admins are not super admins.
     let admin = t.token(&app, "tenant_admin").await;
-    app.get(&base, &admin)
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    app.get(&base, &admin).await.assert_problem(StatusCode::FORBIDDEN);
     app.call(Method::GET, &base, None, None)
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
@@ -1375,10 +1090,7 @@ async fn oauth_routes_and_schemas_are_in_openapi() {
         "/api/v1/tenants/{id}/identity-providers/google",
         "/api/v1/tenants/{id}/identity-providers/{provider_id}",
     ] {
-        assert!(
-            doc["paths"].get(path).is_some(),
-            "{path} missing from /openapi.json"
-        );
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from /openapi.json");
     }
     for schema in [
         "IdentityProviderView",

@@ -27,10 +27,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/accept-invitation"),
     ("POST", "/api/v1/auth/mfa/verify"),
     ("GET", "/api/v1/auth/oauth/{provider}/login/{tenant_slug}"),
-    (
-        "POST",
-        "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}",
-    ),
+    ("POST", "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}"),
     ("POST", "/api/v1/webhooks/ses"),
     // Authorised by the HMAC-signed URL the upload endpoint hands out.
     ("PUT", "/api/v1/projects/documents/{id}/content"),
@@ -81,10 +78,7 @@ impl Operation {
     }
     /// The catalogue permission the route declares, if any.
     fn permission(&self) -> Option<Permission> {
-        self.scopes
-            .as_ref()?
-            .iter()
-            .find_map(|s| Permission::parse(s))
+        self.scopes.as_ref()?.iter().find_map(|s| Permission::parse(s))
     }
     fn body(&self) -> Option<Value> {
         (self.method != Method::GET).then(|| json!({}))
@@ -183,9 +177,7 @@ async fn every_route_requires_a_token_and_a_permission() {
         if op.is(SELF_SERVICE) {
             continue;
         }
-        let r = app
-            .call(op.method.clone(), &path, Some(&nobody), op.body())
-            .await;
+        let r = app.call(op.method.clone(), &path, Some(&nobody), op.body()).await;
         if r.status != StatusCode::FORBIDDEN {
             failures.push(format!(
                 "{} {path}: a user with no role got {} (want 403)",
@@ -200,11 +192,7 @@ async fn every_route_requires_a_token_and_a_permission() {
             failures.push(format!("allow-listed {entry:?} is not in /openapi.json"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "authorisation gaps:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "authorisation gaps:\n{}", failures.join("\n"));
 }
 
 #[tokio::test]
@@ -219,15 +207,10 @@ async fn system_roles_match_declared_permissions_on_every_route() {
         for op in &ops {
             let Some(p) = op.permission() else { continue };
             let path = op.concrete();
-            let r = app
-                .call(op.method.clone(), &path, Some(&token), op.body())
-                .await;
+            let r = app.call(op.method.clone(), &path, Some(&token), op.body()).await;
             let denied = matches!(r.status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED);
             if held.contains(&p) == denied {
-                failures.push(format!(
-                    "{role}: {} {path} [{p}] answered {}",
-                    op.method, r.status
-                ));
+                failures.push(format!("{role}: {} {path} [{p}] answered {}", op.method, r.status));
             }
         }
     }
@@ -272,20 +255,8 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
     for role in ["viewer", "user", "project_manager", "tenant_admin"] {
         let token = a.token(&app, role).await;
         let held = system_role_permissions(role);
-        let project = create(
-            &app,
-            &admin_a,
-            "/api/v1/projects",
-            json!({"name": format!("p-{role}")}),
-        )
-        .await;
-        let doomed = create(
-            &app,
-            &admin_a,
-            "/api/v1/projects",
-            json!({"name": format!("d-{role}")}),
-        )
-        .await;
+        let project = create(&app, &admin_a, "/api/v1/projects", json!({"name": format!("p-{role}")})).await;
+        let doomed = create(&app, &admin_a, "/api/v1/projects", json!({"name": format!("d-{role}")})).await;
         let doc = create(
             &app,
             &admin_a,
@@ -296,18 +267,8 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
         let user = a.user_id("user");
         let calls = vec![
             call(Method::GET, "/api/v1/projects".into(), None, ProjectsRead),
-            call(
-                Method::GET,
-                format!("/api/v1/projects/{project}"),
-                None,
-                ProjectsRead,
-            ),
-            call(
-                Method::GET,
-                "/api/v1/projects/stats".into(),
-                None,
-                ProjectsRead,
-            ),
+            call(Method::GET, format!("/api/v1/projects/{project}"), None, ProjectsRead),
+            call(Method::GET, "/api/v1/projects/stats".into(), None, ProjectsRead),
             call(
                 Method::POST,
                 "/api/v1/projects".into(),
@@ -326,12 +287,7 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
                 Some(json!({"name": "notes"})),
                 DocumentsCreate,
             ),
-            call(
-                Method::GET,
-                "/api/v1/projects/documents".into(),
-                None,
-                DocumentsRead,
-            ),
+            call(Method::GET, "/api/v1/projects/documents".into(), None, DocumentsRead),
             call(
                 Method::GET,
                 format!("/api/v1/projects/documents/{doc}"),
@@ -357,12 +313,7 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
                 ProjectsDelete,
             ),
             call(Method::GET, "/api/v1/users".into(), None, UsersRead),
-            call(
-                Method::GET,
-                format!("/api/v1/users/{user}"),
-                None,
-                UsersRead,
-            ),
+            call(Method::GET, format!("/api/v1/users/{user}"), None, UsersRead),
             call(Method::GET, "/api/v1/roles".into(), None, RolesRead),
             call(Method::GET, "/api/v1/permissions".into(), None, RolesRead),
             call(
@@ -374,9 +325,7 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
             call(Method::GET, "/api/v1/audit/logs".into(), None, AuditRead),
         ];
         for c in calls {
-            let r = app
-                .call(c.method.clone(), &c.path, Some(&token), c.body)
-                .await;
+            let r = app.call(c.method.clone(), &c.path, Some(&token), c.body).await;
             if held.contains(&c.needs) {
                 assert!(
                     r.status.is_success(),
@@ -403,13 +352,7 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
 
     // Another tenant's resources do not exist for acme's admin.
     let admin_b = b.token(&app, "tenant_admin").await;
-    let project_b = create(
-        &app,
-        &admin_b,
-        "/api/v1/projects",
-        json!({"name": "secret"}),
-    )
-    .await;
+    let project_b = create(&app, &admin_b, "/api/v1/projects", json!({"name": "secret"})).await;
     let doc_b = create(
         &app,
         &admin_b,
@@ -424,41 +367,17 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
             format!("/api/v1/projects/{project_b}"),
             Some(json!({"name": "mine"})),
         ),
-        (
-            Method::DELETE,
-            format!("/api/v1/projects/{project_b}"),
-            None,
-        ),
+        (Method::DELETE, format!("/api/v1/projects/{project_b}"), None),
         (
             Method::POST,
             format!("/api/v1/projects/{project_b}/documents"),
             Some(json!({"name": "x"})),
         ),
-        (
-            Method::GET,
-            format!("/api/v1/projects/documents/{doc_b}"),
-            None,
-        ),
-        (
-            Method::DELETE,
-            format!("/api/v1/projects/documents/{doc_b}"),
-            None,
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/users/{}", b.user_id("user")),
-            None,
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/roles/{}", b.roles["user"]),
-            None,
-        ),
-        (
-            Method::DELETE,
-            format!("/api/v1/roles/{}", b.roles["user"]),
-            None,
-        ),
+        (Method::GET, format!("/api/v1/projects/documents/{doc_b}"), None),
+        (Method::DELETE, format!("/api/v1/projects/documents/{doc_b}"), None),
+        (Method::GET, format!("/api/v1/users/{}", b.user_id("user")), None),
+        (Method::GET, format!("/api/v1/roles/{}", b.roles["user"]), None),
+        (Method::DELETE, format!("/api/v1/roles/{}", b.roles["user"]), None),
         (
             Method::POST,
             format!("/api/v1/users/{}/roles", b.user_id("user")),
@@ -466,18 +385,11 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
         ),
     ] {
         let r = app.call(method.clone(), &path, Some(&admin_a), body).await;
-        assert_eq!(
-            r.status,
-            StatusCode::NOT_FOUND,
-            "{method} {path}: {}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {}", r.body);
     }
     // ...and are untouched.
     assert_eq!(
-        app.get(&format!("/api/v1/projects/{project_b}"), &admin_b)
-            .await
-            .body["name"],
+        app.get(&format!("/api/v1/projects/{project_b}"), &admin_b).await.body["name"],
         "secret"
     );
 }
