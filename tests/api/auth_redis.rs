@@ -1,79 +1,15 @@
 //! Rate limits shared through Redis by two app instances on one database, and
 //! the fallback to memory when Redis is down.
 
-use std::{collections::HashMap, net::SocketAddr, process::Stdio};
+use std::{collections::HashMap, net::SocketAddr};
 
 use reqwest::StatusCode;
 use tenantry::{app::AppState, config::Config, db::Db};
 
-use crate::helpers::*;
-
-/// The machine's Redis, or a private `redis-server` started for this test.
-struct Redis {
-    url: String,
-    _child: Option<tokio::process::Child>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn answers(url: &str) -> bool {
-    let Ok(client) = redis::Client::open(url) else {
-        return false;
-    };
-    let ping = async {
-        let mut c = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut c).await
-    };
-    matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(2), ping).await,
-        Ok(Ok(_))
-    )
-}
-
-async fn redis() -> Redis {
-    let shared = "redis://127.0.0.1:6379";
-    if answers(shared).await {
-        return Redis {
-            url: shared.into(),
-            _child: None,
-            _dir: None,
-        };
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = tokio::process::Command::new("redis-server")
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server is installed");
-    let url = format!("redis://127.0.0.1:{port}");
-    for _ in 0..50 {
-        if answers(&url).await {
-            return Redis {
-                url,
-                _child: Some(child),
-                _dir: Some(dir),
-            };
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("redis-server did not start on {url}");
-}
+use crate::{
+    helpers::*,
+    support::{Redis, free_port},
+};
 
 /// Another server over `app`'s database with its own state (its own in-memory
 /// limiter), as a second instance behind a load balancer would be.
@@ -119,7 +55,7 @@ async fn login_at(app: &TestApp, base: &str, email: &str) -> StatusCode {
 
 #[tokio::test]
 async fn two_instances_share_one_budget_through_redis() {
-    let redis = redis().await;
+    let redis = Redis::start().await.expect("redis-server installed or Redis on 6379");
     let limits = [
         ("REDIS_URL", redis.url.clone()),
         ("RATE_LIMIT_LOGIN_PER_MINUTE", "4".to_string()),
@@ -140,25 +76,13 @@ async fn two_instances_share_one_budget_through_redis() {
     assert_eq!(login_at(&app, &app.base, email).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(login_at(&app, &other, email).await, StatusCode::TOO_MANY_REQUESTS);
     server.abort();
-    let health: serde_json::Value = app
-        .client
-        .get(app.url("/health/detailed"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = app.public_json("/health/detailed").await;
     assert_eq!(health["checks"]["redis"]["status"], "ok", "{health}");
 }
 
 #[tokio::test]
 async fn an_unreachable_redis_falls_back_to_memory() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let app = TestApp::spawn_with(
         TestConfig::default()
             .set("REDIS_URL", format!("redis://127.0.0.1:{port}"))
@@ -172,14 +96,6 @@ async fn an_unreachable_redis_falls_back_to_memory() {
         login_at(&app, &app.base, t.email("user")).await,
         StatusCode::TOO_MANY_REQUESTS
     );
-    let health: serde_json::Value = app
-        .client
-        .get(app.url("/health/detailed"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = app.public_json("/health/detailed").await;
     assert_eq!(health["checks"]["redis"]["status"], "degraded", "{health}");
 }

@@ -32,6 +32,12 @@ async fn put_bytes(app: &TestApp, url: &str, bytes: Vec<u8>) -> Resp {
     Resp::from(r).await
 }
 
+/// Completes the upload of document `id`.
+async fn complete(app: &TestApp, token: &str, id: &str, body: Value) -> Resp {
+    app.post(&format!("/api/v1/projects/documents/{id}/upload-complete"), token, body)
+        .await
+}
+
 /// Full local upload (initiate, PUT, complete); returns the document.
 pub async fn upload_local(app: &TestApp, token: &str, project: &str, name: &str, bytes: &[u8]) -> Value {
     let r = initiate(app, token, project, name, "application/octet-stream", bytes.len()).await;
@@ -39,28 +45,9 @@ pub async fn upload_local(app: &TestApp, token: &str, project: &str, name: &str,
     let put = put_bytes(app, r.body["upload_url"].as_str().unwrap(), bytes.to_vec()).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let id = r.body["document"]["id"].as_str().unwrap();
-    let done = app
-        .post(
-            &format!("/api/v1/projects/documents/{id}/upload-complete"),
-            token,
-            json!({}),
-        )
-        .await;
+    let done = complete(app, token, id, json!({})).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     done.body
-}
-
-/// PUTs `bytes` to a presigned URL; returns the status.
-async fn put_bytes_raw(app: &TestApp, url: &str, bytes: Vec<u8>) -> StatusCode {
-    let r = app
-        .client
-        .put(url)
-        .header("content-type", "application/octet-stream")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    r.status()
 }
 
 /// PUTs `chunks` with `Transfer-Encoding: chunked` (no Content-Length), so the
@@ -225,13 +212,9 @@ async fn local_upload_round_trip_returns_identical_bytes() {
     app.get(&format!("/api/v1/projects/documents/{id}/download"), &token)
         .await
         .assert_problem(StatusCode::CONFLICT);
-    app.post(
-        &format!("/api/v1/projects/documents/{id}/upload-complete"),
-        &token,
-        json!({}),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT);
+    complete(&app, &token, &id, json!({}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
 
     // No bearer token needed: the signed URL is the credential.
     let put = put_bytes(&app, &url, bytes.clone()).await;
@@ -240,18 +223,15 @@ async fn local_upload_round_trip_returns_identical_bytes() {
     assert_eq!(put.body["size_bytes"], bytes.len());
 
     // A wrong checksum is refused; the right one completes.
-    let complete = format!("/api/v1/projects/documents/{id}/upload-complete");
-    app.post(&complete, &token, json!({"sha256": "0".repeat(64)}))
+    complete(&app, &token, &id, json!({"sha256": "0".repeat(64)}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app
-        .post(&complete, &token, json!({"sha256": sha256_hex(&bytes).to_uppercase()}))
-        .await;
+    let r = complete(&app, &token, &id, json!({"sha256": sha256_hex(&bytes).to_uppercase()})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "uploaded");
     assert_eq!(r.body["sha256"], sha256_hex(&bytes));
     assert_eq!(r.body["size_bytes"], bytes.len());
-    app.post(&complete, &token, json!({}))
+    complete(&app, &token, &id, json!({}))
         .await
         .assert_problem(StatusCode::CONFLICT);
     // The URL cannot overwrite a completed document.
@@ -374,23 +354,13 @@ async fn declared_size_is_enforced_and_nothing_is_kept() {
         !object_path(&app, t.id, &id).exists(),
         "a rejected upload left bytes behind"
     );
-    app.post(
-        &format!("/api/v1/projects/documents/{id}/upload-complete"),
-        &token,
-        json!({}),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT);
+    complete(&app, &token, &id, json!({}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
 
     // Exactly the declared size is accepted.
     assert_eq!(put_bytes(&app, &url, vec![3u8; 10]).await.status, StatusCode::OK);
-    let r = app
-        .post(
-            &format!("/api/v1/projects/documents/{id}/upload-complete"),
-            &token,
-            json!({}),
-        )
-        .await;
+    let r = complete(&app, &token, &id, json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     // Sizes outside 1..=MAX_UPLOAD_BYTES are invalid up front.
@@ -549,12 +519,7 @@ async fn s3_upload_round_trip_on_moto() {
     let token = t.token(&app, "user").await;
     let p = create_project(&app, &token, "P", "").await;
     let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
-    let health: Value = reqwest::get(app.url("/health/detailed"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = app.public_json("/health/detailed").await;
     assert_eq!(health["checks"]["storage"]["status"], "ok", "{health}");
     assert_eq!(health["checks"]["storage"]["backend"], "s3");
 
@@ -577,33 +542,16 @@ async fn s3_upload_round_trip_on_moto() {
     let key = Storage::document_key(t.id, id.parse().unwrap());
     // S3 cannot bound a presigned PUT's size, so completion checks it: a wrong
     // size is refused and the object discarded; the upload may be retried.
-    let short = put_bytes_raw(&app, url, bytes[..100].to_vec()).await;
-    assert!(short.is_success());
-    app.post(
-        &format!("/api/v1/projects/documents/{id}/upload-complete"),
-        &token,
-        json!({}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(app.state.storage.size(&key).await.unwrap(), None);
-    let put = app
-        .client
-        .put(url)
-        .header("content-type", "application/octet-stream")
-        .body(bytes.clone())
-        .send()
+    let short = put_bytes(&app, url, bytes[..100].to_vec()).await;
+    assert!(short.status.is_success());
+    complete(&app, &token, &id, json!({}))
         .await
-        .unwrap();
-    assert!(put.status().is_success(), "presigned PUT: {}", put.status());
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.state.storage.size(&key).await.unwrap(), None);
+    let put = put_bytes(&app, url, bytes.clone()).await;
+    assert!(put.status.is_success(), "presigned PUT: {}", put.status);
 
-    let r = app
-        .post(
-            &format!("/api/v1/projects/documents/{id}/upload-complete"),
-            &token,
-            json!({"sha256": sha256_hex(&bytes)}),
-        )
-        .await;
+    let r = complete(&app, &token, &id, json!({"sha256": sha256_hex(&bytes)})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "uploaded");
 

@@ -224,6 +224,11 @@ impl TestApp {
         Resp::from(req.send().await.expect("request sent")).await
     }
 
+    /// An unauthenticated JSON document (`/openapi.json`, `/health/detailed`).
+    pub async fn public_json(&self, path: &str) -> Value {
+        self.client.get(self.url(path)).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         self.call(Method::GET, path, Some(token), None).await
     }

@@ -15,5 +15,6 @@ mod projects;
 mod rbac;
 mod routes;
 mod scale;
+mod support;
 mod tenants;
 mod users;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::{
     helpers::*,
     oauth_idp::{AuthRequest, TestIdp, test_key},
+    support::free_port,
 };
 
 const TID: &str = "6f0c3f1e-8d42-4b7a-9a55-2f6b1c0d9e11";
@@ -46,15 +47,7 @@ async fn configure_microsoft(app: &TestApp, sa: &str, t: &SeededTenant, extra: V
         "auto_provision_users": true, "allowed_domains": [], "default_role_name": "viewer",
     });
     merge(&mut body, extra);
-    let r = app
-        .post(
-            &format!("/api/v1/tenants/{}/identity-providers/microsoft", t.id),
-            sa,
-            body,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    r.body
+    configure(app, sa, t, "microsoft", body).await
 }
 
 async fn configure_google(app: &TestApp, sa: &str, t: &SeededTenant, extra: Value) -> Value {
@@ -62,8 +55,16 @@ async fn configure_google(app: &TestApp, sa: &str, t: &SeededTenant, extra: Valu
         "auto_provision_users": true, "allowed_domains": [format!("{}.test", t.slug)], "default_role_name": "user",
     });
     merge(&mut body, extra);
+    configure(app, sa, t, "google", body).await
+}
+
+async fn configure(app: &TestApp, sa: &str, t: &SeededTenant, provider: &str, body: Value) -> Value {
     let r = app
-        .post(&format!("/api/v1/tenants/{}/identity-providers/google", t.id), sa, body)
+        .post(
+            &format!("/api/v1/tenants/{}/identity-providers/{provider}", t.id),
+            sa,
+            body,
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body
@@ -123,6 +124,16 @@ async fn user_roles(app: &TestApp, tenant: Uuid, email: &str) -> Vec<String> {
     .fetch_all(&mut c)
     .await
     .unwrap()
+}
+
+/// How many rows of `table` belong to `tenant`.
+async fn rows(app: &TestApp, table: &str, tenant: Uuid) -> i64 {
+    count(
+        app,
+        &format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"),
+        tenant,
+    )
+    .await
 }
 
 async fn count(app: &TestApp, sql: &str, tenant: Uuid) -> i64 {
@@ -229,18 +240,9 @@ async fn microsoft_provisions_then_signs_in_returning_user() {
     let r = sign_in(&app, &idp, "microsoft", "contoso", again).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["user"]["id"], user_id.as_str());
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
-        5
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
-        1
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM oauth_tokens WHERE tenant_id = $1", t.id).await,
-        1
-    );
+    assert_eq!(rows(&app, "users", t.id).await, 5);
+    assert_eq!(rows(&app, "user_identities", t.id).await, 1);
+    assert_eq!(rows(&app, "oauth_tokens", t.id).await, 1);
 }
 
 #[tokio::test]
@@ -317,10 +319,7 @@ async fn google_provisions_links_and_returns() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["user"]["id"], t.user_id("tenant_admin").to_string());
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
-        2
-    );
+    assert_eq!(rows(&app, "user_identities", t.id).await, 2);
 }
 
 #[tokio::test]
@@ -455,10 +454,7 @@ async fn wrong_nonce_is_refused() {
         "{}",
         r.body
     );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
-        4
-    );
+    assert_eq!(rows(&app, "users", t.id).await, 4);
 }
 
 #[tokio::test]
@@ -532,10 +528,7 @@ async fn tid_mismatch_is_refused() {
     claims["tid"] = json!(OTHER_TID);
     let r = refused(&app, &idp, "tidcheck", claims, StatusCode::UNAUTHORIZED).await;
     assert!(r.body["detail"].as_str().unwrap().contains("tid"), "{}", r.body);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
-        4
-    );
+    assert_eq!(rows(&app, "users", t.id).await, 4);
 }
 
 // ------------------------------------------------------------------ tenant rules
@@ -565,10 +558,7 @@ async fn google_requires_an_allowed_hosted_domain() {
     .await;
     r.assert_problem(StatusCode::FORBIDDEN);
     assert!(r.body["detail"].as_str().unwrap().contains("evil.test"), "{}", r.body);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
-        4
-    );
+    assert_eq!(rows(&app, "users", t.id).await, 4);
 }
 
 #[tokio::test]
@@ -607,10 +597,7 @@ async fn unverified_email_is_not_linked() {
     let r = sign_in(&app, &idp, "google", "unverified", claims).await;
     r.assert_problem(StatusCode::FORBIDDEN);
     assert!(r.body["detail"].as_str().unwrap().contains("verified"), "{}", r.body);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
-        0
-    );
+    assert_eq!(rows(&app, "user_identities", t.id).await, 0);
 }
 
 #[tokio::test]
@@ -632,10 +619,7 @@ async fn without_auto_provisioning_unknown_users_are_refused() {
         "{}",
         r.body
     );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
-        4
-    );
+    assert_eq!(rows(&app, "users", t.id).await, 4);
 }
 
 #[tokio::test]
@@ -664,18 +648,9 @@ async fn tenant_at_max_users_refuses_provisioning_and_leaves_nothing() {
     );
     r.assert_problem(r.status);
     assert!(r.body["detail"].as_str().unwrap().contains("limit"), "{}", r.body);
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
-        4
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM user_identities WHERE tenant_id = $1", t.id).await,
-        0
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM oauth_tokens WHERE tenant_id = $1", t.id).await,
-        0
-    );
+    assert_eq!(rows(&app, "users", t.id).await, 4);
+    assert_eq!(rows(&app, "user_identities", t.id).await, 0);
+    assert_eq!(rows(&app, "oauth_tokens", t.id).await, 0);
     // An existing user still signs in (linking needs no seat).
     let r = sign_in(
         &app,
@@ -810,10 +785,7 @@ async fn token_endpoint_error_is_a_clear_4xx() {
         detail.contains("invalid_grant") && detail.contains("AADSTS70008"),
         "{detail}"
     );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM users WHERE tenant_id = $1", t.id).await,
-        4
-    );
+    assert_eq!(rows(&app, "users", t.id).await, 4);
 
     // A code the provider does not know.
     let (_, state) = start(&app, "microsoft", "tokenerr").await;
@@ -854,10 +826,7 @@ async fn provider_error_redirect_is_a_clear_4xx_and_burns_the_state() {
 #[tokio::test]
 async fn unreachable_provider_is_502() {
     // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = format!("127.0.0.1:{}", free_port());
     let (app, _idp, sa) =
         setup_with(TestConfig::default().set("MICROSOFT_AUTHORITY", format!("http://{closed}"))).await;
     let t = app.seed_tenant("offline").await;
@@ -1073,15 +1042,7 @@ async fn identity_provider_validation() {
 #[tokio::test]
 async fn oauth_routes_and_schemas_are_in_openapi() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.public_json("/openapi.json").await;
     for path in [
         "/api/v1/auth/oauth/{provider}/login/{tenant_slug}",
         "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}",

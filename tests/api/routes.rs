@@ -86,15 +86,7 @@ impl Operation {
 }
 
 async fn operations(app: &TestApp) -> Vec<Operation> {
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.public_json("/openapi.json").await;
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         if !path.starts_with("/api/v1/") {
