@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    Authz,
+    AuthCtx, Authz,
     jwt::Actor,
     model::{ListQuery, LoginAttemptView, SecurityEventView},
     ratelimit::Limit,
@@ -20,11 +20,12 @@ use super::{
 use crate::{
     app::AppState,
     auth::session::{TenantSummary, UserSummary, load_user_summary},
+    db::TenantTx,
     http::{
         ApiResult,
         extract::{ApiJson, ApiQuery, ClientMeta},
     },
-    pagination::Page,
+    pagination::{Page, PageParams},
     rbac::perm,
 };
 
@@ -151,22 +152,15 @@ pub async fn login_history(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<Page<LoginAttemptView>>> {
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE tenant_id = $1 AND user_id = $2")
-        .bind(ctx.tenant_id.0)
-        .bind(ctx.user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let items = sqlx::query_as(
-        "SELECT id, email, ip_address, user_agent, method, success, reason, created_at FROM login_attempts \
-         WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+    let page = own_rows(
+        &mut tx,
+        &ctx,
+        "login_attempts",
+        "id, email, ip_address, user_agent, method, success, reason, created_at",
+        &q.page,
     )
-    .bind(ctx.tenant_id.0)
-    .bind(ctx.user_id)
-    .bind(q.page.limit())
-    .bind(q.page.offset())
-    .fetch_all(&mut *tx)
     .await?;
-    Ok(ApiJson(q.page.wrap(items, total)))
+    Ok(ApiJson(page))
 }
 
 /// The caller's security events (failures, locks, password and MFA changes), newest first.
@@ -176,20 +170,45 @@ pub async fn security_events(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<Page<SecurityEventView>>> {
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM security_events WHERE tenant_id = $1 AND user_id = $2")
-        .bind(ctx.tenant_id.0)
-        .bind(ctx.user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let items = sqlx::query_as(
-        "SELECT id, event_type, details, ip_address, user_agent, created_at FROM security_events \
-         WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
+    let page = own_rows(
+        &mut tx,
+        &ctx,
+        "security_events",
+        "id, event_type, details, ip_address, user_agent, created_at",
+        &q.page,
     )
+    .await?;
+    Ok(ApiJson(page))
+}
+
+/// A page of the caller's own rows of a per-user log table, newest first.
+/// `table` and `columns` are fixed fragments from this module, never input.
+async fn own_rows<T>(
+    tx: &mut TenantTx,
+    ctx: &AuthCtx,
+    table: &'static str,
+    columns: &'static str,
+    page: &PageParams,
+) -> Result<Page<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {table} WHERE tenant_id = $1 AND user_id = $2"
+    )))
     .bind(ctx.tenant_id.0)
     .bind(ctx.user_id)
-    .bind(q.page.limit())
-    .bind(q.page.offset())
-    .fetch_all(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(ApiJson(q.page.wrap(items, total)))
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM {table} WHERE tenant_id = $1 AND user_id = $2 \
+         ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+    )))
+    .bind(ctx.tenant_id.0)
+    .bind(ctx.user_id)
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(page.wrap(items, total))
 }
