@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{
     Permission,
     model::{
-        AssignRole, AssignmentView, NewRole, PermissionView, RoleView, UpdateRole,
-        check_description, check_role_name, parse_permissions,
+        AssignRole, AssignmentView, NewRole, PermissionView, RoleView, UpdateRole, check_description, check_role_name,
+        parse_permissions,
     },
     perm, repo,
 };
@@ -32,11 +32,7 @@ use crate::{
 
 /// Refuses granting permissions the caller does not hold.
 fn ensure_grantable(ctx: &AuthCtx, perms: &[Permission]) -> ApiResult<()> {
-    let missing: Vec<&str> = perms
-        .iter()
-        .filter(|p| !ctx.has(**p))
-        .map(|p| p.as_str())
-        .collect();
+    let missing: Vec<&str> = perms.iter().filter(|p| !ctx.has(**p)).map(|p| p.as_str()).collect();
     if missing.is_empty() {
         Ok(())
     } else {
@@ -48,10 +44,7 @@ fn ensure_grantable(ctx: &AuthCtx, perms: &[Permission]) -> ApiResult<()> {
 }
 
 fn role_perms(role: &RoleView) -> Vec<Permission> {
-    role.permissions
-        .iter()
-        .filter_map(|p| Permission::parse(p))
-        .collect()
+    role.permissions.iter().filter_map(|p| Permission::parse(p)).collect()
 }
 
 /// The permission catalogue (every page holds the whole catalogue).
@@ -60,10 +53,9 @@ fn role_perms(role: &RoleView) -> Vec<Permission> {
 pub async fn list_permissions(
     Authz { mut tx, .. }: Authz<perm::RolesRead>,
 ) -> ApiResult<ApiJson<Page<PermissionView>>> {
-    let items: Vec<PermissionView> =
-        sqlx::query_as("SELECT name, description FROM permissions ORDER BY name")
-            .fetch_all(&mut *tx)
-            .await?;
+    let items: Vec<PermissionView> = sqlx::query_as("SELECT name, description FROM permissions ORDER BY name")
+        .fetch_all(&mut *tx)
+        .await?;
     let total = items.len() as i64;
     Ok(ApiJson(Page {
         items,
@@ -98,8 +90,7 @@ pub async fn create_role(
     let perms = parse_permissions(&input.permissions)?;
     ensure_grantable(&ctx, &perms)?;
     let tenant = ctx.tenant_id.0;
-    let id =
-        repo::insert_role(&mut tx, tenant, name, input.description.trim(), ctx.user_id).await?;
+    let id = repo::insert_role(&mut tx, tenant, name, input.description.trim(), ctx.user_id).await?;
     repo::set_permissions(&mut tx, tenant, id, &perms).await?;
     let role = repo::find_role(&mut tx, id)
         .await?
@@ -141,11 +132,7 @@ pub async fn update_role(
     let old = repo::find_role(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Role"))?;
-    let name = input
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| *n != old.name);
+    let name = input.name.as_deref().map(str::trim).filter(|n| *n != old.name);
     let mut v = Validator::new();
     if let Some(n) = name {
         check_role_name(&mut v, n);
@@ -154,11 +141,7 @@ pub async fn update_role(
         check_description(&mut v, d);
     }
     v.finish()?;
-    let perms = input
-        .permissions
-        .as_deref()
-        .map(parse_permissions)
-        .transpose()?;
+    let perms = input.permissions.as_deref().map(parse_permissions).transpose()?;
     let perms_change = perms.as_ref().filter(|p| **p != role_perms(&old));
     if old.is_system && (name.is_some() || perms_change.is_some()) {
         return Err(ApiError::conflict(
@@ -194,9 +177,7 @@ pub async fn update_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.updated", "role", id)
-            .old(&old)
-            .new_values(&new),
+        AuditEvent::new("role.updated", "role", id).old(&old).new_values(&new),
     )
     .await?;
     tx.commit().await?;
@@ -219,9 +200,7 @@ pub async fn delete_role(
     let assigned = repo::assignment_count(&mut tx, id).await?;
     if assigned > 0 {
         return Err(ApiError::Conflict {
-            detail: format!(
-                "The role is assigned to {assigned} user(s); remove those assignments first"
-            ),
+            detail: format!("The role is assigned to {assigned} user(s); remove those assignments first"),
             extra: Some(json!({"assignments": assigned})),
         });
     }
@@ -267,15 +246,7 @@ pub async fn assign_role(
         .ok_or_else(|| ApiError::not_found("Role"))?;
     ensure_grantable(&ctx, &role_perms(&role))?;
     let old = repo::find_assignment(&mut tx, user, role.id).await?;
-    repo::upsert_assignment(
-        &mut tx,
-        ctx.tenant_id.0,
-        user,
-        role.id,
-        input.expires_at,
-        ctx.user_id,
-    )
-    .await?;
+    repo::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
     let new = repo::find_assignment(&mut tx, user, role.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Role"))?;
@@ -285,9 +256,7 @@ pub async fn assign_role(
         &ctx.actor(),
         AuditEvent::new("role.assigned", "user", user)
             .old(&old)
-            .new_values(
-                json!({"role_id": role.id, "role_name": role.name, "expires_at": &new.expires_at}),
-            ),
+            .new_values(json!({"role_id": role.id, "role_name": role.name, "expires_at": &new.expires_at})),
     )
     .await?;
     tx.commit().await?;
@@ -317,10 +286,7 @@ pub async fn remove_role(
         .ok_or_else(|| ApiError::not_found("Role"))?;
     ensure_grantable(&ctx, &role_perms(&role))?;
     repo::delete_assignment(&mut tx, user, role_id).await?;
-    if role.is_system
-        && role.name == "tenant_admin"
-        && repo::active_tenant_admins(&mut tx).await? == 0
-    {
+    if role.is_system && role.name == "tenant_admin" && repo::active_tenant_admins(&mut tx).await? == 0 {
         return Err(ApiError::conflict(
             "The tenant must keep at least one active tenant admin",
         ));
