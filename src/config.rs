@@ -233,6 +233,8 @@ impl Config {
             return Err(v.bad("MAX_FAILED_LOGINS", "must be at least 1".into()));
         }
 
+        let data_dir = v.get("TENANTRY_DATA_DIR").unwrap_or_else(|| ".data".into());
+
         let sns_cert_url_prefix_allowlist = v.list("SNS_CERT_URL_PREFIX_ALLOWLIST");
         if !dev && sns_cert_url_prefix_allowlist.iter().any(|p| !p.starts_with("https://")) {
             return Err(v.bad("SNS_CERT_URL_PREFIX_ALLOWLIST", "entries must be https URLs in production".into()));
@@ -242,7 +244,7 @@ impl Config {
             environment,
             database_url: v.get("DATABASE_URL").map(Secret::new),
             database_max_connections: v.parse("DATABASE_MAX_CONNECTIONS", 20)?,
-            data_dir: v.get("TENANTRY_DATA_DIR").unwrap_or_else(|| ".data".into()),
+            data_dir: data_dir.clone(),
             secret_key,
             encryption_key,
             encryption_key_id: v.get("ENCRYPTION_KEY_ID").unwrap_or_else(|| "k1".into()),
@@ -282,7 +284,7 @@ impl Config {
             app_name: v.get("APP_NAME").unwrap_or_else(|| "Tenantry".into()),
             base_url: v
                 .get("BASE_URL")
-                .unwrap_or_else(|| "http://127.0.0.1:8000".into())
+                .unwrap_or_else(|| default_base_url(bind_addr))
                 .trim_end_matches('/')
                 .to_string(),
             frontend_url: frontend_url.trim_end_matches('/').to_string(),
@@ -290,7 +292,7 @@ impl Config {
             super_admin_password,
             redis_url: v.get("REDIS_URL").map(Secret::new),
             storage_backend,
-            storage_path: v.get("STORAGE_PATH").unwrap_or_else(|| ".data/storage".into()),
+            storage_path: v.get("STORAGE_PATH").unwrap_or_else(|| format!("{data_dir}/storage")),
             s3_bucket,
             max_failed_logins,
             lockout_minutes,
@@ -346,6 +348,18 @@ impl Vars {
     }
 }
 
+/// Without `BASE_URL`, links (upload URLs, token issuer) point at the address the
+/// server listens on, so a server started on another port still hands out working URLs.
+fn default_base_url(bind_addr: SocketAddr) -> String {
+    let host = match bind_addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", bind_addr.port())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +374,20 @@ mod tests {
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8000");
         assert_eq!(c.max_failed_logins, 5);
         assert_eq!(c.lockout_seconds, 30 * 60);
+    }
+
+    #[test]
+    fn base_url_follows_bind_addr_unless_set() {
+        assert_eq!(cfg(&[("BIND_ADDR", "127.0.0.1:8091")]).unwrap().base_url, "http://127.0.0.1:8091");
+        assert_eq!(cfg(&[("BIND_ADDR", "0.0.0.0:9000")]).unwrap().base_url, "http://127.0.0.1:9000");
+        let c = cfg(&[("BIND_ADDR", "0.0.0.0:9000"), ("BASE_URL", "https://api.example.com/")]).unwrap();
+        assert_eq!(c.base_url, "https://api.example.com");
+    }
+
+    #[test]
+    fn storage_lives_under_the_data_dir_by_default() {
+        assert_eq!(cfg(&[("TENANTRY_DATA_DIR", "/srv/t")]).unwrap().storage_path, "/srv/t/storage");
+        assert_eq!(cfg(&[]).unwrap().storage_path, ".data/storage");
     }
 
     #[test]
