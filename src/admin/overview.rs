@@ -26,6 +26,9 @@ use crate::{
     },
 };
 
+// `YYYY-MM-DD`, not the `time` crate's default (year, ordinal) tuple.
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EmailQueue {
     pub pending: i64,
@@ -91,6 +94,7 @@ pub struct GrowthQuery {
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct GrowthPoint {
     #[schema(value_type = String, format = Date)]
+    #[serde(with = "iso_date")]
     pub date: Date,
     pub tenants: i64,
     pub users: i64,

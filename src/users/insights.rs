@@ -16,6 +16,9 @@ use crate::{
     rbac::perm,
 };
 
+// `YYYY-MM-DD`, not the `time` crate's default (year, ordinal) tuple.
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserStats {
     pub total: i64,
@@ -43,6 +46,7 @@ pub struct SignInStats {
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DailySignIns {
     #[schema(value_type = String, format = Date)]
+    #[serde(with = "iso_date")]
     pub day: Date,
     pub successful: i64,
     pub failed: i64,

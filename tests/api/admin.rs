@@ -354,6 +354,8 @@ async fn dashboard_growth_maintenance_and_config() {
     let g = app.get("/api/v1/admin/analytics/growth?days=7", &sa).await;
     assert_eq!(g.status, StatusCode::OK, "{}", g.body);
     assert_eq!(g.body["series"].as_array().unwrap().len(), 7);
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    assert_eq!(g.body["series"][6]["date"], today.as_str(), "dates are YYYY-MM-DD: {}", g.body);
     assert_eq!(g.body["totals"]["users"], 5);
     assert_eq!(g.body["totals"]["tenants"], 2);
     app.get("/api/v1/admin/analytics/growth?days=0", &sa)

@@ -556,7 +556,14 @@ async fn stats_and_security_views() {
     assert_eq!(r.body["by_role"]["viewer"], 1);
     assert!(r.body["sign_ins"]["successful_24h"].as_i64().unwrap() >= 2);
     assert!(r.body["sign_ins"]["failed_24h"].as_i64().unwrap() >= 1);
-    assert!(!r.body["sign_ins"]["daily"].as_array().unwrap().is_empty());
+    let daily = r.body["sign_ins"]["daily"].as_array().unwrap();
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    assert_eq!(
+        daily.last().unwrap()["day"],
+        today.as_str(),
+        "days are YYYY-MM-DD: {}",
+        r.body
+    );
 
     let r = app
         .get(&format!("/api/v1/users/{}/security", t.user_id("user")), &admin)
