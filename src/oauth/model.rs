@@ -37,7 +37,6 @@ impl Provider {
 
 /// `POST /tenants/{id}/identity-providers/{microsoft|google}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateIdentityProvider {
     /// The tenant's own app registration; empty: the platform's multi-tenant app.
     pub client_id: Option<String>,
@@ -58,7 +57,6 @@ pub struct CreateIdentityProvider {
 /// `PUT /tenants/{id}/identity-providers/{provider_id}`: absent fields are kept;
 /// `client_id`/`client_secret` set to `null` fall back to the platform app.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateIdentityProvider {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]

@@ -18,7 +18,6 @@ use crate::{
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// Web-search syntax: words, `"quoted phrases"`, `or`, `-excluded`.
     pub query: String,

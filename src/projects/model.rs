@@ -47,7 +47,6 @@ pub struct ProjectView {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct NewProject {
     pub name: String,
     #[serde(default)]
@@ -58,7 +57,6 @@ pub struct NewProject {
 
 /// Partial update: absent fields keep their values.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ProjectChanges {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -103,7 +101,6 @@ pub struct DocumentView {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct NewDocument {
     pub name: String,
     #[serde(default)]
@@ -113,7 +110,6 @@ pub struct NewDocument {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DocumentChanges {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -136,7 +132,6 @@ pub struct DocumentFilter {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UploadRequest {
     pub project_id: Uuid,
     pub name: String,
@@ -157,7 +152,6 @@ pub struct UploadTicket {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UploadComplete {
     /// Lowercase hex SHA-256 the client computed; checked when given.
     pub sha256: Option<String>,

@@ -44,7 +44,8 @@ pub struct UserFilter {
     pub page: PageParams,
 }
 
-/// `PUT /users/me`.
+/// `PUT /users/me`. Unknown fields are refused (422), unlike elsewhere: a field
+/// the caller may not change here (email, roles, `is_active`) must not look accepted.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MyChanges {
@@ -52,7 +53,8 @@ pub struct MyChanges {
     pub last_name: Option<String>,
 }
 
-/// `PUT /users/{id}`.
+/// `PUT /users/{id}`. Unknown fields are refused (422): email and roles change
+/// through their own endpoints, and an ignored `roles` must not look applied.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
@@ -92,7 +94,6 @@ pub struct SessionFilter {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     pub email: String,
     /// Roles granted on acceptance; `["user"]` when absent or empty.
@@ -128,7 +129,6 @@ pub struct BulkUser {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct BulkCreateRequest {
     /// At most 500 rows.
     pub users: Vec<serde_json::Value>,
@@ -171,7 +171,6 @@ pub enum BulkActionKind {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct BulkActionRequest {
     /// At most 500 ids.
     pub user_ids: Vec<Uuid>,

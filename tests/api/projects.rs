@@ -68,10 +68,18 @@ async fn project_crud_with_etag_and_if_match() {
     r.assert_problem(StatusCode::PRECONDITION_FAILED);
     assert_eq!(app.get(&path, &token).await.body["name"], "Apollo");
 
-    // Without If-Match the write is unconditional.
-    let r = app.put(&path, &token, json!({"status": "completed"})).await;
-    assert_eq!(r.status, StatusCode::OK);
+    // Without If-Match the write is unconditional; fields the API does not know
+    // (here, the rest of a GET response sent back) are ignored.
+    let r = app
+        .put(
+            &path,
+            &token,
+            json!({"status": "completed", "id": id, "version": 1, "color": "red"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.header("etag"), Some("\"3\""));
+    assert_eq!(r.body["status"], "completed");
 
     // Validation.
     app.post("/api/v1/projects", &token, json!({"name": "  "}))
@@ -123,6 +131,11 @@ async fn project_crud_with_etag_and_if_match() {
     assert_eq!(update["old_values"]["description"], "Moon");
     assert_eq!(update["new_values"]["description"], "To the moon");
     assert_eq!(update["actor_email"], t.email("project_manager"));
+
+    let r = app
+        .post("/api/v1/projects", &token, json!({"name": "Extra", "owner": "someone"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "unknown fields are ignored: {}", r.body);
 }
 
 #[tokio::test]
