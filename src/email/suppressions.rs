@@ -96,7 +96,7 @@ pub struct SuppressionFilter {
 }
 
 /// Suppressed addresses, newest first.
-#[utoipa::path(get, path = "/suppressions", tag = "admin", security(("bearer" = [])), params(SuppressionFilter),
+#[utoipa::path(get, path = "/suppressions", tag = "admin", security(("bearer" = ["super_admin"])), params(SuppressionFilter),
     responses((status = 200, body = Page<SuppressionView>), (status = 403, description = "Super admin only")))]
 pub async fn list_suppressions(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -127,7 +127,7 @@ pub async fn list_suppressions(
 }
 
 /// Removes an address from the suppression list, so mail to it is sent again.
-#[utoipa::path(delete, path = "/suppressions/{email}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/suppressions/{email}", tag = "admin", security(("bearer" = ["super_admin"])),
     params(("email" = String, Path, description = "The suppressed address")),
     responses((status = 204, description = "Removed"), (status = 404, description = "Not suppressed"),
         (status = 403, description = "Super admin only")))]

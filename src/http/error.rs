@@ -164,8 +164,15 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut res = problem_response(status, body);
-        if let Self::RateLimited { retry_after_secs } = self {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        match self {
+            Self::RateLimited { retry_after_secs } => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+            }
+            // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
+            Self::Unauthorized(_) => {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         res
     }

@@ -97,12 +97,20 @@ where
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|err| {
             let field = err.path().to_string();
-            ApiError::Validation(vec![FieldError::new(
-                if field == "." { "query".into() } else { field },
-                err.into_inner().to_string(),
-            )])
+            let field = if field == "." { unparsable_page_param(query).unwrap_or("query").to_string() } else { field };
+            ApiError::Validation(vec![FieldError::new(field, err.into_inner().to_string())])
         })
     }
+}
+
+/// `#[serde(flatten)]`ed [`PageParams`](crate::pagination::PageParams) lose the
+/// parameter's name in errors; find which of `page`/`page_size` is not an integer.
+fn unparsable_page_param(query: &str) -> Option<&'static str> {
+    form_urlencoded::parse(query.as_bytes()).find_map(|(k, v)| match k.as_ref() {
+        "page" if v.trim().parse::<i64>().is_err() => Some("page"),
+        "page_size" if v.trim().parse::<i64>().is_err() => Some("page_size"),
+        _ => None,
+    })
 }
 
 /// Path parameters; a malformed id is 422, like any other invalid input.

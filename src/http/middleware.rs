@@ -51,6 +51,11 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
             out.headers_mut().insert(name.clone(), value.clone());
         }
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was never read, so the connection cannot be reused;
+        // say so, or a keep-alive client sends its next request into a closed socket.
+        out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     out
 }
 
@@ -120,6 +125,9 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
+/// Prometheus text exposition of the request counters and latencies.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn render_metrics() -> Response {
     let mut res = Response::new(Body::from(metrics_handle().render()));
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
