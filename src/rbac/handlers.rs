@@ -22,6 +22,7 @@ use super::{
 use crate::{
     audit::{self, AuditEvent},
     auth::{AuthCtx, Authz},
+    db::TenantTx,
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -41,6 +42,13 @@ fn ensure_grantable(ctx: &AuthCtx, perms: &[Permission]) -> ApiResult<()> {
             missing.join(", ")
         )))
     }
+}
+
+/// The role, or 404 (another tenant's roles are invisible).
+async fn role_or_404(tx: &mut TenantTx, id: Uuid) -> ApiResult<RoleView> {
+    repo::find_role(tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Role"))
 }
 
 fn role_perms(role: &RoleView) -> Vec<Permission> {
@@ -92,9 +100,7 @@ pub async fn create_role(
     let tenant = ctx.tenant_id.0;
     let id = repo::insert_role(&mut tx, tenant, name, input.description.trim(), ctx.user_id).await?;
     repo::set_permissions(&mut tx, tenant, id, &perms).await?;
-    let role = repo::find_role(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Role"))?;
+    let role = role_or_404(&mut tx, id).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
@@ -112,11 +118,7 @@ pub async fn get_role(
     Authz { mut tx, .. }: Authz<perm::RolesRead>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<RoleView>> {
-    Ok(ApiJson(
-        repo::find_role(&mut tx, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Role"))?,
-    ))
+    Ok(ApiJson(role_or_404(&mut tx, id).await?))
 }
 
 /// Updates a custom role. System roles keep their name and permissions (409);
@@ -129,9 +131,7 @@ pub async fn update_role(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<UpdateRole>,
 ) -> ApiResult<ApiJson<RoleView>> {
-    let old = repo::find_role(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Role"))?;
+    let old = role_or_404(&mut tx, id).await?;
     let name = input.name.as_deref().map(str::trim).filter(|n| *n != old.name);
     let mut v = Validator::new();
     if let Some(n) = name {
@@ -142,7 +142,8 @@ pub async fn update_role(
     }
     v.finish()?;
     let perms = input.permissions.as_deref().map(parse_permissions).transpose()?;
-    let perms_change = perms.as_ref().filter(|p| **p != role_perms(&old));
+    let current = role_perms(&old);
+    let perms_change = perms.as_ref().filter(|p| **p != current);
     if old.is_system && (name.is_some() || perms_change.is_some()) {
         return Err(ApiError::conflict(
             "System roles cannot be renamed and their permissions cannot be changed",
@@ -150,7 +151,6 @@ pub async fn update_role(
     }
     if let Some(p) = perms_change {
         // Adding needs the added permissions; removing needs those removed.
-        let current = role_perms(&old);
         let changed: Vec<Permission> = p
             .iter()
             .filter(|x| !current.contains(x))
@@ -170,9 +170,7 @@ pub async fn update_role(
     if let Some(p) = perms_change {
         repo::set_permissions(&mut tx, ctx.tenant_id.0, id, p).await?;
     }
-    let new = repo::find_role(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Role"))?;
+    let new = role_or_404(&mut tx, id).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
@@ -191,9 +189,7 @@ pub async fn delete_role(
     Authz { ctx, mut tx, .. }: Authz<perm::RolesDelete>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let old = repo::find_role(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Role"))?;
+    let old = role_or_404(&mut tx, id).await?;
     if old.is_system {
         return Err(ApiError::conflict("System roles cannot be deleted"));
     }
@@ -241,9 +237,7 @@ pub async fn assign_role(
     if !repo::user_exists(&mut tx, user).await? {
         return Err(ApiError::not_found("User"));
     }
-    let role = repo::find_role(&mut tx, input.role_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Role"))?;
+    let role = role_or_404(&mut tx, input.role_id).await?;
     ensure_grantable(&ctx, &role_perms(&role))?;
     let old = repo::find_assignment(&mut tx, user, role.id).await?;
     repo::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
@@ -281,9 +275,7 @@ pub async fn remove_role(
     let old = repo::find_assignment(&mut tx, user, role_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Assignment"))?;
-    let role = repo::find_role(&mut tx, role_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Role"))?;
+    let role = role_or_404(&mut tx, role_id).await?;
     ensure_grantable(&ctx, &role_perms(&role))?;
     repo::delete_assignment(&mut tx, user, role_id).await?;
     if role.is_system && role.name == "tenant_admin" && repo::active_tenant_admins(&mut tx).await? == 0 {
