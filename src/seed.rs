@@ -52,10 +52,7 @@ pub async fn run(state: &AppState) -> anyhow::Result<()> {
             );
             println!("{:<8} {:<16} {:<32} password", "tenant", "role", "email");
             for l in logins {
-                println!(
-                    "{:<8} {:<16} {:<32} {}",
-                    l.tenant, l.role, l.email, l.password
-                );
+                println!("{:<8} {:<16} {:<32} {}", l.tenant, l.role, l.email, l.password);
             }
         }
     }
@@ -65,10 +62,9 @@ pub async fn run(state: &AppState) -> anyhow::Result<()> {
 /// The seeding itself, in one platform transaction; `None` when already seeded.
 pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<SeededLogin>>> {
     let mut tx = state.db.system_job_tx("seed").await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = 'acme')")
-            .fetch_one(&mut *tx)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = 'acme')")
+        .fetch_one(&mut *tx)
+        .await?;
     if exists {
         return Ok(None);
     }
@@ -133,11 +129,7 @@ async fn add_user(
 ) -> anyhow::Result<()> {
     let id = Uuid::new_v4();
     let hash = state.passwords.hash(password).await;
-    let first = role
-        .split('_')
-        .map(capitalise)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let first = role.split('_').map(capitalise).collect::<Vec<_>>().join(" ");
     sqlx::query(
         "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, email_verified_at) \
          VALUES ($1, $2, $3, $4, 'Sample', $5, now())",
@@ -193,8 +185,7 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
             tx,
             TenantId(tenant),
             &AuditActor::default(),
-            AuditEvent::new("project.created", "project", project)
-                .new_values(json!({"name": name, "seeded": true})),
+            AuditEvent::new("project.created", "project", project).new_values(json!({"name": name, "seeded": true})),
         )
         .await?;
         for doc in *documents {
