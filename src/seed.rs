@@ -150,15 +150,19 @@ async fn add_user(
     .bind(role)
     .execute(&mut **tx)
     .await?;
-    audit::record(
+    record_seeded(
         tx,
-        TenantId(tenant),
-        &AuditActor::default(),
+        tenant,
         AuditEvent::new("user.created", "user", id)
             .new_values(json!({"email": email, "roles": [role], "seeded": true})),
     )
     .await?;
     Ok(())
+}
+
+/// Audits a seeded row as the system (no user acted).
+async fn record_seeded(tx: &mut PlatformTx, tenant: Uuid, event: AuditEvent) -> Result<(), sqlx::Error> {
+    audit::record(tx, TenantId(tenant), &AuditActor::default(), event).await
 }
 
 fn capitalise(s: &str) -> String {
@@ -181,10 +185,9 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
         .bind(owner)
         .execute(&mut **tx)
         .await?;
-        audit::record(
+        record_seeded(
             tx,
-            TenantId(tenant),
-            &AuditActor::default(),
+            tenant,
             AuditEvent::new("project.created", "project", project).new_values(json!({"name": name, "seeded": true})),
         )
         .await?;
@@ -201,10 +204,9 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
             .bind(owner)
             .execute(&mut **tx)
             .await?;
-            audit::record(
+            record_seeded(
                 tx,
-                TenantId(tenant),
-                &AuditActor::default(),
+                tenant,
                 AuditEvent::new("document.created", "document", id)
                     .new_values(json!({"name": doc, "project_id": project, "seeded": true})),
             )
