@@ -119,17 +119,23 @@ mod tests {
         JwtKeys::new(&Config::from_map(HashMap::new()).unwrap())
     }
 
-    #[test]
-    fn round_trip_and_audience_separation() {
-        let k = keys();
-        let (t, _) = k.issue(
+    /// An access token for fresh ids, valid for `ttl` seconds (negative: already expired).
+    fn access_token(k: &JwtKeys, ttl: i64) -> String {
+        k.issue(
             ACCESS_AUDIENCE,
             Uuid::new_v4(),
             Uuid::new_v4(),
             Uuid::new_v4(),
-            60,
+            ttl,
             None,
-        );
+        )
+        .0
+    }
+
+    #[test]
+    fn round_trip_and_audience_separation() {
+        let k = keys();
+        let t = access_token(&k, 60);
         assert!(k.verify(&t, ACCESS_AUDIENCE).is_some());
         assert!(k.verify(&t, MFA_AUDIENCE).is_none());
     }
@@ -137,14 +143,7 @@ mod tests {
     #[test]
     fn rejects_alg_none_and_expired() {
         let k = keys();
-        let (t, _) = k.issue(
-            ACCESS_AUDIENCE,
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            60,
-            None,
-        );
+        let t = access_token(&k, 60);
         let payload = t.split('.').nth(1).unwrap();
         let none = format!(
             "{}.{}.",
@@ -152,14 +151,7 @@ mod tests {
             payload
         );
         assert!(k.verify(&none, ACCESS_AUDIENCE).is_none());
-        let (expired, _) = k.issue(
-            ACCESS_AUDIENCE,
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            -5,
-            None,
-        );
+        let expired = access_token(&k, -5);
         assert!(k.verify(&expired, ACCESS_AUDIENCE).is_none());
     }
 }
