@@ -17,6 +17,10 @@ async fn sa_id(app: &TestApp) -> Uuid {
         .unwrap()
 }
 
+async fn impersonate(app: &TestApp, token: &str, body: Value) -> Resp {
+    app.post("/api/v1/auth/impersonate", token, body).await
+}
+
 #[tokio::test]
 async fn impersonation_rules_audit_and_end() {
     let app = TestApp::spawn().await;
@@ -25,47 +29,29 @@ async fn impersonation_rules_audit_and_end() {
     let t = app.seed_tenant("acme").await;
 
     // Reason required; super admins are never targets; tenant admins cannot impersonate.
-    app.post(
-        "/api/v1/auth/impersonate",
-        &sa,
-        json!({"tenant_id": t.id, "reason": "  "}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.post("/api/v1/auth/impersonate", &sa, json!({"tenant_id": t.id}))
+    impersonate(&app, &sa, json!({"tenant_id": t.id, "reason": "  "}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.post(
-        "/api/v1/auth/impersonate",
+    impersonate(&app, &sa, json!({"tenant_id": t.id}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    impersonate(
+        &app,
         &sa,
         json!({"tenant_id": SYSTEM, "user_id": sa_user, "reason": "x"}),
     )
     .await
     .assert_problem(StatusCode::FORBIDDEN);
-    app.post(
-        "/api/v1/auth/impersonate",
-        &sa,
-        json!({"tenant_id": Uuid::new_v4(), "reason": "x"}),
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND);
+    impersonate(&app, &sa, json!({"tenant_id": Uuid::new_v4(), "reason": "x"}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
     let admin = t.token(&app, "tenant_admin").await;
-    app.post(
-        "/api/v1/auth/impersonate",
-        &admin,
-        json!({"tenant_id": t.id, "reason": "x"}),
-    )
-    .await
-    .assert_problem(StatusCode::FORBIDDEN);
+    impersonate(&app, &admin, json!({"tenant_id": t.id, "reason": "x"}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
 
     // Default target: the tenant admin.
-    let r = app
-        .post(
-            "/api/v1/auth/impersonate",
-            &sa,
-            json!({"tenant_id": t.id, "reason": "Ticket #42"}),
-        )
-        .await;
+    let r = impersonate(&app, &sa, json!({"tenant_id": t.id, "reason": "Ticket #42"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["user"]["email"], t.email("tenant_admin"));
     assert_eq!(r.body["tenant"]["slug"], "acme");
@@ -75,13 +61,9 @@ async fn impersonation_rules_audit_and_end() {
     assert_eq!(status.body["impersonating"], true, "{}", status.body);
 
     // No nesting: an impersonating token is not a super admin.
-    app.post(
-        "/api/v1/auth/impersonate",
-        &token,
-        json!({"tenant_id": t.id, "reason": "x"}),
-    )
-    .await
-    .assert_problem(StatusCode::FORBIDDEN);
+    impersonate(&app, &token, json!({"tenant_id": t.id, "reason": "x"}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
 
     // Work done while impersonating carries the impersonator.
     let role = app
@@ -100,10 +82,7 @@ async fn impersonation_rules_audit_and_end() {
     .fetch_one(&mut c)
     .await
     .unwrap();
-    assert_eq!(
-        (actor, imp),
-        (Some(t.user_id("tenant_admin")), Some(sa_user))
-    );
+    assert_eq!((actor, imp), (Some(t.user_id("tenant_admin")), Some(sa_user)));
     for tenant in [t.id, Uuid::parse_str(SYSTEM).unwrap()] {
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'impersonation.started'",
@@ -134,9 +113,7 @@ async fn impersonation_rules_audit_and_end() {
     app.post("/api/v1/auth/end-impersonation", &admin, json!({}))
         .await
         .assert_problem(StatusCode::BAD_REQUEST);
-    let end = app
-        .post("/api/v1/auth/end-impersonation", &token, json!({}))
-        .await;
+    let end = app.post("/api/v1/auth/end-impersonation", &token, json!({})).await;
     assert_eq!(end.status, StatusCode::NO_CONTENT, "{}", end.body);
     app.get("/api/v1/auth/status", &token)
         .await
@@ -148,27 +125,18 @@ async fn impersonation_rules_audit_and_end() {
     );
 
     // A named target; inactive tenants refuse.
-    let r = app
-        .post(
-            "/api/v1/auth/impersonate",
-            &sa,
-            json!({"tenant_id": t.id, "user_id": t.user_id("viewer"), "reason": "r"}),
-        )
-        .await;
-    assert_eq!(r.body["user"]["email"], t.email("viewer"));
-    app.post(
-        &format!("/api/v1/tenants/{}/deactivate", t.id),
+    let r = impersonate(
+        &app,
         &sa,
-        json!({}),
+        json!({"tenant_id": t.id, "user_id": t.user_id("viewer"), "reason": "r"}),
     )
     .await;
-    app.post(
-        "/api/v1/auth/impersonate",
-        &sa,
-        json!({"tenant_id": t.id, "reason": "r"}),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT);
+    assert_eq!(r.body["user"]["email"], t.email("viewer"));
+    app.post(&format!("/api/v1/tenants/{}/deactivate", t.id), &sa, json!({}))
+        .await;
+    impersonate(&app, &sa, json!({"tenant_id": t.id, "reason": "r"}))
+        .await
+        .assert_problem(StatusCode::CONFLICT);
 }
 
 #[tokio::test]
@@ -178,18 +146,11 @@ async fn audit_verify_detects_a_tampered_row() {
     let t = app.seed_tenant("acme").await;
     let admin = t.token(&app, "tenant_admin").await;
     for name in ["one", "two", "three"] {
-        app.post(
-            "/api/v1/roles",
-            &admin,
-            json!({"name": name, "permissions": []}),
-        )
-        .await;
+        app.post("/api/v1/roles", &admin, json!({"name": name, "permissions": []}))
+            .await;
     }
     let ok = app
-        .get(
-            &format!("/api/v1/admin/audit/verify?tenant_id={}", t.id),
-            &sa,
-        )
+        .get(&format!("/api/v1/admin/audit/verify?tenant_id={}", t.id), &sa)
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.body["valid"], true);
@@ -215,10 +176,7 @@ async fn audit_verify_detects_a_tampered_row() {
         .unwrap();
 
     let bad = app
-        .get(
-            &format!("/api/v1/admin/audit/verify?tenant_id={}", t.id),
-            &sa,
-        )
+        .get(&format!("/api/v1/admin/audit/verify?tenant_id={}", t.id), &sa)
         .await;
     assert_eq!(bad.body["valid"], false, "{}", bad.body);
     assert_eq!(bad.body["first_broken_id"], tampered.to_string());
@@ -226,20 +184,14 @@ async fn audit_verify_detects_a_tampered_row() {
     let all = app.get("/api/v1/admin/audit/verify", &sa).await;
     assert_eq!(all.body["valid"], false);
     assert_eq!(all.body["first_broken_tenant_id"], t.id.to_string());
-    app.get(
-        &format!("/api/v1/admin/audit/verify?tenant_id={}", Uuid::new_v4()),
-        &sa,
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND);
+    app.get(&format!("/api/v1/admin/audit/verify?tenant_id={}", Uuid::new_v4()), &sa)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
 
     // Cross-tenant search with filters; tenant admins only see their own at /audit/logs.
     let logs = app
         .get(
-            &format!(
-                "/api/v1/admin/audit/logs?tenant_id={}&action=role.created",
-                t.id
-            ),
+            &format!("/api/v1/admin/audit/logs?tenant_id={}&action=role.created", t.id),
             &sa,
         )
         .await;
@@ -270,12 +222,9 @@ async fn threats_show_credential_stuffing_and_unlock_works() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     for _ in 0..5 {
-        app.login(t.email("user"), "Wrong-Password-99", Some("acme"))
-            .await;
+        app.login(t.email("user"), "Wrong-Password-99", Some("acme")).await;
     }
-    let r = app
-        .get("/api/v1/admin/security/threats?window_minutes=30", &sa)
-        .await;
+    let r = app.get("/api/v1/admin/security/threats?window_minutes=30", &sa).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let stuffing = r.body["credential_stuffing"].as_array().unwrap();
     let src = stuffing
@@ -284,10 +233,7 @@ async fn threats_show_credential_stuffing_and_unlock_works() {
         .expect("127.0.0.1 flagged");
     assert!(src["distinct_emails"].as_i64().unwrap() >= 7, "{src}");
     let attacked = r.body["accounts_under_attack"].as_array().unwrap();
-    assert!(
-        attacked.iter().any(|a| a["email"] == t.email("user")),
-        "{attacked:?}"
-    );
+    assert!(attacked.iter().any(|a| a["email"] == t.email("user")), "{attacked:?}");
     let locked = r.body["recent_lockouts"].as_array().unwrap();
     assert!(
         locked
@@ -299,9 +245,7 @@ async fn threats_show_credential_stuffing_and_unlock_works() {
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
-    let problems = app
-        .get("/api/v1/admin/users/problematic?reason=locked", &sa)
-        .await;
+    let problems = app.get("/api/v1/admin/users/problematic?reason=locked", &sa).await;
     assert_eq!(problems.status, StatusCode::OK, "{}", problems.body);
     assert_eq!(problems.body["total"], 1);
     assert_eq!(problems.body["items"][0]["email"], t.email("user"));
@@ -323,13 +267,12 @@ async fn threats_show_credential_stuffing_and_unlock_works() {
     assert_eq!(u.status, StatusCode::OK, "{}", u.body);
     assert_eq!(u.body["unlocked"], true);
     t.token(&app, "user").await;
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'user.unlocked'",
-    )
-    .bind(t.id)
-    .fetch_one(&mut app.db.superuser().await)
-    .await
-    .unwrap();
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'user.unlocked'")
+            .bind(t.id)
+            .fetch_one(&mut app.db.superuser().await)
+            .await
+            .unwrap();
     assert_eq!(audited, 1);
     app.post(
         &format!("/api/v1/admin/users/{}/unlock", Uuid::new_v4()),
@@ -355,7 +298,12 @@ async fn dashboard_growth_maintenance_and_config() {
     assert_eq!(g.status, StatusCode::OK, "{}", g.body);
     assert_eq!(g.body["series"].as_array().unwrap().len(), 7);
     let today = time::OffsetDateTime::now_utc().date().to_string();
-    assert_eq!(g.body["series"][6]["date"], today.as_str(), "dates are YYYY-MM-DD: {}", g.body);
+    assert_eq!(
+        g.body["series"][6]["date"],
+        today.as_str(),
+        "dates are YYYY-MM-DD: {}",
+        g.body
+    );
     assert_eq!(g.body["totals"]["users"], 5);
     assert_eq!(g.body["totals"]["tenants"], 2);
     app.get("/api/v1/admin/analytics/growth?days=0", &sa)
@@ -387,9 +335,7 @@ async fn dashboard_growth_maintenance_and_config() {
     .execute(&mut c)
     .await
     .unwrap();
-    let r = app
-        .post("/api/v1/admin/maintenance/cleanup", &sa, json!({}))
-        .await;
+    let r = app.post("/api/v1/admin/maintenance/cleanup", &sa, json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["counts"]["sessions"], 1);
     assert_eq!(r.body["counts"]["password_reset_tokens"], 1);
@@ -419,8 +365,6 @@ async fn dashboard_growth_maintenance_and_config() {
         "/api/v1/admin/config/limits",
         "/api/v1/admin/maintenance/status",
     ] {
-        app.get(path, &viewer)
-            .await
-            .assert_problem(StatusCode::FORBIDDEN);
+        app.get(path, &viewer).await.assert_problem(StatusCode::FORBIDDEN);
     }
 }

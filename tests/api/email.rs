@@ -19,16 +19,13 @@ use support::{FakeSes, SmtpSink};
 
 /// SES at the fake endpoint, SMTP fallback at the sink, worker off (tests drain).
 pub fn mail_config(ses: &FakeSes, smtp: &SmtpSink) -> TestConfig {
-    TestConfig::default()
+    smtp.config()
         .set("EMAIL_PROVIDER", "ses")
         .set("AWS_ENDPOINT_URL", &ses.url)
         .set("AWS_REGION", "eu-central-1")
         .set("AWS_ACCESS_KEY_ID", "test-access-key")
         .set("AWS_SECRET_ACCESS_KEY", "test-secret-key")
         .set("AWS_SES_FROM_EMAIL", "no-reply@tenantry.test")
-        .set("SMTP_HOST", "127.0.0.1")
-        .set("SMTP_PORT", smtp.port)
-        .set("SMTP_TLS", "none")
 }
 
 /// A tenant to queue mail in, created directly in the database.

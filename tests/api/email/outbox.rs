@@ -12,7 +12,7 @@ use super::{
     support::{FakeSes, SmtpSink},
     tenant,
 };
-use crate::helpers::{TestApp, TestConfig};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn a_message_queued_in_a_rolled_back_transaction_is_never_sent() {
@@ -79,12 +79,7 @@ async fn queueing_refuses_a_bad_address_or_a_context_missing_its_keys() {
 #[tokio::test]
 async fn a_message_that_keeps_failing_is_dead_after_the_maximum_attempts() {
     let smtp = SmtpSink::start().await;
-    let config = TestConfig::default()
-        .set("EMAIL_PROVIDER", "smtp")
-        .set("SMTP_HOST", "127.0.0.1")
-        .set("SMTP_PORT", smtp.port)
-        .set("SMTP_TLS", "none")
-        .set("EMAIL_MAX_ATTEMPTS", 2);
+    let config = smtp.config().set("EMAIL_MAX_ATTEMPTS", 2);
     let app = TestApp::spawn_with(config).await;
     let t = tenant(&app, "Acme").await;
     let mut db = app.db.superuser().await;
@@ -113,11 +108,7 @@ async fn a_message_that_keeps_failing_is_dead_after_the_maximum_attempts() {
 #[tokio::test]
 async fn two_workers_never_send_one_message_twice() {
     let smtp = SmtpSink::start().await;
-    let config = TestConfig::default()
-        .set("EMAIL_PROVIDER", "smtp")
-        .set("SMTP_HOST", "127.0.0.1")
-        .set("SMTP_PORT", smtp.port)
-        .set("SMTP_TLS", "none");
+    let config = smtp.config();
     let app = TestApp::spawn_with(config).await;
     let t = tenant(&app, "Acme").await;
     let mut tx = app.state.db.tenant_tx(t).await.unwrap();
@@ -194,12 +185,7 @@ async fn a_suppressed_address_is_skipped_and_the_reason_recorded() {
 #[tokio::test]
 async fn the_background_worker_delivers_queued_mail_and_stops_on_shutdown() {
     let smtp = SmtpSink::start().await;
-    let config = TestConfig::default()
-        .set("EMAIL_PROVIDER", "smtp")
-        .set("SMTP_HOST", "127.0.0.1")
-        .set("SMTP_PORT", smtp.port)
-        .set("SMTP_TLS", "none")
-        .set("EMAIL_WORKER", "true");
+    let config = smtp.config().set("EMAIL_WORKER", "true");
     let app = TestApp::spawn_with(config).await;
     let background = tenantry::app::spawn_background(&app.state);
     let t = tenant(&app, "Acme").await;

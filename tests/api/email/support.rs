@@ -19,6 +19,8 @@ use tokio::{
     net::TcpListener,
 };
 
+use crate::helpers::TestConfig;
+
 /// One message as the sink received it.
 #[derive(Debug, Clone)]
 pub struct SunkMessage {
@@ -49,6 +51,15 @@ impl SmtpSink {
             }
         });
         sink
+    }
+
+    /// Test configuration that sends mail through this sink in plain SMTP.
+    pub fn config(&self) -> TestConfig {
+        TestConfig::default()
+            .set("EMAIL_PROVIDER", "smtp")
+            .set("SMTP_HOST", "127.0.0.1")
+            .set("SMTP_PORT", self.port)
+            .set("SMTP_TLS", "none")
     }
 
     pub fn set_up(&self, up: bool) {
