@@ -82,10 +82,7 @@ pub async fn ensure_database(url: &str, name: &str) -> Result<String> {
         .context("could not connect to PostgreSQL to create a database")?;
     if !database_exists(&mut conn, name).await? {
         let create = format!("CREATE DATABASE {}", quote_ident(name));
-        if let Err(err) = sqlx::raw_sql(AssertSqlSafe(create))
-            .execute(&mut conn)
-            .await
-        {
+        if let Err(err) = sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut conn).await {
             // Another process may have created it in the meantime.
             if !database_exists(&mut conn, name).await? {
                 return Err(err).with_context(|| format!("could not create database {name:?}"));
@@ -173,17 +170,14 @@ async fn start_locked(layout: &Layout, preferred_port: u16) -> Result<u16> {
             };
             return wait_until_ready(port, layout).await.map(|()| port);
         }
-        fs::remove_file(&pid_file)
-            .with_context(|| format!("could not remove the stale {}", pid_file.display()))?;
+        fs::remove_file(&pid_file).with_context(|| format!("could not remove the stale {}", pid_file.display()))?;
     }
 
     let port = match recorded_port {
         Some(port) if port_is_free(port) => port,
         Some(taken) => {
             let port = pick_port(0)?;
-            eprintln!(
-                "tenantry: port {taken} is taken; the embedded PostgreSQL moves to port {port}"
-            );
+            eprintln!("tenantry: port {taken} is taken; the embedded PostgreSQL moves to port {port}");
             port
         }
         None => pick_port(preferred_port)?,
@@ -222,8 +216,7 @@ impl Layout {
     fn new(data_dir: &Path) -> Result<Self> {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("could not create the data folder {}", data_dir.display()))?;
-        let root = fs::canonicalize(data_dir)
-            .with_context(|| format!("could not resolve {}", data_dir.display()))?;
+        let root = fs::canonicalize(data_dir).with_context(|| format!("could not resolve {}", data_dir.display()))?;
         let pg = root.join("pg");
         Ok(Self {
             shown: data_dir.join("pg"),
@@ -238,11 +231,7 @@ impl Layout {
 
     /// The recorded port; none if the file is missing or unreadable.
     fn read_port(&self) -> Option<u16> {
-        fs::read_to_string(&self.port_file)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        fs::read_to_string(&self.port_file).ok()?.trim().parse().ok()
     }
 
     /// Records the port; readers never see a half-written file.
@@ -258,15 +247,13 @@ impl Layout {
         match fs::read_to_string(self.data.join("PG_VERSION")) {
             Ok(text) => Ok(Some(text.trim().to_owned())),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err)
-                .with_context(|| format!("could not read the version of {}", self.data.display())),
+            Err(err) => Err(err).with_context(|| format!("could not read the version of {}", self.data.display())),
         }
     }
 
     /// Creates `<data_dir>/pg` and, as root, hands it to the `postgres` user.
     async fn prepare(&self, runner: &Runner) -> Result<()> {
-        fs::create_dir_all(&self.pg)
-            .with_context(|| format!("could not create {}", self.pg.display()))?;
+        fs::create_dir_all(&self.pg).with_context(|| format!("could not create {}", self.pg.display()))?;
         if !runner.is_root() {
             return Ok(());
         }
@@ -277,11 +264,7 @@ impl Layout {
         }
         chown_to_postgres(&self.pg).await?;
         let reachable = runner
-            .command(
-                Path::new("test"),
-                [OsStr::new("-w"), self.pg.as_os_str()],
-                &self.root,
-            )
+            .command(Path::new("test"), [OsStr::new("-w"), self.pg.as_os_str()], &self.root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -398,18 +381,10 @@ async fn find_server_bindirs() -> Vec<PathBuf> {
         }
         None => None,
     };
-    candidate_bindirs(
-        path.as_deref(),
-        pg_config_bindir,
-        Path::new("/usr/lib/postgresql"),
-    )
+    candidate_bindirs(path.as_deref(), pg_config_bindir, Path::new("/usr/lib/postgresql"))
 }
 
-fn candidate_bindirs(
-    path: Option<&OsStr>,
-    pg_config_bindir: Option<PathBuf>,
-    versions_root: &Path,
-) -> Vec<PathBuf> {
+fn candidate_bindirs(path: Option<&OsStr>, pg_config_bindir: Option<PathBuf>, versions_root: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut push = |dir: PathBuf| {
         if !dirs.contains(&dir) {
@@ -438,11 +413,7 @@ fn candidate_bindirs(
     for dir in versioned_bindirs(versions_root) {
         push(dir);
     }
-    dirs.retain(|dir| {
-        SERVER_BINARIES
-            .iter()
-            .all(|name| is_executable(&dir.join(name)))
-    });
+    dirs.retain(|dir| SERVER_BINARIES.iter().all(|name| is_executable(&dir.join(name))));
     dirs
 }
 
@@ -494,17 +465,12 @@ async fn server_major_version(dir: &Path) -> Result<String> {
     let mut command = Command::new(dir.join("postgres"));
     command.arg("--version");
     let out = run(command, "postgres --version").await?;
-    parse_major_version(&out)
-        .with_context(|| format!("unexpected `postgres --version` output: {out}"))
+    parse_major_version(&out).with_context(|| format!("unexpected `postgres --version` output: {out}"))
 }
 
 /// `postgres (PostgreSQL) 15.20 (Debian …)` → `15`; `9.6.24` → `9.6`.
 fn parse_major_version(version_output: &str) -> Option<String> {
-    let version = version_output
-        .split("(PostgreSQL)")
-        .nth(1)?
-        .split_whitespace()
-        .next()?;
+    let version = version_output.split("(PostgreSQL)").nth(1)?.split_whitespace().next()?;
     let mut parts = version.split(|c: char| !c.is_ascii_digit());
     let first = parts.next().filter(|part| !part.is_empty())?;
     match (first.parse::<u32>().ok()?, parts.next()) {
@@ -519,19 +485,14 @@ async fn install_postgresql(root: bool) -> Result<()> {
     let Some(apt_get) = apt_get else {
         bail!("PostgreSQL server binaries were not found; {INSTALL_HINT}")
     };
-    eprintln!(
-        "tenantry: PostgreSQL server binaries not found; running `apt-get install -y postgresql`"
-    );
+    eprintln!("tenantry: PostgreSQL server binaries not found; running `apt-get install -y postgresql`");
     let apt = |args: &[&str]| {
         let mut command = Command::new(&apt_get);
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         command
     };
     let install = ["install", "-y", "-q", "postgresql"];
-    if run(apt(&install), "apt-get install postgresql")
-        .await
-        .is_err()
-    {
+    if run(apt(&install), "apt-get install postgresql").await.is_err() {
         run(apt(&["update", "-q"]), "apt-get update").await?;
         run(apt(&install), "apt-get install postgresql")
             .await
@@ -578,9 +539,7 @@ impl Runner {
         } else if let Some(su) = find_system_program("su") {
             Ok(Self::Su(su))
         } else {
-            bail!(
-                "running as root, neither runuser nor su is available to run PostgreSQL as `{POSTGRES_USER}`"
-            )
+            bail!("running as root, neither runuser nor su is available to run PostgreSQL as `{POSTGRES_USER}`")
         }
     }
 
@@ -590,12 +549,7 @@ impl Runner {
 
     /// `program args…` as the server's user, in folder `cwd` (which that user must be
     /// able to enter).
-    fn command<'a>(
-        &self,
-        program: &Path,
-        args: impl IntoIterator<Item = &'a OsStr>,
-        cwd: &Path,
-    ) -> Command {
+    fn command<'a>(&self, program: &Path, args: impl IntoIterator<Item = &'a OsStr>, cwd: &Path) -> Command {
         let mut command = match self {
             Self::Direct => {
                 let mut command = Command::new(program);
@@ -604,10 +558,7 @@ impl Runner {
             }
             Self::Runuser(runuser) => {
                 let mut command = Command::new(runuser);
-                command
-                    .args(["-u", POSTGRES_USER, "--"])
-                    .arg(program)
-                    .args(args);
+                command.args(["-u", POSTGRES_USER, "--"]).arg(program).args(args);
                 command
             }
             Self::Su(su) => {
@@ -615,9 +566,7 @@ impl Runner {
                     .chain(args.into_iter().map(sh_quote))
                     .collect();
                 let mut command = Command::new(su);
-                command
-                    .args([POSTGRES_USER, "-s", "/bin/sh", "-c"])
-                    .arg(line.join(" "));
+                command.args([POSTGRES_USER, "-s", "/bin/sh", "-c"]).arg(line.join(" "));
                 command
             }
         };
@@ -661,19 +610,12 @@ async fn init_cluster(layout: &Layout, bin: &ServerBin, runner: &Runner) -> Resu
     };
     // C.UTF-8 keeps byte-order collation yet lets upper()/lower() see non-ASCII
     // letters; where that locale is missing, fall back to plain C.
-    if run(initdb_with("--locale=C.UTF-8")?, "initdb")
-        .await
-        .is_err()
-    {
+    if run(initdb_with("--locale=C.UTF-8")?, "initdb").await.is_err() {
         run(initdb_with("--no-locale")?, "initdb").await?;
     }
     remove_dir_if_exists(&layout.data)?; // empty, if it exists
-    fs::rename(&staging, &layout.data).with_context(|| {
-        format!(
-            "could not move the new cluster to {}",
-            layout.data.display()
-        )
-    })
+    fs::rename(&staging, &layout.data)
+        .with_context(|| format!("could not move the new cluster to {}", layout.data.display()))
 }
 
 fn remove_dir_if_exists(dir: &Path) -> Result<()> {
@@ -745,11 +687,7 @@ async fn run(mut command: Command, what: &str) -> Result<String> {
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let output = if stderr.trim().is_empty() {
-            stdout
-        } else {
-            stderr
-        };
+        let output = if stderr.trim().is_empty() { stdout } else { stderr };
         bail!("{what} failed ({}): {}", out.status, tail(&output, 15));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -767,10 +705,7 @@ enum Probe {
 }
 
 async fn probe(port: u16, data: &Path) -> Probe {
-    let connect = tokio::time::timeout(
-        Duration::from_secs(1),
-        TcpStream::connect(("127.0.0.1", port)),
-    );
+    let connect = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(("127.0.0.1", port)));
     if !matches!(connect.await, Ok(Ok(_))) {
         return Probe::Closed;
     }
@@ -828,20 +763,13 @@ fn pick_port(preferred: u16) -> Result<u16> {
     if preferred != 0 && port_is_free(preferred) {
         return Ok(preferred);
     }
-    let listener =
-        std::net::TcpListener::bind(("127.0.0.1", 0)).context("could not find a free TCP port")?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("could not find a free TCP port")?;
     Ok(listener.local_addr()?.port())
 }
 
 /// The pid on the first line of a pid or lock file.
 fn read_pid(path: &Path) -> Option<u32> {
-    fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    fs::read_to_string(path).ok()?.lines().next()?.trim().parse().ok()
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -885,15 +813,9 @@ impl LockFile {
     async fn acquire(path: &Path) -> Result<Self> {
         let deadline = Instant::now() + LOCK_TIMEOUT;
         loop {
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-            {
+            match fs::OpenOptions::new().write(true).create_new(true).open(path) {
                 Ok(mut file) => {
-                    let lock = Self {
-                        path: path.to_owned(),
-                    };
+                    let lock = Self { path: path.to_owned() };
                     writeln!(file, "{}", std::process::id())
                         .with_context(|| format!("could not write {}", path.display()))?;
                     return Ok(lock);
@@ -904,8 +826,7 @@ impl LockFile {
                     }
                 }
                 Err(err) => {
-                    return Err(err)
-                        .with_context(|| format!("could not create {}", path.display()));
+                    return Err(err).with_context(|| format!("could not create {}", path.display()));
                 }
             }
             ensure!(
@@ -934,11 +855,7 @@ fn break_if_stale(path: &Path) -> bool {
     let mut guard = path.as_os_str().to_owned();
     guard.push(".break");
     let guard = PathBuf::from(guard);
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&guard)
-    {
+    match fs::OpenOptions::new().write(true).create_new(true).open(&guard) {
         Ok(_) => {
             let broken = lock_is_stale(path) && fs::remove_file(path).is_ok();
             let _ = fs::remove_file(&guard);
@@ -1017,18 +934,10 @@ mod tests {
         fs::create_dir_all(versions.join("17/bin")).unwrap(); // incomplete: skipped
 
         let on_path = fs::canonicalize(on_path).unwrap();
-        let dirs = candidate_bindirs(
-            Some(on_path.as_os_str()),
-            Some(pg_config.clone()),
-            &versions,
-        );
+        let dirs = candidate_bindirs(Some(on_path.as_os_str()), Some(pg_config.clone()), &versions);
         let expected: Vec<PathBuf> = [on_path, pg_config]
             .into_iter()
-            .chain(
-                ["16", "15", "10", "9.6"]
-                    .iter()
-                    .map(|v| versions.join(v).join("bin")),
-            )
+            .chain(["16", "15", "10", "9.6"].iter().map(|v| versions.join(v).join("bin")))
             .collect();
         assert_eq!(dirs, expected);
         assert!(candidate_bindirs(None, None, &tmp.path().join("none")).is_empty());
@@ -1043,9 +952,7 @@ mod tests {
         }
         for dir in &dirs {
             assert!(
-                SERVER_BINARIES
-                    .iter()
-                    .all(|name| is_executable(&dir.join(name))),
+                SERVER_BINARIES.iter().all(|name| is_executable(&dir.join(name))),
                 "{dir:?}"
             );
         }
@@ -1060,14 +967,8 @@ mod tests {
             parse("postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)\n").as_deref(),
             Some("15")
         );
-        assert_eq!(
-            parse("postgres (PostgreSQL) 17beta1").as_deref(),
-            Some("17")
-        );
-        assert_eq!(
-            parse("postgres (PostgreSQL) 9.6.24").as_deref(),
-            Some("9.6")
-        );
+        assert_eq!(parse("postgres (PostgreSQL) 17beta1").as_deref(), Some("17"));
+        assert_eq!(parse("postgres (PostgreSQL) 9.6.24").as_deref(), Some("9.6"));
         assert_eq!(parse("postgres 15"), None);
     }
 
@@ -1087,11 +988,7 @@ mod tests {
         assert_eq!(sh_quote(OsStr::new("/a b/it's")), r"'/a b/it'\''s'");
         assert_eq!(quote_ident(r#"we"ird"#), r#""we""ird""#);
         assert_eq!(
-            with_database(
-                "postgres://postgres@127.0.0.1:54329/postgres",
-                "tenantry_test"
-            )
-            .unwrap(),
+            with_database("postgres://postgres@127.0.0.1:54329/postgres", "tenantry_test").unwrap(),
             "postgres://postgres@127.0.0.1:54329/tenantry_test"
         );
         assert_eq!(
@@ -1120,11 +1017,7 @@ mod tests {
             Runner::Su(find_system_program("su").unwrap()),
         ];
         for runner in runners {
-            let whoami = run(
-                runner.command(Path::new("id"), [OsStr::new("-un")], &tmp),
-                "id",
-            )
-            .await;
+            let whoami = run(runner.command(Path::new("id"), [OsStr::new("-un")], &tmp), "id").await;
             assert_eq!(whoami.unwrap().trim(), POSTGRES_USER, "{runner:?}");
         }
     }
@@ -1176,10 +1069,7 @@ mod tests {
         let started = Instant::now();
 
         // Concurrent callers share one cluster.
-        let (a, b) = tokio::join!(
-            ensure_cluster_on(data_dir, 0),
-            ensure_cluster_on(data_dir, 0)
-        );
+        let (a, b) = tokio::join!(ensure_cluster_on(data_dir, 0), ensure_cluster_on(data_dir, 0));
         let url = a.unwrap();
         assert_eq!(url, b.unwrap());
         let port: u16 = url
@@ -1197,15 +1087,8 @@ mod tests {
             port.to_string()
         );
 
-        let db_url = ensure_database(&url, "tenantry_embedded_test")
-            .await
-            .unwrap();
-        assert_eq!(
-            db_url,
-            ensure_database(&url, "tenantry_embedded_test")
-                .await
-                .unwrap()
-        );
+        let db_url = ensure_database(&url, "tenantry_embedded_test").await.unwrap();
+        assert_eq!(db_url, ensure_database(&url, "tenantry_embedded_test").await.unwrap());
         let mut conn = PgConnection::connect(&db_url).await.unwrap();
         let name: String = sqlx::query_scalar("SELECT current_database()")
             .fetch_one(&mut conn)
@@ -1248,11 +1131,8 @@ mod tests {
             OsStr::new("-w"),
             OsStr::new("stop"),
         ];
-        run(
-            runner.command(&bin.dir.join("pg_ctl"), args, &layout.pg),
-            "pg_ctl stop",
-        )
-        .await
-        .unwrap();
+        run(runner.command(&bin.dir.join("pg_ctl"), args, &layout.pg), "pg_ctl stop")
+            .await
+            .unwrap();
     }
 }
