@@ -38,6 +38,16 @@ async fn complete(app: &TestApp, token: &str, id: &str, body: Value) -> Resp {
         .await
 }
 
+/// The raw download response (bytes, or a redirect to the object store).
+async fn download(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/api/v1/projects/documents/{id}/download")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Full local upload (initiate, PUT, complete); returns the document.
 pub async fn upload_local(app: &TestApp, token: &str, project: &str, name: &str, bytes: &[u8]) -> Value {
     let r = initiate(app, token, project, name, "application/octet-stream", bytes.len()).await;
@@ -239,13 +249,7 @@ async fn local_upload_round_trip_returns_identical_bytes() {
         .await
         .assert_problem(StatusCode::CONFLICT);
 
-    let r = app
-        .client
-        .get(app.url(&format!("/api/v1/projects/documents/{id}/download")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = download(&app, &token, &id).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/pdf");
     assert_eq!(
@@ -555,13 +559,7 @@ async fn s3_upload_round_trip_on_moto() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "uploaded");
 
-    let r = app
-        .client
-        .get(app.url(&format!("/api/v1/projects/documents/{id}/download")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = download(&app, &token, &id).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with(&moto.endpoint), "{location}");
