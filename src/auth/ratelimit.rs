@@ -107,11 +107,6 @@ impl RateLimiter {
         })
     }
 
-    /// Whether counters are shared through Redis (when it answers).
-    pub fn is_shared(&self) -> bool {
-        self.redis.is_some()
-    }
-
     /// The `redis` entry of `/health/detailed`: `ok` with the round-trip time,
     /// `degraded` when Redis does not answer (limits are then per instance), or
     /// `disabled` without REDIS_URL.
