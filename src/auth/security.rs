@@ -19,7 +19,6 @@ pub mod kind {
     pub const PASSWORD_RESET: &str = "password.reset";
     pub const MFA_ENABLED: &str = "mfa.enabled";
     pub const MFA_DISABLED: &str = "mfa.disabled";
-    pub const MFA_FAILED: &str = "mfa.failed";
     pub const RECOVERY_CODE_USED: &str = "mfa.recovery_code_used";
 }
 
