@@ -27,7 +27,6 @@ use std::{
     fs, io,
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
-    process::Stdio,
     str::FromStr as _,
     time::Duration,
 };
@@ -41,7 +40,7 @@ use self::{
     lock::LockFile,
     server::{
         Probe, Runner, init_cluster, pick_port, port_is_free, postmaster_running, probe, read_pid, run, start_server,
-        wait_until_ready,
+        succeeds, wait_until_ready,
     },
 };
 
@@ -274,13 +273,8 @@ impl Layout {
                 .with_context(|| format!("could not make {} traversable", self.root.display()))?;
         }
         chown_to_postgres(&self.pg).await?;
-        let reachable = runner
-            .command(Path::new("test"), [OsStr::new("-w"), self.pg.as_os_str()], &self.root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|status| status.success());
+        let reachable =
+            succeeds(&mut runner.command(Path::new("test"), [OsStr::new("-w"), self.pg.as_os_str()], &self.root)).await;
         ensure!(
             reachable,
             "the `{POSTGRES_USER}` user cannot reach {}: make the folders above it traversable \

@@ -35,14 +35,7 @@ impl Runner {
         if !root {
             return Ok(Self::Direct);
         }
-        let user_exists = Command::new("id")
-            .arg(POSTGRES_USER)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|status| status.success());
+        let user_exists = succeeds(Command::new("id").arg(POSTGRES_USER)).await;
         ensure!(
             user_exists,
             "PostgreSQL cannot run as root and there is no `{POSTGRES_USER}` user to run it as: \
@@ -189,6 +182,17 @@ fn log_tail(path: &Path) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Runs `command` with no input and its output discarded; whether it exited with success.
+pub(super) async fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success())
 }
 
 /// Runs `command` to completion, returning its stdout, or an error with its stderr.
