@@ -200,6 +200,10 @@ impl From<sqlx::Error> for ApiError {
                             "has an invalid value",
                         )]);
                     }
+                    // NUL or another character the database encoding cannot store.
+                    Some("22021") => {
+                        return Self::Validation(vec![FieldError::new("request", "contains an unsupported character")]);
+                    }
                     Some("40001") | Some("40P01") => {
                         return Self::conflict("Concurrent update; retry the request");
                     }

@@ -1,18 +1,27 @@
 //! Cross-cutting HTTP behaviour: problem+json for every error, request ids in
 //! error bodies, security headers and Prometheus metrics.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    pin::Pin,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+    time::Instant,
+};
 
 use axum::{
     body::{Body, to_bytes},
-    extract::{MatchedPath, Request},
+    extract::{MatchedPath, Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
+use futures::Stream;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use super::error::{PROBLEM_JSON, problem_body, problem_response};
+use super::error::{ApiError, PROBLEM_JSON, problem_body, problem_response};
 
 /// Turns every error response into problem+json and stamps its `request_id`.
 /// Errors from axum itself (404, 405, timeouts, body limits) arrive here as plain
@@ -51,12 +60,60 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
             out.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        // The rest of the body was never read, so the connection cannot be reused;
-        // say so, or a keep-alive client sends its next request into a closed socket.
-        out.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
     out
+}
+
+/// Keeps connections reusable when a handler answers without reading the request
+/// body (401, 403, 404, a malformed path…). A body whose declared length fits the
+/// JSON limit is read up front, so the server is never left with unread bytes.
+/// Other bodies (uploads, chunked) stream to the handler; if it stops early the
+/// response says `Connection: close`, since the server cannot reuse that
+/// connection and a keep-alive client would otherwise send its next request into
+/// a closing socket.
+pub async fn settle_request_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    match declared {
+        Some(0) | None if !chunked => return next.run(req).await,
+        Some(len) if len <= limit => {
+            let (parts, body) = req.into_parts();
+            return match to_bytes(body, len).await {
+                Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+                Err(_) => ApiError::BadRequest("The request body ended before its declared length".into()).into_response(),
+            };
+        }
+        _ => {}
+    }
+    let finished = Arc::new(AtomicBool::new(false));
+    let (parts, body) = req.into_parts();
+    let body = Body::from_stream(TrackEnd { inner: body.into_data_stream(), finished: finished.clone() });
+    let mut res = next.run(Request::from_parts(parts, body)).await;
+    if !finished.load(Ordering::Acquire) {
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// A body stream that records when it has been read to the end.
+struct TrackEnd<S> {
+    inner: S,
+    finished: Arc<AtomicBool>,
+}
+
+impl<S: Stream + Unpin> Stream for TrackEnd<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let poll = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(None) = poll {
+            self.finished.store(true, Ordering::Release);
+        }
+        poll
+    }
 }
 
 /// Security headers on every response; CSP on HTML.

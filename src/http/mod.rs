@@ -140,7 +140,8 @@ pub fn router(state: AppState) -> Router {
             .layer(mw::from_fn(middleware::security_headers))
             .layer(CatchPanicLayer::new())
             .layer(cors)
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout)),
+            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+            .layer(mw::from_fn_with_state(config.max_body_bytes, middleware::settle_request_body)),
     )
     .with_state(state)
 }

@@ -252,7 +252,7 @@ async fn errors_are_problem_json_with_the_right_status() {
 }
 
 #[tokio::test]
-async fn oversized_bodies_close_the_connection_and_bad_page_params_are_named() {
+async fn early_refusals_keep_connections_usable_and_bad_input_is_named() {
     let app = TestApp::spawn().await;
     let big = format!("{{\"email\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
     let r = app.client.post(app.url("/api/v1/auth/login")).header("content-type", "application/json").body(big);
@@ -269,6 +269,38 @@ async fn oversized_bodies_close_the_connection_and_bad_page_params_are_named() {
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.body["errors"][0]["field"], field, "{query}: {}", r.body);
     }
+    // Refused before its body was read (no token), a request still leaves the
+    // keep-alive connection usable, even when the body arrives after the headers.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let body = r#"{"name":"late"}"#;
+    let head = format!(
+        "POST /api/v1/projects HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    sock.write_all(body.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = sock.read(&mut buf).await.unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    assert!(!first.to_ascii_lowercase().contains("connection: close"), "{first}");
+    sock.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let n = sock.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "connection was not kept alive");
+
+    // PostgreSQL cannot store NUL; it is refused as invalid input, never a 500.
+    let r = app.post("/api/v1/projects", &token, json!({"name": "ok", "description": "a\u{0}b"})).await;
+    r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["errors"][0]["field"], "description", "{}", r.body);
+    let r = app.post("/api/v1/users/bulk/create", &token, json!({"users": [{"email": "x\u{0}@a.io"}]})).await;
+    assert_eq!(r.body["errors"][0]["field"], "users[0].email", "{}", r.body);
+    app.get("/api/v1/projects?search=%00", &token).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.login("a\u{0}@b.io", "whatever-password", None).await;
+    r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/api/v1/auth/oauth/google/login/ac%00me", &token).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+
     let r = app.get("/api/v1/users?page=0&page_size=1000", &token).await;
     assert_eq!((r.body["page"].as_i64(), r.body["page_size"].as_i64()), (Some(1), Some(100)), "{}", r.body);
 }
