@@ -8,6 +8,11 @@ use uuid::Uuid;
 
 use crate::config::{Config, JwtAlgorithm};
 
+/// Issuer of our tokens. Fixed rather than derived from BASE_URL, which may
+/// default to each instance's own listen address: every instance behind one load
+/// balancer must accept every other instance's tokens.
+pub const ISSUER: &str = "tenantry";
+
 /// Audience of API access tokens.
 pub const ACCESS_AUDIENCE: &str = "tenantry-api";
 /// Audience of the short-lived token between password and TOTP code.
@@ -63,7 +68,7 @@ impl JwtKeys {
             },
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            issuer: config.base_url.clone(),
+            issuer: ISSUER.to_string(),
             access_ttl_secs: config.access_token_expire_minutes * 60,
         }
     }
