@@ -25,6 +25,23 @@ impl FieldError {
     }
 }
 
+// Documentation only: bodies are built by `problem_body` and the problem middleware.
+/// An RFC 7807 problem: the body of every error response.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Problem {
+    /// `https://tenantry.dev/problems/<code>`, a stable code per kind of failure.
+    #[schema(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// Echoes the request's `X-Request-ID`.
+    request_id: Option<String>,
+    /// Present on 422: the invalid fields.
+    errors: Option<Vec<FieldError>>,
+}
+
 /// The outcomes a client can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -66,7 +66,34 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (also served at `/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    let mut doc = api_routes().split_for_parts().1;
+    document_problems(&mut doc);
+    doc
+}
+
+/// Every documented 4xx/5xx response is a problem+json body.
+fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::{
+        PartialSchema,
+        openapi::{ContentBuilder, Ref, RefOr},
+    };
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.schemas.insert("Problem".into(), error::Problem::schema());
+    components.schemas.insert("FieldError".into(), error::FieldError::schema());
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for (code, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && (code.starts_with('4') || code.starts_with('5'))
+                    && response.content.is_empty()
+                {
+                    let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                    response.content.insert(error::PROBLEM_JSON.into(), RefOr::T(problem));
+                }
+            }
+        }
+    }
 }
 
 /// Extra `/health/detailed` checks contributed by features (email, storage, redis).
@@ -81,12 +108,13 @@ pub async fn extra_health_checks(state: &AppState) -> Vec<(&'static str, Value)>
 /// Builds the whole application with its middleware.
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
-    let (api, openapi) = api_routes()
+    let (api, mut openapi) = api_routes()
         .routes(utoipa_axum::routes!(health::health))
         .routes(utoipa_axum::routes!(health::health_detailed))
         .routes(utoipa_axum::routes!(health::ready))
         .routes(utoipa_axum::routes!(middleware::render_metrics))
         .split_for_parts();
+    document_problems(&mut openapi);
 
     let x_request_id = HeaderName::from_static("x-request-id");
     let cors = CorsLayer::new()

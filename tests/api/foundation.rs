@@ -323,6 +323,9 @@ async fn request_ids_and_security_headers_on_every_response() {
     assert!(spec["paths"]["/api/v1/auth/status"].is_object());
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
+    let login_401 = &spec["paths"]["/api/v1/auth/login"]["post"]["responses"]["401"]["content"];
+    assert_eq!(login_401["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem");
+    assert!(spec["components"]["schemas"]["Problem"]["properties"]["request_id"].is_object());
     for path in ["/health", "/health/detailed", "/ready", "/metrics"] {
         assert!(spec["paths"][path]["get"].is_object(), "{path} missing from /openapi.json");
     }
