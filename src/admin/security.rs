@@ -269,7 +269,7 @@ pub async fn unlock_user(
         .bind(ctx.user_id)
         .execute(&mut *tx)
         .await?;
-    let old = json!({"failed_login_count": count, "locked_until": locked_until});
+    let old = json!({"failed_login_count": count, "locked_until": audit::timestamp(locked_until)});
     let new = json!({"failed_login_count": 0, "locked_until": null});
     audit::record(
         &mut tx,

@@ -81,6 +81,12 @@ fn is_secret_key(key: &str) -> bool {
         .any(|s| k.contains(s))
 }
 
+/// An instant for `old`/`new_values`: RFC 3339 text (`null` when absent). `json!`
+/// would otherwise write the `time` crate's default, a tuple of numbers.
+pub fn timestamp(t: Option<time::OffsetDateTime>) -> Value {
+    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).map_or(Value::Null, Value::String)
+}
+
 /// Replaces every secret-looking field, at any depth, with `"[REDACTED]"`.
 pub fn redact(value: Value) -> Value {
     match value {

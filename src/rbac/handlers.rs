@@ -250,7 +250,8 @@ pub async fn assign_role(
         &ctx.actor(),
         AuditEvent::new("role.assigned", "user", user)
             .old(&old)
-            .new_values(json!({"role_id": role.id, "role_name": role.name, "expires_at": &new.expires_at})),
+            .new_values(json!({"role_id": role.id, "role_name": role.name,
+                "expires_at": audit::timestamp(new.expires_at)})),
     )
     .await?;
     tx.commit().await?;

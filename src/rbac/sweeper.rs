@@ -34,7 +34,7 @@ pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
     .await?;
     let system = AuditActor::default();
     for (tenant, user, role, expires_at, role_name) in &rows {
-        let old = json!({"role_id": role, "role_name": role_name, "expires_at": expires_at});
+        let old = json!({"role_id": role, "role_name": role_name, "expires_at": audit::timestamp(*expires_at)});
         audit::record(
             &mut tx,
             TenantId(*tenant),

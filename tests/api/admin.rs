@@ -267,13 +267,15 @@ async fn threats_show_credential_stuffing_and_unlock_works() {
     assert_eq!(u.status, StatusCode::OK, "{}", u.body);
     assert_eq!(u.body["unlocked"], true);
     t.token(&app, "user").await;
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'user.unlocked'")
-            .bind(t.id)
-            .fetch_one(&mut app.db.superuser().await)
-            .await
-            .unwrap();
-    assert_eq!(audited, 1);
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT jsonb_typeof(old_values->'locked_until') FROM audit_logs \
+         WHERE tenant_id = $1 AND action = 'user.unlocked'",
+    )
+    .bind(t.id)
+    .fetch_all(&mut app.db.superuser().await)
+    .await
+    .unwrap();
+    assert_eq!(audited, ["string"], "one row, the lock instant as RFC 3339 text");
     app.post(
         &format!("/api/v1/admin/users/{}/unlock", Uuid::new_v4()),
         &sa,

@@ -234,6 +234,22 @@ async fn expiring_assignment_stops_granting_and_is_swept() {
     .await
     .unwrap();
     assert_eq!((actor, resource), (None, Some(user.to_string())));
+    // Instants in audit values are RFC 3339 text, not the `time` crate's tuples.
+    let kinds: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, jsonb_typeof(COALESCE(new_values, old_values)->'expires_at') FROM audit_logs \
+         WHERE tenant_id = $1 AND action IN ('role.assigned', 'role.assignment_expired') ORDER BY seq",
+    )
+    .bind(t.id)
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            ("role.assigned".to_string(), "string".to_string()),
+            ("role.assignment_expired".to_string(), "string".to_string())
+        ]
+    );
     assert_eq!(
         tenantry::rbac::sweeper::sweep_expired_assignments(&app.state.db)
             .await
