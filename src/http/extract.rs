@@ -125,8 +125,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
-        {
+        let mut pairs = form_urlencoded::parse(query.as_bytes());
+        if let Some((name, _)) = pairs.find(|(k, v)| k.contains('\0') || v.contains('\0')) {
             return Err(ApiError::invalid(name.replace('\0', ""), NUL_MESSAGE));
         }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));

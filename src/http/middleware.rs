@@ -83,7 +83,9 @@ pub async fn settle_request_body(State(limit): State<usize>, req: Request, next:
             let (parts, body) = req.into_parts();
             return match to_bytes(body, len).await {
                 Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-                Err(_) => ApiError::BadRequest("The request body ended before its declared length".into()).into_response(),
+                Err(_) => {
+                    ApiError::BadRequest("The request body ended before its declared length".into()).into_response()
+                }
             };
         }
         _ => {}
