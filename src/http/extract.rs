@@ -25,16 +25,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|mime| {
+        // A body without any Content-Type is read as JSON, as most JSON APIs do;
+        // a different declared type is refused.
+        let is_json = match req.headers().get(header::CONTENT_TYPE) {
+            None => true,
+            Some(v) => v.to_str().ok().and_then(|v| v.split(';').next()).is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
                 mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
+            }),
+        };
         if !is_json {
             return Err(ApiError::UnsupportedMediaType("Expected a body with Content-Type: application/json".into()));
         }

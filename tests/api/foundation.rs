@@ -230,6 +230,10 @@ async fn errors_are_problem_json_with_the_right_status() {
 
     let r = Resp::from(app.client.post(&login).header("content-type", "text/plain").body("hi").send().await.unwrap()).await;
     r.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Without a Content-Type the body is read as JSON.
+    let body = r#"{"email":"nobody@example.com","password":"not-the-password"}"#;
+    let r = Resp::from(app.client.post(&login).body(body).send().await.unwrap()).await;
+    r.assert_problem(StatusCode::UNAUTHORIZED);
 
     let big = format!("{{\"email\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
     let r = Resp::from(app.client.post(&login).header("content-type", "application/json").body(big).send().await.unwrap())
