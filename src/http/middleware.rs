@@ -118,6 +118,28 @@ impl<S: Stream + Unpin> Stream for TrackEnd<S> {
     }
 }
 
+/// `/api/v1/users/` is `/api/v1/users`: clients that write the collection with a
+/// trailing slash reach the same route. Only under `/api/`; Swagger UI lives at `/docs/`.
+pub fn trim_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if !(path.starts_with("/api/") && path.ends_with('/')) {
+        return req;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_string(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 /// Security headers on every response; CSP on HTML.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;

@@ -159,7 +159,7 @@ pub fn router(state: AppState) -> Router {
         app = app.layer(mw::from_fn(middleware::hsts));
     }
     middleware::metrics_handle();
-    app.layer(
+    let app: Router = app.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
             .layer(trace)
@@ -171,5 +171,7 @@ pub fn router(state: AppState) -> Router {
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
             .layer(mw::from_fn_with_state(config.max_body_bytes, middleware::settle_request_body)),
     )
-    .with_state(state)
+    .with_state(state);
+    // Rewritten before routing, which a layer on `app` would be too late for.
+    Router::new().fallback_service(tower::ServiceExt::map_request(app, middleware::trim_trailing_slash))
 }

@@ -305,6 +305,10 @@ async fn early_refusals_keep_connections_usable_and_bad_input_is_named() {
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     app.get("/api/v1/auth/oauth/google/login/ac%00me", &token).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A trailing slash reaches the same route, query string kept.
+    let r = app.get("/api/v1/users/?page_size=1", &token).await;
+    assert_eq!((r.status, r.body["page_size"].as_i64()), (StatusCode::OK, Some(1)), "{}", r.body);
+
     let r = app.get("/api/v1/users?page=0&page_size=1000", &token).await;
     assert_eq!((r.body["page"].as_i64(), r.body["page_size"].as_i64()), (Some(1), Some(100)), "{}", r.body);
 }
