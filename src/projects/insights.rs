@@ -21,7 +21,7 @@ use crate::{
 pub struct SearchRequest {
     /// Web-search syntax: words, `"quoted phrases"`, `or`, `-excluded`.
     pub query: String,
-    /// `projects` and/or `documents`; both when absent.
+    /// `projects` and/or `documents` (singular accepted); both when absent or empty.
     #[serde(default)]
     pub types: Option<Vec<String>>,
     /// At most this many results (default 20, max 100).
@@ -66,14 +66,17 @@ pub async fn search(
     if query.is_empty() || query.chars().count() > 500 {
         return Err(ApiError::invalid("query", "must be between 1 and 500 characters"));
     }
-    let types = input
-        .types
-        .unwrap_or_else(|| vec!["projects".into(), "documents".into()]);
-    if let Some(bad) = types.iter().find(|t| !matches!(t.as_str(), "projects" | "documents")) {
-        return Err(ApiError::invalid(
-            "types",
-            format!("`{bad}` is not one of projects, documents"),
-        ));
+    // `project`/`document` (the hits' own `type`) are accepted too; none means both.
+    let mut types = Vec::new();
+    for t in input.types.unwrap_or_default() {
+        match t.trim().to_ascii_lowercase().as_str() {
+            "projects" | "project" => types.push("projects"),
+            "documents" | "document" => types.push("documents"),
+            _ => return Err(ApiError::invalid("types", format!("`{t}` is not one of projects, documents"))),
+        }
+    }
+    if types.is_empty() {
+        types = vec!["projects", "documents"];
     }
     let limit = input.limit.unwrap_or(20).clamp(1, 100);
     let items: Vec<SearchHit> = sqlx::query_as(
@@ -92,8 +95,8 @@ pub async fn search(
          FROM hits h, q ORDER BY h.rank DESC, h.updated_at DESC",
     )
     .bind(&query)
-    .bind(types.iter().any(|t| t == "projects"))
-    .bind(types.iter().any(|t| t == "documents"))
+    .bind(types.contains(&"projects"))
+    .bind(types.contains(&"documents"))
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;

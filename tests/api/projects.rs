@@ -283,6 +283,15 @@ async fn search_ranks_names_over_descriptions_and_finds_description_words() {
         )
         .await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    // The hits' own singular `type` names work as filters too.
+    let r = app
+        .post(
+            "/api/v1/projects/search",
+            &viewer,
+            json!({"query": "zeppelin", "types": ["document"]}),
+        )
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.body);
     let r = app
         .post("/api/v1/projects/search", &viewer, json!({"query": "airship -hangar"}))
         .await;
