@@ -38,6 +38,31 @@ fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> 
     }
 }
 
+/// A boolean query parameter as clients send it: `true`/`false` in any case
+/// (Python's `requests` writes `True`), `1`/`0`, `yes`/`no`, `on`/`off`.
+pub fn query_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        B(bool),
+        S(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::B(b)) => Ok(Some(b)),
+        Some(Raw::S(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom(format!("`{s}` is not a boolean (true or false)"))),
+        },
+    }
+}
+
+/// [`query_bool`] for a flag that is off when absent.
+pub fn query_flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    query_bool(d).map(|b| b.unwrap_or(false))
+}
+
 impl Default for PageParams {
     fn default() -> Self {
         Self { page: 1, page_size: DEFAULT_PAGE_SIZE }

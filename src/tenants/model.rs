@@ -304,6 +304,7 @@ pub struct CreatedTenant {
 pub struct TenantFilter {
     /// Matches name or slug (case-insensitive substring).
     pub search: Option<String>,
+    #[serde(default, deserialize_with = "crate::pagination::query_bool")]
     pub is_active: Option<bool>,
     /// Comma-separated keys of `created_at, updated_at, name, slug`; `-` for descending.
     pub sort: Option<String>,

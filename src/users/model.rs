@@ -34,6 +34,7 @@ pub struct UserView {
 pub struct UserFilter {
     /// Case-insensitive match on first name, last name, full name or email.
     pub search: Option<String>,
+    #[serde(default, deserialize_with = "crate::pagination::query_bool")]
     pub is_active: Option<bool>,
     /// Role name: users holding it (unexpired).
     pub role: Option<String>,
@@ -86,7 +87,7 @@ pub struct SessionView {
 #[into_params(parameter_in = Query)]
 pub struct SessionFilter {
     /// Also list revoked and expired sessions.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::pagination::query_flag")]
     pub include_inactive: bool,
     #[serde(flatten)]
     #[param(inline)]

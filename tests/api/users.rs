@@ -81,6 +81,9 @@ async fn list_filters_by_search_state_and_role_with_sort() {
     let r = app.get("/api/v1/users?is_active=false", &admin).await;
     assert_eq!(emails(&r), ["viewer@acme.test"]);
     assert_eq!(app.get("/api/v1/users?is_active=true", &admin).await.body["total"], 3);
+    // Booleans as Python's requests and others spell them.
+    assert_eq!(app.get("/api/v1/users?is_active=False", &admin).await.body["total"], 1);
+    assert_eq!(app.get("/api/v1/users?is_active=1", &admin).await.body["total"], 3);
     app.get("/api/v1/users?sort=password_hash", &admin)
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
