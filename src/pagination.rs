@@ -1,6 +1,7 @@
 //! `page`/`page_size` parameters and the `{items, total, page, page_size}` envelope.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -58,6 +59,32 @@ pub fn query_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>
     }
 }
 
+/// An instant query parameter: RFC 3339, also with its `+hh:mm` offset turned
+/// into a space by a client that did not percent-encode it, a date-time without
+/// offset (UTC), or a bare date (midnight UTC).
+pub fn query_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+    let Some(raw) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    parse_instant(&raw).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!("`{raw}` is not an RFC 3339 date-time such as 2026-01-31T12:00:00Z"))
+    })
+}
+
+fn parse_instant(raw: &str) -> Option<OffsetDateTime> {
+    use time::{Date, PrimitiveDateTime, format_description::well_known::Rfc3339, macros::format_description};
+    let s = raw.trim();
+    let offset_restored = match s.rfind(' ') {
+        Some(i) if i > 10 => format!("{}+{}", &s[..i], &s[i + 1..]),
+        _ => s.to_string(),
+    };
+    let naive = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+    OffsetDateTime::parse(&offset_restored, &Rfc3339)
+        .ok()
+        .or_else(|| PrimitiveDateTime::parse(s, naive).ok().map(PrimitiveDateTime::assume_utc))
+        .or_else(|| Date::parse(s, format_description!("[year]-[month]-[day]")).ok().map(|d| d.midnight().assume_utc()))
+}
+
 /// [`query_bool`] for a flag that is off when absent.
 pub fn query_flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     query_bool(d).map(|b| b.unwrap_or(false))
@@ -91,4 +118,35 @@ pub struct Page<T> {
     pub total: i64,
     pub page: i64,
     pub page_size: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_in_the_forms_clients_send() {
+        let utc = |s: &str| parse_instant(s).map(|t| t.unix_timestamp());
+        let noon = Some(1_769_860_800); // 2026-01-31T12:00:00Z
+        assert_eq!(utc("2026-01-31T12:00:00Z"), noon);
+        assert_eq!(utc("2026-01-31T13:00:00+01:00"), noon);
+        assert_eq!(utc("2026-01-31T13:00:00 01:00"), noon, "`+` decoded as a space");
+        assert_eq!(utc("2026-01-31T12:00:00.123456"), noon, "naive is UTC");
+        assert_eq!(utc("2026-01-31"), Some(1_769_817_600));
+        assert_eq!(utc("yesterday"), None);
+    }
+
+    #[test]
+    fn booleans_in_the_forms_clients_send() {
+        #[derive(Deserialize)]
+        struct Q {
+            #[serde(default, deserialize_with = "query_bool")]
+            b: Option<bool>,
+        }
+        let q = |s: &str| serde_urlencoded::from_str::<Q>(s).map(|q| q.b).ok();
+        assert_eq!(q("b=False"), Some(Some(false)));
+        assert_eq!(q("b=1"), Some(Some(true)));
+        assert_eq!(q(""), Some(None));
+        assert_eq!(q("b=maybe"), None);
+    }
 }

@@ -49,11 +49,12 @@ pub struct AuditFilter {
     pub user_id: Option<Uuid>,
     pub action: Option<String>,
     pub resource_type: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    /// RFC 3339; a date-time without offset is UTC, a bare date is its midnight UTC.
+    #[serde(default, deserialize_with = "crate::pagination::query_instant")]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "crate::pagination::query_instant")]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<OffsetDateTime>,
     #[serde(flatten)]
     #[param(inline)]
