@@ -98,6 +98,9 @@ for ((first = 1; first <= tenants; first += chunk)); do
   bar $((first - 1)) "$tenants" projects
   psql_q -v first="$first" -v last="$last" -v ppt="$ppt" <<'SQL'
 SET synchronous_commit = off;
+-- Row triggers (the per-tenant project counter) are off while bulk loading; the
+-- counters are set once at the end.
+SET session_replication_role = replica;
 INSERT INTO projects (tenant_id, id, name, description, status, created_at, updated_at, created_by)
 SELECT md5('bench-tenant-' || k)::uuid, md5('bench-project-' || k || '-' || j)::uuid,
        'Project ' || j || ' ' || (ARRAY['apollo','borealis','cygnus','draco','eridanus','fornax','gemini','hydra'])[1 + j % 8],
@@ -148,6 +151,7 @@ echo -n "  vacuum analyze..."
 psql_q <<SQL
 UPDATE tenants t SET storage_used_bytes = s.bytes
 FROM (SELECT tenant_id, sum(size_bytes) AS bytes FROM documents GROUP BY tenant_id) s WHERE s.tenant_id = t.id;
+UPDATE tenants t SET project_count = (SELECT count(*) FROM projects p WHERE p.tenant_id = t.id);
 VACUUM (ANALYZE) tenants, users, roles, role_permissions, user_roles, projects, documents;
 COMMENT ON DATABASE $(psql_q -c "SELECT quote_ident(current_database())") IS '$signature';
 SQL

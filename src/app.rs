@@ -29,6 +29,8 @@ pub struct Inner {
     pub email: crate::email::EmailService,
     /// Document bytes: local disk or S3.
     pub storage: crate::storage::Storage,
+    /// Resolved sessions for a couple of seconds (see `auth::cache`).
+    pub auth_cache: crate::auth::cache::AuthCache,
 }
 
 impl Deref for AppState {
@@ -46,7 +48,19 @@ impl AppState {
         let email = crate::email::EmailService::new(&config).await?;
         let storage = crate::storage::Storage::from_config(&config)?;
         let limiter = crate::auth::ratelimit::RateLimiter::new(&config)?;
-        Ok(Self(Arc::new(Inner { config, db, jwt, secrets, passwords: Passwords::default(), limiter, email, storage, oidc: crate::oauth::OidcService::new() })))
+        let auth_cache = crate::auth::cache::AuthCache::new(config.auth_cache_ttl);
+        Ok(Self(Arc::new(Inner {
+            config,
+            db,
+            jwt,
+            secrets,
+            passwords: Passwords::default(),
+            limiter,
+            email,
+            storage,
+            oidc: crate::oauth::OidcService::new(),
+            auth_cache,
+        })))
     }
 }
 

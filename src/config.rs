@@ -132,6 +132,9 @@ pub struct Config {
     pub hsts: bool,
     /// Believe the first X-Forwarded-For hop (only behind a proxy you run).
     pub trust_proxy: bool,
+    /// How long an instance may reuse a resolved session (0 = ask PostgreSQL on
+    /// every request); bounds how long another instance's revocation can lag.
+    pub auth_cache_ttl: Duration,
     pub rate_limit_login_per_minute: u32,
     pub rate_limit_per_account_per_minute: u32,
     pub email_worker_enabled: bool,
@@ -304,6 +307,7 @@ impl Config {
             max_upload_bytes: v.parse("MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,
             hsts: v.parse("HSTS", false)?,
             trust_proxy: v.parse("TRUST_PROXY", false)?,
+            auth_cache_ttl: Duration::from_millis(v.parse("AUTH_CACHE_TTL_MS", 2000)?),
             rate_limit_login_per_minute: v.parse("RATE_LIMIT_LOGIN_PER_MINUTE", 300)?,
             rate_limit_per_account_per_minute: v.parse("RATE_LIMIT_ACCOUNT_PER_MINUTE", 10)?,
             email_worker_enabled: v.parse("EMAIL_WORKER", true)?,

@@ -2,7 +2,7 @@
 //! `Authz<perm::ProjectsRead>` (a tenant user holding that permission, with a
 //! tenant transaction already open) or `SuperAdmin` (the platform handle).
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
 use axum::{
     extract::FromRequestParts,
@@ -10,7 +10,10 @@ use axum::{
 };
 use uuid::Uuid;
 
-use super::jwt::{ACCESS_AUDIENCE, Actor, Claims};
+use super::{
+    cache::ResolvedSession,
+    jwt::{ACCESS_AUDIENCE, Actor, Claims},
+};
 use crate::{
     app::AppState,
     audit::AuditActor,
@@ -97,25 +100,18 @@ pub fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError
     state.jwt.verify(token.trim(), ACCESS_AUDIENCE).ok_or_else(unauthorized)
 }
 
-#[derive(sqlx::FromRow)]
-struct AuthRow {
-    email: String,
-    first_name: String,
-    last_name: String,
-    is_super_admin: bool,
-    tenant_slug: String,
-    tenant_name: String,
-    permissions: Vec<String>,
-}
-
-/// One indexed look-up: the session is live, the user and tenant active, and the
+/// One indexed look-up (skipped on a session-cache hit, see [`super::cache`]): the session is live, the user and tenant active, and the
 /// permissions of unexpired role assignments.
 const AUTH_SQL: &str = "\
 SELECT u.email, u.first_name, u.last_name, u.is_super_admin, t.slug AS tenant_slug, t.name AS tenant_name,
        ARRAY(SELECT DISTINCT rp.permission FROM user_roles ur
              JOIN role_permissions rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
              WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id
-               AND (ur.expires_at IS NULL OR ur.expires_at > now())) AS permissions
+               AND (ur.expires_at IS NULL OR ur.expires_at > now())) AS permissions,
+       extract(epoch FROM least(s.expires_at,
+           (SELECT min(ur.expires_at) FROM user_roles ur
+            WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id AND ur.expires_at > now())) - now()
+       )::float8 AS valid_for_secs
 FROM user_sessions s
 JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
 JOIN tenants t ON t.id = s.tenant_id
@@ -127,13 +123,22 @@ WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, TenantTx), ApiError> {
     let claims = bearer_claims(parts, state)?;
     let mut tx = state.db.tenant_tx(TenantId(claims.tid)).await?;
-    let row: AuthRow = sqlx::query_as(AUTH_SQL)
-        .bind(claims.tid)
-        .bind(claims.sid)
-        .bind(claims.sub)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(unauthorized)?;
+    let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
+        Some(hit) => hit,
+        None => {
+            let generation = crate::db::commit_generation();
+            let row: ResolvedSession = sqlx::query_as(AUTH_SQL)
+                .bind(claims.tid)
+                .bind(claims.sid)
+                .bind(claims.sub)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(unauthorized)?;
+            let row = Arc::new(row);
+            state.auth_cache.put(claims.tid, claims.sid, claims.sub, generation, row.clone());
+            row
+        }
+    };
     let mut permissions: Vec<Permission> = row.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
     permissions.sort();
     permissions.dedup();
@@ -144,11 +149,11 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, T
         user_id: claims.sub,
         tenant_id: TenantId(claims.tid),
         session_id: claims.sid,
-        email: row.email,
-        first_name: row.first_name,
-        last_name: row.last_name,
-        tenant_slug: row.tenant_slug,
-        tenant_name: row.tenant_name,
+        email: row.email.clone(),
+        first_name: row.first_name.clone(),
+        last_name: row.last_name.clone(),
+        tenant_slug: row.tenant_slug.clone(),
+        tenant_name: row.tenant_name.clone(),
         is_super_admin: row.is_super_admin,
         permissions,
         impersonator: claims.act,

@@ -44,6 +44,19 @@ impl std::fmt::Display for TenantId {
     }
 }
 
+/// Counts transactions committed by this process. Caches of database state (the
+/// session cache) remember the generation they were filled at and drop entries
+/// once anything has been committed since.
+static COMMIT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn commit_generation() -> u64 {
+    COMMIT_GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+pub fn bump_commit_generation() {
+    COMMIT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
 /// The shared pool plus the (superuser-capable) options used for migrations.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -151,7 +164,9 @@ impl TenantTx {
         self.tenant
     }
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let result = self.tx.commit().await;
+        bump_commit_generation();
+        result
     }
 }
 
@@ -175,7 +190,9 @@ pub struct PlatformTx {
 
 impl PlatformTx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let result = self.tx.commit().await;
+        bump_commit_generation();
+        result
     }
 }
 

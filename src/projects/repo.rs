@@ -156,6 +156,14 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     if len < limit && (len > 0 || offset == 0) {
         return Ok(f.page.wrap(items, offset + len));
     }
+    if conditions.is_empty() {
+        // Unfiltered: the trigger-maintained counter on the tenant row, not a count
+        // over the tenant's projects (constant cost however many it has).
+        let total: i64 = sqlx::query_scalar("SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()")
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(f.page.wrap(items, total));
+    }
     let mut count_query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {filter}")));
     if let Some(s) = &search {
         count_query = count_query.bind(s);
