@@ -228,9 +228,10 @@ echo "PostgreSQL $(psql "$ADMIN_URL/postgres" -qAtX -c 'SHOW server_version') on
 
 step "data sets"
 # One database per data set, so a smoke run with other sizes leaves the large one alone.
-BIG=bench_${TENANTS}x${PPT}_u${UPT}_d${DOCS} SMALL=bench_${SMALL_TENANTS}x${PPT}_u${UPT}_d0
+BIG=bench_${TENANTS}x${PPT}_u${UPT}_d${DOCS} SMALL_DOCS=$((DOCS * SMALL_TENANTS / TENANTS))  # same documents per tenant as the large set
+SMALL=bench_${SMALL_TENANTS}x${PPT}_u${UPT}_d${SMALL_DOCS}
 prepare_db "$BIG" "$TENANTS" "$PPT" "$UPT" "$DOCS"
-prepare_db "$SMALL" "$SMALL_TENANTS" "$PPT" "$UPT" 0
+prepare_db "$SMALL" "$SMALL_TENANTS" "$PPT" "$UPT" "$SMALL_DOCS"
 psql "$ADMIN_URL/postgres" -qAtX -c "CHECKPOINT" >/dev/null
 if [[ "${BENCH_SEED_ONLY:-0}" == 1 ]]; then echo "BENCH_SEED_ONLY=1: data sets ready"; exit 0; fi
 
