@@ -42,16 +42,16 @@ async fn status_of(client: &reqwest::Client, instance: &Instance, token: &str) -
 }
 
 /// A token issued by A works on B; a refresh token from A rotates on B; a logout
-/// on A is refused on B at once (sessions are checked in PostgreSQL on every
-/// request, so the lag is one round trip, not a cache TTL).
+/// on A is refused by A at once and by B within B's session-cache TTL
+/// (AUTH_CACHE_TTL_MS, 1 s here; B's cache is warm when the logout happens).
 #[tokio::test]
-async fn sessions_are_shared_and_logout_is_immediate_everywhere() {
+async fn sessions_are_shared_and_logout_reaches_every_instance_within_the_cache_ttl() {
     let app = TestApp::spawn().await;
     let Some(redis) = Redis::start().await else {
         eprintln!("SKIPPED: no redis-server and nothing on 127.0.0.1:6379");
         return;
     };
-    let (a, b) = pair(&app, &redis, &[]).await;
+    let (a, b) = pair(&app, &redis, &[("AUTH_CACHE_TTL_MS", "1000")]).await;
     let t = app.seed_tenant("alpha").await;
     let client = reqwest::Client::new();
 
@@ -76,7 +76,9 @@ async fn sessions_are_shared_and_logout_is_immediate_everywhere() {
         "B's rotated token on A"
     );
 
-    // Logout on A; measure how long B keeps accepting the token.
+    // Warm B's session cache, then log out on A; measure how long B keeps
+    // accepting the token.
+    assert_eq!(status_of(&client, &b, &access).await, StatusCode::OK);
     let r = client
         .post(a.url("/api/v1/auth/logout"))
         .bearer_auth(&access)
@@ -93,16 +95,12 @@ async fn sessions_are_shared_and_logout_is_immediate_everywhere() {
             other => panic!("unexpected {other}"),
         }
         assert!(
-            logged_out.elapsed() < Duration::from_secs(5),
-            "B still accepts the token 5 s after logout"
+            logged_out.elapsed() < Duration::from_millis(1500),
+            "B still accepts the token 1.5 s after logout (TTL 1 s)"
         );
     };
     eprintln!("logout on A refused on B after {lag:?} ({accepted_after_logout} request(s) accepted in between)");
-    assert_eq!(
-        accepted_after_logout, 0,
-        "revocation must be immediate: sessions are read from PostgreSQL"
-    );
-    assert_eq!(status_of(&client, &a, &access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of(&client, &a, &access).await, StatusCode::UNAUTHORIZED, "A: at once");
 }
 
 /// The per-IP login budget is spent once across both instances (Redis), not
