@@ -45,7 +45,9 @@ pub async fn ensure_configured_super_admin(config: &Config, db: &Db) -> anyhow::
     };
     if ensure_super_admin(db, &email, &password).await? {
         if generated {
-            eprintln!("tenantry: created super admin {email} with password {password} (shown once; set SUPER_ADMIN_PASSWORD to choose it)");
+            eprintln!(
+                "tenantry: created super admin {email} with password {password} (shown once; set SUPER_ADMIN_PASSWORD to choose it)"
+            );
         } else {
             eprintln!("tenantry: created super admin {email}");
         }
@@ -56,14 +58,18 @@ pub async fn ensure_configured_super_admin(config: &Config, db: &Db) -> anyhow::
 /// Creates the super admin in the system tenant if no user has that email there.
 /// Never overwrites an existing account's password. Returns whether it created one.
 pub async fn ensure_super_admin(db: &Db, email: &str, password: &str) -> anyhow::Result<bool> {
-    check_policy("SUPER_ADMIN_PASSWORD", password, Some(email))
-        .map_err(|_| anyhow::anyhow!("SUPER_ADMIN_PASSWORD does not meet the password policy (12+ characters, not common, not the email)"))?;
+    check_policy("SUPER_ADMIN_PASSWORD", password, Some(email)).map_err(|_| {
+        anyhow::anyhow!(
+            "SUPER_ADMIN_PASSWORD does not meet the password policy (12+ characters, not common, not the email)"
+        )
+    })?;
     let mut tx = db.system_job_tx("bootstrap super admin").await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND lower(email) = lower($2))")
-        .bind(SYSTEM_TENANT_ID)
-        .bind(email)
-        .fetch_one(&mut *tx)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND lower(email) = lower($2))")
+            .bind(SYSTEM_TENANT_ID)
+            .bind(email)
+            .fetch_one(&mut *tx)
+            .await?;
     if exists {
         return Ok(false);
     }

@@ -240,7 +240,10 @@ impl Config {
 
         let sns_cert_url_prefix_allowlist = v.list("SNS_CERT_URL_PREFIX_ALLOWLIST");
         if !dev && sns_cert_url_prefix_allowlist.iter().any(|p| !p.starts_with("https://")) {
-            return Err(v.bad("SNS_CERT_URL_PREFIX_ALLOWLIST", "entries must be https URLs in production".into()));
+            return Err(v.bad(
+                "SNS_CERT_URL_PREFIX_ALLOWLIST",
+                "entries must be https URLs in production".into(),
+            ));
         }
 
         Ok(Config {
@@ -257,7 +260,9 @@ impl Config {
             aws_access_key_id: v.get("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key: v.get("AWS_SECRET_ACCESS_KEY").map(Secret::new),
             aws_region: v.get("AWS_REGION").unwrap_or_else(|| "eu-central-1".into()),
-            aws_ses_from_email: v.get("AWS_SES_FROM_EMAIL").unwrap_or_else(|| "no-reply@tenantry.local".into()),
+            aws_ses_from_email: v
+                .get("AWS_SES_FROM_EMAIL")
+                .unwrap_or_else(|| "no-reply@tenantry.local".into()),
             aws_endpoint_url: v.get("AWS_ENDPOINT_URL"),
             ses_configuration_set: v.get("SES_CONFIGURATION_SET"),
             email_provider,
@@ -282,7 +287,12 @@ impl Config {
                 .to_string(),
             oauth_redirect_allowlist: v
                 .get("OAUTH_REDIRECT_ALLOWLIST")
-                .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                .map(|s| {
+                    s.split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             app_name: v.get("APP_NAME").unwrap_or_else(|| "Tenantry".into()),
             base_url: v
@@ -336,14 +346,21 @@ impl Vars {
     {
         match self.get(key) {
             None => Ok(default),
-            Some(raw) => raw.parse().map_err(|e| self.bad(key, format!("`{raw}` is invalid ({e})"))),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| self.bad(key, format!("`{raw}` is invalid ({e})"))),
         }
     }
 
     /// A comma-separated list; blank entries dropped.
     fn list(&self, key: &str) -> Vec<String> {
         self.get(key)
-            .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -382,15 +399,24 @@ mod tests {
 
     #[test]
     fn base_url_follows_bind_addr_unless_set() {
-        assert_eq!(cfg(&[("BIND_ADDR", "127.0.0.1:8091")]).unwrap().base_url, "http://127.0.0.1:8091");
-        assert_eq!(cfg(&[("BIND_ADDR", "0.0.0.0:9000")]).unwrap().base_url, "http://127.0.0.1:9000");
+        assert_eq!(
+            cfg(&[("BIND_ADDR", "127.0.0.1:8091")]).unwrap().base_url,
+            "http://127.0.0.1:8091"
+        );
+        assert_eq!(
+            cfg(&[("BIND_ADDR", "0.0.0.0:9000")]).unwrap().base_url,
+            "http://127.0.0.1:9000"
+        );
         let c = cfg(&[("BIND_ADDR", "0.0.0.0:9000"), ("BASE_URL", "https://api.example.com/")]).unwrap();
         assert_eq!(c.base_url, "https://api.example.com");
     }
 
     #[test]
     fn storage_lives_under_the_data_dir_by_default() {
-        assert_eq!(cfg(&[("TENANTRY_DATA_DIR", "/srv/t")]).unwrap().storage_path, "/srv/t/storage");
+        assert_eq!(
+            cfg(&[("TENANTRY_DATA_DIR", "/srv/t")]).unwrap().storage_path,
+            "/srv/t/storage"
+        );
         assert_eq!(cfg(&[]).unwrap().storage_path, ".data/storage");
     }
 

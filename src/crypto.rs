@@ -52,14 +52,19 @@ pub enum SecretBoxError {
 
 impl std::fmt::Debug for SecretBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretBox").field("current_id", &self.current_id).finish_non_exhaustive()
+        f.debug_struct("SecretBox")
+            .field("current_id", &self.current_id)
+            .finish_non_exhaustive()
     }
 }
 
 impl SecretBox {
     /// `key_material` is stretched to 256 bits with SHA-256.
     pub fn new(key_id: &str, key_material: &str) -> Self {
-        Self { current_id: key_id.to_string(), keys: vec![(key_id.to_string(), Self::cipher(key_material))] }
+        Self {
+            current_id: key_id.to_string(),
+            keys: vec![(key_id.to_string(), Self::cipher(key_material))],
+        }
     }
 
     /// Adds an older key that can still decrypt.
@@ -80,7 +85,13 @@ impl SecretBox {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ct = cipher
-            .encrypt(&Nonce::try_from(&nonce[..]).expect("12-byte nonce"), Payload { msg: plaintext, aad: context })
+            .encrypt(
+                &Nonce::try_from(&nonce[..]).expect("12-byte nonce"),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
         let mut out = Vec::with_capacity(1 + id.len() + 12 + ct.len());
         out.push(id.len() as u8);
@@ -104,7 +115,13 @@ impl SecretBox {
             .ok_or_else(|| SecretBoxError::UnknownKey(id.to_string()))?;
         let nonce = &rest[id_len..id_len + 12];
         cipher
-            .decrypt(&Nonce::try_from(nonce).map_err(|_| SecretBoxError::Malformed)?, Payload { msg: &rest[id_len + 12..], aad: context })
+            .decrypt(
+                &Nonce::try_from(nonce).map_err(|_| SecretBoxError::Malformed)?,
+                Payload {
+                    msg: &rest[id_len + 12..],
+                    aad: context,
+                },
+            )
             .map_err(|_| SecretBoxError::Tampered)
     }
 

@@ -51,7 +51,10 @@ async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
     let url = bootstrap::database_url(&config).await?;
-    match cli.command.unwrap_or(Command::Serve { no_migrate: false, seed: false }) {
+    match cli.command.unwrap_or(Command::Serve {
+        no_migrate: false,
+        seed: false,
+    }) {
         Command::Migrate => {
             Db::migrate(&url).await.context("applying migrations")?;
             println!("migrations applied");
@@ -104,7 +107,9 @@ async fn serve(config: Config, url: &str, seed: bool) -> anyhow::Result<()> {
     }
     let background = tenantry::app::spawn_background(&state);
     let app = tenantry::http::router(state);
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
     tracing::info!(addr = %bind, "tenantry listening");
     eprintln!("tenantry: listening on http://{bind} (docs at http://{bind}/docs)");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

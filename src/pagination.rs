@@ -35,7 +35,10 @@ fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> 
     }
     match Raw::deserialize(d)? {
         Raw::N(n) => Ok(n),
-        Raw::S(s) => s.trim().parse().map_err(|_| serde::de::Error::custom(format!("`{s}` is not an integer"))),
+        Raw::S(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an integer"))),
     }
 }
 
@@ -54,7 +57,9 @@ pub fn query_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>
         Some(Raw::S(s)) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Some(true)),
             "false" | "0" | "no" | "off" => Ok(Some(false)),
-            _ => Err(serde::de::Error::custom(format!("`{s}` is not a boolean (true or false)"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{s}` is not a boolean (true or false)"
+            ))),
         },
     }
 }
@@ -67,7 +72,9 @@ pub fn query_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Of
         return Ok(None);
     };
     parse_instant(&raw).map(Some).ok_or_else(|| {
-        serde::de::Error::custom(format!("`{raw}` is not an RFC 3339 date-time such as 2026-01-31T12:00:00Z"))
+        serde::de::Error::custom(format!(
+            "`{raw}` is not an RFC 3339 date-time such as 2026-01-31T12:00:00Z"
+        ))
     })
 }
 
@@ -81,8 +88,16 @@ fn parse_instant(raw: &str) -> Option<OffsetDateTime> {
     let naive = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
     OffsetDateTime::parse(&offset_restored, &Rfc3339)
         .ok()
-        .or_else(|| PrimitiveDateTime::parse(s, naive).ok().map(PrimitiveDateTime::assume_utc))
-        .or_else(|| Date::parse(s, format_description!("[year]-[month]-[day]")).ok().map(|d| d.midnight().assume_utc()))
+        .or_else(|| {
+            PrimitiveDateTime::parse(s, naive)
+                .ok()
+                .map(PrimitiveDateTime::assume_utc)
+        })
+        .or_else(|| {
+            Date::parse(s, format_description!("[year]-[month]-[day]"))
+                .ok()
+                .map(|d| d.midnight().assume_utc())
+        })
 }
 
 /// [`query_bool`] for a flag that is off when absent.
@@ -92,7 +107,10 @@ pub fn query_flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Err
 
 impl Default for PageParams {
     fn default() -> Self {
-        Self { page: 1, page_size: DEFAULT_PAGE_SIZE }
+        Self {
+            page: 1,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
     }
 }
 
@@ -108,7 +126,12 @@ impl PageParams {
     }
     /// Wraps one page of rows.
     pub fn wrap<T>(&self, items: Vec<T>, total: i64) -> Page<T> {
-        Page { items, total, page: self.number(), page_size: self.limit() }
+        Page {
+            items,
+            total,
+            page: self.number(),
+            page_size: self.limit(),
+        }
     }
 }
 

@@ -50,8 +50,7 @@ struct Target {
     is_super_admin: bool,
 }
 
-const SELECT_TARGET: &str =
-    "SELECT u.id, u.email, u.first_name, u.is_active, u.is_super_admin FROM users u";
+const SELECT_TARGET: &str = "SELECT u.id, u.email, u.first_name, u.is_active, u.is_super_admin FROM users u";
 
 /// Starts acting as a user of a tenant.
 #[utoipa::path(post, path = "/api/v1/auth/impersonate", tag = "auth", security(("bearer" = ["super_admin"])),
@@ -73,22 +72,23 @@ pub async fn impersonate(
             "must be at most 500 characters",
         )
         .finish()?;
-    let tenant: Option<(bool, String)> =
-        sqlx::query_as("SELECT is_active, name FROM tenants WHERE id = $1")
-            .bind(input.tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let tenant: Option<(bool, String)> = sqlx::query_as("SELECT is_active, name FROM tenants WHERE id = $1")
+        .bind(input.tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let (tenant_active, tenant_name) = tenant.ok_or_else(|| ApiError::not_found("Tenant"))?;
     if !tenant_active {
         return Err(ApiError::conflict("The tenant is inactive"));
     }
     let target: Target = match input.user_id {
-        Some(user) => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_TARGET} WHERE u.tenant_id = $1 AND u.id = $2")))
-            .bind(input.tenant_id)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found("User"))?,
+        Some(user) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT_TARGET} WHERE u.tenant_id = $1 AND u.id = $2"
+        )))
+        .bind(input.tenant_id)
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?,
         None => sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{SELECT_TARGET} JOIN user_roles ur ON ur.tenant_id = u.tenant_id AND ur.user_id = u.id \
              JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
@@ -191,9 +191,7 @@ pub async fn end_impersonation(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
 ) -> ApiResult<StatusCode> {
     let Some(impersonator) = ctx.impersonator.clone() else {
-        return Err(ApiError::BadRequest(
-            "This is not an impersonation session".into(),
-        ));
+        return Err(ApiError::BadRequest("This is not an impersonation session".into()));
     };
     session::revoke_session(&mut tx, ctx.session_id, "impersonation_ended").await?;
     let details = json!({"tenant_id": ctx.tenant_id, "user_id": ctx.user_id, "session_id": ctx.session_id,

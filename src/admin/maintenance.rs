@@ -32,10 +32,7 @@ const STEPS: &[(&str, &str)] = &[
         "DELETE FROM refresh_tokens rt USING user_sessions s \
          WHERE s.tenant_id = rt.tenant_id AND s.id = rt.session_id AND s.expires_at < now()",
     ),
-    (
-        "sessions",
-        "DELETE FROM user_sessions WHERE expires_at < now()",
-    ),
+    ("sessions", "DELETE FROM user_sessions WHERE expires_at < now()"),
     (
         "password_reset_tokens",
         "DELETE FROM password_reset_tokens WHERE used_at IS NOT NULL OR expires_at < now()",
@@ -98,14 +95,13 @@ pub async fn cleanup(
     let total = counts.values().filter_map(Value::as_u64).sum();
     let counts = Value::Object(counts);
     let run_id = Uuid::new_v4();
-    let ran_at: OffsetDateTime = sqlx::query_scalar(
-        "INSERT INTO maintenance_runs (id, ran_by, counts) VALUES ($1, $2, $3) RETURNING ran_at",
-    )
-    .bind(run_id)
-    .bind(ctx.user_id)
-    .bind(&counts)
-    .fetch_one(&mut *tx)
-    .await?;
+    let ran_at: OffsetDateTime =
+        sqlx::query_scalar("INSERT INTO maintenance_runs (id, ran_by, counts) VALUES ($1, $2, $3) RETURNING ran_at")
+            .bind(run_id)
+            .bind(ctx.user_id)
+            .bind(&counts)
+            .fetch_one(&mut *tx)
+            .await?;
     let actor: AuditActor = ctx.actor();
     audit::record(
         &mut tx,
@@ -155,11 +151,10 @@ pub async fn status(
     State(state): State<AppState>,
     SuperAdmin { mut tx, .. }: SuperAdmin,
 ) -> ApiResult<ApiJson<MaintenanceStatus>> {
-    let last_cleanup = sqlx::query_as(
-        "SELECT id, ran_at, ran_by, counts FROM maintenance_runs ORDER BY ran_at DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let last_cleanup =
+        sqlx::query_as("SELECT id, ran_at, ran_by, counts FROM maintenance_runs ORDER BY ran_at DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
     let tables = sqlx::query_as(
         "SELECT c.relname::text AS table, pg_total_relation_size(c.oid) AS total_bytes, \
          GREATEST(c.reltuples, 0)::bigint AS estimated_rows \
@@ -171,10 +166,9 @@ pub async fn status(
     let database_bytes = sqlx::query_scalar("SELECT pg_database_size(current_database())")
         .fetch_one(&mut *tx)
         .await?;
-    let applied_migrations =
-        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&mut *tx)
-            .await?;
+    let applied_migrations = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut *tx)
+        .await?;
     let pending_migrations = state.db.pending_migrations().await.ok();
     Ok(ApiJson(MaintenanceStatus {
         last_cleanup,

@@ -137,11 +137,7 @@ pub async fn growth(
         "users": series.iter().map(|p| p.users).sum::<i64>(),
         "projects": series.iter().map(|p| p.projects).sum::<i64>(),
     });
-    Ok(ApiJson(Growth {
-        days,
-        series,
-        totals,
-    }))
+    Ok(ApiJson(Growth { days, series, totals }))
 }
 
 /// Audit rows of every tenant (filter with `tenant_id`), newest first.
@@ -212,10 +208,7 @@ pub async fn audit_verify(
 /// The limits and defaults in force (never a secret).
 #[utoipa::path(get, path = "/api/v1/admin/config/limits", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = Object)))]
-pub async fn config_limits(
-    State(state): State<AppState>,
-    _sa: SuperAdmin,
-) -> ApiResult<ApiJson<Value>> {
+pub async fn config_limits(State(state): State<AppState>, _sa: SuperAdmin) -> ApiResult<ApiJson<Value>> {
     let c = &state.config;
     Ok(ApiJson(json!({
         "environment": format!("{:?}", c.environment).to_lowercase(),

@@ -100,10 +100,7 @@ pub async fn threats(
 ) -> ApiResult<ApiJson<Threats>> {
     let window = q.window_minutes.unwrap_or(60);
     if !(1..=10080).contains(&window) {
-        return Err(ApiError::invalid(
-            "window_minutes",
-            "must be between 1 and 10080",
-        ));
+        return Err(ApiError::invalid("window_minutes", "must be between 1 and 10080"));
     }
     let min_emails = q.min_distinct_emails.unwrap_or(5).max(1);
     let min_failures = q.min_failures.unwrap_or(5).max(1);
@@ -214,8 +211,7 @@ pub async fn problematic_users(
           CASE WHEN u.last_login_at IS NULL THEN 'never_signed_in' END, \
           CASE WHEN u.email_verified_at IS NULL THEN 'unverified' END], NULL) AS reasons \
         FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE ($2::uuid IS NULL OR u.tenant_id = $2)";
-    const FILTER: &str =
-        "WHERE cardinality(reasons) > 0 AND ($1::text IS NULL OR $1 = ANY(reasons))";
+    const FILTER: &str = "WHERE cardinality(reasons) > 0 AND ($1::text IS NULL OR $1 = ANY(reasons))";
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM ({INNER}) x {FILTER}"
     )))
@@ -254,15 +250,14 @@ pub async fn unlock_user(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<UnlockResult>> {
-    let (tenant, email, count, locked_until): (Uuid, String, i32, Option<OffsetDateTime>) =
-        sqlx::query_as(
-            "SELECT tenant_id, email, failed_login_count, locked_until FROM users WHERE id = $1 \
+    let (tenant, email, count, locked_until): (Uuid, String, i32, Option<OffsetDateTime>) = sqlx::query_as(
+        "SELECT tenant_id, email, failed_login_count, locked_until FROM users WHERE id = $1 \
          ORDER BY tenant_id LIMIT 1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("User"))?;
     sqlx::query("UPDATE users SET failed_login_count = 0, locked_until = NULL, updated_by = $3 WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(id)
@@ -275,9 +270,7 @@ pub async fn unlock_user(
         &mut tx,
         TenantId(tenant),
         &ctx.actor(),
-        AuditEvent::new("user.unlocked", "user", id)
-            .old(&old)
-            .new_values(&new),
+        AuditEvent::new("user.unlocked", "user", id).old(&old).new_values(&new),
     )
     .await?;
     security::record_event(

@@ -32,7 +32,13 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(action: &'static str, resource_type: &'static str, resource_id: impl ToString) -> Self {
-        Self { action, resource_type, resource_id: Some(resource_id.to_string()), old_values: None, new_values: None }
+        Self {
+            action,
+            resource_type,
+            resource_id: Some(resource_id.to_string()),
+            old_values: None,
+            new_values: None,
+        }
     }
     pub fn old(mut self, v: impl serde::Serialize) -> Self {
         self.old_values = serde_json::to_value(v).ok();
@@ -76,15 +82,18 @@ pub async fn record(
 /// Keys whose values never reach an audit row.
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "token", "hash", "totp", "recovery", "api_key", "private"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password", "secret", "token", "hash", "totp", "recovery", "api_key", "private",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// An instant for `old`/`new_values`: RFC 3339 text (`null` when absent). `json!`
 /// would otherwise write the `time` crate's default, a tuple of numbers.
 pub fn timestamp(t: Option<time::OffsetDateTime>) -> Value {
-    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).map_or(Value::Null, Value::String)
+    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .map_or(Value::Null, Value::String)
 }
 
 /// Replaces every secret-looking field, at any depth, with `"[REDACTED]"`.
@@ -139,8 +148,10 @@ mod tests {
 
     #[test]
     fn redacts_nested_secrets_but_keeps_flags() {
-        let v = redact(json!({"email":"a@b.c","password":"x","idp":{"client_secret":"s","has_client_secret":true},
-            "list":[{"refresh_token":"t"}]}));
+        let v = redact(
+            json!({"email":"a@b.c","password":"x","idp":{"client_secret":"s","has_client_secret":true},
+            "list":[{"refresh_token":"t"}]}),
+        );
         assert_eq!(v["password"], "[REDACTED]");
         assert_eq!(v["idp"]["client_secret"], "[REDACTED]");
         assert_eq!(v["idp"]["has_client_secret"], true);

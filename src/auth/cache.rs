@@ -52,7 +52,10 @@ const MAX_ENTRIES: usize = 100_000;
 
 impl AuthCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -83,7 +86,12 @@ impl AuthCache {
         }
         entries.insert(
             session,
-            Entry { key: (tenant, session, user), generation, valid_until: Instant::now() + lifetime, session: resolved },
+            Entry {
+                key: (tenant, session, user),
+                generation,
+                valid_until: Instant::now() + lifetime,
+                session: resolved,
+            },
         );
     }
 }
@@ -111,7 +119,10 @@ mod tests {
         let (t, s, u) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         c.put(t, s, u, crate::db::commit_generation(), resolved(60.0));
         assert!(c.get(t, s, u).is_some());
-        assert!(c.get(t, s, Uuid::new_v4()).is_none(), "another user's token with this sid");
+        assert!(
+            c.get(t, s, Uuid::new_v4()).is_none(),
+            "another user's token with this sid"
+        );
         crate::db::bump_commit_generation();
         assert!(c.get(t, s, u).is_none(), "a commit invalidates");
     }

@@ -135,7 +135,9 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, T
                 .await?
                 .ok_or_else(unauthorized)?;
             let row = Arc::new(row);
-            state.auth_cache.put(claims.tid, claims.sid, claims.sub, generation, row.clone());
+            state
+                .auth_cache
+                .put(claims.tid, claims.sid, claims.sub, generation, row.clone());
             row
         }
     };

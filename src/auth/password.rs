@@ -50,8 +50,7 @@ fn verify_argon2(password: &str, parsed: &PasswordHash, memory: &mut Memory) -> 
     let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
         return false;
     };
-    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(parsed.algorithm.as_str()), Params::try_from(parsed))
-    else {
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(parsed.algorithm.as_str()), Params::try_from(parsed)) else {
         return false;
     };
     let Ok(version) = parsed.version.map(Version::try_from).transpose() else {
@@ -142,7 +141,12 @@ impl Passwords {
         let _permit = self.permits.acquire().await.expect("semaphore never closed");
         let password = password.to_owned();
         let stored = stored.map(str::to_owned);
-        let mut memory = self.memory.lock().expect("memory pool poisoned").pop().unwrap_or_default();
+        let mut memory = self
+            .memory
+            .lock()
+            .expect("memory pool poisoned")
+            .pop()
+            .unwrap_or_default();
         let (verdict, memory) = tokio::task::spawn_blocking(move || {
             let verdict = verify_blocking(&password, stored.as_deref(), &mut memory);
             (verdict, memory)
@@ -195,10 +199,16 @@ mod tests {
     fn argon2id_round_trip_and_bcrypt_upgrade() {
         let h = hash_blocking("correct horse battery staple");
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert_eq!(verify_blocking("correct horse battery staple", Some(&h), &mut Vec::new()), Verified::Yes);
+        assert_eq!(
+            verify_blocking("correct horse battery staple", Some(&h), &mut Vec::new()),
+            Verified::Yes
+        );
         assert_eq!(verify_blocking("wrong", Some(&h), &mut Vec::new()), Verified::No);
         let b = bcrypt::hash("legacy-password-1", 4).unwrap();
-        assert_eq!(verify_blocking("legacy-password-1", Some(&b), &mut Vec::new()), Verified::YesNeedsRehash);
+        assert_eq!(
+            verify_blocking("legacy-password-1", Some(&b), &mut Vec::new()),
+            Verified::YesNeedsRehash
+        );
         assert_eq!(verify_blocking("nope", Some(&b), &mut Vec::new()), Verified::No);
         assert_eq!(verify_blocking("x", None, &mut Vec::new()), Verified::No);
     }

@@ -130,13 +130,19 @@ impl Db {
     /// Pre-authentication access: no tenant set, so only the narrow SECURITY
     /// DEFINER functions (login candidates, tenant by slug, token owner) return rows.
     pub async fn anonymous_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin_with(sqlx::AssertSqlSafe(format!("BEGIN; SELECT set_config('role', '{APP_ROLE}', true)"))).await
+        self.pool
+            .begin_with(sqlx::AssertSqlSafe(format!(
+                "BEGIN; SELECT set_config('role', '{APP_ROLE}', true)"
+            )))
+            .await
     }
 
     pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
         let tx = self
             .pool
-            .begin_with(sqlx::AssertSqlSafe(format!("BEGIN; SELECT set_config('role', '{PLATFORM_ROLE}', true)")))
+            .begin_with(sqlx::AssertSqlSafe(format!(
+                "BEGIN; SELECT set_config('role', '{PLATFORM_ROLE}', true)"
+            )))
             .await?;
         Ok(PlatformTx { tx })
     }

@@ -21,7 +21,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -84,7 +87,10 @@ impl ApiError {
         Self::NotFound(format!("{what} not found"))
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::Conflict { detail: detail.into(), extra: None }
+        Self::Conflict {
+            detail: detail.into(),
+            extra: None,
+        }
     }
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
@@ -149,7 +155,8 @@ pub fn problem_body(status: StatusCode, code: &str, detail: &str) -> Value {
 
 pub fn problem_response(status: StatusCode, body: Value) -> Response {
     let mut res = (status, body.to_string()).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     res
 }
 
@@ -173,7 +180,10 @@ impl IntoResponse for ApiError {
         let mut body = problem_body(status, self.code(), &detail);
         match &self {
             Self::Validation(errors) => body["errors"] = json!(errors),
-            Self::Conflict { extra: Some(Value::Object(extra)), .. } => {
+            Self::Conflict {
+                extra: Some(Value::Object(extra)),
+                ..
+            } => {
                 for (k, v) in extra {
                     body[k] = v.clone();
                 }
@@ -183,11 +193,13 @@ impl IntoResponse for ApiError {
         let mut res = problem_response(status, body);
         match self {
             Self::RateLimited { retry_after_secs } => {
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
             }
             // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
             Self::Unauthorized(_) => {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }
@@ -210,10 +222,14 @@ impl From<sqlx::Error> for ApiError {
                             "refers to a resource that does not exist",
                         )]);
                     }
-                    Some("23514") | Some("23502") | Some("22001") | Some("22P02") | Some("22007")
-                    | Some("22008") | Some("22003") => {
+                    Some("23514") | Some("23502") | Some("22001") | Some("22P02") | Some("22007") | Some("22008")
+                    | Some("22003") => {
                         return Self::Validation(vec![FieldError::new(
-                            if constraint.is_empty() { "request".into() } else { constraint },
+                            if constraint.is_empty() {
+                                "request".into()
+                            } else {
+                                constraint
+                            },
                             "has an invalid value",
                         )]);
                     }
@@ -267,6 +283,10 @@ impl Validator {
         self
     }
     pub fn finish(&mut self) -> ApiResult<()> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::Validation(std::mem::take(&mut self.0))) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(std::mem::take(&mut self.0)))
+        }
     }
 }

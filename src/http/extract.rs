@@ -35,7 +35,9 @@ where
             }),
         };
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType("Expected a body with Content-Type: application/json".into()));
+            return Err(ApiError::UnsupportedMediaType(
+                "Expected a body with Content-Type: application/json".into(),
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -68,7 +70,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             match inner.classify() {
                 serde_json::error::Category::Data => {
                     let field = if path == "." { "body".to_string() } else { path };
-                    Err(ApiError::Validation(vec![FieldError::new(field, strip_position(&inner.to_string()))]))
+                    Err(ApiError::Validation(vec![FieldError::new(
+                        field,
+                        strip_position(&inner.to_string()),
+                    )]))
                 }
                 _ => Err(ApiError::BadRequest(format!("Malformed JSON: {inner}"))),
             }
@@ -88,14 +93,24 @@ fn nul_path(value: &serde_json::Value) -> Option<String> {
             .enumerate()
             .find_map(|(i, v)| nul_path(v).map(|rest| format!("[{i}]{}", dotted(&rest)))),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
-            nul_path(v).map(|rest| if rest.is_empty() { k.clone() } else { format!("{k}{}", dotted(&rest)) })
+            nul_path(v).map(|rest| {
+                if rest.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}{}", dotted(&rest))
+                }
+            })
         }),
         _ => None,
     }
 }
 
 fn dotted(rest: &str) -> String {
-    if rest.is_empty() || rest.starts_with('[') { rest.to_string() } else { format!(".{rest}") }
+    if rest.is_empty() || rest.starts_with('[') {
+        rest.to_string()
+    } else {
+        format!(".{rest}")
+    }
 }
 
 fn strip_position(msg: &str) -> String {
@@ -131,7 +146,11 @@ where
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|err| {
             let field = err.path().to_string();
-            let field = if field == "." { unparsable_page_param(query).unwrap_or("query").to_string() } else { field };
+            let field = if field == "." {
+                unparsable_page_param(query).unwrap_or("query").to_string()
+            } else {
+                field
+            };
             ApiError::Validation(vec![FieldError::new(field, err.into_inner().to_string())])
         })
     }
@@ -195,7 +214,10 @@ pub fn client_meta(parts: &Parts) -> ClientMeta {
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     ClientMeta {
         ip: forwarded.or(peer),
         user_agent: parts
@@ -203,7 +225,11 @@ pub fn client_meta(parts: &Parts) -> ClientMeta {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect()),
-        request_id: parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string),
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     }
 }
 

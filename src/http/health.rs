@@ -47,7 +47,11 @@ pub async fn health_detailed(State(state): State<AppState>) -> impl IntoResponse
         checks.insert(name.into(), check);
     }
     let all_ok = checks.values().all(|c| c["status"] != "error");
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({

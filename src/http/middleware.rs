@@ -27,16 +27,27 @@ use super::error::{ApiError, PROBLEM_JSON, problem_body, problem_response};
 /// Errors from axum itself (404, 405, timeouts, body limits) arrive here as plain
 /// text; handler errors arrive as problems and only gain the request id.
 pub async fn problem_details(req: Request, next: Next) -> Response {
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
     let (parts, body) = res.into_parts();
     let mut problem = if is_problem {
-        match to_bytes(body, 64 * 1024).await.ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        match to_bytes(body, 64 * 1024)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
             Some(v) => v,
             None => problem_body(status, "error", status.canonical_reason().unwrap_or("Error")),
         }
@@ -50,7 +61,11 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR => "An internal error occurred",
             _ => status.canonical_reason().unwrap_or("Error"),
         };
-        let code = status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "-");
+        let code = status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+            .replace(' ', "-");
         problem_body(status, &code, detail)
     };
     problem["request_id"] = request_id.map(Into::into).unwrap_or(serde_json::Value::Null);
@@ -92,10 +107,14 @@ pub async fn settle_request_body(State(limit): State<usize>, req: Request, next:
     }
     let finished = Arc::new(AtomicBool::new(false));
     let (parts, body) = req.into_parts();
-    let body = Body::from_stream(TrackEnd { inner: body.into_data_stream(), finished: finished.clone() });
+    let body = Body::from_stream(TrackEnd {
+        inner: body.into_data_stream(),
+        finished: finished.clone(),
+    });
     let mut res = next.run(Request::from_parts(parts, body)).await;
     if !finished.load(Ordering::Acquire) {
-        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res
 }
@@ -148,7 +167,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    let is_html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    let is_html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     if is_html {
         // Swagger UI needs its own inline bootstrap script and styles.
         h.insert(
@@ -159,7 +181,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             ),
         );
     } else {
-        h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -167,8 +192,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 
 pub async fn hsts(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    res.headers_mut()
-        .insert("strict-transport-security", HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    res.headers_mut().insert(
+        "strict-transport-security",
+        HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+    );
     res
 }
 
@@ -200,7 +227,11 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
     let res = next.run(req).await;
-    let labels = [("method", method), ("route", route), ("status", res.status().as_u16().to_string())];
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", res.status().as_u16().to_string()),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
     res
@@ -211,6 +242,9 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn render_metrics() -> Response {
     let mut res = Response::new(Body::from(metrics_handle().render()));
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     res
 }

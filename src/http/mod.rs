@@ -44,7 +44,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -79,16 +84,26 @@ fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
     };
     let components = doc.components.get_or_insert_with(Default::default);
     components.schemas.insert("Problem".into(), error::Problem::schema());
-    components.schemas.insert("FieldError".into(), error::FieldError::schema());
+    components
+        .schemas
+        .insert("FieldError".into(), error::FieldError::schema());
     for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
         for operation in operations.into_iter().flatten() {
             for (code, response) in operation.responses.responses.iter_mut() {
                 if let RefOr::T(response) = response
                     && (code.starts_with('4') || code.starts_with('5'))
                     && response.content.is_empty()
                 {
-                    let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                    let problem = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build();
                     response.content.insert(error::PROBLEM_JSON.into(), RefOr::T(problem));
                 }
             }
@@ -119,7 +134,10 @@ pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::exact(
-            config.frontend_url.parse().unwrap_or_else(|_| "http://localhost:3000".parse().expect("valid")),
+            config
+                .frontend_url
+                .parse()
+                .unwrap_or_else(|_| "http://localhost:3000".parse().expect("valid")),
         ))
         .allow_methods(tower_http::cors::Any)
         .allow_headers([
@@ -132,7 +150,11 @@ pub fn router(state: AppState) -> Router {
         .max_age(std::time::Duration::from_secs(600));
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-        let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let route = req
             .extensions()
             .get::<axum::extract::MatchedPath>()
@@ -159,19 +181,26 @@ pub fn router(state: AppState) -> Router {
         app = app.layer(mw::from_fn(middleware::hsts));
     }
     middleware::metrics_handle();
-    let app: Router = app.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
-            .layer(trace)
-            .layer(PropagateRequestIdLayer::new(x_request_id))
-            .layer(mw::from_fn(middleware::problem_details))
-            .layer(mw::from_fn(middleware::security_headers))
-            .layer(CatchPanicLayer::new())
-            .layer(cors)
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
-            .layer(mw::from_fn_with_state(config.max_body_bytes, middleware::settle_request_body)),
-    )
-    .with_state(state);
+    let app: Router = app
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(mw::from_fn(middleware::problem_details))
+                .layer(mw::from_fn(middleware::security_headers))
+                .layer(CatchPanicLayer::new())
+                .layer(cors)
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    config.request_timeout,
+                ))
+                .layer(mw::from_fn_with_state(
+                    config.max_body_bytes,
+                    middleware::settle_request_body,
+                )),
+        )
+        .with_state(state);
     // Rewritten before routing, which a layer on `app` would be too late for.
     Router::new().fallback_service(tower::ServiceExt::map_request(app, middleware::trim_trailing_slash))
 }

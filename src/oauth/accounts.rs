@@ -92,11 +92,10 @@ pub async fn resolve_user(
         return Ok((user, Resolution::Known));
     }
 
-    let existing: Option<(Uuid, bool)> =
-        sqlx::query_as("SELECT id, is_active FROM users WHERE lower(email) = $1")
-            .bind(&ident.email)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let existing: Option<(Uuid, bool)> = sqlx::query_as("SELECT id, is_active FROM users WHERE lower(email) = $1")
+        .bind(&ident.email)
+        .fetch_optional(&mut **tx)
+        .await?;
     if let Some((user, active)) = existing {
         if !ident.email_verified {
             return Err(ApiError::forbidden(
@@ -136,11 +135,10 @@ pub async fn resolve_user(
             "The identity provider has not verified this email address",
         ));
     }
-    let role_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE name = $1)")
-            .bind(&idp.default_role_name)
-            .fetch_one(&mut **tx)
-            .await?;
+    let role_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE name = $1)")
+        .bind(&idp.default_role_name)
+        .fetch_one(&mut **tx)
+        .await?;
     if !role_exists {
         return Err(ApiError::conflict(format!(
             "The identity provider's default role `{}` no longer exists; ask an administrator to fix the configuration",
@@ -165,12 +163,7 @@ pub async fn resolve_user(
 }
 
 /// Records the external identity for `user` and audits the link.
-async fn link(
-    tx: &mut TenantTx,
-    user: Uuid,
-    ident: &ExternalIdentity,
-    meta: &ClientMeta,
-) -> ApiResult<()> {
+async fn link(tx: &mut TenantTx, user: Uuid, ident: &ExternalIdentity, meta: &ClientMeta) -> ApiResult<()> {
     let id = Uuid::new_v4();
     let tenant = tx.tenant();
     sqlx::query(

@@ -28,10 +28,7 @@ pub fn external_identity(
                 )));
             }
             // `oid` is the user's immutable id in the directory; `sub` differs per app.
-            let subject = extra
-                .oid
-                .clone()
-                .unwrap_or_else(|| claims.subject().to_string());
+            let subject = extra.oid.clone().unwrap_or_else(|| claims.subject().to_string());
             // Microsoft documents `email` (optional claim) or `preferred_username`;
             // an address from the configured directory counts as verified.
             let email = claims
@@ -57,9 +54,9 @@ pub fn external_identity(
             )
         }
     };
-    let email = email.map(|e| e.trim().to_lowercase()).ok_or_else(|| {
-        ApiError::forbidden("The identity provider did not share an email address")
-    })?;
+    let email = email
+        .map(|e| e.trim().to_lowercase())
+        .ok_or_else(|| ApiError::forbidden("The identity provider did not share an email address"))?;
     *seen_email = Some(email.clone());
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     if !idp.allowed_domains.is_empty() && !idp.allowed_domains.iter().any(|d| d == domain) {
@@ -68,18 +65,10 @@ pub fn external_identity(
         )));
     }
     if idp.kind() == Provider::Google && !email_verified {
-        return Err(ApiError::forbidden(
-            "Google has not verified this email address",
-        ));
+        return Err(ApiError::forbidden("Google has not verified this email address"));
     }
-    let given = claims
-        .given_name()
-        .and_then(|n| n.get(None))
-        .map(|n| n.to_string());
-    let family = claims
-        .family_name()
-        .and_then(|n| n.get(None))
-        .map(|n| n.to_string());
+    let given = claims.given_name().and_then(|n| n.get(None)).map(|n| n.to_string());
+    let family = claims.family_name().and_then(|n| n.get(None)).map(|n| n.to_string());
     let full = claims
         .name()
         .and_then(|n| n.get(None))

@@ -50,12 +50,10 @@ struct TenantRef {
 /// The tenant by slug, through the narrow pre-authentication function.
 async fn tenant_by_slug(state: &AppState, slug: &str) -> ApiResult<Option<TenantRef>> {
     let mut tx = state.db.anonymous_tx().await?;
-    Ok(
-        sqlx::query_as("SELECT id, is_active FROM auth_tenant_by_slug($1)")
-            .bind(slug)
-            .fetch_optional(&mut *tx)
-            .await?,
-    )
+    Ok(sqlx::query_as("SELECT id, is_active FROM auth_tenant_by_slug($1)")
+        .bind(slug)
+        .fetch_optional(&mut *tx)
+        .await?)
 }
 
 /// FRONTEND_URL + `/auth/callback`, or a caller's URI that is on the allow-list:
@@ -64,9 +62,7 @@ fn redirect_uri(config: &Config, requested: Option<&str>) -> ApiResult<String> {
     let default = format!("{}{DEFAULT_CALLBACK_PATH}", config.frontend_url);
     match requested.map(str::trim).filter(|r| !r.is_empty()) {
         None => Ok(default),
-        Some(r) if r == default || config.oauth_redirect_allowlist.iter().any(|a| a == r) => {
-            Ok(r.to_string())
-        }
+        Some(r) if r == default || config.oauth_redirect_allowlist.iter().any(|a| a == r) => Ok(r.to_string()),
         Some(_) => Err(ApiError::invalid(
             "redirect_uri",
             "is not on the allowed redirect list (OAUTH_REDIRECT_ALLOWLIST)",
@@ -96,9 +92,7 @@ fn credentials(state: &AppState, idp: &IdpRow) -> ApiResult<ClientCredentials> {
                 state
                     .secrets
                     .open_string(sealed, &secret_context(idp.tenant_id))
-                    .map_err(|e| {
-                        anyhow::anyhow!("identity provider {} client secret: {e}", idp.id)
-                    })?,
+                    .map_err(|e| anyhow::anyhow!("identity provider {} client secret: {e}", idp.id))?,
             ),
             None => None,
         };
@@ -218,16 +212,12 @@ pub async fn oauth_callback(
     ApiJson(body): ApiJson<CallbackBody>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
     let provider = Provider::from_path(&provider)?;
-    let tenant = tenant_by_slug(&state, &slug)
-        .await?
-        .ok_or_else(not_configured)?;
+    let tenant = tenant_by_slug(&state, &slug).await?.ok_or_else(not_configured)?;
     let mut info = AttemptInfo::default();
     match callback(&state, &meta, provider, &tenant, body, &mut info).await {
         Ok(tokens) => Ok(ApiJson(tokens)),
         Err(err) => {
-            if let Err(e) =
-                record_failure(&state, &meta, TenantId(tenant.id), provider, &info, &err).await
-            {
+            if let Err(e) = record_failure(&state, &meta, TenantId(tenant.id), provider, &info, &err).await {
                 tracing::warn!(error = %e, "could not record the failed OAuth sign-in");
             }
             Err(err)
@@ -280,9 +270,7 @@ async fn callback(
         return Err(ApiError::invalid_credentials());
     }
     let saved = consumed.ok_or_else(|| {
-        ApiError::BadRequest(
-            "The sign-in state is unknown, expired or already used; start the sign-in again".into(),
-        )
+        ApiError::BadRequest("The sign-in state is unknown, expired or already used; start the sign-in again".into())
     })?;
     let idp = {
         let mut tx = state.db.tenant_tx(tenant_id).await?;
@@ -326,16 +314,7 @@ async fn callback(
         .bind(user)
         .execute(&mut *tx)
         .await?;
-    record_attempt(
-        &mut tx,
-        tenant_id,
-        Some(user),
-        &ident.email,
-        meta,
-        true,
-        None,
-    )
-    .await?;
+    record_attempt(&mut tx, tenant_id, Some(user), &ident.email, meta, true, None).await?;
     audit::record(
         &mut tx,
         tenant_id,

@@ -6,9 +6,7 @@ use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
 use super::{
-    model::{
-        CreateIdentityProvider, IdentityProviderView, IdpRow, Provider, UpdateIdentityProvider,
-    },
+    model::{CreateIdentityProvider, IdentityProviderView, IdpRow, Provider, UpdateIdentityProvider},
     repo::{self, IdpValues},
 };
 use crate::{
@@ -87,10 +85,7 @@ async fn validate(
                 v.push("azure_tenant_id", "is required for Microsoft Entra ID");
             }
             Some(Err(_)) => {
-                v.push(
-                    "azure_tenant_id",
-                    "must be the directory (tenant) ID, a GUID",
-                );
+                v.push("azure_tenant_id", "must be the directory (tenant) ID, a GUID");
             }
             // Stored hyphenated lower-case: the form of the token's `tid` claim.
             Some(Ok(id)) => values.azure_tenant_id = Some(id.to_string()),
@@ -105,10 +100,7 @@ async fn validate(
     } else if !repo::role_exists(conn, tenant, &values.default_role_name).await? {
         v.push(
             "default_role_name",
-            format!(
-                "no role named `{}` exists in this tenant",
-                values.default_role_name
-            ),
+            format!("no role named `{}` exists in this tenant", values.default_role_name),
         );
     }
     v.finish()?;
@@ -143,11 +135,7 @@ async fn create(
     let values = IdpValues {
         client_id: blank_to_none(input.client_id),
         client_secret_enc: secret.map(|s| state.secrets.seal_str(&s, &secret_context(tenant))),
-        azure_tenant_id: blank_to_none(
-            input
-                .azure_tenant_id
-                .filter(|_| provider == Provider::Microsoft),
-        ),
+        azure_tenant_id: blank_to_none(input.azure_tenant_id.filter(|_| provider == Provider::Microsoft)),
         allowed_domains,
         auto_provision_users: input.auto_provision_users,
         default_role_name: input
@@ -157,15 +145,7 @@ async fn create(
         is_enabled: input.is_enabled.unwrap_or(true),
     };
     let values = validate(&mut tx, tenant, provider, values, &mut v).await?;
-    let row = repo::insert(
-        &mut tx,
-        tenant,
-        Uuid::new_v4(),
-        provider,
-        &values,
-        ctx.user_id,
-    )
-    .await?;
+    let row = repo::insert(&mut tx, tenant, Uuid::new_v4(), provider, &values, ctx.user_id).await?;
     let view = IdentityProviderView::from(&row);
     audit::record(
         &mut tx,
@@ -219,10 +199,9 @@ pub async fn list_identity_providers(
 ) -> ApiResult<ApiJson<Page<IdentityProviderView>>> {
     require_tenant(&mut tx, tenant).await?;
     let (rows, total) = repo::list(&mut tx, tenant, page.limit(), page.offset()).await?;
-    Ok(ApiJson(page.wrap(
-        rows.iter().map(IdentityProviderView::from).collect(),
-        total,
-    )))
+    Ok(ApiJson(
+        page.wrap(rows.iter().map(IdentityProviderView::from).collect(), total),
+    ))
 }
 
 async fn load(tx: &mut sqlx::PgConnection, tenant: Uuid, id: Uuid) -> ApiResult<IdpRow> {
@@ -273,15 +252,11 @@ pub async fn update_identity_provider(
         },
         client_secret_enc,
         azure_tenant_id: match provider {
-            Provider::Microsoft => {
-                blank_to_none(input.azure_tenant_id).or(old.azure_tenant_id.clone())
-            }
+            Provider::Microsoft => blank_to_none(input.azure_tenant_id).or(old.azure_tenant_id.clone()),
             Provider::Google => None,
         },
         allowed_domains,
-        auto_provision_users: input
-            .auto_provision_users
-            .unwrap_or(old.auto_provision_users),
+        auto_provision_users: input.auto_provision_users.unwrap_or(old.auto_provision_users),
         default_role_name: input
             .default_role_name
             .map(|s| s.trim().to_string())
@@ -320,8 +295,7 @@ pub async fn delete_identity_provider(
         &mut tx,
         TenantId(tenant),
         &ctx.actor(),
-        AuditEvent::new("identity_provider.deleted", "identity_provider", id)
-            .old(IdentityProviderView::from(&old)),
+        AuditEvent::new("identity_provider.deleted", "identity_provider", id).old(IdentityProviderView::from(&old)),
     )
     .await?;
     tx.commit().await?;

@@ -28,10 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(idp::create_microsoft_provider))
         .routes(routes!(idp::create_google_provider))
         .routes(routes!(idp::list_identity_providers))
-        .routes(routes!(
-            idp::update_identity_provider,
-            idp::delete_identity_provider
-        ))
+        .routes(routes!(idp::update_identity_provider, idp::delete_identity_provider))
         .routes(routes!(flow::oauth_login))
         .routes(routes!(flow::oauth_callback))
 }

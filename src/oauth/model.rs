@@ -28,9 +28,7 @@ impl Provider {
         match s {
             "microsoft" => Ok(Self::Microsoft),
             "google" => Ok(Self::Google),
-            _ => Err(ApiError::NotFound(format!(
-                "Unknown identity provider `{s}`"
-            ))),
+            _ => Err(ApiError::NotFound(format!("Unknown identity provider `{s}`"))),
         }
     }
 }
@@ -72,9 +70,7 @@ pub struct UpdateIdentityProvider {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 

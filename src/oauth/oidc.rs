@@ -8,16 +8,15 @@ use std::{
 };
 
 use openidconnect::{
-    AdditionalClaims, AuthenticationFlow, AuthorizationCode, Client, ClientId, ClientSecret,
-    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    HttpClientError, IdTokenClaims, IdTokenFields, IssuerUrl, JsonWebKeySet, JwsSigningAlgorithm,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse as _,
+    AdditionalClaims, AuthenticationFlow, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpClientError, IdTokenClaims,
+    IdTokenFields, IssuerUrl, JsonWebKeySet, JwsSigningAlgorithm, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse,
+    TokenResponse as _,
     core::{
         CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
-        CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-        CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
-        CoreTokenIntrospectionResponse, CoreTokenType,
+        CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType,
+        CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
     },
     reqwest,
 };
@@ -90,9 +89,7 @@ pub enum OidcError {
 impl From<OidcError> for ApiError {
     fn from(e: OidcError) -> Self {
         match e {
-            OidcError::Unreachable(_) | OidcError::BadProviderResponse(_) => {
-                ApiError::BadGateway(e.to_string())
-            }
+            OidcError::Unreachable(_) | OidcError::BadProviderResponse(_) => ApiError::BadGateway(e.to_string()),
             OidcError::TokenRejected(_) => ApiError::BadRequest(e.to_string()),
             OidcError::InvalidIdToken(_) => ApiError::Unauthorized(e.to_string()),
         }
@@ -170,19 +167,15 @@ impl OidcService {
         {
             return Ok(c.metadata.clone());
         }
-        let url = IssuerUrl::new(issuer.to_string()).map_err(|e| {
-            OidcError::BadProviderResponse(format!("issuer `{issuer}` is not a URL ({e})"))
-        })?;
+        let url = IssuerUrl::new(issuer.to_string())
+            .map_err(|e| OidcError::BadProviderResponse(format!("issuer `{issuer}` is not a URL ({e})")))?;
         let metadata = CoreProviderMetadata::discover_async(url, &self.http)
             .await
             .map_err(|e| {
                 use openidconnect::DiscoveryError as D;
                 match e {
                     D::Request(err) => OidcError::Unreachable(describe(&err)),
-                    other => OidcError::BadProviderResponse(format!(
-                        "discovery failed: {}",
-                        describe(&other)
-                    )),
+                    other => OidcError::BadProviderResponse(format!("discovery failed: {}", describe(&other))),
                 }
             })?;
         self.store(issuer, metadata.clone()).await;
@@ -211,10 +204,7 @@ impl OidcService {
                 use openidconnect::DiscoveryError as D;
                 match e {
                     D::Request(err) => OidcError::Unreachable(describe(&err)),
-                    other => OidcError::BadProviderResponse(format!(
-                        "key set fetch failed: {}",
-                        describe(&other)
-                    )),
+                    other => OidcError::BadProviderResponse(format!("key set fetch failed: {}", describe(&other))),
                 }
             })?;
         let metadata = metadata.set_jwks(jwks);
@@ -227,9 +217,8 @@ impl OidcService {
         creds: &ClientCredentials,
         redirect_uri: &str,
     ) -> Result<OidcClient, OidcError> {
-        let redirect = RedirectUrl::new(redirect_uri.to_string()).map_err(|e| {
-            OidcError::BadProviderResponse(format!("redirect URI is not a URL ({e})"))
-        })?;
+        let redirect = RedirectUrl::new(redirect_uri.to_string())
+            .map_err(|e| OidcError::BadProviderResponse(format!("redirect URI is not a URL ({e})")))?;
         Ok(OidcClient::from_provider_metadata(
             metadata,
             ClientId::new(creds.client_id.clone()),
@@ -293,9 +282,9 @@ impl OidcService {
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
-        let id_token = response.id_token().ok_or_else(|| {
-            OidcError::BadProviderResponse("the token response carries no ID token".into())
-        })?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| OidcError::BadProviderResponse("the token response carries no ID token".into()))?;
         let nonce = Nonce::new(nonce.to_string());
 
         let claims = match Self::verify(&client, id_token, &nonce) {
@@ -360,10 +349,7 @@ impl OidcService {
 }
 
 fn token_error(
-    e: RequestTokenError<
-        HttpClientError<reqwest::Error>,
-        StandardErrorResponse<CoreErrorResponseType>,
-    >,
+    e: RequestTokenError<HttpClientError<reqwest::Error>, StandardErrorResponse<CoreErrorResponseType>>,
 ) -> OidcError {
     match e {
         RequestTokenError::ServerResponse(r) => {

@@ -29,11 +29,7 @@ pub async fn tenant_exists(conn: &mut PgConnection, tenant: Uuid) -> Result<bool
         .await
 }
 
-pub async fn role_exists(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    name: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn role_exists(conn: &mut PgConnection, tenant: Uuid, name: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE tenant_id = $1 AND name = $2)")
         .bind(tenant)
         .bind(name)
@@ -47,11 +43,10 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<IdpRow>, i64), sqlx::Error> {
-    let total =
-        sqlx::query_scalar("SELECT count(*) FROM tenant_identity_providers WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_one(&mut *conn)
-            .await?;
+    let total = sqlx::query_scalar("SELECT count(*) FROM tenant_identity_providers WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&mut *conn)
+        .await?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {IDP_COLUMNS} FROM tenant_identity_providers WHERE tenant_id = $1 \
          ORDER BY provider LIMIT $2 OFFSET $3"
@@ -64,11 +59,7 @@ pub async fn list(
     Ok((rows, total))
 }
 
-pub async fn get(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    id: Uuid,
-) -> Result<Option<IdpRow>, sqlx::Error> {
+pub async fn get(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> Result<Option<IdpRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {IDP_COLUMNS} FROM tenant_identity_providers WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
     )))
@@ -79,11 +70,7 @@ pub async fn get(
 }
 
 /// The tenant's enabled configuration for `provider`, if any.
-pub async fn enabled(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    provider: Provider,
-) -> Result<Option<IdpRow>, sqlx::Error> {
+pub async fn enabled(conn: &mut PgConnection, tenant: Uuid, provider: Provider) -> Result<Option<IdpRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {IDP_COLUMNS} FROM tenant_identity_providers \
          WHERE tenant_id = $1 AND provider = $2 AND is_enabled"
@@ -174,11 +161,7 @@ pub struct NewState<'a> {
     pub expires_at: OffsetDateTime,
 }
 
-pub async fn insert_state(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    s: &NewState<'_>,
-) -> Result<(), sqlx::Error> {
+pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO oauth_states (tenant_id, state_hash, provider, nonce, pkce_verifier, redirect_uri, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -72,7 +72,12 @@ pub async fn search(
         match t.trim().to_ascii_lowercase().as_str() {
             "projects" | "project" => types.push("projects"),
             "documents" | "document" => types.push("documents"),
-            _ => return Err(ApiError::invalid("types", format!("`{t}` is not one of projects, documents"))),
+            _ => {
+                return Err(ApiError::invalid(
+                    "types",
+                    format!("`{t}` is not one of projects, documents"),
+                ));
+            }
         }
     }
     if types.is_empty() {

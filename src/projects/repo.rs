@@ -134,12 +134,19 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     // parameters it keeps one plan per connection. See bench/RESULTS.md.
     let mut conditions = Vec::new();
     if search.is_some() {
-        conditions.push(format!("(p.name ILIKE ${0} OR p.description ILIKE ${0})", conditions.len() + 1));
+        conditions.push(format!(
+            "(p.name ILIKE ${0} OR p.description ILIKE ${0})",
+            conditions.len() + 1
+        ));
     }
     if status.is_some() {
         conditions.push(format!("p.status = ${}", conditions.len() + 1));
     }
-    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
     let (limit, offset) = (f.page.limit(), f.page.offset());
     let mut items_query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PROJECT_COLUMNS} FROM projects p {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
@@ -159,9 +166,10 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     if conditions.is_empty() {
         // Unfiltered: the trigger-maintained counter on the tenant row, not a count
         // over the tenant's projects (constant cost however many it has).
-        let total: i64 = sqlx::query_scalar("SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()")
-            .fetch_one(&mut *conn)
-            .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()")
+                .fetch_one(&mut *conn)
+                .await?;
         return Ok(f.page.wrap(items, total));
     }
     let mut count_query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {filter}")));

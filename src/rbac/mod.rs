@@ -22,7 +22,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::list_permissions))
         .routes(routes!(handlers::list_roles, handlers::create_role))
-        .routes(routes!(handlers::get_role, handlers::update_role, handlers::delete_role))
+        .routes(routes!(
+            handlers::get_role,
+            handlers::update_role,
+            handlers::delete_role
+        ))
         .routes(routes!(handlers::assign_role))
         .routes(routes!(handlers::remove_role))
 }

@@ -74,9 +74,7 @@ pub struct AssignmentView {
 /// Same rule as the `roles.name` CHECK constraint.
 pub fn check_role_name(v: &mut Validator, name: &str) {
     let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '.' | '-'));
     v.check(
         first_ok && rest_ok && name.len() <= 63,

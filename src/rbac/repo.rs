@@ -14,11 +14,7 @@ const SELECT_ROLE: &str = "SELECT r.id, r.name, r.description, r.is_system, \
        AND (ur.expires_at IS NULL OR ur.expires_at > now())) AS user_count, \
     r.created_at, r.updated_at FROM roles r";
 
-pub async fn list_roles(
-    conn: &mut PgConnection,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<RoleView>, i64), sqlx::Error> {
+pub async fn list_roles(conn: &mut PgConnection, limit: i64, offset: i64) -> Result<(Vec<RoleView>, i64), sqlx::Error> {
     let total = sqlx::query_scalar("SELECT count(*) FROM roles")
         .fetch_one(&mut *conn)
         .await?;
@@ -33,12 +29,10 @@ pub async fn list_roles(
 }
 
 pub async fn find_role(conn: &mut PgConnection, id: Uuid) -> Result<Option<RoleView>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_ROLE} WHERE r.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_ROLE} WHERE r.id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn insert_role(
@@ -168,11 +162,7 @@ pub async fn upsert_assignment(
     Ok(())
 }
 
-pub async fn delete_assignment(
-    conn: &mut PgConnection,
-    user: Uuid,
-    role: Uuid,
-) -> Result<u64, sqlx::Error> {
+pub async fn delete_assignment(conn: &mut PgConnection, user: Uuid, role: Uuid) -> Result<u64, sqlx::Error> {
     sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
         .bind(user)
         .bind(role)

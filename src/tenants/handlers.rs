@@ -4,10 +4,7 @@ use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
 use super::{
-    model::{
-        CreatedTenant, GlobalStats, NewTenant, TenantFilter, TenantStats, TenantView, UpdateTenant,
-        order_by,
-    },
+    model::{CreatedTenant, GlobalStats, NewTenant, TenantFilter, TenantStats, TenantView, UpdateTenant, order_by},
     repo, service,
 };
 use crate::{
@@ -45,9 +42,7 @@ pub async fn list_tenants(
     let order = order_by(filter.sort.as_deref())?;
     let (rows, total) = repo::list(&mut tx, &filter, &order).await?;
     Ok(ApiJson(
-        filter
-            .page
-            .wrap(rows.into_iter().map(Into::into).collect(), total),
+        filter.page.wrap(rows.into_iter().map(Into::into).collect(), total),
     ))
 }
 
@@ -122,9 +117,7 @@ pub async fn deactivate_tenant(
 /// Platform-wide counts.
 #[utoipa::path(get, path = "/api/v1/tenants/stats", tag = "tenants", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = GlobalStats)))]
-pub async fn global_stats(
-    SuperAdmin { mut tx, .. }: SuperAdmin,
-) -> ApiResult<ApiJson<GlobalStats>> {
+pub async fn global_stats(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<ApiJson<GlobalStats>> {
     Ok(ApiJson(GlobalStats {
         tenants: repo::tenant_counts(&mut tx).await?,
         users: repo::user_counts(&mut tx, None).await?,

@@ -123,12 +123,7 @@ impl LimitsInput {
             }
         };
         let max_users = int(v, "limits.max_users", self.max_users, base.max_users);
-        let max_projects = int(
-            v,
-            "limits.max_projects",
-            self.max_projects,
-            base.max_projects,
-        );
+        let max_projects = int(v, "limits.max_projects", self.max_projects, base.max_projects);
         let max_storage_bytes = match self.max_storage_bytes {
             None => base.max_storage_bytes,
             Some(n) if n >= 0 => n,
@@ -181,21 +176,14 @@ pub const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 
 pub fn check_name(v: &mut Validator, name: &str) {
     let n = name.trim().chars().count();
-    v.check(
-        (1..=200).contains(&n),
-        "name",
-        "must be 1 to 200 characters",
-    );
+    v.check((1..=200).contains(&n), "name", "must be 1 to 200 characters");
 }
 
 pub fn check_settings(v: &mut Validator, settings: &Value) {
     if !settings.is_object() {
         v.push("settings", "must be a JSON object");
     } else if settings.to_string().len() > MAX_SETTINGS_BYTES {
-        v.push(
-            "settings",
-            format!("must be at most {MAX_SETTINGS_BYTES} bytes"),
-        );
+        v.push("settings", format!("must be at most {MAX_SETTINGS_BYTES} bytes"));
     }
 }
 
@@ -330,10 +318,7 @@ pub fn order_by(sort: Option<&str>) -> Result<String, ApiError> {
             "name" => "lower(t.name)",
             "slug" => "t.slug",
             _ => {
-                return Err(ApiError::invalid(
-                    "sort",
-                    format!("cannot sort by `{name}`"),
-                ));
+                return Err(ApiError::invalid("sort", format!("cannot sort by `{name}`")));
             }
         };
         parts.push(format!("{column} {}", if desc { "DESC" } else { "ASC" }));

@@ -5,8 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::model::{
-    DocumentCounts, LoginCounts, StorageUsage, TenantCounts, TenantFilter, TenantRow, TenantStats,
-    UserCounts,
+    DocumentCounts, LoginCounts, StorageUsage, TenantCounts, TenantFilter, TenantRow, TenantStats, UserCounts,
 };
 
 const SELECT: &str = "SELECT t.id, t.slug, t.name, t.is_active, t.is_system, t.settings, t.max_users, t.max_projects, \
@@ -21,16 +20,11 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<TenantRow>
 }
 
 /// Locks the row for the rest of the transaction (updates, deletes).
-pub async fn find_for_update(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<TenantRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE t.id = $1 FOR UPDATE OF t"
-    )))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+pub async fn find_for_update(conn: &mut PgConnection, id: Uuid) -> Result<Option<TenantRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE t.id = $1 FOR UPDATE OF t")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// One page of tenants; `order` comes from [`super::model::order_by`].
@@ -47,13 +41,11 @@ pub async fn list(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(escape_like);
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM tenants t {WHERE}"
-    )))
-    .bind(&search)
-    .bind(f.is_active)
-    .fetch_one(&mut *conn)
-    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM tenants t {WHERE}")))
+        .bind(&search)
+        .bind(f.is_active)
+        .fetch_one(&mut *conn)
+        .await?;
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} {WHERE} ORDER BY {order} LIMIT $3 OFFSET $4"
     )))
@@ -68,17 +60,11 @@ pub async fn list(
 
 /// Escapes LIKE wildcards so a search is a plain substring match.
 pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 /// Revokes every live session of the tenant; answers how many.
-pub async fn revoke_all_sessions(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    reason: &str,
-) -> Result<u64, sqlx::Error> {
+pub async fn revoke_all_sessions(conn: &mut PgConnection, tenant: Uuid, reason: &str) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "UPDATE user_sessions SET revoked_at = now(), revoked_reason = $2 WHERE tenant_id = $1 AND revoked_at IS NULL",
     )
@@ -90,10 +76,7 @@ pub async fn revoke_all_sessions(
 }
 
 /// Users by state; `tenant = None` counts every tenant's users.
-pub async fn user_counts(
-    conn: &mut PgConnection,
-    tenant: Option<Uuid>,
-) -> Result<UserCounts, sqlx::Error> {
+pub async fn user_counts(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<UserCounts, sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*) AS total, count(*) FILTER (WHERE is_active) AS active, \
          count(*) FILTER (WHERE NOT is_active) AS inactive, \
@@ -107,10 +90,7 @@ pub async fn user_counts(
     .await
 }
 
-pub async fn document_counts(
-    conn: &mut PgConnection,
-    tenant: Option<Uuid>,
-) -> Result<DocumentCounts, sqlx::Error> {
+pub async fn document_counts(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<DocumentCounts, sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*) AS total, count(*) FILTER (WHERE status = 'draft') AS draft, \
          count(*) FILTER (WHERE status = 'pending') AS pending, \
@@ -122,10 +102,7 @@ pub async fn document_counts(
     .await
 }
 
-pub async fn login_counts(
-    conn: &mut PgConnection,
-    tenant: Option<Uuid>,
-) -> Result<LoginCounts, sqlx::Error> {
+pub async fn login_counts(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<LoginCounts, sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*) FILTER (WHERE success AND created_at > now() - interval '24 hours') AS last_24h, \
          count(*) FILTER (WHERE success) AS last_7d, \
@@ -139,18 +116,11 @@ pub async fn login_counts(
     .await
 }
 
-async fn count(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    tenant: Option<Uuid>,
-) -> Result<i64, sqlx::Error> {
+async fn count(conn: &mut PgConnection, sql: &'static str, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(sql).bind(tenant).fetch_one(conn).await
 }
 
-pub async fn project_count(
-    conn: &mut PgConnection,
-    tenant: Option<Uuid>,
-) -> Result<i64, sqlx::Error> {
+pub async fn project_count(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
     count(
         conn,
         "SELECT count(*) FROM projects WHERE ($1::uuid IS NULL OR tenant_id = $1)",
@@ -159,10 +129,7 @@ pub async fn project_count(
     .await
 }
 
-pub async fn active_session_count(
-    conn: &mut PgConnection,
-    tenant: Option<Uuid>,
-) -> Result<i64, sqlx::Error> {
+pub async fn active_session_count(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
     count(
         conn,
         "SELECT count(*) FROM user_sessions WHERE revoked_at IS NULL AND expires_at > now() \
@@ -182,10 +149,7 @@ pub async fn tenant_counts(conn: &mut PgConnection) -> Result<TenantCounts, sqlx
 }
 
 /// Stored bytes: the tenant counter, or the sum over tenants.
-pub async fn storage(
-    conn: &mut PgConnection,
-    tenant: Option<Uuid>,
-) -> Result<StorageUsage, sqlx::Error> {
+pub async fn storage(conn: &mut PgConnection, tenant: Option<Uuid>) -> Result<StorageUsage, sqlx::Error> {
     let (used, max): (i64, Option<i64>) = sqlx::query_as(
         "SELECT COALESCE(sum(storage_used_bytes), 0)::bigint, \
          CASE WHEN $1::uuid IS NULL THEN NULL ELSE max(max_storage_bytes) END \
@@ -200,10 +164,7 @@ pub async fn storage(
     })
 }
 
-pub async fn tenant_stats(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-) -> Result<TenantStats, sqlx::Error> {
+pub async fn tenant_stats(conn: &mut PgConnection, tenant: Uuid) -> Result<TenantStats, sqlx::Error> {
     let t = Some(tenant);
     Ok(TenantStats {
         tenant_id: tenant,

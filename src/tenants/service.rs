@@ -10,9 +10,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    model::{
-        AdminUserView, CreatedTenant, NewTenant, Slug, TenantLimits, TenantView, UpdateTenant,
-    },
+    model::{AdminUserView, CreatedTenant, NewTenant, Slug, TenantLimits, TenantView, UpdateTenant},
     model::{check_name, check_settings, looks_like_email},
     repo,
 };
@@ -67,13 +65,9 @@ pub async fn create_tenant(
     );
     let settings = input.settings.clone().unwrap_or_else(|| json!({}));
     check_settings(&mut v, &settings);
-    let limits = input
-        .limits
-        .unwrap_or_default()
-        .apply(TenantLimits::default(), &mut v);
+    let limits = input.limits.unwrap_or_default().apply(TenantLimits::default(), &mut v);
     if let Some(p) = &input.admin_password
-        && let Err(ApiError::Validation(errors)) =
-            check_policy("admin_password", p, Some(&admin_email))
+        && let Err(ApiError::Validation(errors)) = check_policy("admin_password", p, Some(&admin_email))
     {
         for e in errors {
             v.push(&e.field, e.message);
@@ -129,15 +123,13 @@ pub async fn create_tenant(
     .bind(actor.user_id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO user_roles (tenant_id, user_id, role_id, granted_by) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(admin_role)
-    .bind(actor.user_id)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id, granted_by) VALUES ($1, $2, $3, $4)")
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(admin_role)
+        .bind(actor.user_id)
+        .execute(&mut **tx)
+        .await?;
 
     let email_sent = password_hash.is_none();
     if email_sent {
@@ -211,11 +203,7 @@ pub async fn create_tenant(
 
 /// Inserts the four system roles with exactly their permissions; answers the
 /// id of `tenant_admin`.
-async fn create_system_roles(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    by: Option<Uuid>,
-) -> Result<Uuid, sqlx::Error> {
+async fn create_system_roles(conn: &mut PgConnection, tenant: Uuid, by: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
     let mut admin = Uuid::nil();
     for (name, description) in SYSTEM_ROLES {
         let role_id = Uuid::new_v4();
@@ -230,18 +218,13 @@ async fn create_system_roles(
         .bind(by)
         .execute(&mut *conn)
         .await?;
-        let perms: Vec<&str> = system_role_permissions(name)
-            .iter()
-            .map(|p| p.as_str())
-            .collect();
-        sqlx::query(
-            "INSERT INTO role_permissions (tenant_id, role_id, permission) SELECT $1, $2, unnest($3::text[])",
-        )
-        .bind(tenant)
-        .bind(role_id)
-        .bind(&perms)
-        .execute(&mut *conn)
-        .await?;
+        let perms: Vec<&str> = system_role_permissions(name).iter().map(|p| p.as_str()).collect();
+        sqlx::query("INSERT INTO role_permissions (tenant_id, role_id, permission) SELECT $1, $2, unnest($3::text[])")
+            .bind(tenant)
+            .bind(role_id)
+            .bind(&perms)
+            .execute(&mut *conn)
+            .await?;
         if *name == "tenant_admin" {
             admin = role_id;
         }
@@ -272,12 +255,7 @@ pub async fn update_tenant(
         max_storage_bytes: current.max_storage_bytes,
     };
     let limits = input.limits.unwrap_or_default().apply(base, &mut v);
-    let slug = match input
-        .slug
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| *s != current.slug)
-    {
+    let slug = match input.slug.as_deref().map(str::trim).filter(|s| *s != current.slug) {
         None => None,
         Some(s) => match Slug::parse(s) {
             Ok(s) => Some(s),
@@ -318,11 +296,7 @@ pub async fn update_tenant(
         repo::revoke_all_sessions(tx, id, "tenant_deactivated").await?;
     }
     let old = TenantView::from(current);
-    let new = TenantView::from(
-        repo::find(tx, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Tenant"))?,
-    );
+    let new = TenantView::from(repo::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?);
     let event = || {
         AuditEvent::new("tenant.updated", "tenant", id)
             .old(&old)
@@ -347,9 +321,7 @@ pub async fn set_active(
         .await?
         .ok_or_else(|| ApiError::not_found("Tenant"))?;
     if current.is_system && !active {
-        return Err(ApiError::conflict(
-            "The system tenant cannot be deactivated",
-        ));
+        return Err(ApiError::conflict("The system tenant cannot be deactivated"));
     }
     sqlx::query("UPDATE tenants SET is_active = $2, updated_by = $3 WHERE id = $1")
         .bind(id)
@@ -373,9 +345,7 @@ pub async fn set_active(
         tx,
         SYSTEM,
         actor,
-        AuditEvent::new(action, "tenant", id)
-            .old(&old)
-            .new_values(&new),
+        AuditEvent::new(action, "tenant", id).old(&old).new_values(&new),
     )
     .await?;
     if id != SYSTEM_TENANT_ID {
@@ -383,9 +353,7 @@ pub async fn set_active(
             tx,
             TenantId(id),
             actor,
-            AuditEvent::new(action, "tenant", id)
-                .old(&old)
-                .new_values(&new),
+            AuditEvent::new(action, "tenant", id).old(&old).new_values(&new),
         )
         .await?;
     }
@@ -398,11 +366,7 @@ pub async fn set_active(
 /// Deletes a tenant and, by cascade, every row it owns (its own audit chain
 /// included); the deletion is recorded in the system tenant's chain. Answers the
 /// deleted tenant's last view.
-pub async fn delete_tenant(
-    tx: &mut PlatformTx,
-    actor: &AuditActor,
-    id: Uuid,
-) -> Result<Value, ApiError> {
+pub async fn delete_tenant(tx: &mut PlatformTx, actor: &AuditActor, id: Uuid) -> Result<Value, ApiError> {
     let current = repo::find_for_update(tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Tenant"))?;

@@ -56,20 +56,25 @@ async fn server_pool_runs_as_non_bypass_role_even_with_superuser_url() {
         .fetch_one(&mut su)
         .await
         .unwrap();
-    assert!(is_super, "the test DATABASE_URL should be a superuser for this test to mean something");
+    assert!(
+        is_super,
+        "the test DATABASE_URL should be a superuser for this test to mean something"
+    );
 
     let mut conn = app.state.db.pool().acquire().await.unwrap();
-    let (user, bypass, superuser): (String, bool, bool) = sqlx::query_as(
-        "SELECT current_user::text, rolbypassrls, rolsuper FROM pg_roles WHERE rolname = current_user",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
+    let (user, bypass, superuser): (String, bool, bool) =
+        sqlx::query_as("SELECT current_user::text, rolbypassrls, rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
     assert_eq!(user, "tenantry_app");
     assert!(!bypass && !superuser);
 
     let mut tx = app.state.db.tenant_tx(TenantId(Uuid::new_v4())).await.unwrap();
-    let user: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut *tx).await.unwrap();
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(user, "tenantry_app");
 }
 
@@ -98,19 +103,23 @@ async fn rls_isolates_tenants_at_sql_level_for_the_runtime_role() {
             .unwrap();
         assert_eq!(n, 0, "{t} visible without a tenant");
     }
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&mut *tx).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(n, 0, "tenants visible without a tenant");
     drop(tx);
 
     // Tenant A set: only A's rows.
     let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
     for t in ["users", "roles", "projects", "user_roles", "role_permissions"] {
-        let others: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {t} WHERE tenant_id <> $1")))
-                .bind(a.id)
-                .fetch_one(&mut *tx)
-                .await
-                .unwrap();
+        let others: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {t} WHERE tenant_id <> $1"
+        )))
+        .bind(a.id)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
         let own: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {t}")))
             .fetch_one(&mut *tx)
             .await
@@ -127,8 +136,12 @@ async fn rls_isolates_tenants_at_sql_level_for_the_runtime_role() {
         .unwrap()
         .rows_affected();
     assert_eq!(updated, 0);
-    let deleted =
-        sqlx::query("DELETE FROM users WHERE tenant_id = $1").bind(b.id).execute(&mut *tx).await.unwrap().rows_affected();
+    let deleted = sqlx::query("DELETE FROM users WHERE tenant_id = $1")
+        .bind(b.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
     assert_eq!(deleted, 0);
 
     // INSERT of a row carrying B's tenant_id is refused.
@@ -169,23 +182,41 @@ async fn audit_rows_are_append_only_and_tampering_is_detected() {
     let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
     let ok = audit::verify_chain(&mut tx, a.id).await.unwrap();
     assert!(ok.valid && ok.rows_checked == 3, "{ok:?}");
-    let err = sqlx::query("UPDATE audit_logs SET action = 'project.deleted'").execute(&mut *tx).await.unwrap_err();
-    assert!(err.to_string().contains("append-only") || err.to_string().contains("permission denied"), "{err}");
+    let err = sqlx::query("UPDATE audit_logs SET action = 'project.deleted'")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("append-only") || err.to_string().contains("permission denied"),
+        "{err}"
+    );
     drop(tx);
     let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
-    let err = sqlx::query("DELETE FROM audit_logs").execute(&mut *tx).await.unwrap_err();
-    assert!(err.to_string().contains("append-only") || err.to_string().contains("permission denied"), "{err}");
+    let err = sqlx::query("DELETE FROM audit_logs")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("append-only") || err.to_string().contains("permission denied"),
+        "{err}"
+    );
     drop(tx);
 
     // A superuser who disables the guard and edits a row is caught by verification.
     let mut su = app.db.superuser().await;
-    sqlx::query("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_immutable").execute(&mut su).await.unwrap();
+    sqlx::query("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_immutable")
+        .execute(&mut su)
+        .await
+        .unwrap();
     sqlx::query("UPDATE audit_logs SET new_values = '{\"name\":\"forged\"}' WHERE tenant_id = $1 AND seq = 2")
         .bind(a.id)
         .execute(&mut su)
         .await
         .unwrap();
-    sqlx::query("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_immutable").execute(&mut su).await.unwrap();
+    sqlx::query("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_immutable")
+        .execute(&mut su)
+        .await
+        .unwrap();
     let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
     let bad = audit::verify_chain(&mut tx, a.id).await.unwrap();
     assert!(!bad.valid);
@@ -199,13 +230,22 @@ async fn deleting_a_tenant_removes_its_audit_trail_but_nothing_else_can() {
     let b = app.seed_tenant("keeper").await;
     for t in [&a, &b] {
         let mut tx = app.state.db.tenant_tx(TenantId(t.id)).await.unwrap();
-        audit::record(&mut tx, TenantId(t.id), &AuditActor::default(), AuditEvent::new("tenant.updated", "tenant", t.id))
-            .await
-            .unwrap();
+        audit::record(
+            &mut tx,
+            TenantId(t.id),
+            &AuditActor::default(),
+            AuditEvent::new("tenant.updated", "tenant", t.id),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
     let mut tx = app.state.db.system_job_tx("test").await.unwrap();
-    sqlx::query("DELETE FROM tenants WHERE id = $1").bind(a.id).execute(&mut *tx).await.unwrap();
+    sqlx::query("DELETE FROM tenants WHERE id = $1")
+        .bind(a.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut su = app.db.superuser().await;
     let left: Vec<Uuid> = sqlx::query_scalar("SELECT DISTINCT tenant_id FROM audit_logs WHERE tenant_id IN ($1, $2)")
@@ -223,12 +263,27 @@ async fn errors_are_problem_json_with_the_right_status() {
     let login = app.url("/api/v1/auth/login");
 
     let r = Resp::from(
-        app.client.post(&login).header("content-type", "application/json").body("{not json").send().await.unwrap(),
+        app.client
+            .post(&login)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     r.assert_problem(StatusCode::BAD_REQUEST);
 
-    let r = Resp::from(app.client.post(&login).header("content-type", "text/plain").body("hi").send().await.unwrap()).await;
+    let r = Resp::from(
+        app.client
+            .post(&login)
+            .header("content-type", "text/plain")
+            .body("hi")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     r.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // Without a Content-Type the body is read as JSON.
     let body = r#"{"email":"nobody@example.com","password":"not-the-password"}"#;
@@ -236,11 +291,21 @@ async fn errors_are_problem_json_with_the_right_status() {
     r.assert_problem(StatusCode::UNAUTHORIZED);
 
     let big = format!("{{\"email\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
-    let r = Resp::from(app.client.post(&login).header("content-type", "application/json").body(big).send().await.unwrap())
-        .await;
+    let r = Resp::from(
+        app.client
+            .post(&login)
+            .header("content-type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     r.assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
 
-    let r = app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": 5}))).await;
+    let r = app
+        .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": 5})))
+        .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{}", r.body);
 
@@ -259,7 +324,11 @@ async fn errors_are_problem_json_with_the_right_status() {
 async fn early_refusals_keep_connections_usable_and_bad_input_is_named() {
     let app = TestApp::spawn().await;
     let big = format!("{{\"email\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
-    let r = app.client.post(app.url("/api/v1/auth/login")).header("content-type", "application/json").body(big);
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(big);
     let r = Resp::from(r.send().await.unwrap()).await;
     r.assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
     // The unread rest of the body makes the connection unusable; keep-alive
@@ -268,7 +337,11 @@ async fn early_refusals_keep_connections_usable_and_bad_input_is_named() {
 
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "tenant_admin").await;
-    for (query, field) in [("page=abc", "page"), ("page_size=ten", "page_size"), ("page=1&page_size=1.5", "page_size")] {
+    for (query, field) in [
+        ("page=abc", "page"),
+        ("page_size=ten", "page_size"),
+        ("page=1&page_size=1.5", "page_size"),
+    ] {
         let r = app.get(&format!("/api/v1/users?{query}"), &token).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.body["errors"][0]["field"], field, "{query}: {}", r.body);
@@ -290,33 +363,70 @@ async fn early_refusals_keep_connections_usable_and_bad_input_is_named() {
     let first = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(first.starts_with("HTTP/1.1 401"), "{first}");
     assert!(!first.to_ascii_lowercase().contains("connection: close"), "{first}");
-    sock.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    sock.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
     let n = sock.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "connection was not kept alive");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "connection was not kept alive"
+    );
 
     // PostgreSQL cannot store NUL; it is refused as invalid input, never a 500.
-    let r = app.post("/api/v1/projects", &token, json!({"name": "ok", "description": "a\u{0}b"})).await;
+    let r = app
+        .post(
+            "/api/v1/projects",
+            &token,
+            json!({"name": "ok", "description": "a\u{0}b"}),
+        )
+        .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["errors"][0]["field"], "description", "{}", r.body);
-    let r = app.post("/api/v1/users/bulk/create", &token, json!({"users": [{"email": "x\u{0}@a.io"}]})).await;
+    let r = app
+        .post(
+            "/api/v1/users/bulk/create",
+            &token,
+            json!({"users": [{"email": "x\u{0}@a.io"}]}),
+        )
+        .await;
     assert_eq!(r.body["errors"][0]["field"], "users[0].email", "{}", r.body);
-    app.get("/api/v1/projects?search=%00", &token).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/api/v1/projects?search=%00", &token)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let r = app.login("a\u{0}@b.io", "whatever-password", None).await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.get("/api/v1/auth/oauth/google/login/ac%00me", &token).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/api/v1/auth/oauth/google/login/ac%00me", &token)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 
     // A trailing slash reaches the same route, query string kept.
     let r = app.get("/api/v1/users/?page_size=1", &token).await;
-    assert_eq!((r.status, r.body["page_size"].as_i64()), (StatusCode::OK, Some(1)), "{}", r.body);
+    assert_eq!(
+        (r.status, r.body["page_size"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{}",
+        r.body
+    );
 
     let r = app.get("/api/v1/users?page=0&page_size=1000", &token).await;
-    assert_eq!((r.body["page"].as_i64(), r.body["page_size"].as_i64()), (Some(1), Some(100)), "{}", r.body);
+    assert_eq!(
+        (r.body["page"].as_i64(), r.body["page_size"].as_i64()),
+        (Some(1), Some(100)),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
 async fn request_ids_and_security_headers_on_every_response() {
     let app = TestApp::spawn().await;
-    let r = app.client.get(app.url("/health")).header("x-request-id", "abc-123").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert_eq!(r.headers()["x-frame-options"], "DENY");
@@ -327,18 +437,48 @@ async fn request_ids_and_security_headers_on_every_response() {
     let r = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().contains_key("content-security-policy"));
-    let spec: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(spec["paths"]["/api/v1/auth/status"].is_object());
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     let login_401 = &spec["paths"]["/api/v1/auth/login"]["post"]["responses"]["401"]["content"];
-    assert_eq!(login_401["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem");
+    assert_eq!(
+        login_401["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
     assert!(spec["components"]["schemas"]["Problem"]["properties"]["request_id"].is_object());
     for path in ["/health", "/health/detailed", "/ready", "/metrics"] {
-        assert!(spec["paths"][path]["get"].is_object(), "{path} missing from /openapi.json");
+        assert!(
+            spec["paths"][path]["get"].is_object(),
+            "{path} missing from /openapi.json"
+        );
     }
     // Swagger UI is self-contained: no online validator badge.
-    let init = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    let init = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(init.contains("\"validatorUrl\": \"none\""), "{init}");
 }
 
@@ -360,7 +500,9 @@ impl Proxy {
         let (up2, kill2) = (up.clone(), kill.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
                 if !up2.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
@@ -368,7 +510,9 @@ impl Proxy {
                 let target = target.clone();
                 let mut killed = kill2.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = killed.recv() => {}

@@ -40,7 +40,9 @@ async fn server() -> &'static (String, String) {
             let admin_url = with_database(&url, "postgres");
             let checksum: Vec<u8> = MIGRATOR.iter().flat_map(|m| m.checksum.to_vec()).collect();
             let template = format!("tenantry_tpl_{}", &tenantry::crypto::sha256_hex(&checksum)[..16]);
-            let mut conn = PgConnection::connect(&admin_url).await.expect("connect to test cluster");
+            let mut conn = PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to test cluster");
             // One process at a time builds the template.
             conn.execute("SELECT pg_advisory_lock(727274)").await.unwrap();
             let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
@@ -50,12 +52,20 @@ async fn server() -> &'static (String, String) {
                 .unwrap();
             if !exists {
                 let building = format!("{template}_building");
-                conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {building}"))).await.unwrap();
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {building}"))).await.unwrap();
-                Db::migrate(&with_database(&url, &building)).await.expect("migrations apply");
-                conn.execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {building} RENAME TO {template}")))
+                conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {building}")))
                     .await
                     .unwrap();
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {building}")))
+                    .await
+                    .unwrap();
+                Db::migrate(&with_database(&url, &building))
+                    .await
+                    .expect("migrations apply");
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "ALTER DATABASE {building} RENAME TO {template}"
+                )))
+                .await
+                .unwrap();
             }
             drop_stale_databases(&mut conn).await;
             conn.execute("SELECT pg_advisory_unlock(727274)").await.unwrap();
@@ -66,16 +76,19 @@ async fn server() -> &'static (String, String) {
 
 /// Test databases are named `tenantry_t_<pid>_<n>`; drop those of dead processes.
 async fn drop_stale_databases(conn: &mut PgConnection) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'tenantry_t\\_%'")
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap_or_default();
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'tenantry_t\\_%'")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
     for name in names {
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
-            let _ = conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+            let _ = conn
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await;
         }
     }
 }
@@ -96,12 +109,21 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> Self {
         let (url, template) = server().await;
-        let name = format!("tenantry_t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "tenantry_t_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         let admin_url = with_database(url, "postgres");
         let mut conn = PgConnection::connect(&admin_url).await.unwrap();
         // CREATE DATABASE ... TEMPLATE needs the template idle; retry briefly on contention.
         for attempt in 0.. {
-            match conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE {template}"))).await {
+            match conn
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE {name} TEMPLATE {template}"
+                )))
+                .await
+            {
                 Ok(_) => break,
                 Err(e) if attempt < 50 => {
                     let _ = e;
@@ -110,7 +132,11 @@ impl TestDb {
                 Err(e) => panic!("creating test database: {e}"),
             }
         }
-        TestDb { url: with_database(url, &name), name, admin_url }
+        TestDb {
+            url: with_database(url, &name),
+            name,
+            admin_url,
+        }
     }
 
     /// A superuser connection to this test's database (bypasses RLS: use for setup only).
@@ -123,10 +149,17 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin, name) = (self.admin_url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut c) = PgConnection::connect(&admin).await {
-                    let _ = c.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    let _ = c
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
                 }
             });
         })
@@ -196,16 +229,35 @@ impl TestApp {
         vars.insert("STORAGE_PATH".into(), storage_dir.path().display().to_string());
         vars.extend(overrides.0);
         let config = Config::from_map(vars).expect("test config");
-        let url = config.database_url.as_ref().map(|u| u.expose().to_string()).unwrap_or_else(|| db.url.clone());
+        let url = config
+            .database_url
+            .as_ref()
+            .map(|u| u.expose().to_string())
+            .unwrap_or_else(|| db.url.clone());
         let pool = Db::connect(&url, 10).await.unwrap();
-        tenantry::bootstrap::ensure_super_admin(&pool, SUPER_ADMIN_EMAIL, SUPER_ADMIN_PASSWORD).await.unwrap();
+        tenantry::bootstrap::ensure_super_admin(&pool, SUPER_ADMIN_EMAIL, SUPER_ADMIN_PASSWORD)
+            .await
+            .unwrap();
         let state = AppState::new(config, pool).await.unwrap();
         let app = tenantry::http::router(state.clone());
         let server = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
         });
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { addr, base, client, state, db, storage_dir, server }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            addr,
+            base,
+            client,
+            state,
+            db,
+            storage_dir,
+            server,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -226,7 +278,14 @@ impl TestApp {
 
     /// An unauthenticated JSON document (`/openapi.json`, `/health/detailed`).
     pub async fn public_json(&self, path: &str) -> Value {
-        self.client.get(self.url(path)).send().await.unwrap().json().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -259,7 +318,8 @@ impl TestApp {
     }
 
     pub async fn super_admin_token(&self) -> String {
-        self.token(SUPER_ADMIN_EMAIL, SUPER_ADMIN_PASSWORD, Some("system")).await
+        self.token(SUPER_ADMIN_EMAIL, SUPER_ADMIN_PASSWORD, Some("system"))
+            .await
     }
 
     /// Creates a tenant directly in the database (with its four system roles) and
@@ -320,7 +380,12 @@ impl TestApp {
             users.insert(role.to_string(), (user_id, email));
             roles.insert(role.to_string(), role_id);
         }
-        SeededTenant { id: tenant_id, slug: slug.to_string(), users, roles }
+        SeededTenant {
+            id: tenant_id,
+            slug: slug.to_string(),
+            users,
+            roles,
+        }
     }
 
     async fn state_passwords_hash(&self, password: &str) -> String {
@@ -372,7 +437,12 @@ impl Resp {
     /// Asserts the RFC 7807 shape and status.
     pub fn assert_problem(&self, status: StatusCode) -> &Self {
         assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
         for field in ["type", "title", "status", "detail", "request_id"] {
             assert!(self.body.get(field).is_some(), "problem lacks `{field}`: {}", self.body);
         }

@@ -46,8 +46,7 @@ fn key_material() -> &'static Vec<(Vec<u8>, String, String)> {
             let handles: Vec<_> = (0..3)
                 .map(|_| {
                     s.spawn(|| {
-                        let key =
-                            RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
+                        let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
                         let der = key.to_pkcs1_der().expect("PKCS#1 DER").as_bytes().to_vec();
                         let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
                         let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
@@ -150,25 +149,15 @@ impl TestIdp {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let app = Router::new()
-            .route(
-                "/google/.well-known/openid-configuration",
-                get(google_discovery),
-            )
-            .route(
-                "/{tid}/v2.0/.well-known/openid-configuration",
-                get(entra_discovery),
-            )
+            .route("/google/.well-known/openid-configuration", get(google_discovery))
+            .route("/{tid}/v2.0/.well-known/openid-configuration", get(entra_discovery))
             .route("/jwks", get(jwks))
             .route("/token", post(token))
             .with_state((inner.clone(), base.clone()));
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        TestIdp {
-            base,
-            inner,
-            server,
-        }
+        TestIdp { base, inner, server }
     }
 
     pub fn entra_issuer(&self, tid: &str) -> String {
@@ -278,10 +267,7 @@ fn discovery(base: &str, issuer: &str) -> Value {
     })
 }
 
-async fn entra_discovery(
-    State((_, base)): State<(Shared, String)>,
-    Path(tid): Path<String>,
-) -> Json<Value> {
+async fn entra_discovery(State((_, base)): State<(Shared, String)>, Path(tid): Path<String>) -> Json<Value> {
     Json(discovery(&base, &format!("{base}/{tid}/v2.0")))
 }
 
@@ -304,17 +290,13 @@ fn oauth_error(error: &str, description: &str) -> Response {
 }
 
 /// Client id and secret from HTTP Basic (form-urlencoded parts) or the body.
-fn client_auth(
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> (Option<String>, Option<String>) {
+fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> (Option<String>, Option<String>) {
     if let Some(basic) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
     {
-        let decoded =
-            String::from_utf8(STANDARD.decode(basic).unwrap_or_default()).unwrap_or_default();
+        let decoded = String::from_utf8(STANDARD.decode(basic).unwrap_or_default()).unwrap_or_default();
         if let Some((id, secret)) = decoded.split_once(':') {
             let unescape = |s: &str| {
                 form_urlencoded::parse(format!("x={s}").as_bytes())
@@ -326,10 +308,7 @@ fn client_auth(
             return (Some(unescape(id)), Some(unescape(secret)));
         }
     }
-    (
-        form.get("client_id").cloned(),
-        form.get("client_secret").cloned(),
-    )
+    (form.get("client_id").cloned(), form.get("client_secret").cloned())
 }
 
 async fn token(
@@ -350,10 +329,7 @@ async fn token(
     }
     let (client_id, secret) = client_auth(&headers, &form);
     if client_id.as_deref() != Some(grant.client_id.as_str()) {
-        return oauth_error(
-            "invalid_client",
-            "client id does not match the authorization request",
-        );
+        return oauth_error("invalid_client", "client id does not match the authorization request");
     }
     if let Some(expected) = g.clients.get(&grant.client_id)
         && secret.as_deref() != Some(expected.as_str())
@@ -367,14 +343,10 @@ async fn token(
     if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != grant.challenge {
         return oauth_error("invalid_grant", "PKCE verification failed");
     }
-    let key = grant
-        .key
-        .or_else(|| g.current.clone())
-        .expect("a signing key");
+    let key = grant.key.or_else(|| g.current.clone()).expect("a signing key");
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid.clone());
-    let id_token =
-        jsonwebtoken::encode(&header, &grant.claims, &key.encoding).expect("RS256 signing");
+    let id_token = jsonwebtoken::encode(&header, &grant.claims, &key.encoding).expect("RS256 signing");
     Json(json!({
         "access_token": format!("provider-access-{}", uuid::Uuid::new_v4()),
         "refresh_token": format!("provider-refresh-{}", uuid::Uuid::new_v4()),

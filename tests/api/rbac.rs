@@ -130,20 +130,12 @@ async fn custom_roles_crud_and_system_role_protection() {
     // A role still assigned cannot be deleted; after removal it can.
     let user = t.user_id("viewer");
     let a = app
-        .post(
-            &format!("/api/v1/users/{user}/roles"),
-            &admin,
-            json!({"role_id": id}),
-        )
+        .post(&format!("/api/v1/users/{user}/roles"), &admin, json!({"role_id": id}))
         .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     assert_eq!(a.body["role_name"], "auditors");
     let viewer = t.token(&app, "viewer").await;
-    assert!(
-        permissions_of(&app, &viewer)
-            .await
-            .contains(&"audit:read".to_string())
-    );
+    assert!(permissions_of(&app, &viewer).await.contains(&"audit:read".to_string()));
     let c = app.delete(&format!("/api/v1/roles/{id}"), &admin).await;
     c.assert_problem(StatusCode::CONFLICT);
     assert_eq!(c.body["assignments"], 1);
@@ -154,18 +146,12 @@ async fn custom_roles_crud_and_system_role_protection() {
         StatusCode::NO_CONTENT
     );
     // Revocation applies to the live token at once.
-    assert!(
-        !permissions_of(&app, &viewer)
-            .await
-            .contains(&"audit:read".to_string())
-    );
+    assert!(!permissions_of(&app, &viewer).await.contains(&"audit:read".to_string()));
     app.delete(&format!("/api/v1/users/{user}/roles/{id}"), &admin)
         .await
         .assert_problem(StatusCode::NOT_FOUND);
     assert_eq!(
-        app.delete(&format!("/api/v1/roles/{id}"), &admin)
-            .await
-            .status,
+        app.delete(&format!("/api/v1/roles/{id}"), &admin).await.status,
         StatusCode::NO_CONTENT
     );
     app.get(&format!("/api/v1/roles/{id}"), &admin)
@@ -198,9 +184,7 @@ async fn expiring_assignment_stops_granting_and_is_swept() {
     let viewer = t.token(&app, "viewer").await;
     let user = t.user_id("viewer");
     let expires = OffsetDateTime::now_utc() + time::Duration::seconds(2);
-    let expires = expires
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let expires = expires.format(&time::format_description::well_known::Rfc3339).unwrap();
     let r = app
         .post(
             &format!("/api/v1/users/{user}/roles"),
@@ -293,11 +277,7 @@ async fn assignments_stay_inside_the_tenant_and_cannot_escalate() {
         .await
         .assert_problem(StatusCode::NOT_FOUND);
     app.delete(
-        &format!(
-            "/api/v1/users/{}/roles/{}",
-            b.user_id("viewer"),
-            b.roles["viewer"]
-        ),
+        &format!("/api/v1/users/{}/roles/{}", b.user_id("viewer"), b.roles["viewer"]),
         &admin_a,
     )
     .await
@@ -305,7 +285,11 @@ async fn assignments_stay_inside_the_tenant_and_cannot_escalate() {
 
     // A delegated role manager cannot grant more than they hold.
     let r = app
-        .post("/api/v1/roles", &admin_a, json!({"name": "role-clerk", "permissions": ["roles:assign", "roles:read", "roles:create"]}))
+        .post(
+            "/api/v1/roles",
+            &admin_a,
+            json!({"name": "role-clerk", "permissions": ["roles:assign", "roles:read", "roles:create"]}),
+        )
         .await;
     let clerk_role = r.body["id"].as_str().unwrap().to_string();
     let clerk = a.user_id("user");
@@ -338,12 +322,7 @@ async fn assignments_stay_inside_the_tenant_and_cannot_escalate() {
             json!({"role_id": a.roles["viewer"]}),
         )
         .await;
-    assert_eq!(
-        ok.status,
-        StatusCode::OK,
-        "re-grant answers 200: {}",
-        ok.body
-    );
+    assert_eq!(ok.status, StatusCode::OK, "re-grant answers 200: {}", ok.body);
 
     // The last tenant admin keeps the role.
     app.delete(

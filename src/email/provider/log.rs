@@ -13,7 +13,11 @@ pub struct LogSender {
 #[async_trait::async_trait]
 impl EmailSender for LogSender {
     async fn send(&self, email: &OutgoingEmail) -> Result<Delivered, SendError> {
-        let body = if self.include_body { email.content.text.as_str() } else { "[withheld in production]" };
+        let body = if self.include_body {
+            email.content.text.as_str()
+        } else {
+            "[withheld in production]"
+        };
         tracing::info!(
             email_id = %email.id,
             to = %email.to,

@@ -93,7 +93,9 @@ pub async fn from_config(config: &Config) -> anyhow::Result<Arc<dyn EmailSender>
         None => None,
     };
     Ok(match (config.email_provider, smtp) {
-        (EmailProvider::Log, _) => Arc::new(LogSender { include_body: !config.is_production() }),
+        (EmailProvider::Log, _) => Arc::new(LogSender {
+            include_body: !config.is_production(),
+        }),
         (EmailProvider::Smtp, Some(smtp)) => Arc::new(smtp),
         (EmailProvider::Smtp, None) => {
             anyhow::bail!("SMTP_HOST is required when EMAIL_PROVIDER=smtp")

@@ -100,7 +100,11 @@ async fn sessions_are_shared_and_logout_reaches_every_instance_within_the_cache_
         );
     };
     eprintln!("logout on A refused on B after {lag:?} ({accepted_after_logout} request(s) accepted in between)");
-    assert_eq!(status_of(&client, &a, &access).await, StatusCode::UNAUTHORIZED, "A: at once");
+    assert_eq!(
+        status_of(&client, &a, &access).await,
+        StatusCode::UNAUTHORIZED,
+        "A: at once"
+    );
 }
 
 /// The per-IP login budget is spent once across both instances (Redis), not
