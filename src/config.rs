@@ -318,7 +318,7 @@ impl Config {
             hsts: v.parse("HSTS", false)?,
             trust_proxy: v.parse("TRUST_PROXY", false)?,
             auth_cache_ttl: Duration::from_millis(v.parse("AUTH_CACHE_TTL_MS", 2000)?),
-            rate_limit_login_per_minute: v.parse("RATE_LIMIT_LOGIN_PER_MINUTE", 300)?,
+            rate_limit_login_per_minute: v.parse("RATE_LIMIT_LOGIN_PER_MINUTE", 1000)?,
             rate_limit_per_account_per_minute: v.parse("RATE_LIMIT_ACCOUNT_PER_MINUTE", 10)?,
             email_worker_enabled: v.parse("EMAIL_WORKER", true)?,
             email_max_attempts: v.parse("EMAIL_MAX_ATTEMPTS", 8)?,
