@@ -10,6 +10,7 @@
 //!   first, which both enforces limits under concurrency and fixes lock order.
 
 pub mod documents;
+pub mod download;
 pub mod etag;
 pub mod handlers;
 pub mod insights;
@@ -47,7 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::initiate_upload))
         .routes((paths, schemas, receive.layer(DefaultBodyLimit::disable())))
         .routes(routes!(uploads::complete_upload))
-        .routes(routes!(uploads::download_document))
+        .routes(routes!(download::download_document))
         .routes(routes!(insights::search))
         .routes(routes!(insights::activity))
         .routes(routes!(insights::stats))

@@ -1,6 +1,6 @@
-//! Document bytes: initiate an upload (signed URL), receive it (local disk),
-//! complete it (size and checksum check), download it, and sweep uploads that
-//! were never completed.
+//! Document bytes in: initiate an upload (signed URL), receive it (local disk),
+//! complete it (size and checksum check), and sweep uploads that were never
+//! completed. Downloads are in `download.rs`.
 //!
 //! Quota: the declared size is reserved against `max_storage_bytes` when the
 //! upload is initiated (tenant row locked, so parallel uploads cannot overshoot),
@@ -13,8 +13,7 @@ use std::time::Duration;
 use axum::{
     body::{Body, Bytes},
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, StatusCode, header},
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -49,8 +48,6 @@ use crate::{
 
 /// How long an upload URL stays valid.
 pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
-/// How long a presigned S3 download URL stays valid.
-const DOWNLOAD_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// Creates a `pending` document, reserves its declared size and returns where to
 /// PUT the bytes: a presigned S3 URL, or tenantry's own signed URL on local disk.
@@ -335,99 +332,6 @@ pub async fn complete_upload(
     Ok((etag_headers(new.version), ApiJson(new)))
 }
 
-/// The document's bytes (local disk: streamed, with its content type and a safe
-/// `Content-Disposition`) or a redirect to a short-lived presigned S3 URL.
-#[utoipa::path(get, path = "/documents/{id}/download", tag = "documents", security(("bearer" = ["documents:download"])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, description = "The bytes", content_type = "application/octet-stream"),
-        (status = 302, description = "Redirect to a presigned S3 URL"), (status = 404, description = "No such document"),
-        (status = 409, description = "Nothing has been uploaded yet")))]
-pub async fn download_document(
-    State(state): State<AppState>,
-    Authz { mut tx, .. }: Authz<perm::DocumentsDownload>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Response> {
-    let doc = repo::get_document(&mut tx, id, false).await?;
-    if doc.status != "uploaded" {
-        return Err(ApiError::conflict("The document has no uploaded content"));
-    }
-    let key: String = sqlx::query_scalar("SELECT storage_key FROM documents WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    drop(tx);
-    if state.storage.backend() == StorageBackend::S3 {
-        let url = state
-            .storage
-            .presign(object_store::signer::Method::GET, &key, DOWNLOAD_TTL)
-            .await
-            .map_err(anyhow::Error::from)?
-            .ok_or_else(|| anyhow::anyhow!("S3 storage without a signer"))?;
-        let mut res = StatusCode::FOUND.into_response();
-        res.headers_mut().insert(
-            header::LOCATION,
-            HeaderValue::from_str(url.as_str()).map_err(anyhow::Error::from)?,
-        );
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return Ok(res);
-    }
-    let stream = state.storage.stream(&key).await.map_err(|e| match e {
-        object_store::Error::NotFound { .. } => ApiError::NotFound("The document's content is missing".into()),
-        other => ApiError::Internal(other.into()),
-    })?;
-    let mut res = Response::new(Body::from_stream(stream));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&doc.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
-    if let Some(size) = doc.size_bytes {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    }
-    h.insert(header::CONTENT_DISPOSITION, content_disposition(&doc.name));
-    // User content on our origin: never rendered, never sniffed, never cached by proxies.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    if let Some(sha) = &doc.sha256 {
-        h.insert(
-            header::ETAG,
-            HeaderValue::from_str(&format!("\"{sha}\"")).map_err(anyhow::Error::from)?,
-        );
-    }
-    Ok(res)
-}
-
-/// `attachment` with an ASCII fallback name and the exact name as RFC 5987
-/// `filename*` (RFC 6266), so no name can break out of the header.
-pub fn content_disposition(name: &str) -> HeaderValue {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    HeaderValue::from_str(&format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or(HeaderValue::from_static("attachment"))
-}
-
 /// A pending document removed by the sweep.
 #[derive(sqlx::FromRow)]
 struct ExpiredUpload {
@@ -479,18 +383,4 @@ pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
         removed += rows.len() as u64;
     }
     Ok(removed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_disposition_is_safe_for_any_name() {
-        let h = content_disposition("résumé \"final\";\r\nX-Evil: 1.pdf");
-        let s = h.to_str().unwrap();
-        assert!(s.starts_with("attachment; filename=\""));
-        assert!(!s.contains('\r') && !s.contains('\n'));
-        assert!(s.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22%3B%0D%0AX-Evil%3A%201.pdf"));
-    }
 }
