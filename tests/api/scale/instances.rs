@@ -260,12 +260,37 @@ async fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Outcome 
     match result {
         Ok(r) if r.status().is_success() => match r.bytes().await {
             Ok(_) => Outcome::Ok,
-            Err(_) => Outcome::Failed,
+            Err(e) => {
+                eprintln!("failed while reading a 2xx body: {e:?}");
+                Outcome::Failed
+            }
         },
-        Ok(_) => Outcome::Failed,
-        Err(e) if e.is_connect() => Outcome::Refused,
-        Err(_) => Outcome::Failed,
+        Ok(r) => {
+            eprintln!("failed with status {}", r.status());
+            Outcome::Failed
+        }
+        Err(e) if e.is_connect() || closed_before_any_response(&e) => Outcome::Refused,
+        Err(e) => {
+            eprintln!("failed: {e:?}");
+            Outcome::Failed
+        }
     }
+}
+
+/// A connection the kernel had already queued on A's listening socket when A
+/// closed it is reset without a byte of response: the server never saw the
+/// request, so a client (or load balancer) retries it exactly like a refusal.
+/// Anything with a response, or a reset after one began, stays a failure.
+fn closed_before_any_response(e: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if text.contains("connection closed before message completed") || text.contains("Connection reset by peer") {
+            return e.status().is_none();
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// SIGTERM to A while both serve a mixed load (slow logins and session checks):
