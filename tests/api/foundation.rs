@@ -437,25 +437,9 @@ async fn request_ids_and_security_headers_on_every_response() {
     let r = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().contains_key("content-security-policy"));
-    let spec: serde_json::Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = app.public_json("/openapi.json").await;
     assert!(spec["paths"]["/api/v1/auth/status"].is_object());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.public_text("/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     let login_401 = &spec["paths"]["/api/v1/auth/login"]["post"]["responses"]["401"]["content"];
     assert_eq!(
@@ -470,15 +454,7 @@ async fn request_ids_and_security_headers_on_every_response() {
         );
     }
     // Swagger UI is self-contained: no online validator badge.
-    let init = app
-        .client
-        .get(app.url("/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = app.public_text("/docs/swagger-initializer.js").await;
     assert!(init.contains("\"validatorUrl\": \"none\""), "{init}");
 }
 

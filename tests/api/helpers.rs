@@ -288,6 +288,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The text of an unauthenticated GET (metrics, Swagger UI assets).
+    pub async fn public_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         self.call(Method::GET, path, Some(token), None).await
     }
