@@ -261,6 +261,9 @@ run_wrk create "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=create
 psql "$ADMIN_URL/$BIG" -qAtX -c "DELETE FROM projects WHERE name LIKE 'Bench created %'" -c "VACUUM (ANALYZE) projects" >/dev/null
 run_wrk status "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=status
 
+# Login throughput: /auth/login alone at saturation (logins per second per core).
+run_wrk login "$CONNS" "$THREADS" login.lua
+
 # Login flood: the measured endpoints at a fixed modest rate, alone and then
 # while /auth/login runs at saturation.
 LOAD_PIDS=
@@ -280,6 +283,8 @@ run_wrk login_flood "$CONNS" "$THREADS" login.lua &
 LOAD_PIDS="$LOAD_PIDS $!"
 wait $LOAD_PIDS
 LOAD_PIDS=
+# The server's own measure of Argon2id's CPU cost per hash (password_hash_cpu_seconds).
+curl -fs "$BASE/metrics" >"$RUN/metrics.txt" || echo "  (no /metrics)"
 
 echo "{\"peak_kb\": $(status_kb "$SERVER_PID" VmHWM)}" >"$RUN/rss-peak.json"
 sleep 2
@@ -292,6 +297,7 @@ start_server "$SMALL"
 get_tokens "$SMALL" "$SMALL_TENANTS" "$NTOKENS"
 DUR=$WARMUP run_wrk warmup_small "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=list >/dev/null
 run_wrk list_small "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=list
+fixed fixed_list_small authed.lua BENCH_SCENARIO=list
 stop_server
 
 step "results"

@@ -6,6 +6,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tenantry::{app::AppState, bootstrap, config::Config, db::Db, telemetry};
 
+/// mimalloc instead of glibc's malloc: allocation was ~12 % of the server's CPU
+/// on the list path (bench/RESULTS.md). Argon2's 19 MiB working buffers are
+/// allocated once per hashing thread, so they no longer depend on the allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "tenantry", version, about = "Enterprise multi-tenant backend")]
 struct Cli {

@@ -2,10 +2,11 @@
 //! a hash. Every sign-in path (password, MFA, OAuth, invitation, impersonation)
 //! ends here, so all of them answer the same token shape.
 //!
-//! Revocation takes effect at once on every instance: the `Authz` extractor
-//! reads the session row on every request (one primary-key look-up joined with
-//! the user and tenant rows, which it needs for permissions anyway), so there
-//! is no cache to invalidate and no lag between instances.
+//! Revocation: the `Authz` extractor reads the session row (one primary-key
+//! look-up joined with the user and tenant rows, which it needs for permissions
+//! anyway) unless this instance resolved it within the last `AUTH_CACHE_TTL_MS`
+//! and has committed nothing since (see [`super::cache`]): a revocation applies
+//! at once on the instance that made it and within that bound on the others.
 
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
@@ -92,11 +93,30 @@ pub async fn load_user_summary(tx: &mut TenantTx, user: Uuid) -> Result<UserSumm
     .await
 }
 
-pub async fn load_tenant_summary(tx: &mut TenantTx) -> Result<TenantSummary, sqlx::Error> {
-    sqlx::query_as("SELECT id, slug, name FROM tenants WHERE id = $1")
-        .bind(tx.tenant().0)
-        .fetch_one(&mut **tx)
-        .await
+/// The user and tenant summaries of a token response, in one query.
+pub async fn load_summaries(tx: &mut TenantTx, user: Uuid) -> Result<(UserSummary, TenantSummary), sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserSummary,
+        tenant_id: Uuid,
+        tenant_slug: String,
+        tenant_name: String,
+    }
+    let row: Row = sqlx::query_as(
+        "SELECT u.id, u.email, u.first_name, u.last_name, u.is_active, u.is_super_admin, u.mfa_enabled, \
+         u.email_verified_at, t.id AS tenant_id, t.slug AS tenant_slug, t.name AS tenant_name \
+         FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
+    )
+    .bind(user)
+    .fetch_one(&mut **tx)
+    .await?;
+    let tenant = TenantSummary {
+        id: row.tenant_id,
+        slug: row.tenant_slug,
+        name: row.tenant_name,
+    };
+    Ok((row.user, tenant))
 }
 
 /// Creates a session for `user` in the transaction's tenant and issues its tokens.
@@ -148,13 +168,14 @@ pub async fn start_session(
         ttl,
         impersonation.map(|i| i.actor),
     );
+    let (user, tenant) = load_summaries(tx, user).await?;
     Ok(TokenResponse {
         access_token,
         refresh_token,
         token_type: "bearer",
         expires_in,
-        user: load_user_summary(tx, user).await?,
-        tenant: load_tenant_summary(tx).await?,
+        user,
+        tenant,
         session_id,
     })
 }

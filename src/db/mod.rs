@@ -15,7 +15,7 @@ use std::{
 };
 
 use sqlx::{
-    Executor, PgConnection, PgPool, Postgres, Transaction,
+    Connection, Executor, PgConnection, PgPool, Postgres, Transaction,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -72,6 +72,19 @@ impl Db {
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .idle_timeout(Duration::from_secs(600))
+            // sqlx pings every connection on release (flushing a pending ROLLBACK)
+            // and, by default, again on every acquire: one extra round trip per
+            // request. Only a connection idle long enough to have been dropped by
+            // a firewall, pooler or server timeout is tested again before use.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > Duration::from_secs(30) {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute("SET ROLE tenantry_app").await?;

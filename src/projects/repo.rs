@@ -148,8 +148,17 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
         format!("WHERE {}", conditions.join(" AND "))
     };
     let (limit, offset) = (f.page.limit(), f.page.offset());
+    // Unfiltered, the total is the trigger-maintained counter on the tenant row
+    // (constant cost however many projects the tenant has), read by the page
+    // statement itself: one round trip for the whole list.
+    let total = if conditions.is_empty() {
+        "(SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant())"
+    } else {
+        "NULL::bigint"
+    };
     let mut items_query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {PROJECT_COLUMNS} FROM projects p {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        "SELECT {PROJECT_COLUMNS}, {total} AS total_count FROM projects p {filter} \
+         ORDER BY {order} LIMIT {limit} OFFSET {offset}"
     )));
     if let Some(s) = &search {
         items_query = items_query.bind(s);
@@ -157,15 +166,19 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     if let Some(s) = status {
         items_query = items_query.bind(s);
     }
-    let items: Vec<ProjectView> = items_query.fetch_all(&mut *conn).await?;
+    let rows: Vec<Counted> = items_query.fetch_all(&mut *conn).await?;
+    let counted = rows.first().and_then(|r| r.total_count);
+    let items: Vec<ProjectView> = rows.into_iter().map(|r| r.item).collect();
+    if let Some(total) = counted {
+        return Ok(f.page.wrap(items, total));
+    }
     // A short page (not past the end) already tells the total: skip the count.
     let len = items.len() as i64;
     if len < limit && (len > 0 || offset == 0) {
         return Ok(f.page.wrap(items, offset + len));
     }
     if conditions.is_empty() {
-        // Unfiltered: the trigger-maintained counter on the tenant row, not a count
-        // over the tenant's projects (constant cost however many it has).
+        // An empty page past the end of an unfiltered list.
         let total: i64 =
             sqlx::query_scalar("SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()")
                 .fetch_one(&mut *conn)
@@ -181,6 +194,14 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     }
     let total: i64 = count_query.fetch_one(&mut *conn).await?;
     Ok(f.page.wrap(items, total))
+}
+
+/// A page row with the list's total when the statement could compute it cheaply.
+#[derive(sqlx::FromRow)]
+struct Counted {
+    #[sqlx(flatten)]
+    item: ProjectView,
+    total_count: Option<i64>,
 }
 
 pub async fn find_document(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<DocumentView>, sqlx::Error> {

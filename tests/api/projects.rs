@@ -170,8 +170,23 @@ async fn list_filters_sort_and_permissions() {
         ),
         (Some(1), Some(2), Some(3))
     );
+    // A page past the end still reports the total (unfiltered: the tenant's counter).
+    let r = app.get("/api/v1/projects?page=5&page_size=2", &token).await;
+    assert_eq!((names(&r).len(), r.body["total"].as_i64()), (0, Some(3)));
     let r = app.get("/api/v1/projects?status=active&sort=name", &token).await;
     assert_eq!(names(&r), ["Bravo", "Charlie 50%"]);
+    // A full filtered page counts the matches.
+    let r = app
+        .get("/api/v1/projects?status=active&sort=name&page_size=1", &token)
+        .await;
+    assert_eq!(
+        (names(&r), r.body["total"].as_i64()),
+        (vec!["Bravo".to_string()], Some(2))
+    );
+    let r = app
+        .get("/api/v1/projects?status=active&page=3&page_size=1", &token)
+        .await;
+    assert_eq!((names(&r).len(), r.body["total"].as_i64()), (0, Some(2)));
     let r = app.get("/api/v1/projects?search=50%25", &token).await;
     assert_eq!(names(&r), ["Charlie 50%"]);
     let r = app.get("/api/v1/projects?search=ALP", &token).await;

@@ -23,9 +23,7 @@ use crate::{
         jwt::{ACCESS_AUDIENCE, Actor},
         model::RefreshRequest,
         security::{self, kind},
-        session::{
-            TokenResponse, load_tenant_summary, load_user_summary, new_refresh_token, revoke_session, token_tenant,
-        },
+        session::{TokenResponse, load_summaries, new_refresh_token, revoke_session, token_tenant},
     },
     crypto::token_hash,
     http::{
@@ -126,13 +124,14 @@ pub async fn refresh(
         state.jwt.access_ttl_secs().min(left),
         act,
     );
+    let (user, tenant) = load_summaries(&mut tx, row.user_id).await?;
     let response = TokenResponse {
         access_token,
         refresh_token,
         token_type: "bearer",
         expires_in,
-        user: load_user_summary(&mut tx, row.user_id).await?,
-        tenant: load_tenant_summary(&mut tx).await?,
+        user,
+        tenant,
         session_id: row.session_id,
     };
     tx.commit().await?;
