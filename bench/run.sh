@@ -15,6 +15,7 @@
 #   BENCH_CONNECTIONS=32     wrk connections at saturation; BENCH_THREADS=2 wrk threads
 #   BENCH_TOKENS=200         tokens (one user each, spread over the tenants)
 #   BENCH_FIXED_RATE=100     req/s of each measured endpoint in the login-flood test
+#   BENCH_FIXED_DURATION=20  seconds of each fixed-rate run (~2,000 samples: a steadier p99)
 #   BENCH_PG_CLIENTS=20      pgbench clients (the server's default pool size)
 #   BENCH_HOME=bench/.data   cluster, logs and runs; BENCH_KEEP_PG=1 leaves PostgreSQL up
 #   BENCH_SEED_ONLY=1        stop once the data sets are seeded
@@ -40,6 +41,7 @@ CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 NTOKENS=${BENCH_TOKENS:-200}
 FIXED_RATE=${BENCH_FIXED_RATE:-100}
+FIXED_DURATION=${BENCH_FIXED_DURATION:-20}
 PG_CLIENTS=${BENCH_PG_CLIENTS:-20}
 HOME_DIR=${BENCH_HOME:-$ROOT/bench/.data}
 TOKEN_MODE=${BENCH_TOKEN_MODE:-auto}
@@ -267,6 +269,7 @@ run_wrk login "$CONNS" "$THREADS" login.lua
 # Login flood: the measured endpoints at a fixed modest rate, alone and then
 # while /auth/login runs at saturation.
 LOAD_PIDS=
+DUR=$FIXED_DURATION
 fixed_set() { # suffix
   fixed "fixed_list$1" authed.lua BENCH_SCENARIO=list &
   LOAD_PIDS="$LOAD_PIDS $!"
@@ -283,6 +286,7 @@ run_wrk login_flood "$CONNS" "$THREADS" login.lua &
 LOAD_PIDS="$LOAD_PIDS $!"
 wait $LOAD_PIDS
 LOAD_PIDS=
+DUR=
 # The server's own measure of Argon2id's CPU cost per hash (password_hash_cpu_seconds).
 curl -fs "$BASE/metrics" >"$RUN/metrics.txt" || echo "  (no /metrics)"
 
@@ -297,11 +301,11 @@ start_server "$SMALL"
 get_tokens "$SMALL" "$SMALL_TENANTS" "$NTOKENS"
 DUR=$WARMUP run_wrk warmup_small "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=list >/dev/null
 run_wrk list_small "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=list
-fixed fixed_list_small authed.lua BENCH_SCENARIO=list
+DUR=$FIXED_DURATION fixed fixed_list_small authed.lua BENCH_SCENARIO=list
 stop_server
 
 step "results"
 python3 "$ROOT/bench/report.py" --run "$RUN" --command "$COMMAND" --results "$RESULTS" \
   --dataset "$TENANTS x $PPT projects ($((TENANTS * PPT)) rows), $((TENANTS * UPT)) users, $DOCS documents; growth: $SMALL_TENANTS x $PPT" \
-  --settings "wrk -t$THREADS -c$CONNS, ${DURATION} s per scenario, $NTOKENS tokens; fixed rate $FIXED_RATE req/s per endpoint; pgbench -c $PG_CLIENTS -j 2 -M prepared$BUILD_NOTE" \
+  --settings "wrk -t$THREADS -c$CONNS, ${DURATION} s per scenario, $NTOKENS tokens; fixed rate $FIXED_RATE req/s per endpoint for $FIXED_DURATION s; pgbench -c $PG_CLIENTS -j 2 -M prepared$BUILD_NOTE" \
   --pg "$ADMIN_URL/postgres"

@@ -4,9 +4,10 @@
 //! Staleness is bounded three ways:
 //! * every entry lives at most `AUTH_CACHE_TTL_MS` (default 2 s), and never past
 //!   the session's expiry or the next expiry of one of the user's role assignments;
-//! * any transaction committed by this instance ([`crate::db::commit_generation`])
-//!   invalidates every entry, so a logout, deactivation or role change is seen at
-//!   once by the instance that made it;
+//! * any transaction this instance commits in a tenant invalidates that tenant's
+//!   entries, and any cross-tenant one every entry ([`crate::db::commit_generation`]),
+//!   so a logout, deactivation or role change is seen at once by the instance
+//!   that made it;
 //! * other instances see such a change within the TTL.
 //!
 //! `AUTH_CACHE_TTL_MS=0` turns the cache off (every request asks PostgreSQL).
@@ -66,7 +67,7 @@ impl AuthCache {
         if !self.enabled() {
             return None;
         }
-        let generation = crate::db::commit_generation();
+        let generation = crate::db::commit_generation(tenant);
         let entries = self.entries.lock().expect("auth cache poisoned");
         let e = entries.get(&session)?;
         (e.key == (tenant, session, user) && e.generation == generation && Instant::now() < e.valid_until)
@@ -117,24 +118,30 @@ mod tests {
     fn hits_only_for_the_same_token_identity_and_generation() {
         let c = AuthCache::new(Duration::from_secs(5));
         let (t, s, u) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        c.put(t, s, u, crate::db::commit_generation(), resolved(60.0));
+        c.put(t, s, u, crate::db::commit_generation(t), resolved(60.0));
         assert!(c.get(t, s, u).is_some());
         assert!(
             c.get(t, s, Uuid::new_v4()).is_none(),
             "another user's token with this sid"
         );
-        crate::db::bump_commit_generation();
-        assert!(c.get(t, s, u).is_none(), "a commit invalidates");
+        let other = Uuid::from_u128(t.as_u128() + 1);
+        crate::db::bump_commit_generation(Some(crate::db::TenantId(other)));
+        assert!(c.get(t, s, u).is_some(), "a commit in another tenant leaves it");
+        crate::db::bump_commit_generation(Some(crate::db::TenantId(t)));
+        assert!(c.get(t, s, u).is_none(), "a commit in its tenant invalidates");
+        c.put(t, s, u, crate::db::commit_generation(t), resolved(60.0));
+        crate::db::bump_commit_generation(None);
+        assert!(c.get(t, s, u).is_none(), "a cross-tenant commit invalidates");
     }
 
     #[test]
     fn expiring_grants_bound_the_lifetime_and_zero_ttl_disables() {
         let c = AuthCache::new(Duration::from_secs(5));
         let (t, s, u) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        c.put(t, s, u, crate::db::commit_generation(), resolved(0.0));
+        c.put(t, s, u, crate::db::commit_generation(t), resolved(0.0));
         assert!(c.get(t, s, u).is_none());
         let off = AuthCache::new(Duration::ZERO);
-        off.put(t, s, u, crate::db::commit_generation(), resolved(60.0));
+        off.put(t, s, u, crate::db::commit_generation(t), resolved(60.0));
         assert!(off.get(t, s, u).is_none());
     }
 }

@@ -126,7 +126,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, T
     let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
         Some(hit) => hit,
         None => {
-            let generation = crate::db::commit_generation();
+            let generation = crate::db::commit_generation(claims.tid);
             let row: ResolvedSession = sqlx::query_as(AUTH_SQL)
                 .bind(claims.tid)
                 .bind(claims.sid)

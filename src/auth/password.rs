@@ -114,7 +114,7 @@ type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// Runs password hashing on its own threads, one per core, so a login flood
 /// queues here instead of occupying the async runtime or the blocking pool.
-/// On Linux those threads run at a lower CPU priority (nice 10): logins still
+/// On Linux those threads run at the lowest CPU priority (nice 19): logins still
 /// use every idle cycle, but request handling and PostgreSQL preempt them, so
 /// a flood of logins barely moves other requests' latency.
 #[derive(Clone, Debug)]
@@ -123,7 +123,7 @@ pub struct Passwords {
 }
 
 /// Niceness of the hashing threads (0 = normal, 19 = lowest).
-const HASHING_NICENESS: i32 = 10;
+const HASHING_NICENESS: i32 = 19;
 
 impl Default for Passwords {
     fn default() -> Self {

@@ -11,6 +11,7 @@ pub mod embedded;
 
 use std::{
     ops::{Deref, DerefMut},
+    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -44,17 +45,32 @@ impl std::fmt::Display for TenantId {
     }
 }
 
-/// Counts transactions committed by this process. Caches of database state (the
-/// session cache) remember the generation they were filled at and drop entries
-/// once anything has been committed since.
-static COMMIT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Counts transactions committed by this process, per tenant and for
+/// cross-tenant work. Caches of database state (the session cache) remember the
+/// generation of the tenant they hold data of and drop entries once anything has
+/// been committed in that tenant, or across tenants, since: a login in one tenant
+/// leaves every other tenant's entries alone. Tenants share a fixed number of
+/// counters (a collision only invalidates more than needed).
+static PLATFORM_GENERATION: AtomicU64 = AtomicU64::new(0);
+static TENANT_GENERATIONS: [AtomicU64; GENERATION_SLOTS] = [const { AtomicU64::new(0) }; GENERATION_SLOTS];
+const GENERATION_SLOTS: usize = 256;
 
-pub fn commit_generation() -> u64 {
-    COMMIT_GENERATION.load(std::sync::atomic::Ordering::Acquire)
+fn generation_slot(tenant: Uuid) -> &'static AtomicU64 {
+    &TENANT_GENERATIONS[(tenant.as_u128() % GENERATION_SLOTS as u128) as usize]
 }
 
-pub fn bump_commit_generation() {
-    COMMIT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+/// Changes whenever a transaction of `tenant` or a cross-tenant one commits.
+pub fn commit_generation(tenant: Uuid) -> u64 {
+    // Both counters only grow, so their sum changes whenever either does.
+    PLATFORM_GENERATION.load(Ordering::Acquire) + generation_slot(tenant).load(Ordering::Acquire)
+}
+
+/// Records a commit in `tenant`, or across tenants with `None`.
+pub fn bump_commit_generation(tenant: Option<TenantId>) {
+    match tenant {
+        Some(t) => generation_slot(t.0).fetch_add(1, Ordering::AcqRel),
+        None => PLATFORM_GENERATION.fetch_add(1, Ordering::AcqRel),
+    };
 }
 
 /// The shared pool plus the (superuser-capable) options used for migrations.
@@ -184,7 +200,7 @@ impl TenantTx {
     }
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let result = self.tx.commit().await;
-        bump_commit_generation();
+        bump_commit_generation(Some(self.tenant));
         result
     }
 }
@@ -210,7 +226,7 @@ pub struct PlatformTx {
 impl PlatformTx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let result = self.tx.commit().await;
-        bump_commit_generation();
+        bump_commit_generation(None);
         result
     }
 }
