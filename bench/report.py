@@ -92,7 +92,9 @@ def main() -> None:
     mem_gb = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1024 / 1024
     pg_version = sh("psql", a.pg, "-qAtX", "-c", "SHOW server_version") if a.pg else ""
     commit = sh("git", "rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
+    # Uncommitted changes to anything but documentation (this file's output included).
+    changed = sh("git", "status", "--porcelain", "--untracked-files=no").splitlines()
+    dirty = " (with uncommitted changes)" if any(not line.endswith(".md") for line in changed) else ""
     token_mode = (run / "token-mode").read_text().strip() if (run / "token-mode").exists() else "?"
 
     out = [

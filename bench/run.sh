@@ -270,6 +270,9 @@ run_wrk status "$CONNS" "$THREADS" authed.lua BENCH_SCENARIO=status
 
 # Login throughput: /auth/login alone at saturation (logins per second per core).
 run_wrk login "$CONNS" "$THREADS" login.lua
+# Logins wrk left queued when it stopped still run for a moment: let them drain
+# before the fixed-rate baseline.
+sleep 3
 
 # Login flood: the measured endpoints at a fixed modest rate, alone and then
 # while /auth/login runs at saturation.

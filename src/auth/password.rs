@@ -169,7 +169,7 @@ fn thread_cpu_time() -> std::time::Duration {
 
 impl Passwords {
     /// Queues `work` for a hashing thread; skipped if the caller has gone away
-    /// (a client that disconnected while its login waited in the queue).
+    /// (its request timed out or was dropped while it waited in the queue).
     async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Memory) -> T + Send + 'static) -> T {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
