@@ -152,9 +152,9 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     // (constant cost however many projects the tenant has), read by the page
     // statement itself: one round trip for the whole list.
     let total = if conditions.is_empty() {
-        "(SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant())"
+        format!("({PROJECT_COUNTER})")
     } else {
-        "NULL::bigint"
+        "NULL::bigint".to_string()
     };
     let mut items_query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PROJECT_COLUMNS}, {total} AS total_count FROM projects p {filter} \
@@ -179,10 +179,7 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     }
     if conditions.is_empty() {
         // An empty page past the end of an unfiltered list.
-        let total: i64 =
-            sqlx::query_scalar("SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()")
-                .fetch_one(&mut *conn)
-                .await?;
+        let total: i64 = sqlx::query_scalar(PROJECT_COUNTER).fetch_one(&mut *conn).await?;
         return Ok(f.page.wrap(items, total));
     }
     let mut count_query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {filter}")));
@@ -195,6 +192,9 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     let total: i64 = count_query.fetch_one(&mut *conn).await?;
     Ok(f.page.wrap(items, total))
 }
+
+/// The tenant's project count, kept by a trigger on `projects`.
+const PROJECT_COUNTER: &str = "SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()";
 
 /// A page row with the list's total when the statement could compute it cheaply.
 #[derive(sqlx::FromRow)]
