@@ -73,6 +73,16 @@ pub fn bump_commit_generation(tenant: Option<TenantId>) {
     };
 }
 
+/// Whether `e` means the connection itself is gone: an I/O error, or the server
+/// ending the session (SQLSTATE class 57P: shutdown, crash, terminated backend).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// The shared pool plus the (superuser-capable) options used for migrations.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -147,11 +157,10 @@ impl Db {
         // One round trip: BEGIN and the transaction-local settings travel as one
         // simple query. Interpolating is safe: a Uuid formats as hex and dashes only.
         let tx = self
-            .pool
-            .begin_with(sqlx::AssertSqlSafe(format!(
+            .begin(format!(
                 "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{}', true)",
                 tenant.0
-            )))
+            ))
             .await?;
         Ok(TenantTx { tx, tenant })
     }
@@ -159,19 +168,13 @@ impl Db {
     /// Pre-authentication access: no tenant set, so only the narrow SECURITY
     /// DEFINER functions (login candidates, tenant by slug, token owner) return rows.
     pub async fn anonymous_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool
-            .begin_with(sqlx::AssertSqlSafe(format!(
-                "BEGIN; SELECT set_config('role', '{APP_ROLE}', true)"
-            )))
+        self.begin(format!("BEGIN; SELECT set_config('role', '{APP_ROLE}', true)"))
             .await
     }
 
     pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
         let tx = self
-            .pool
-            .begin_with(sqlx::AssertSqlSafe(format!(
-                "BEGIN; SELECT set_config('role', '{PLATFORM_ROLE}', true)"
-            )))
+            .begin(format!("BEGIN; SELECT set_config('role', '{PLATFORM_ROLE}', true)"))
             .await?;
         Ok(PlatformTx { tx })
     }
@@ -180,6 +183,26 @@ impl Db {
     /// bootstrap). Named so every use is easy to find.
     pub async fn system_job_tx(&self, _job: &'static str) -> Result<PlatformTx, sqlx::Error> {
         self.platform_tx().await
+    }
+
+    /// Starts a transaction with `begin` (BEGIN and its settings, one round trip).
+    /// Pooled connections are only pinged before use after 30 s idle, so one that
+    /// died sooner (a database restart, a failover, a terminated backend) fails
+    /// here, before any work was done: that failure is retried on another
+    /// connection instead of reaching the client.
+    async fn begin(&self, begin: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        // Each failure closes its connection, so after at most one attempt per
+        // pooled connection the pool opens a fresh one.
+        let mut retries = self.pool.options().get_max_connections();
+        loop {
+            match self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())).await {
+                Err(e) if retries > 0 && connection_lost(&e) => {
+                    tracing::info!(error = %e, "a pooled connection was gone; retrying on another");
+                    retries -= 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

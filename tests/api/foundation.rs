@@ -532,3 +532,31 @@ async fn ready_follows_the_database_without_a_restart() {
     }
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Pooled connections are not pinged before every use (only after 30 s idle), so
+/// connections the database dropped must not surface as errors: the server
+/// retries the transaction's BEGIN on another connection.
+#[tokio::test]
+async fn requests_survive_the_database_dropping_pooled_connections() {
+    let app = TestApp::spawn().await;
+    let t = app.seed_tenant("acme").await;
+    let token = t.token(&app, "viewer").await;
+    let warm = futures::future::join_all((0..6).map(|_| app.get("/api/v1/projects", &token))).await;
+    assert!(warm.iter().all(|r| r.status == StatusCode::OK));
+
+    let mut su = app.db.superuser().await;
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'tenantry' AND pid <> pg_backend_pid()) k",
+    )
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert!(killed >= 1, "the server had pooled connections to drop");
+
+    let after = futures::future::join_all((0..6).map(|_| app.get("/api/v1/projects", &token))).await;
+    for r in &after {
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    assert_eq!(app.get("/api/v1/auth/status", &token).await.status, StatusCode::OK);
+}
