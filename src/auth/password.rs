@@ -109,8 +109,9 @@ fn verify_blocking(password: &str, stored: Option<&str>, memory: &mut Memory) ->
     }
 }
 
-/// Work for a hashing thread, given that thread's reusable Argon2 memory.
-type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+/// Work for a hashing thread, given that thread's reusable Argon2 memory;
+/// answers whether it ran (it is skipped when nobody waits for it any more).
+type Job = Box<dyn FnOnce(&mut Memory) -> bool + Send>;
 
 /// Runs password hashing on its own threads, one per core, so a login flood
 /// queues here instead of occupying the async runtime or the blocking pool.
@@ -156,8 +157,9 @@ fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
         let started = thread_cpu_time();
         // A panicking job must not take the thread with it; its caller sees the
         // dropped reply channel.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
-        metrics::histogram!("password_hash_cpu_seconds").record((thread_cpu_time() - started).as_secs_f64());
+        if let Ok(true) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory))) {
+            metrics::histogram!("password_hash_cpu_seconds").record((thread_cpu_time() - started).as_secs_f64());
+        }
     }
 }
 
@@ -173,9 +175,11 @@ impl Passwords {
     async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Memory) -> T + Send + 'static) -> T {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
-            if !reply.is_closed() {
-                let _ = reply.send(work(memory));
+            if reply.is_closed() {
+                return false;
             }
+            let _ = reply.send(work(memory));
+            true
         });
         self.jobs.send(job).expect("password hashing threads are running");
         answer.await.expect("password hashing job panicked")
@@ -266,6 +270,52 @@ mod tests {
             assert_eq!(niceness.expect("getpriority"), HASHING_NICENESS);
         }
         assert!(thread_cpu_time() > std::time::Duration::ZERO);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_whose_caller_has_gone_is_skipped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let passwords = Passwords::default();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        // Keep every hashing thread busy until released.
+        let (release, held) = mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let (started_tx, started) = mpsc::channel::<()>();
+        let busy: Vec<_> = (0..cores)
+            .map(|_| {
+                let (p, held, started_tx) = (passwords.clone(), held.clone(), started_tx.clone());
+                tokio::spawn(async move {
+                    p.run(move |_| {
+                        started_tx.send(()).unwrap();
+                        held.lock().unwrap().recv().unwrap();
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for _ in 0..cores {
+            started.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        }
+        // Queue a job, then give up on it before a thread is free.
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let queued = passwords.run(move |_| flag.store(true, Ordering::SeqCst));
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), queued)
+                .await
+                .is_err()
+        );
+        for _ in 0..cores {
+            release.send(()).unwrap();
+        }
+        for b in busy {
+            b.await.unwrap();
+        }
+        // Jobs queued after it have run, so it has been taken off the queue.
+        for _ in 0..cores {
+            passwords.run(|_| ()).await;
+        }
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
     }
 
     #[test]
