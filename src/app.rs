@@ -87,6 +87,14 @@ pub fn spawn_background(state: &AppState) -> Background {
         tasks.push(tokio::spawn(crate::email::worker::run(state.clone(), rx.clone())));
     }
     tasks.push(tokio::spawn(crate::rbac::sweeper::run(state.clone(), rx.clone())));
+    let interval = state.config.maintenance_interval;
+    if !interval.is_zero() {
+        tasks.push(tokio::spawn(crate::admin::maintenance::run(
+            state.clone(),
+            interval,
+            rx.clone(),
+        )));
+    }
     drop(rx);
     Background { stop, tasks }
 }

@@ -139,6 +139,8 @@ pub struct Config {
     pub rate_limit_per_account_per_minute: u32,
     pub email_worker_enabled: bool,
     pub email_max_attempts: i32,
+    /// How often `serve` runs the maintenance cleanup (zero: only on request).
+    pub maintenance_interval: Duration,
     /// Extra URL prefixes accepted for SNS signing certificates and subscribe
     /// URLs besides `https://sns.<region>.amazonaws.com[.cn]/` (tests serve a
     /// certificate on loopback); must be https in production.
@@ -322,6 +324,7 @@ impl Config {
             rate_limit_per_account_per_minute: v.parse("RATE_LIMIT_ACCOUNT_PER_MINUTE", 10)?,
             email_worker_enabled: v.parse("EMAIL_WORKER", true)?,
             email_max_attempts: v.parse("EMAIL_MAX_ATTEMPTS", 8)?,
+            maintenance_interval: Duration::from_secs(v.parse("MAINTENANCE_INTERVAL_SECS", 3600)?),
             sns_cert_url_prefix_allowlist,
             sns_topic_arn_allowlist: v.list("SNS_TOPIC_ARNS"),
         })

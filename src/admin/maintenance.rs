@@ -4,7 +4,10 @@
 //! refresh tokens), used or expired single-use tokens and invitations, used or
 //! expired OAuth states, sent emails past retention, and documents whose upload
 //! window closed without an upload. Each run is recorded in `maintenance_runs`
-//! and the system tenant's audit chain.
+//! and the system tenant's audit chain. `serve` also runs it on a schedule
+//! (`MAINTENANCE_INTERVAL_SECS`, default hourly; 0 = only on request).
+
+use std::time::Duration;
 
 use axum::extract::State;
 use serde::Serialize;
@@ -17,7 +20,7 @@ use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
     auth::SuperAdmin,
-    db::{SYSTEM_TENANT_ID, TenantId},
+    db::{PlatformTx, SYSTEM_TENANT_ID, TenantId},
     http::{ApiResult, extract::ApiJson},
 };
 
@@ -85,12 +88,17 @@ pub struct CleanupResult {
     responses((status = 200, body = CleanupResult), (status = 403)))]
 pub async fn cleanup(
     State(state): State<AppState>,
-    SuperAdmin { ctx, mut tx }: SuperAdmin,
+    SuperAdmin { ctx, tx }: SuperAdmin,
 ) -> ApiResult<ApiJson<CleanupResult>> {
+    Ok(ApiJson(cleanup_in(&state, tx, ctx.actor()).await?))
+}
+
+/// One cleanup run in `tx`, recorded as run by `actor` (the system when nobody).
+async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> anyhow::Result<CleanupResult> {
     let mut counts = run_cleanup(&mut tx).await?;
     // Expired uploads go through the documents feature so their stored bytes
     // are removed and each removal is audited in its tenant.
-    let uploads = crate::projects::cleanup_expired_uploads(&state).await?;
+    let uploads = crate::projects::cleanup_expired_uploads(state).await?;
     counts.insert("expired_pending_documents".into(), json!(uploads));
     let total = counts.values().filter_map(Value::as_u64).sum();
     let counts = Value::Object(counts);
@@ -98,11 +106,10 @@ pub async fn cleanup(
     let ran_at: OffsetDateTime =
         sqlx::query_scalar("INSERT INTO maintenance_runs (id, ran_by, counts) VALUES ($1, $2, $3) RETURNING ran_at")
             .bind(run_id)
-            .bind(ctx.user_id)
+            .bind(actor.user_id)
             .bind(&counts)
             .fetch_one(&mut *tx)
             .await?;
-    let actor: AuditActor = ctx.actor();
     audit::record(
         &mut tx,
         TenantId(SYSTEM_TENANT_ID),
@@ -111,12 +118,46 @@ pub async fn cleanup(
     )
     .await?;
     tx.commit().await?;
-    Ok(ApiJson(CleanupResult {
+    Ok(CleanupResult {
         run_id,
         ran_at,
         counts,
         total,
-    }))
+    })
+}
+
+/// The scheduled cleanup: every `MAINTENANCE_INTERVAL_SECS` (the first one
+/// interval after start-up) unless some instance ran one within that time, so
+/// a fleet runs it about once per interval. An advisory lock keeps two
+/// instances from running it together. Answers `None` when it was not due.
+pub async fn scheduled_cleanup(state: &AppState, interval: Duration) -> anyhow::Result<Option<CleanupResult>> {
+    let mut tx = state.db.system_job_tx("scheduled maintenance").await?;
+    let due: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext('tenantry.maintenance')) \
+         AND NOT EXISTS (SELECT 1 FROM maintenance_runs WHERE ran_at > now() - make_interval(secs => $1))",
+    )
+    .bind(interval.as_secs_f64() * 0.9)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !due {
+        return Ok(None);
+    }
+    cleanup_in(state, tx, AuditActor::default()).await.map(Some)
+}
+
+/// Runs [`scheduled_cleanup`] every `interval` until `stop` turns true.
+pub async fn run(state: AppState, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+        }
+        match scheduled_cleanup(&state, interval).await {
+            Ok(Some(run)) => tracing::info!(total = run.total, counts = %run.counts, "scheduled cleanup"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled cleanup failed"),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
