@@ -294,7 +294,7 @@ mod tests {
             })
             .collect();
         for _ in 0..cores {
-            started.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+            started.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
         }
         // Queue a job, then give up on it before a thread is free.
         let ran = Arc::new(AtomicBool::new(false));
