@@ -1,6 +1,9 @@
-//! `page`/`page_size` parameters and the `{items, total, page, page_size}` envelope.
+//! List parameters: `page`/`page_size`, whitelisted `sort`, `search` patterns, query
+//! value forms, and the `{items, total, page, page_size}` envelope.
 
 use serde::{Deserialize, Serialize};
+
+use crate::http::ApiError;
 use time::OffsetDateTime;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
@@ -135,6 +138,54 @@ impl PageParams {
     }
 }
 
+/// A `search` parameter as an ILIKE pattern: `None` when absent or blank.
+pub fn search_pattern(search: Option<&str>) -> Option<String> {
+    search.map(str::trim).filter(|s| !s.is_empty()).map(like_pattern)
+}
+
+/// Escapes `%`, `_` and `\` for a literal ILIKE match.
+pub fn like_pattern(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.trim().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Maps a `sort` parameter onto a whitelisted ORDER BY; anything else is 422.
+/// `tiebreak` (the id column) keeps pages stable when sort values repeat.
+pub fn order_by(
+    sort: Option<&str>,
+    allowed: &[(&str, &'static str)],
+    tiebreak: &str,
+    default: &'static str,
+) -> Result<String, ApiError> {
+    let Some(sort) = sort.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(default.to_string());
+    };
+    let (field, dir) = match sort.strip_prefix('-') {
+        Some(f) => (f, "DESC"),
+        None => (sort.strip_prefix('+').unwrap_or(sort), "ASC"),
+    };
+    let column = allowed
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, col)| *col)
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            ApiError::invalid(
+                "sort",
+                format!("must be one of {} (prefix `-` for descending)", names.join(", ")),
+            )
+        })?;
+    Ok(format!("{column} {dir}, {tiebreak} {dir}"))
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -146,6 +197,22 @@ pub struct Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_pattern(" 50%_off "), "%50\\%\\_off%");
+    }
+
+    #[test]
+    fn sort_is_whitelisted() {
+        let allowed = [("name", "lower(p.name)")];
+        assert_eq!(
+            order_by(Some("-name"), &allowed, "id", "x").unwrap(),
+            "lower(p.name) DESC, id DESC"
+        );
+        assert_eq!(order_by(None, &allowed, "id", "x").unwrap(), "x");
+        assert!(order_by(Some("name; DROP TABLE x"), &allowed, "id", "x").is_err());
+    }
 
     #[test]
     fn instants_in_the_forms_clients_send() {

@@ -52,8 +52,10 @@ impl Candidate {
     }
 }
 
-/// Accounts with this email, in one tenant when `slug` is given.
+/// Accounts with this email, in one tenant when `slug` (as the client sent it:
+/// trimmed and lower-cased here, blank meaning none) is given.
 pub async fn candidates(state: &AppState, email: &str, slug: Option<&str>) -> Result<Vec<Candidate>, sqlx::Error> {
+    let slug = slug.map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
     let mut tx = state.db.anonymous_tx().await?;
     sqlx::query_as("SELECT * FROM auth_login_candidates($1, $2)")
         .bind(email)

@@ -6,7 +6,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::model::{DocumentFilter, DocumentView, ProjectFilter, ProjectView};
-use crate::{db::TenantId, http::ApiError, pagination::Page};
+use crate::{
+    db::TenantId,
+    http::ApiError,
+    pagination::{Page, order_by, search_pattern},
+};
 
 pub const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.status, p.version, \
     (SELECT count(*) FROM documents d WHERE d.tenant_id = p.tenant_id AND d.project_id = p.id) AS document_count, \
@@ -15,49 +19,6 @@ pub const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.status, p.vers
 pub const DOCUMENT_COLUMNS: &str = "d.id, d.project_id, d.name, d.description, d.content_type, d.status, \
     d.size_bytes, d.sha256, d.version, d.upload_expires_at, d.uploaded_at, d.created_at, d.updated_at, \
     d.created_by, d.updated_by";
-
-/// Escapes `%`, `_` and `\` for a literal ILIKE match.
-pub fn like_pattern(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.trim().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-/// Maps a `sort` parameter onto a whitelisted ORDER BY; anything else is 422.
-/// `tiebreak` (the id column) keeps pages stable when sort values repeat.
-pub fn order_by(
-    sort: Option<&str>,
-    allowed: &[(&str, &'static str)],
-    tiebreak: &str,
-    default: &'static str,
-) -> Result<String, ApiError> {
-    let Some(sort) = sort.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(default.to_string());
-    };
-    let (field, dir) = match sort.strip_prefix('-') {
-        Some(f) => (f, "DESC"),
-        None => (sort.strip_prefix('+').unwrap_or(sort), "ASC"),
-    };
-    let column = allowed
-        .iter()
-        .find(|(name, _)| *name == field)
-        .map(|(_, col)| *col)
-        .ok_or_else(|| {
-            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-            ApiError::invalid(
-                "sort",
-                format!("must be one of {} (prefix `-` for descending)", names.join(", ")),
-            )
-        })?;
-    Ok(format!("{column} {dir}, {tiebreak} {dir}"))
-}
 
 /// Locks the tenant row for this transaction. Every transaction that changes a
 /// counted resource (projects, stored bytes) takes this lock first, so limit
@@ -120,12 +81,7 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
         "p.id",
         "p.created_at DESC, p.id DESC",
     )?;
-    let search = f
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(like_pattern);
+    let search = search_pattern(f.search.as_deref());
     let status = f.status.map(|s| s.as_str());
     // Only the filters in use go into the SQL, and LIMIT/OFFSET are literals
     // (validated integers). With `$1 IS NULL OR ...` and a bound LIMIT, PostgreSQL
@@ -237,12 +193,7 @@ pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Resu
     {
         return Err(ApiError::invalid("status", "must be one of draft, pending, uploaded"));
     }
-    let search = f
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(like_pattern);
+    let search = search_pattern(f.search.as_deref());
     const WHERE: &str = "WHERE ($1::uuid IS NULL OR d.project_id = $1) \
         AND ($2::text IS NULL OR d.name ILIKE $2 OR d.description ILIKE $2) \
         AND ($3::text IS NULL OR d.status = $3)";
@@ -270,25 +221,4 @@ pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Resu
 pub struct StoredRef {
     pub storage_key: Option<String>,
     pub size_bytes: Option<i64>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_are_escaped() {
-        assert_eq!(like_pattern(" 50%_off "), "%50\\%\\_off%");
-    }
-
-    #[test]
-    fn sort_is_whitelisted() {
-        let allowed = [("name", "lower(p.name)")];
-        assert_eq!(
-            order_by(Some("-name"), &allowed, "id", "x").unwrap(),
-            "lower(p.name) DESC, id DESC"
-        );
-        assert_eq!(order_by(None, &allowed, "id", "x").unwrap(), "x");
-        assert!(order_by(Some("name; DROP TABLE x"), &allowed, "id", "x").is_err());
-    }
 }

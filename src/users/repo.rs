@@ -8,8 +8,7 @@ use crate::{
     auth::session::revoke_user_sessions,
     db::TenantTx,
     http::ApiError,
-    pagination::Page,
-    projects::repo::{like_pattern, order_by},
+    pagination::{Page, order_by, search_pattern},
 };
 
 const USER_COLUMNS: &str = "u.id, u.email, u.first_name, u.last_name, u.is_active, \
@@ -57,12 +56,7 @@ pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<
         "u.id",
         "u.created_at DESC, u.id DESC",
     )?;
-    let search = f
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(like_pattern);
+    let search = search_pattern(f.search.as_deref());
     let role = f.role.as_deref().map(str::trim).filter(|s| !s.is_empty());
     const WHERE: &str = "WHERE ($1::text IS NULL OR u.email ILIKE $1 OR u.first_name ILIKE $1 OR u.last_name ILIKE $1 \
             OR (u.first_name || ' ' || u.last_name) ILIKE $1) \

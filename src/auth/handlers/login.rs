@@ -100,14 +100,8 @@ pub async fn login(
         .finish()?;
     limit_ip(&state, "login", &meta).await?;
     check_account(&state, "login", &email).await?;
-    let slug = input
-        .tenant_slug
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_lowercase);
 
-    let mut candidates = signin::candidates(&state, &email, slug.as_deref()).await?;
+    let mut candidates = signin::candidates(&state, &email, input.tenant_slug.as_deref()).await?;
     for c in candidates.iter_mut().filter(|c| c.lock_expired()) {
         let mut tx = state.db.tenant_tx(c.tenant()).await?;
         signin::release_expired_lock(&mut tx, c.user_id, &meta).await?;

@@ -120,13 +120,7 @@ pub async fn request_password_reset(
     if email.is_empty() || email.len() > 254 {
         return Ok(accepted);
     }
-    let slug = input
-        .tenant_slug
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_lowercase);
-    for c in signin::candidates(&state, &email, slug.as_deref()).await? {
+    for c in signin::candidates(&state, &email, input.tenant_slug.as_deref()).await? {
         if !c.user_active || !c.tenant_active {
             continue;
         }

@@ -68,19 +68,31 @@ impl SnsVerifier {
         if !self.policy.allows(url) {
             return Err(SnsError::UrlNotAllowed("SubscribeURL"));
         }
+        self.get(url, |status| {
+            SnsError::CertificateUnavailable(format!("SubscribeURL answered {status}"))
+        })
+        .await
+        .map(drop)
+    }
+
+    /// GETs `url`; a transport failure is `CertificateUnavailable`, a non-2xx
+    /// answer the error `refused` makes of its status.
+    async fn get(
+        &self,
+        url: &str,
+        refused: impl FnOnce(reqwest::StatusCode) -> SnsError,
+    ) -> Result<reqwest::Response, SnsError> {
         let resp = self
             .http
             .get(url)
             .send()
             .await
             .map_err(|e| SnsError::CertificateUnavailable(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(SnsError::CertificateUnavailable(format!(
-                "SubscribeURL answered {}",
-                resp.status()
-            )));
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(refused(resp.status()))
         }
-        Ok(())
     }
 
     async fn public_key(&self, url: &str) -> Result<Arc<Vec<u8>>, SnsError> {
@@ -89,17 +101,10 @@ impl SnsVerifier {
             return Ok(key);
         }
         let mut resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| SnsError::CertificateUnavailable(e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(SnsError::BadCertificate(format!(
-                "certificate URL answered {}",
-                resp.status()
-            )));
-        }
+            .get(url, |status| {
+                SnsError::BadCertificate(format!("certificate URL answered {status}"))
+            })
+            .await?;
         let mut pem = Vec::new();
         while let Some(chunk) = resp
             .chunk()
