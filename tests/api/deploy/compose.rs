@@ -10,7 +10,7 @@ use super::{configmap_data, k8s, port_of, read, str_of, yaml};
 /// Every variable name `Config::from_map` reads (`v.get("X")`, `v.parse("X", ..)`,
 /// `v.list("X")`), taken from the source so a renamed variable fails this test.
 fn config_variables() -> BTreeSet<String> {
-    let src = read("src/config.rs");
+    let src = read("src/config/mod.rs");
     let is_ident = |c: char| c.is_alphanumeric() || c == '_';
     let mut names = BTreeSet::new();
     for call in [".get(\"", ".parse(\"", ".list(\""] {

@@ -3,38 +3,12 @@
 //! Nothing else in the crate reads `std::env`. A missing or unsafe value stops
 //! start-up with one line naming the variable.
 
-use std::{collections::HashMap, fmt, net::SocketAddr, str::FromStr, time::Duration};
+mod vars;
 
-/// A secret that never prints itself.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret value; call sites are easy to grep for.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// A configuration problem: which variable, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration error: {var}: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub reason: String,
-}
+use vars::Vars;
+pub use vars::{ConfigError, Secret};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -332,43 +306,6 @@ impl Config {
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
-    }
-}
-
-struct Vars(HashMap<String, String>);
-
-impl Vars {
-    /// A set, non-blank value.
-    fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-    }
-
-    fn parse<T: FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T::Err: fmt::Display,
-    {
-        match self.get(key) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .map_err(|e| self.bad(key, format!("`{raw}` is invalid ({e})"))),
-        }
-    }
-
-    /// A comma-separated list; blank entries dropped.
-    fn list(&self, key: &str) -> Vec<String> {
-        self.get(key)
-            .map(|s| {
-                s.split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn bad(&self, var: &'static str, reason: String) -> ConfigError {
-        ConfigError { var, reason }
     }
 }
 
