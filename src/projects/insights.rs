@@ -172,8 +172,8 @@ pub async fn activity(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectStats {
     pub projects: ProjectCounts,
-    pub documents: DocumentCounts,
-    pub storage: StorageUsage,
+    pub documents: DocumentStats,
+    pub storage: StorageQuota,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -184,7 +184,7 @@ pub struct ProjectCounts {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DocumentCounts {
+pub struct DocumentStats {
     pub total: i64,
     pub by_status: BTreeMap<String, i64>,
     pub by_content_type: Vec<ContentTypeCount>,
@@ -198,7 +198,7 @@ pub struct ContentTypeCount {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StorageUsage {
+pub struct StorageQuota {
     /// Bytes of uploaded documents plus reservations of pending uploads.
     pub used_bytes: i64,
     pub limit_bytes: i64,
@@ -248,12 +248,12 @@ pub async fn stats(Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>) -> ApiR
             limit: max_projects.into(),
             by_status: projects,
         },
-        documents: DocumentCounts {
+        documents: DocumentStats {
             total: documents.values().sum(),
             by_status: documents,
             by_content_type,
         },
-        storage: StorageUsage {
+        storage: StorageQuota {
             used_bytes,
             limit_bytes,
             available_bytes: (limit_bytes - used_bytes).max(0),

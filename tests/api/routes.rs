@@ -385,3 +385,27 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
         "secret"
     );
 }
+
+/// Two response types with one schema name would leave one of them documented
+/// with the other's fields (OpenAPI components are keyed by name).
+#[test]
+fn tenant_and_project_stats_document_their_own_shapes() {
+    let doc = serde_json::to_value(tenantry::http::openapi()).unwrap();
+    let fields = |name: &str| -> Vec<String> {
+        let props = doc["components"]["schemas"][name]["properties"].as_object();
+        props.map(|p| p.keys().cloned().collect()).unwrap_or_default()
+    };
+    assert!(fields("DocumentCounts").contains(&"draft".to_string()), "tenant stats");
+    assert!(
+        fields("StorageUsage").contains(&"max_bytes".to_string()),
+        "tenant stats"
+    );
+    assert!(
+        fields("DocumentStats").contains(&"by_content_type".to_string()),
+        "project stats"
+    );
+    assert!(
+        fields("StorageQuota").contains(&"percent_used".to_string()),
+        "project stats"
+    );
+}
