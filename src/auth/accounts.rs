@@ -37,9 +37,9 @@ pub struct NewUser {
     pub email_verified: bool,
 }
 
-/// A user as the API shows it (no secrets).
+/// A user account as the sign-up and account endpoints show it (no secrets).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct UserView {
+pub struct AccountView {
     pub id: Uuid,
     pub email: String,
     pub first_name: String,
@@ -69,7 +69,7 @@ SELECT u.id, u.email, u.first_name, u.last_name, u.is_active, u.is_super_admin, 
 FROM users u WHERE u.id = $1";
 
 /// Loads one user of the transaction's tenant (404 when RLS hides it).
-pub async fn load_user_view(tx: &mut TenantTx, user: Uuid) -> Result<UserView, ApiError> {
+pub async fn load_account_view(tx: &mut TenantTx, user: Uuid) -> Result<AccountView, ApiError> {
     sqlx::query_as(USER_VIEW_SQL)
         .bind(user)
         .fetch_optional(&mut **tx)
@@ -107,7 +107,7 @@ pub fn validate_email(v: &mut Validator, field: &str, email: &str) {
 ///   so concurrent creations cannot exceed `max_users` (409 when full).
 /// - The email is trimmed and lower-cased; a duplicate in the tenant → 409.
 /// - Unknown role names → 422 on `role_names`.
-pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) -> Result<UserView, ApiError> {
+pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) -> Result<AccountView, ApiError> {
     let email = input.email.trim().to_lowercase();
     let first_name = input.first_name.trim().to_string();
     let last_name = input.last_name.trim().to_string();
@@ -194,7 +194,7 @@ pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) 
             .execute(&mut **tx)
             .await?;
     }
-    let view = load_user_view(tx, id).await?;
+    let view = load_account_view(tx, id).await?;
     audit::record(
         tx,
         tenant,

@@ -123,7 +123,7 @@ pub struct LoginView {
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct SecurityEventView {
+pub struct UserSecurityEventView {
     pub id: Uuid,
     pub event_type: String,
     pub details: serde_json::Value,
@@ -149,7 +149,7 @@ pub struct UserSecurity {
     pub recent_logins: Vec<LoginView>,
     pub active_sessions: Vec<SessionView>,
     /// The 20 most recent security events, newest first.
-    pub recent_events: Vec<SecurityEventView>,
+    pub recent_events: Vec<UserSecurityEventView>,
 }
 
 /// Lock state, failed attempts, recent sign-ins with IP, live sessions and MFA state.

@@ -17,7 +17,7 @@ use crate::{
     audit::{self, AuditActor, AuditEvent},
     auth::{
         Authz,
-        accounts::{self, NewUser, UserView, hash_new_password},
+        accounts::{self, AccountView, NewUser, hash_new_password},
         model::{AcceptInvitationRequest, CreateUserRequest, VerifyEmailRequest},
         session::{AuthMethod, TokenResponse, start_session, token_tenant},
         signin::{self, Method},
@@ -34,7 +34,7 @@ use crate::{
 };
 
 /// Queues an email-verification link for `user`.
-pub async fn send_verification(tx: &mut TenantTx, user: &UserView) -> Result<(), sqlx::Error> {
+pub async fn send_verification(tx: &mut TenantTx, user: &AccountView) -> Result<(), sqlx::Error> {
     let token = tokens::issue(tx, TokenKind::EmailVerification, user.id, EMAIL_VERIFICATION_TTL).await?;
     let context = json!({"first_name": user.first_name, "token": token,
         "expires_hours": EMAIL_VERIFICATION_TTL.whole_hours()});
@@ -48,7 +48,7 @@ pub async fn send_verification(tx: &mut TenantTx, user: &UserView) -> Result<(),
 #[utoipa::path(post, path = "/create-user", tag = "auth", security(("bearer" = ["users:create"])),
     request_body = CreateUserRequest,
     responses(
-        (status = 201, body = UserView),
+        (status = 201, body = AccountView),
         (status = 403, description = "Missing users:create"),
         (status = 409, description = "Duplicate email, or the tenant's user limit is reached"),
         (status = 422, description = "Invalid field, unknown role or weak password")))]
@@ -56,7 +56,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     Authz { ctx, mut tx, .. }: Authz<perm::UsersCreate>,
     ApiJson(input): ApiJson<CreateUserRequest>,
-) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
+) -> ApiResult<(StatusCode, ApiJson<AccountView>)> {
     let email = input.email.trim().to_lowercase();
     let password_hash = match &input.password {
         Some(p) => Some(hash_new_password(&state, "password", p, Some(&email)).await?),
