@@ -21,8 +21,9 @@ use crate::{
     },
     pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page},
     tenants::{
-        model::{DEFAULT_MAX_PROJECTS, DEFAULT_MAX_STORAGE_BYTES, DEFAULT_MAX_USERS, TenantCounts},
+        model::{DEFAULT_MAX_PROJECTS, DEFAULT_MAX_STORAGE_BYTES, DEFAULT_MAX_USERS},
         repo,
+        stats::TenantCounts,
     },
 };
 
@@ -40,7 +41,7 @@ pub struct EmailQueue {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Dashboard {
     pub tenants: TenantCounts,
-    pub users: crate::tenants::model::UserCounts,
+    pub users: crate::tenants::stats::UserCounts,
     pub active_sessions: i64,
     pub logins_24h: i64,
     pub failed_logins_24h: i64,

@@ -4,8 +4,9 @@ use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
 use super::{
-    model::{CreatedTenant, GlobalStats, NewTenant, TenantFilter, TenantStats, TenantView, UpdateTenant, order_by},
+    model::{CreatedTenant, NewTenant, TenantFilter, TenantView, UpdateTenant, order_by},
     repo, service,
+    stats::{GlobalStats, TenantStats},
 };
 use crate::{
     app::AppState,

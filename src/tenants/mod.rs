@@ -6,6 +6,7 @@ pub mod handlers;
 pub mod model;
 pub mod repo;
 pub mod service;
+pub mod stats;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 

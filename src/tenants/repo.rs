@@ -4,8 +4,9 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::model::{
-    DocumentCounts, LoginCounts, StorageUsage, TenantCounts, TenantFilter, TenantRow, TenantStats, UserCounts,
+use super::{
+    model::{TenantFilter, TenantRow},
+    stats::{DocumentCounts, LoginCounts, StorageUsage, TenantCounts, TenantStats, UserCounts},
 };
 
 const SELECT: &str = "SELECT t.id, t.slug, t.name, t.is_active, t.is_system, t.settings, t.max_users, t.max_projects, \
