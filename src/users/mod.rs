@@ -6,6 +6,7 @@
 pub mod bulk;
 pub mod handlers;
 pub mod insights;
+pub mod invite;
 pub mod model;
 pub mod repo;
 
@@ -24,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             handlers::delete_user
         ))
         .routes(routes!(handlers::list_sessions, handlers::terminate_sessions))
-        .routes(routes!(bulk::invite_user))
+        .routes(routes!(invite::invite_user))
         .routes(routes!(bulk::bulk_create))
         .routes(routes!(bulk::bulk_action))
         .routes(routes!(insights::user_stats))

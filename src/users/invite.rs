@@ -1,0 +1,134 @@
+//! Invitations: an email with a single-use link that creates the account with
+//! the invited roles when accepted.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::model::{InvitationView, InviteRequest};
+use crate::{
+    audit::{self, AuditEvent},
+    auth::{
+        Authz,
+        accounts::{self, validate_email},
+    },
+    crypto::{random_token, token_hash},
+    db::TenantTx,
+    email::{self, EmailTemplate},
+    http::{ApiError, ApiResult, error::Validator, extract::ApiJson},
+    rbac::perm,
+};
+
+/// How long an invitation stays open.
+pub const INVITATION_TTL: Duration = Duration::days(7);
+
+/// Resolves role names of the tenant; unknown names → 422 on `role_names`.
+async fn known_roles(tx: &mut TenantTx, names: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut names: Vec<String> = names
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        names.push(accounts::DEFAULT_ROLE.to_string());
+    }
+    names.sort();
+    names.dedup();
+    let found: Vec<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)")
+        .bind(&names)
+        .fetch_all(&mut **tx)
+        .await?;
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|n| !found.contains(n))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid(
+            "role_names",
+            format!("unknown role(s): {}", unknown.join(", ")),
+        ));
+    }
+    Ok(names)
+}
+
+/// Invites someone by email. Re-inviting replaces the open invitation (the old
+/// link stops working); an existing member of the tenant → 409.
+#[utoipa::path(post, path = "/invite", tag = "users", security(("bearer" = ["users:invite"])), request_body = InviteRequest,
+    responses((status = 201, body = InvitationView), (status = 409, description = "Already a member, or no free seat"),
+        (status = 422, description = "Invalid email or unknown role")))]
+pub async fn invite_user(
+    Authz { ctx, mut tx, .. }: Authz<perm::UsersInvite>,
+    ApiJson(input): ApiJson<InviteRequest>,
+) -> ApiResult<(StatusCode, ApiJson<InvitationView>)> {
+    let email = input.email.trim().to_lowercase();
+    let mut v = Validator::new();
+    validate_email(&mut v, "email", &email);
+    v.finish()?;
+    let role_names = known_roles(&mut tx, input.role_names.as_deref().unwrap_or_default()).await?;
+    let member: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
+        .bind(&email)
+        .fetch_one(&mut *tx)
+        .await?;
+    if member {
+        return Err(ApiError::conflict(
+            "A user with this email already exists in this tenant",
+        ));
+    }
+    // Early answer for a full tenant; acceptance enforces the limit under lock.
+    let (active, max_users): (i64, i32) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM users WHERE is_active), max_users FROM tenants WHERE id = $1")
+            .bind(ctx.tenant_id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+    if active >= i64::from(max_users) {
+        return Err(ApiError::conflict(format!(
+            "The tenant's user limit ({max_users}) is reached"
+        )));
+    }
+    let replaced: Option<Uuid> =
+        sqlx::query_scalar("DELETE FROM invitations WHERE lower(email) = $1 AND accepted_at IS NULL RETURNING id")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let token = random_token();
+    let id = Uuid::new_v4();
+    let invitation: InvitationView = sqlx::query_as(
+        "INSERT INTO invitations (tenant_id, id, email, role_names, token_hash, invited_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING id, email, role_names, invited_by, expires_at, created_at",
+    )
+    .bind(ctx.tenant_id.0)
+    .bind(id)
+    .bind(&email)
+    .bind(&role_names)
+    .bind(token_hash(&token))
+    .bind(ctx.user_id)
+    .bind(OffsetDateTime::now_utc() + INVITATION_TTL)
+    .fetch_one(&mut *tx)
+    .await?;
+    let inviter = format!("{} {}", ctx.first_name, ctx.last_name).trim().to_string();
+    // The email module turns the token into `{FRONTEND_URL}/accept-invitation?token=…`.
+    email::enqueue(
+        &mut tx,
+        ctx.tenant_id,
+        &email,
+        EmailTemplate::Invitation,
+        json!({"token": token, "inviter_name": if inviter.is_empty() { ctx.email.clone() } else { inviter },
+               "role_names": role_names, "expires_hours": INVITATION_TTL.whole_hours()}),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        ctx.tenant_id,
+        &ctx.actor(),
+        AuditEvent::new("invitation.created", "invitation", id)
+            .old(replaced.map(|r| json!({"replaced_invitation_id": r})))
+            .new_values(json!({"email": email, "role_names": invitation.role_names,
+                "expires_at": invitation.expires_at.unix_timestamp()})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, ApiJson(invitation)))
+}
