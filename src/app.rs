@@ -43,7 +43,7 @@ impl Deref for AppState {
 impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(&config);
-        let secrets = SecretBox::new(&config.encryption_key_id, config.encryption_key.expose());
+        let secrets = secret_box(&config);
         // Parses and test-renders the email templates: a broken one stops start-up.
         let email = crate::email::EmailService::new(&config).await?;
         let storage = crate::storage::Storage::from_config(&config)?;
@@ -62,6 +62,15 @@ impl AppState {
             auth_cache,
         })))
     }
+}
+
+/// The sealer of secrets at rest: the current ENCRYPTION_KEY seals, it and every
+/// key of ENCRYPTION_KEYS_PREVIOUS open.
+pub fn secret_box(config: &Config) -> SecretBox {
+    config.encryption_keys_previous.iter().fold(
+        SecretBox::new(&config.encryption_key_id, config.encryption_key.expose()),
+        |b, (id, key)| b.with_old_key(id, key.expose()),
+    )
 }
 
 /// Background tasks of `serve` (outbox worker, sweepers); stopped on shutdown.

@@ -73,6 +73,34 @@ impl SecretBox {
         self
     }
 
+    /// The id new values are sealed under.
+    pub fn current_id(&self) -> &str {
+        &self.current_id
+    }
+
+    /// How every value sealed under the current key begins (length byte and id):
+    /// lets SQL pick the rows still sealed under another key.
+    pub fn current_prefix(&self) -> Vec<u8> {
+        let mut prefix = vec![self.current_id.len() as u8];
+        prefix.extend_from_slice(self.current_id.as_bytes());
+        prefix
+    }
+
+    /// The key id a sealed value names, if it is well-formed.
+    pub fn key_id_of(sealed: &[u8]) -> Option<&str> {
+        let (&len, rest) = sealed.split_first()?;
+        std::str::from_utf8(rest.get(..len as usize)?).ok()
+    }
+
+    /// Opens `sealed` (with whichever key made it) and seals it again under the
+    /// current key; `None` when it already is under the current key.
+    pub fn reseal(&self, sealed: &[u8], context: &[u8]) -> Result<Option<Vec<u8>>, SecretBoxError> {
+        if Self::key_id_of(sealed) == Some(self.current_id.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(self.seal(&self.open(sealed, context)?, context)))
+    }
+
     fn cipher(material: &str) -> Aes256Gcm {
         let key = Sha256::digest(material.as_bytes());
         Aes256Gcm::new_from_slice(&key).expect("32-byte key")
@@ -157,6 +185,21 @@ mod tests {
             .with_old_key("k1", "old-material-old-material-old-material");
         assert_eq!(new.open(&sealed, b"").unwrap(), b"x");
         assert_eq!(new.seal(b"y", b"")[1..3], *b"k2");
+    }
+
+    #[test]
+    fn reseal_moves_old_values_to_the_current_key_once() {
+        let old = SecretBox::new("k1", "old-material-old-material-old-material");
+        let sealed = old.seal(b"seed", b"ctx");
+        let new = SecretBox::new("k2", "new-material-new-material-new-material")
+            .with_old_key("k1", "old-material-old-material-old-material");
+        assert_eq!(SecretBox::key_id_of(&sealed), Some("k1"));
+        let resealed = new.reseal(&sealed, b"ctx").unwrap().unwrap();
+        assert!(resealed.starts_with(&new.current_prefix()));
+        assert_eq!(new.reseal(&resealed, b"ctx").unwrap(), None);
+        let only_new = SecretBox::new("k2", "new-material-new-material-new-material");
+        assert_eq!(only_new.open(&resealed, b"ctx").unwrap(), b"seed");
+        assert!(matches!(only_new.open(&sealed, b"ctx"), Err(SecretBoxError::UnknownKey(_))));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The `tenantry` command: serve, migrate, seed, create-super-admin.
+//! The `tenantry` command: serve, migrate, seed, create-super-admin, rotate-keys.
 
 use std::net::SocketAddr;
 
@@ -42,6 +42,13 @@ enum Command {
         #[arg(long, env = "SUPER_ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Re-seal every secret at rest (IdP client secrets, provider tokens, TOTP
+    /// seeds) under the current ENCRYPTION_KEY; resumable and idempotent.
+    RotateKeys {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: i64,
+    },
 }
 
 #[tokio::main]
@@ -66,6 +73,9 @@ async fn run() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Serve { no_migrate, seed } => {
+            for line in &config.unsafe_defaults {
+                eprintln!("tenantry: WARNING (development only): {line}");
+            }
             if !no_migrate {
                 Db::migrate(&url).await.context("applying migrations")?;
             }
@@ -90,6 +100,39 @@ async fn run() -> anyhow::Result<()> {
                 println!("super admin {email} already exists; password left unchanged");
             }
         }
+        Command::RotateKeys { batch_size } => rotate_keys(&config, &url, batch_size).await?,
+    }
+    Ok(())
+}
+
+/// Re-seals under the current key with a progress bar on stderr and the count
+/// per table on stdout; fails when a value could not be opened.
+async fn rotate_keys(config: &Config, url: &str, batch_size: i64) -> anyhow::Result<()> {
+    let db = Db::connect(url, 2).await?;
+    let secrets = tenantry::app::secret_box(config);
+    eprintln!("rotate-keys: re-sealing under key id `{}`", secrets.current_id());
+    let reports = tenantry::rotate_keys::run(&db, &secrets, batch_size, |p| {
+        let filled = if p.total == 0 { 20 } else { (p.done * 20 / p.total.max(1)) as usize };
+        eprintln!(
+            "rotate-keys: {:<26} [{}{}] {}/{}",
+            p.table,
+            "#".repeat(filled.min(20)),
+            ".".repeat(20 - filled.min(20)),
+            p.done,
+            p.total
+        );
+    })
+    .await
+    .context("re-sealing secrets at rest")?;
+    let mut failed = 0;
+    for r in &reports {
+        println!("{}: {} re-sealed, {} failed", r.table, r.resealed, r.failed);
+        failed += r.failed;
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} rows hold values no configured key opens; add their keys to ENCRYPTION_KEYS_PREVIOUS and run again"
+        );
     }
     Ok(())
 }

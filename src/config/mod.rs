@@ -3,6 +3,8 @@
 //! Nothing else in the crate reads `std::env`. A missing or unsafe value stops
 //! start-up with one line naming the variable.
 
+mod keys;
+mod production;
 mod vars;
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
@@ -59,10 +61,14 @@ pub struct Config {
     pub database_max_connections: u32,
     pub data_dir: String,
     pub secret_key: Secret,
+    /// The signing key before the last rotation: still verifies tokens and signed URLs.
+    pub secret_key_previous: Option<Secret>,
     /// Key for secrets at rest (IdP client secrets, OAuth tokens, TOTP seeds); derived
-    /// from SECRET_KEY when ENCRYPTION_KEY is unset.
+    /// from SECRET_KEY when ENCRYPTION_KEY is unset (development only).
     pub encryption_key: Secret,
     pub encryption_key_id: String,
+    /// Earlier encryption keys by id: they still open what they sealed.
+    pub encryption_keys_previous: Vec<(String, Secret)>,
     pub algorithm: JwtAlgorithm,
     pub access_token_expire_minutes: i64,
     pub refresh_token_expire_days: i64,
@@ -121,6 +127,8 @@ pub struct Config {
     pub sns_cert_url_prefix_allowlist: Vec<String>,
     /// SNS topics whose notifications the SES webhook accepts (empty: any topic).
     pub sns_topic_arn_allowlist: Vec<String>,
+    /// Outside production: one line per unsafe default in use, printed by `serve`.
+    pub unsafe_defaults: Vec<String>,
 }
 
 impl Config {
@@ -142,20 +150,10 @@ impl Config {
         };
         let dev = environment != Environment::Production;
 
-        let secret_key = match v.get("SECRET_KEY") {
-            Some(k) if k.len() >= 32 => Secret::new(k),
-            Some(_) if dev => {
-                return Err(v.bad("SECRET_KEY", "must be at least 32 bytes".into()));
-            }
-            Some(_) => return Err(v.bad("SECRET_KEY", "must be at least 32 bytes in production".into())),
-            None if dev => Secret::new("development-only-secret-key-change-me-0123456789"),
-            None => return Err(v.bad("SECRET_KEY", "is required in production".into())),
-        };
-        let encryption_key = match v.get("ENCRYPTION_KEY") {
-            Some(k) if k.len() >= 32 => Secret::new(k),
-            Some(_) => return Err(v.bad("ENCRYPTION_KEY", "must be at least 32 bytes".into())),
-            None => Secret::new(format!("enc:{}", secret_key.expose())),
-        };
+        if !dev {
+            production::refuse_unsafe(&v)?;
+        }
+        let keys = keys::read(&v)?;
 
         let algorithm = match v.get("ALGORITHM").as_deref().unwrap_or("HS256") {
             "HS256" => JwtAlgorithm::HS256,
@@ -222,14 +220,28 @@ impl Config {
             ));
         }
 
+        let base_url = v
+            .get("BASE_URL")
+            .unwrap_or_else(|| default_base_url(bind_addr))
+            .trim_end_matches('/')
+            .to_string();
+        let frontend_url = frontend_url.trim_end_matches('/').to_string();
+        let unsafe_defaults = if dev {
+            production::unsafe_defaults(&v, &base_url, &frontend_url)
+        } else {
+            Vec::new()
+        };
+
         Ok(Config {
             environment,
             database_url: v.get("DATABASE_URL").map(Secret::new),
             database_max_connections: v.parse("DATABASE_MAX_CONNECTIONS", 20)?,
             data_dir: data_dir.clone(),
-            secret_key,
-            encryption_key,
-            encryption_key_id: v.get("ENCRYPTION_KEY_ID").unwrap_or_else(|| "k1".into()),
+            secret_key: keys.secret_key,
+            secret_key_previous: keys.secret_key_previous,
+            encryption_key: keys.encryption_key,
+            encryption_key_id: keys.encryption_key_id,
+            encryption_keys_previous: keys.encryption_keys_previous,
             algorithm,
             access_token_expire_minutes: v.parse("ACCESS_TOKEN_EXPIRE_MINUTES", 15)?,
             refresh_token_expire_days: v.parse("REFRESH_TOKEN_EXPIRE_DAYS", 30)?,
@@ -271,12 +283,8 @@ impl Config {
                 })
                 .unwrap_or_default(),
             app_name: v.get("APP_NAME").unwrap_or_else(|| "Tenantry".into()),
-            base_url: v
-                .get("BASE_URL")
-                .unwrap_or_else(|| default_base_url(bind_addr))
-                .trim_end_matches('/')
-                .to_string(),
-            frontend_url: frontend_url.trim_end_matches('/').to_string(),
+            base_url,
+            frontend_url,
             super_admin_email: v.get("SUPER_ADMIN_EMAIL"),
             super_admin_password,
             redis_url: v.get("REDIS_URL").map(Secret::new),
@@ -291,7 +299,8 @@ impl Config {
             request_timeout: Duration::from_secs(v.parse("REQUEST_TIMEOUT_SECONDS", 30)?),
             max_body_bytes: v.parse("MAX_BODY_BYTES", 1024 * 1024)?,
             max_upload_bytes: v.parse("MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,
-            hsts: v.parse("HSTS", false)?,
+            // On by default in production; HSTS=false still turns it off.
+            hsts: v.parse("HSTS", !dev)?,
             trust_proxy: v.parse("TRUST_PROXY", false)?,
             auth_cache_ttl: Duration::from_millis(v.parse("AUTH_CACHE_TTL_MS", 2000)?),
             rate_limit_login_per_minute: v.parse("RATE_LIMIT_LOGIN_PER_MINUTE", 1000)?,
@@ -301,6 +310,7 @@ impl Config {
             maintenance_interval: Duration::from_secs(v.parse("MAINTENANCE_INTERVAL_SECS", 3600)?),
             sns_cert_url_prefix_allowlist,
             sns_topic_arn_allowlist: v.list("SNS_TOPIC_ARNS"),
+            unsafe_defaults,
         })
     }
 
@@ -362,9 +372,10 @@ mod tests {
 
     #[test]
     fn production_requires_a_long_secret_key() {
-        let err = cfg(&[("ENVIRONMENT", "production")]).unwrap_err();
+        let db = ("DATABASE_URL", "postgres://db.internal/tenantry");
+        let err = cfg(&[("ENVIRONMENT", "production"), db]).unwrap_err();
         assert_eq!(err.var, "SECRET_KEY");
-        let err = cfg(&[("ENVIRONMENT", "production"), ("SECRET_KEY", "short")]).unwrap_err();
+        let err = cfg(&[("ENVIRONMENT", "production"), db, ("SECRET_KEY", "short")]).unwrap_err();
         assert_eq!(err.var, "SECRET_KEY");
     }
 

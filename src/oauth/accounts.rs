@@ -193,8 +193,8 @@ async fn link(tx: &mut TenantTx, user: Uuid, ident: &ExternalIdentity, meta: &Cl
 }
 
 /// Associated data binding stored provider tokens to their tenant and user.
-fn token_context(tx: &TenantTx, user: Uuid) -> Vec<u8> {
-    format!("oauth_token:{}:{user}", tx.tenant()).into_bytes()
+pub fn token_context(tenant: Uuid, user: Uuid) -> Vec<u8> {
+    format!("oauth_token:{tenant}:{user}").into_bytes()
 }
 
 /// Provider tokens as received from the token endpoint.
@@ -214,7 +214,7 @@ pub async fn store_tokens(
     provider: Provider,
     t: ProviderTokens<'_>,
 ) -> Result<(), sqlx::Error> {
-    let ctx = token_context(tx, user);
+    let ctx = token_context(tx.tenant().0, user);
     let access = state.secrets.seal_str(t.access_token, &ctx);
     let refresh = t.refresh_token.map(|r| state.secrets.seal_str(r, &ctx));
     let expires_at = t

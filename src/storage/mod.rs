@@ -65,7 +65,8 @@ impl std::fmt::Debug for Storage {
 impl Storage {
     /// Builds the store named by `STORAGE_BACKEND`; a local directory is created if missing.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let urls = signed::UrlSigner::new(config.secret_key.expose());
+        let urls = signed::UrlSigner::new(config.secret_key.expose())
+            .with_previous(config.secret_key_previous.as_ref().map(|k| k.expose()));
         match config.storage_backend {
             StorageBackend::Local => {
                 std::fs::create_dir_all(&config.storage_path)

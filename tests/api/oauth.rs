@@ -12,7 +12,7 @@ use crate::{
     support::free_port,
 };
 
-const TID: &str = "6f0c3f1e-8d42-4b7a-9a55-2f6b1c0d9e11";
+pub(crate) const TID: &str = "6f0c3f1e-8d42-4b7a-9a55-2f6b1c0d9e11";
 const OTHER_TID: &str = "0b1e4c9a-1111-4c2d-8e3f-aaaaaaaaaaaa";
 const MS_CLIENT: &str = "entra-app-client";
 const MS_SECRET: &str = "entra-app-secret-value";
@@ -25,7 +25,7 @@ async fn setup() -> (TestApp, TestIdp, String) {
     setup_with(TestConfig::default()).await
 }
 
-async fn setup_with(extra: TestConfig) -> (TestApp, TestIdp, String) {
+pub(crate) async fn setup_with(extra: TestConfig) -> (TestApp, TestIdp, String) {
     let idp = TestIdp::start().await;
     let mut cfg = TestConfig::default()
         .set("MICROSOFT_AUTHORITY", &idp.base)
@@ -41,7 +41,7 @@ async fn setup_with(extra: TestConfig) -> (TestApp, TestIdp, String) {
     (app, idp, sa)
 }
 
-async fn configure_microsoft(app: &TestApp, sa: &str, t: &SeededTenant, extra: Value) -> Value {
+pub(crate) async fn configure_microsoft(app: &TestApp, sa: &str, t: &SeededTenant, extra: Value) -> Value {
     let mut body = json!({
         "client_id": MS_CLIENT, "client_secret": MS_SECRET, "azure_tenant_id": TID,
         "auto_provision_users": true, "allowed_domains": [], "default_role_name": "viewer",

@@ -8,9 +8,16 @@ use serde_json::Value;
 use super::{configmap_data, k8s, port_of, read, str_of, yaml};
 
 /// Every variable name `Config::from_map` reads (`v.get("X")`, `v.parse("X", ..)`,
-/// `v.list("X")`), taken from the source so a renamed variable fails this test.
+/// `v.list("X")` in any file of `src/config/`), taken from the source so a
+/// renamed variable fails this test.
 fn config_variables() -> BTreeSet<String> {
-    let src = read("src/config/mod.rs");
+    let mut files: Vec<_> = std::fs::read_dir(super::root().join("src/config"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    let src: String = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
     let is_ident = |c: char| c.is_alphanumeric() || c == '_';
     let mut names = BTreeSet::new();
     for call in [".get(\"", ".parse(\"", ".list(\""] {
