@@ -199,7 +199,10 @@ mod tests {
         assert_eq!(new.reseal(&resealed, b"ctx").unwrap(), None);
         let only_new = SecretBox::new("k2", "new-material-new-material-new-material");
         assert_eq!(only_new.open(&resealed, b"ctx").unwrap(), b"seed");
-        assert!(matches!(only_new.open(&sealed, b"ctx"), Err(SecretBoxError::UnknownKey(_))));
+        assert!(matches!(
+            only_new.open(&sealed, b"ctx"),
+            Err(SecretBoxError::UnknownKey(_))
+        ));
     }
 
     #[test]

@@ -112,7 +112,11 @@ async fn rotate_keys(config: &Config, url: &str, batch_size: i64) -> anyhow::Res
     let secrets = tenantry::app::secret_box(config);
     eprintln!("rotate-keys: re-sealing under key id `{}`", secrets.current_id());
     let reports = tenantry::rotate_keys::run(&db, &secrets, batch_size, |p| {
-        let filled = if p.total == 0 { 20 } else { (p.done * 20 / p.total.max(1)) as usize };
+        let filled = if p.total == 0 {
+            20
+        } else {
+            (p.done * 20 / p.total.max(1)) as usize
+        };
         eprintln!(
             "rotate-keys: {:<26} [{}{}] {}/{}",
             p.table,

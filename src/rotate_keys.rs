@@ -134,7 +134,11 @@ async fn rotate_table(
         .enumerate()
         .map(|(i, c)| format!("{c} = ${}", i + 3))
         .collect();
-    let update = format!("UPDATE {} SET {} WHERE tenant_id = $1 AND id = $2", t.table, sets.join(", "));
+    let update = format!(
+        "UPDATE {} SET {} WHERE tenant_id = $1 AND id = $2",
+        t.table,
+        sets.join(", ")
+    );
 
     let mut cursor = (Uuid::nil(), Uuid::nil());
     loop {

@@ -211,14 +211,22 @@ mod tests {
         assert!(dropped.verify(&before, ACCESS_AUDIENCE).is_none());
 
         let after = access_token(&rotated, 60);
-        assert_eq!(decode_header(&after).unwrap().kid.as_deref(), Some(rotated.current_kid()));
+        assert_eq!(
+            decode_header(&after).unwrap().kid.as_deref(),
+            Some(rotated.current_kid())
+        );
         assert_eq!(rotated.current_kid(), &crate::crypto::sha256_hex(NEW.as_bytes())[..8]);
         assert!(dropped.verify(&after, ACCESS_AUDIENCE).is_some());
         assert!(old.verify(&after, ACCESS_AUDIENCE).is_none());
 
         // A token without a kid (issued before kids existed) is tried with every key.
         let claims = old.verify(&before, ACCESS_AUDIENCE).unwrap();
-        let no_kid = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(OLD.as_bytes())).unwrap();
+        let no_kid = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(OLD.as_bytes()),
+        )
+        .unwrap();
         assert!(rotated.verify(&no_kid, ACCESS_AUDIENCE).is_some());
         // A kid naming the current key does not fall back to the previous one.
         let forged = encode(

@@ -44,7 +44,10 @@ pub(super) fn read(v: &Vars) -> Result<Keys, ConfigError> {
     };
     let encryption_key_id = v.get("ENCRYPTION_KEY_ID").unwrap_or_else(|| "k1".into());
     if !valid_key_id(&encryption_key_id) {
-        return Err(v.bad("ENCRYPTION_KEY_ID", "must be 1-64 characters of A-Z a-z 0-9 . _ -".into()));
+        return Err(v.bad(
+            "ENCRYPTION_KEY_ID",
+            "must be 1-64 characters of A-Z a-z 0-9 . _ -".into(),
+        ));
     }
     let mut encryption_keys_previous: Vec<(String, Secret)> = Vec::new();
     for entry in v.list("ENCRYPTION_KEYS_PREVIOUS") {

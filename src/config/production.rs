@@ -69,7 +69,10 @@ fn https(v: &Vars, var: &'static str, url: Option<&str>) -> Result<(), ConfigErr
 pub(super) fn unsafe_defaults(v: &Vars, base_url: &str, frontend_url: &str) -> Vec<String> {
     let mut lines = Vec::new();
     if v.get("DATABASE_URL").is_none() {
-        lines.push("DATABASE_URL is unset: using the embedded PostgreSQL cluster (trust authentication, development only)".into());
+        lines.push(
+            "DATABASE_URL is unset: using the embedded PostgreSQL cluster (trust authentication, development only)"
+                .into(),
+        );
     }
     if v.get("SECRET_KEY").is_none() {
         lines.push("SECRET_KEY is unset: access tokens are signed with the public development key".into());
@@ -137,7 +140,10 @@ mod tests {
         assert!(c.unsafe_defaults.is_empty());
         // HSTS can still be turned off explicitly; FRONTEND_URL defaults to BASE_URL.
         assert!(!with(&[("HSTS", Some("false")), ("FRONTEND_URL", None)]).unwrap().hsts);
-        let smtp = with(&[("EMAIL_PROVIDER", Some("smtp")), ("SMTP_HOST", Some("smtp.example.com"))]);
+        let smtp = with(&[
+            ("EMAIL_PROVIDER", Some("smtp")),
+            ("SMTP_HOST", Some("smtp.example.com")),
+        ]);
         assert_eq!(smtp.unwrap().email_provider, EmailProvider::Smtp);
     }
 
@@ -154,7 +160,10 @@ mod tests {
         assert_eq!(refused(&[("SNS_TOPIC_ARNS", None)]), "SNS_TOPIC_ARNS");
         assert_eq!(refused(&[("BASE_URL", Some("http://api.example.com"))]), "BASE_URL");
         assert_eq!(refused(&[("BASE_URL", None)]), "BASE_URL");
-        assert_eq!(refused(&[("FRONTEND_URL", Some("http://app.example.com"))]), "FRONTEND_URL");
+        assert_eq!(
+            refused(&[("FRONTEND_URL", Some("http://app.example.com"))]),
+            "FRONTEND_URL"
+        );
     }
 
     #[test]
@@ -167,7 +176,14 @@ mod tests {
             .collect();
         assert_eq!(
             vars,
-            ["DATABASE_URL", "SECRET_KEY", "ENCRYPTION_KEY", "EMAIL_PROVIDER", "BASE_URL", "FRONTEND_URL"]
+            [
+                "DATABASE_URL",
+                "SECRET_KEY",
+                "ENCRYPTION_KEY",
+                "EMAIL_PROVIDER",
+                "BASE_URL",
+                "FRONTEND_URL"
+            ]
         );
         assert!(!c.hsts);
     }
@@ -187,13 +203,22 @@ mod tests {
         let ids: Vec<&str> = c.encryption_keys_previous.iter().map(|(i, _)| i.as_str()).collect();
         assert_eq!(ids, ["k1", "k2"]);
         // A key may contain ':' (split at the first one).
-        assert_eq!(c.encryption_keys_previous[0].1.expose(), "first-key-0123456789abcdef0123456789:x");
+        assert_eq!(
+            c.encryption_keys_previous[0].1.expose(),
+            "first-key-0123456789abcdef0123456789:x"
+        );
 
         let long = "another-key-0123456789abcdef0123456789";
-        assert_eq!(refused(&[("SECRET_KEY_PREVIOUS", Some("short"))]), "SECRET_KEY_PREVIOUS");
+        assert_eq!(
+            refused(&[("SECRET_KEY_PREVIOUS", Some("short"))]),
+            "SECRET_KEY_PREVIOUS"
+        );
         assert_eq!(refused(&[("SECRET_KEY_PREVIOUS", Some(SECRET))]), "SECRET_KEY_PREVIOUS");
         for bad in ["nokey", "k2:short", ":0123456789abcdef0123456789abcdef"] {
-            assert_eq!(refused(&[("ENCRYPTION_KEYS_PREVIOUS", Some(bad))]), "ENCRYPTION_KEYS_PREVIOUS");
+            assert_eq!(
+                refused(&[("ENCRYPTION_KEYS_PREVIOUS", Some(bad))]),
+                "ENCRYPTION_KEYS_PREVIOUS"
+            );
         }
         let same_id = format!("k1:{long}");
         assert_eq!(

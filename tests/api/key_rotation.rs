@@ -138,14 +138,24 @@ impl Peer {
     /// A whole Microsoft sign-in of `oid` in `slug`; the provider checks the client secret.
     async fn idp_sign_in(&self, idp: &TestIdp, slug: &str, oid: &str) -> Resp {
         let start = self
-            .call(Method::GET, &format!("/api/v1/auth/oauth/microsoft/login/{slug}"), None, None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/auth/oauth/microsoft/login/{slug}"),
+                None,
+                None,
+            )
             .await;
         assert_eq!(start.status, StatusCode::OK, "{}", start.body);
         let url = start.body["authorization_url"].as_str().unwrap();
         let code = idp.issue_code(url, idp.entra_claims(TID, oid, &format!("{oid}@{slug}.test")));
         let body = json!({"code": code, "state": start.body["state"]});
         let r = self
-            .call(Method::POST, &format!("/api/v1/auth/oauth/microsoft/callback/{slug}"), None, Some(body))
+            .call(
+                Method::POST,
+                &format!("/api/v1/auth/oauth/microsoft/callback/{slug}"),
+                None,
+                Some(body),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "IdP sign-in: {}", r.body);
         r
@@ -168,7 +178,9 @@ impl Peer {
             .await;
         assert_eq!(login.body["mfa_required"], true, "{}", login.body);
         let body = json!({"mfa_token": login.body["mfa_token"], "code": totp_now(seed)});
-        let r = self.call(Method::POST, "/api/v1/auth/mfa/verify", None, Some(body)).await;
+        let r = self
+            .call(Method::POST, "/api/v1/auth/mfa/verify", None, Some(body))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "TOTP sign-in: {}", r.body);
         r
     }
@@ -207,9 +219,7 @@ async fn sealed_values(app: &TestApp, secrets: &SecretBox) -> Vec<(String, Strin
         .into_iter()
         .map(|(table, sealed, ctx)| {
             let id = SecretBox::key_id_of(&sealed).unwrap().to_string();
-            let plain = secrets
-                .open(&sealed, &ctx)
-                .unwrap_or_else(|e| panic!("{table}: {e}"));
+            let plain = secrets.open(&sealed, &ctx).unwrap_or_else(|e| panic!("{table}: {e}"));
             (table, id, plain)
         })
         .collect();
@@ -232,9 +242,15 @@ async fn rotate_keys(app: &TestApp, keys: &[(&str, String)]) -> String {
         .output()
         .await
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(out.status.success(), "rotate-keys failed:\n{stdout}\n{stderr}");
-    assert!(stderr.contains("rotate-keys: users"), "a progress line per table:\n{stderr}");
+    assert!(
+        stderr.contains("rotate-keys: users"),
+        "a progress line per table:\n{stderr}"
+    );
     stdout.into_owned()
 }
 
@@ -254,7 +270,9 @@ async fn both_keys_rotate_on_a_running_database_and_nothing_is_lost() {
     // A TOTP seed sealed under k1.
     let totp_email = t.email("user");
     let token = t.token(&app, "user").await;
-    let setup = app.call(Method::POST, "/api/v1/auth/mfa/totp/setup", Some(&token), None).await;
+    let setup = app
+        .call(Method::POST, "/api/v1/auth/mfa/totp/setup", Some(&token), None)
+        .await;
     let seed = setup.body["secret"].as_str().unwrap().to_string();
     let enable = app
         .post("/api/v1/auth/mfa/totp/enable", &token, json!({"code": totp_now(&seed)}))
@@ -285,13 +303,22 @@ async fn both_keys_rotate_on_a_running_database_and_nothing_is_lost() {
     let tables: Vec<(&str, &str)> = originals.iter().map(|(t, k, _)| (t.as_str(), k.as_str())).collect();
     assert_eq!(
         tables,
-        [("oauth_tokens", "k1"), ("oauth_tokens", "k1"), ("tenant_identity_providers", "k1"), ("users", "k1")]
+        [
+            ("oauth_tokens", "k1"),
+            ("oauth_tokens", "k1"),
+            ("tenant_identity_providers", "k1"),
+            ("users", "k1")
+        ]
     );
     drop(old);
 
     // ------------------------------------ generation 2: new keys + previous
     let rotating = Peer::start(&app, &idp, &rotating_keys()).await;
-    assert_eq!(rotating.status(&old_access).await, StatusCode::OK, "old access token still verifies");
+    assert_eq!(
+        rotating.status(&old_access).await,
+        StatusCode::OK,
+        "old access token still verifies"
+    );
     let refreshed = rotating.refresh(&old_refresh).await;
     let new_access = refreshed.body["access_token"].as_str().unwrap().to_string();
     let new_refresh = refreshed.body["refresh_token"].as_str().unwrap().to_string();
@@ -307,7 +334,11 @@ async fn both_keys_rotate_on_a_running_database_and_nothing_is_lost() {
         .send()
         .await
         .unwrap();
-    assert_eq!(put.status(), StatusCode::OK, "an upload URL signed with the old key still works");
+    assert_eq!(
+        put.status(),
+        StatusCode::OK,
+        "an upload URL signed with the old key still works"
+    );
     // Grace's provider tokens are already sealed under k2; everything opens.
     assert_eq!(sealed_values(&app, &rotating.state.secrets).await.len(), 6);
 
@@ -321,7 +352,11 @@ async fn both_keys_rotate_on_a_running_database_and_nothing_is_lost() {
         assert!(report.contains(line), "`{line}` in:\n{report}");
     }
     let again = rotate_keys(&app, &rotating_keys()).await;
-    assert_eq!(again.matches(" 0 re-sealed, 0 failed").count(), 3, "idempotent:\n{again}");
+    assert_eq!(
+        again.matches(" 0 re-sealed, 0 failed").count(),
+        3,
+        "idempotent:\n{again}"
+    );
     drop(rotating);
 
     // ------------------------------------------- generation 3: old keys gone
@@ -339,10 +374,11 @@ async fn both_keys_rotate_on_a_running_database_and_nothing_is_lost() {
     new.refresh(&untouched_refresh).await;
     new.idp_sign_in(&idp, "contoso", "alan").await;
     new.totp_sign_in(&app, totp_email, &seed).await;
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1 AND email LIKE '%@contoso.test'")
-        .bind(t.id)
-        .fetch_one(&mut app.db.superuser().await)
-        .await
-        .unwrap();
+    let users: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1 AND email LIKE '%@contoso.test'")
+            .bind(t.id)
+            .fetch_one(&mut app.db.superuser().await)
+            .await
+            .unwrap();
     assert_eq!(users, 4 + 3, "ada, grace and alan were provisioned once each");
 }

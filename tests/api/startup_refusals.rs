@@ -78,7 +78,11 @@ async fn refused(env: &[(&'static str, String)], var: &str) {
     assert!(code.is_some_and(|c| c != 0), "exit {code:?}, stderr:\n{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line naming {var}:\n{stderr}");
-    assert!(lines[0].contains(&format!("{var}:")), "the line must name {var}: {}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("{var}:")),
+        "the line must name {var}: {}",
+        lines[0]
+    );
     assert!(!lines[0].contains(SECRET_KEY) && !lines[0].contains(ENCRYPTION_KEY));
 }
 
@@ -107,7 +111,11 @@ async fn production_refuses_log_email_and_ses_without_sns_topics() {
 async fn production_refuses_urls_that_are_not_https() {
     refused(&with(&[("BASE_URL", Some("http://api.example.test"))]), "BASE_URL").await;
     refused(&with(&[("BASE_URL", None)]), "BASE_URL").await;
-    refused(&with(&[("FRONTEND_URL", Some("http://app.example.test"))]), "FRONTEND_URL").await;
+    refused(
+        &with(&[("FRONTEND_URL", Some("http://app.example.test"))]),
+        "FRONTEND_URL",
+    )
+    .await;
 }
 
 /// The environment of a real start-up over a test database.
@@ -126,7 +134,9 @@ async fn a_safe_production_configuration_serves_with_hsts_on_by_default() {
     let r = reqwest::get(prod.url("/health")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        r.headers().get("strict-transport-security").and_then(|v| v.to_str().ok()),
+        r.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
         Some("max-age=63072000; includeSubDomains")
     );
     assert!(!prod.log().contains("WARNING"), "{}", prod.log());
@@ -149,9 +159,15 @@ async fn development_names_each_unsafe_default_it_uses() {
     assert!(r.headers().get("strict-transport-security").is_none());
     let log = std::fs::read_to_string(instance.log_path()).unwrap();
     let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARNING")).collect();
-    for var in ["SECRET_KEY", "ENCRYPTION_KEY", "EMAIL_PROVIDER", "BASE_URL", "FRONTEND_URL"] {
+    for var in [
+        "SECRET_KEY",
+        "ENCRYPTION_KEY",
+        "EMAIL_PROVIDER",
+        "BASE_URL",
+        "FRONTEND_URL",
+    ] {
         assert_eq!(
-            warnings.iter().filter(|l| l.contains(&format!("{var} "))).count(),
+            warnings.iter().filter(|l| l.contains(&format!("): {var} "))).count(),
             1,
             "one line for {var}:\n{log}"
         );

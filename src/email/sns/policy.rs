@@ -89,7 +89,12 @@ mod tests {
         let vars = |prefix: &str| {
             [
                 ("ENVIRONMENT", "production"),
+                ("DATABASE_URL", "postgres://db.internal/tenantry"),
                 ("SECRET_KEY", "0123456789abcdef0123456789abcdef-prod"),
+                ("ENCRYPTION_KEY", "0123456789abcdef0123456789abcdef-enc"),
+                ("EMAIL_PROVIDER", "smtp"),
+                ("SMTP_HOST", "smtp.internal"),
+                ("BASE_URL", "https://api.example.com"),
                 ("SNS_CERT_URL_PREFIX_ALLOWLIST", prefix),
             ]
             .into_iter()
