@@ -17,6 +17,7 @@
 //! - Credentials (password, MFA) cannot be changed while impersonating.
 
 pub mod accounts;
+pub mod budget;
 pub mod cache;
 pub mod extract;
 pub mod handlers;

@@ -9,7 +9,7 @@ use axum::extract::State;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{check_account, fail_account, limit_ip};
+use crate::auth::budget::{check_account, fail_account, limit_ip};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},

@@ -14,7 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::limit_ip;
+use crate::auth::budget::limit_ip;
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
