@@ -239,8 +239,8 @@ pub async fn register_failure(
         AuditEvent::new("user.locked", "user", user).new_values(details),
     )
     .await?;
-    let unlock_ttl = Duration::seconds(state.config.lockout_seconds).min(tokens::UNLOCK_MAX_TTL);
-    let unlock_token = tokens::issue(tx, TokenKind::Unlock, user, unlock_ttl).await?;
+    let unlock_until = until.min(now + tokens::UNLOCK_MAX_TTL);
+    let unlock_token = tokens::issue_until(tx, TokenKind::Unlock, user, unlock_until).await?;
     let detail = format!("Your account was locked after {count} failed sign-in attempts.");
     let to = Recipient {
         email: &email,

@@ -56,6 +56,17 @@ impl TokenKind {
 
 /// Issues a token for `user`, valid for `ttl`; returns the raw token (for the email).
 pub async fn issue(tx: &mut TenantTx, kind: TokenKind, user: Uuid, ttl: Duration) -> Result<String, sqlx::Error> {
+    issue_until(tx, kind, user, OffsetDateTime::now_utc() + ttl).await
+}
+
+/// Issues a token for `user`, valid until `expires_at` (e.g. an unlock link
+/// that must die with the lock); returns the raw token.
+pub async fn issue_until(
+    tx: &mut TenantTx,
+    kind: TokenKind,
+    user: Uuid,
+    expires_at: OffsetDateTime,
+) -> Result<String, sqlx::Error> {
     let token = random_token();
     let sql = format!(
         "INSERT INTO {} (tenant_id, id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -66,7 +77,7 @@ pub async fn issue(tx: &mut TenantTx, kind: TokenKind, user: Uuid, ttl: Duration
         .bind(Uuid::new_v4())
         .bind(user)
         .bind(token_hash(&token))
-        .bind(OffsetDateTime::now_utc() + ttl)
+        .bind(expires_at)
         .execute(&mut **tx)
         .await?;
     Ok(token)

@@ -41,9 +41,10 @@ fn assert_rate_limited(r: &Resp) {
     assert!(secs >= 1, "Retry-After {secs}");
 }
 
-fn code_at(secret: &str, offset_secs: i64) -> String {
+fn code_at(secret_b32: &str, offset_secs: i64) -> String {
+    let secret = Secret::try_from_base32(secret_b32).unwrap();
     let totp = Builder::new()
-        .with_secret(Secret::Encoded(secret.to_string()).to_bytes().unwrap())
+        .with_secret(secret.as_ref().to_vec())
         .build_noncompliant();
     let now = time::OffsetDateTime::now_utc().unix_timestamp() + offset_secs;
     totp.generate(now as u64).to_string()
@@ -57,7 +58,11 @@ async fn enable_totp(app: &TestApp, token: &str) -> String {
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let secret = setup.body["secret"].as_str().unwrap().to_string();
     let r = app
-        .post("/api/v1/auth/mfa/totp/enable", token, json!({"code": code_at(&secret, 0)}))
+        .post(
+            "/api/v1/auth/mfa/totp/enable",
+            token,
+            json!({"code": code_at(&secret, 0)}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     secret
