@@ -45,6 +45,10 @@ const STEPS: &[(&str, &str)] = &[
         "DELETE FROM email_verification_tokens WHERE used_at IS NOT NULL OR expires_at < now()",
     ),
     (
+        "account_unlock_tokens",
+        "DELETE FROM account_unlock_tokens WHERE used_at IS NOT NULL OR expires_at < now()",
+    ),
+    (
         "invitations",
         "DELETE FROM invitations WHERE accepted_at IS NOT NULL OR expires_at < now()",
     ),

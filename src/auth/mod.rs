@@ -8,15 +8,23 @@
 //!   created/revoked, locks and unlocks, password changes/resets, MFA changes
 //!   and user creation, not for every failed guess (those would serialise on the
 //!   tenant's audit chain during a credential-stuffing run).
-//! - Rate limits ([`ratelimit`]): per IP on every request to login, refresh,
-//!   password-reset request and MFA verify; per account only on failed
-//!   attempts (login by email, MFA by user) and on every reset request (each one
-//!   sends mail), so one admin signing in repeatedly is never throttled.
+//! - Rate limits ([`ratelimit`], spent through [`budget`]): per IP on every
+//!   request to login, refresh, password-reset request, MFA verify,
+//!   change-password, TOTP disable, the emailed-token confirmations, unlock and
+//!   OAuth starts; per account only on failed attempts (login by email, MFA by
+//!   user, a wrong current password or code when re-authenticating) and on
+//!   every reset request (each one sends mail), so one admin signing in
+//!   repeatedly is never throttled. Re-authentication failures also count
+//!   toward lockout.
+//! - Password change, password reset and deactivation end every open emailed
+//!   link of the account ([`tokens::revoke_open_links`]); the lockout alert
+//!   carries a one-time unlock link (`POST /unlock`).
 //! - Recovery codes are issued at TOTP setup (shown once, stored hashed) and are
 //!   valid once MFA is enabled; setup again replaces them.
 //! - Credentials (password, MFA) cannot be changed while impersonating.
 
 pub mod accounts;
+pub mod budget;
 pub mod cache;
 pub mod extract;
 pub mod handlers;

@@ -94,6 +94,12 @@ pub struct VerifyEmailRequest {
     pub token: String,
 }
 
+/// The token of a lockout alert's unlock link.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct UnlockRequest {
+    pub token: String,
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AcceptInvitationRequest {
     pub token: String,
@@ -123,6 +129,15 @@ pub struct TotpSetup {
 pub struct TotpCode {
     /// A 6-digit TOTP code (disable also takes a recovery code).
     pub code: String,
+}
+
+/// Turning MFA off takes both factors: a stolen access token alone cannot.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TotpDisable {
+    /// A current 6-digit TOTP code or an unused recovery code.
+    pub code: String,
+    /// The account's current password.
+    pub current_password: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -9,12 +9,21 @@
 //! attempt (security event + `user.unlocked` audit row) and the count restarts.
 //! A successful sign-in resets the count. Counters live in PostgreSQL, so every
 //! instance sees the same state.
+//!
+//! The alert email carries a one-time unlock link (`{FRONTEND_URL}/unlock?token=`,
+//! valid until the lock would end, at most an hour): anyone can lock an account
+//! by guessing, so its owner must be able to end the lock from their mailbox
+//! (`POST /auth/unlock`). The per-IP and per-account budgets still apply after
+//! an unlock, so the attacker gains no guesses from it.
 
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::security::{self, Recipient, kind};
+use super::{
+    security::{self, Recipient, kind},
+    tokens::{self, TokenKind},
+};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
@@ -230,6 +239,8 @@ pub async fn register_failure(
         AuditEvent::new("user.locked", "user", user).new_values(details),
     )
     .await?;
+    let unlock_until = until.min(now + tokens::UNLOCK_MAX_TTL);
+    let unlock_token = tokens::issue_until(tx, TokenKind::Unlock, user, unlock_until).await?;
     let detail = format!("Your account was locked after {count} failed sign-in attempts.");
     let to = Recipient {
         email: &email,
@@ -242,7 +253,7 @@ pub async fn register_failure(
         "account_locked",
         &detail,
         meta,
-        json!({"locked_minutes": minutes}),
+        json!({"locked_minutes": minutes, "unlock_token": unlock_token}),
     )
     .await?;
     tracing::warn!(%user, tenant = %tenant, "account locked after {count} failed sign-ins");

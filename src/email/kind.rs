@@ -9,7 +9,7 @@
 //! | `password_reset` | `first_name?`, `token` (raw reset token), `expires_minutes?` (number) |
 //! | `email_verification` | `first_name?`, `token` (raw verification token), `expires_hours?` (number) |
 //! | `invitation` | `token` (raw invitation token), `inviter_name?`, `role_names?` (array of strings), `expires_hours?` (number) |
-//! | `security_alert` | `first_name?`, `event` (`account_locked`, `password_changed`, `password_reset`, `mfa_enabled`, `mfa_disabled`, `new_sign_in`, `account_unlocked`, `impersonation_started`, or any other code), `occurred_at?`, `ip_address?`, `detail?`, `locked_minutes?` (number) |
+//! | `security_alert` | `first_name?`, `event` (`account_locked`, `password_changed`, `password_reset`, `mfa_enabled`, `mfa_disabled`, `new_sign_in`, `account_unlocked`, `impersonation_started`, or any other code), `occurred_at?`, `ip_address?`, `detail?`, `locked_minutes?` (number), `unlock_token?` (a lockout alert: rendered as the `{FRONTEND_URL}/unlock?token=` link) |
 //!
 //! Instead of `token`, a caller may pass a complete `link` (an absolute http(s)
 //! URL); otherwise links are built from FRONTEND_URL. Common keys added at

@@ -157,6 +157,13 @@ impl Templates {
             map.insert("event_description".into(), Value::String(description));
         }
         map.remove("token");
+        // A lockout alert's one-time unlock link (`/unlock?token=`), beside the main link.
+        let unlock = map
+            .remove("unlock_token")
+            .filter(|_| kind == EmailTemplate::SecurityAlert);
+        if let Some(token) = unlock.as_ref().and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            map.insert("unlock_link".into(), Value::String(self.unlock_link(token)));
+        }
         map.insert("link".into(), Value::String(link));
         map.insert("app_name".into(), Value::String(self.app_name.clone()));
         map.insert("tenant_name".into(), Value::String(to.tenant_name.to_string()));
@@ -164,6 +171,14 @@ impl Templates {
         map.insert("frontend_url".into(), Value::String(self.frontend_url.clone()));
         map.insert("to_email".into(), Value::String(to.to_email.to_string()));
         Value::Object(map)
+    }
+
+    /// The console page that ends a lock with a one-time token.
+    fn unlock_link(&self, token: &str) -> String {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish();
+        format!("{}/unlock?{query}", self.frontend_url)
     }
 
     /// The frontend link of a message: the token's page, else sign-in or security.
@@ -314,6 +329,22 @@ mod tests {
             )
             .unwrap();
         assert!(r.text.contains("https://other/verify?x=1"));
+    }
+
+    #[test]
+    fn a_lockout_alert_carries_the_unlock_link() {
+        let t = templates();
+        let alert = json!({"event": "account_locked", "locked_minutes": 30, "unlock_token": "u&v"});
+        let r = t.render(EmailTemplate::SecurityAlert, &TO, &alert).unwrap();
+        assert!(
+            r.text.contains("https://app.example.com/unlock?token=u%26v"),
+            "{}",
+            r.text
+        );
+        assert!(r.html.contains("unlock?token=u%26v"), "{}", r.html);
+        let other = json!({"event": "password_changed"});
+        let r = t.render(EmailTemplate::SecurityAlert, &TO, &other).unwrap();
+        assert!(!r.text.contains("/unlock"), "{}", r.text);
     }
 
     #[test]

@@ -19,7 +19,10 @@ use super::{
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
-    auth::session::{AuthMethod, TokenResponse, start_session},
+    auth::{
+        budget::limit_ip,
+        session::{AuthMethod, TokenResponse, start_session},
+    },
     config::Config,
     crypto::{random_token, token_hash},
     db::TenantId,
@@ -120,12 +123,16 @@ fn credentials(state: &AppState, idp: &IdpRow) -> ApiResult<ClientCredentials> {
         ("tenant_slug" = String, Path, description = "Tenant slug"), LoginQuery),
     responses((status = 200, body = LoginStart),
         (status = 404, description = "Unknown or inactive tenant, or provider not enabled"),
-        (status = 422, description = "redirect_uri not allowed"), (status = 502, description = "Provider unreachable")))]
+        (status = 422, description = "redirect_uri not allowed"), (status = 429, description = "Rate limited (per IP)"),
+        (status = 502, description = "Provider unreachable")))]
 pub async fn oauth_login(
     State(state): State<AppState>,
+    meta: ClientMeta,
     ApiPath((provider, slug)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<LoginQuery>,
 ) -> ApiResult<ApiJson<LoginStart>> {
+    // Each start writes an `oauth_states` row: budgeted per IP like a login.
+    limit_ip(&state, "oauth", &meta).await?;
     let provider = Provider::from_path(&provider)?;
     let tenant = tenant_by_slug(&state, &slug)
         .await?

@@ -1,5 +1,15 @@
 //! Read-only views across projects and documents: full-text search, the
 //! activity feed (from the audit log) and usage statistics.
+//!
+//! Decisions:
+//! - Search and activity need `projects:read`; their document hits and entries
+//!   also need `documents:read` (a caller without it sees projects only, as if
+//!   no document matched), so the feed never shows what `GET /documents` hides.
+//! - A `snippet` is HTML whose stored text is escaped: PostgreSQL's
+//!   `ts_headline` marks matches with two private-use characters (stripped from
+//!   the stored text first), the excerpt is HTML-escaped, then the markers
+//!   become `<b>`/`</b>`. So `<b>` is the only markup in it, whatever a
+//!   description holds; render it as HTML or strip the tags for text.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +24,7 @@ use crate::{
         extract::{ApiJson, ApiQuery},
     },
     pagination::{Page, PageParams},
-    rbac::perm,
+    rbac::{Permission, perm},
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -41,7 +51,9 @@ pub struct SearchHit {
     pub name: String,
     pub description: String,
     pub status: String,
-    /// An excerpt of the description with matches in `<b>…</b>`.
+    /// An excerpt of the description as HTML: the stored text is HTML-escaped
+    /// (`<`, `>`, `&`, `"`, `'`), and matches are wrapped in `<b>…</b>`, the
+    /// only markup it contains.
     pub snippet: String,
     pub rank: f32,
 }
@@ -53,13 +65,41 @@ pub struct SearchResults {
     pub items: Vec<SearchHit>,
 }
 
+/// Private-use characters `ts_headline` puts around matches; removed from the
+/// stored text first, so after escaping only they can become markup.
+const MATCH_START: char = '\u{E000}';
+const MATCH_STOP: char = '\u{E001}';
+
+/// The `ts_headline` excerpt as safe HTML: everything escaped, then the match
+/// markers turned into `<b>`/`</b>`.
+fn snippet_html(headline: &str) -> String {
+    let mut out = String::with_capacity(headline.len() + 16);
+    for c in headline.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            MATCH_START => out.push_str("<b>"),
+            MATCH_STOP => out.push_str("</b>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Ranked full-text search over project and document names (weight A) and
 /// descriptions (weight B), on the stored `tsvector` columns and their GIN indexes.
+/// Document hits need `documents:read` as well.
 #[utoipa::path(post, path = "/search", tag = "projects", security(("bearer" = ["projects:read"])),
     request_body = SearchRequest,
-    responses((status = 200, body = SearchResults), (status = 422, description = "Empty query or unknown type")))]
+    responses((status = 200, body = SearchResults,
+        description = "Hits, best first. `snippet` is HTML whose stored text is escaped; `<b>…</b>` around \
+            matches is its only markup. Documents only for callers holding documents:read."),
+        (status = 422, description = "Empty query or unknown type")))]
 pub async fn search(
-    Authz { mut tx, .. }: Authz<perm::ProjectsRead>,
+    Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>,
     ApiJson(input): ApiJson<SearchRequest>,
 ) -> ApiResult<ApiJson<SearchResults>> {
     let query = input.query.trim().to_string();
@@ -83,8 +123,9 @@ pub async fn search(
     if types.is_empty() {
         types = vec!["projects", "documents"];
     }
+    let documents = types.contains(&"documents") && ctx.has(Permission::DocumentsRead);
     let limit = input.limit.unwrap_or(20).clamp(1, 100);
-    let items: Vec<SearchHit> = sqlx::query_as(
+    let mut items: Vec<SearchHit> = sqlx::query_as(
         "WITH q AS (SELECT websearch_to_tsquery('english', $1) AS q), \
          hits AS ( \
            SELECT 'project' AS kind, p.id, NULL::uuid AS project_id, p.name, p.description, p.status, \
@@ -96,15 +137,21 @@ pub async fn search(
            FROM documents d, q WHERE $3 AND d.search @@ q.q \
            ORDER BY rank DESC, updated_at DESC LIMIT $4) \
          SELECT h.kind, h.id, h.project_id, h.name, h.description, h.status, h.rank, \
-                ts_headline('english', h.description, q.q, 'MaxWords=25, MinWords=8, MaxFragments=2') AS snippet \
+                ts_headline('english', translate(h.description, $5, ''), q.q, \
+                    'StartSel=' || substr($5, 1, 1) || ', StopSel=' || substr($5, 2, 1) || \
+                    ', MaxWords=25, MinWords=8, MaxFragments=2') AS snippet \
          FROM hits h, q ORDER BY h.rank DESC, h.updated_at DESC",
     )
     .bind(&query)
     .bind(types.contains(&"projects"))
-    .bind(types.contains(&"documents"))
+    .bind(documents)
     .bind(limit)
+    .bind(String::from_iter([MATCH_START, MATCH_STOP]))
     .fetch_all(&mut *tx)
     .await?;
+    for hit in &mut items {
+        hit.snippet = snippet_html(&hit.snippet);
+    }
     Ok(ApiJson(SearchResults {
         query,
         total: items.len(),
@@ -138,19 +185,24 @@ pub struct ActivityFilter {
 }
 
 /// Recent project and document events from the audit log, newest first.
+/// Document entries need `documents:read` as well.
 #[utoipa::path(get, path = "/activity", tag = "projects", security(("bearer" = ["projects:read"])),
-    params(ActivityFilter), responses((status = 200, body = Page<ActivityEntry>)))]
+    params(ActivityFilter), responses((status = 200, body = Page<ActivityEntry>,
+        description = "Newest first; document entries only for callers holding documents:read")))]
 pub async fn activity(
-    Authz { mut tx, .. }: Authz<perm::ProjectsRead>,
+    Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>,
     ApiQuery(f): ApiQuery<ActivityFilter>,
 ) -> ApiResult<ApiJson<Page<ActivityEntry>>> {
-    let types: Vec<&str> = match f.resource_type.as_deref() {
+    let mut types: Vec<&str> = match f.resource_type.as_deref() {
         None => vec!["project", "document"],
         Some(t @ ("project" | "document")) => vec![t],
         Some(_) => {
             return Err(ApiError::invalid("resource_type", "must be project or document"));
         }
     };
+    if !ctx.has(Permission::DocumentsRead) {
+        types.retain(|t| *t != "document");
+    }
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_type = ANY($1)")
         .bind(&types)
         .fetch_one(&mut *tx)
@@ -260,4 +312,18 @@ pub async fn stats(Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>) -> ApiR
             percent_used,
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_escape_stored_markup_and_keep_only_match_tags() {
+        let headline = format!("{MATCH_START}Roadmap{MATCH_STOP} <img src=x onerror=\"a('1')\"> & co");
+        assert_eq!(
+            snippet_html(&headline),
+            "<b>Roadmap</b> &lt;img src=x onerror=&quot;a(&#x27;1&#x27;)&quot;&gt; &amp; co"
+        );
+    }
 }

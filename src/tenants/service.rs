@@ -16,7 +16,10 @@ use super::{
 };
 use crate::{
     audit::{self, AuditActor, AuditEvent},
-    auth::password::{Passwords, check_policy},
+    auth::{
+        password::{Passwords, check_policy},
+        tokens::revoke_open_links,
+    },
     crypto::{random_token, token_hash},
     db::{PlatformTx, SYSTEM_TENANT_ID, TenantId},
     email::{self, EmailTemplate},
@@ -332,6 +335,8 @@ pub async fn set_active(
     let revoked = if active {
         0
     } else {
+        // Links mailed before must not work again once the tenant is reactivated.
+        revoke_open_links(tx, TenantId(id), None).await?;
         repo::revoke_all_sessions(tx, id, "tenant_deactivated").await?
     };
     let action = if active {

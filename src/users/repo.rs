@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::model::{UserFilter, UserView};
 use crate::{
-    auth::session::revoke_user_sessions,
+    auth::{session::revoke_user_sessions, tokens::revoke_open_links},
     db::TenantTx,
     http::ApiError,
     pagination::{Page, order_by, search_pattern},
@@ -104,7 +104,10 @@ pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
 }
 
 /// Sets `is_active`; deactivation also revokes every session, so the user's
-/// access tokens stop working at once. Returns the number of sessions revoked.
+/// access tokens stop working at once, and ends every open reset, set-password,
+/// invitation and unlock link of the account. Every deactivation path (`DELETE`,
+/// `PUT is_active:false`, bulk deactivate) comes through here. Returns the
+/// number of sessions revoked.
 pub async fn set_active(tx: &mut TenantTx, user: Uuid, active: bool, by: Uuid) -> Result<u64, ApiError> {
     sqlx::query("UPDATE users SET is_active = $2, updated_by = $3, version = version + 1 WHERE id = $1")
         .bind(user)
@@ -113,8 +116,9 @@ pub async fn set_active(tx: &mut TenantTx, user: Uuid, active: bool, by: Uuid) -
         .execute(&mut **tx)
         .await?;
     if active {
-        Ok(0)
-    } else {
-        Ok(revoke_user_sessions(tx, user, None, "user deactivated").await?)
+        return Ok(0);
     }
+    let tenant = tx.tenant();
+    revoke_open_links(tx, tenant, Some(user)).await?;
+    Ok(revoke_user_sessions(tx, user, None, "user deactivated").await?)
 }

@@ -389,11 +389,19 @@ async fn totp_enrolment_sign_in_recovery_and_disable() {
         .unwrap();
 
     // Disable with a recovery code.
-    app.post("/api/v1/auth/mfa/totp/disable", &token, json!({"code": "000000"}))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.post(
+        "/api/v1/auth/mfa/totp/disable",
+        &token,
+        json!({"code": "000000", "current_password": PASSWORD}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .post("/api/v1/auth/mfa/totp/disable", &token, json!({"code": recovery[1]}))
+        .post(
+            "/api/v1/auth/mfa/totp/disable",
+            &token,
+            json!({"code": recovery[1], "current_password": PASSWORD}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["mfa_enabled"], false);

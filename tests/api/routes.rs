@@ -26,6 +26,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/verify-email"),
     ("POST", "/api/v1/auth/accept-invitation"),
     ("POST", "/api/v1/auth/mfa/verify"),
+    ("POST", "/api/v1/auth/unlock"),
     ("GET", "/api/v1/auth/oauth/{provider}/login/{tenant_slug}"),
     ("POST", "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}"),
     ("POST", "/api/v1/webhooks/ses"),

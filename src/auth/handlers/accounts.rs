@@ -11,13 +11,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::passwords::invalid_token;
+use super::passwords::{TOKEN_SCOPE, invalid_token};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
     auth::{
         Authz,
         accounts::{self, AccountView, NewUser, hash_new_password},
+        budget::limit_ip,
         model::{AcceptInvitationRequest, CreateUserRequest, VerifyEmailRequest},
         session::{AuthMethod, TokenResponse, start_session, token_tenant},
         signin::{self, Method},
@@ -91,12 +92,14 @@ pub async fn create_user(
 
 /// Confirms an email address with the token from the verification email.
 #[utoipa::path(post, path = "/verify-email", tag = "auth", request_body = VerifyEmailRequest,
-    responses((status = 204, description = "Email verified"), (status = 400, description = "Invalid, used or expired token")))]
+    responses((status = 204, description = "Email verified"), (status = 400, description = "Invalid, used or expired token"),
+        (status = 429, description = "Rate limited (per IP)")))]
 pub async fn verify_email(
     State(state): State<AppState>,
     meta: ClientMeta,
     ApiJson(input): ApiJson<VerifyEmailRequest>,
 ) -> ApiResult<StatusCode> {
+    limit_ip(&state, TOKEN_SCOPE, &meta).await?;
     let token = input.token.trim();
     let kind = TokenKind::EmailVerification;
     let tenant = token_tenant(&state, kind.lookup_kind(), token)
@@ -155,12 +158,14 @@ async fn open_invitation(tx: &mut TenantTx, token: &str) -> Result<Invitation, A
         (status = 200, body = TokenResponse),
         (status = 400, description = "Invalid, accepted or expired invitation"),
         (status = 409, description = "The account already exists, or the tenant is full"),
-        (status = 422, description = "Password violates the policy")))]
+        (status = 422, description = "Password violates the policy"),
+        (status = 429, description = "Rate limited (per IP)")))]
 pub async fn accept_invitation(
     State(state): State<AppState>,
     meta: ClientMeta,
     ApiJson(input): ApiJson<AcceptInvitationRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
+    limit_ip(&state, TOKEN_SCOPE, &meta).await?;
     let token = input.token.trim();
     let tenant = token_tenant(&state, "invitation", token)
         .await?

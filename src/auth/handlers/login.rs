@@ -9,11 +9,11 @@ use axum::extract::State;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{check_account, fail_account, limit_ip};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
     auth::{
+        budget::{check_account, fail_account, limit_ip},
         jwt::MFA_AUDIENCE,
         model::{LoginRequest, LoginResponse, MfaChallenge, MfaVerifyRequest, TenantChoice},
         password::Verified,

@@ -3,22 +3,26 @@
 //! Setup stores a pending seed (sealed) and returns it with ten recovery codes,
 //! shown only then; the codes are stored hashed right away but are only useful
 //! once MFA is enabled (a repeated setup replaces both). Enable proves the app
-//! holds the seed with one code. Disable takes a TOTP or a recovery code.
+//! holds the seed with one code. Disable takes a TOTP or a recovery code and
+//! the current password; a wrong one is a budgeted failure that counts toward
+//! lockout (see [`super::reauth`]).
 
 use axum::extract::State;
 use serde_json::json;
 
+use super::reauth;
 use crate::{
     app::AppState,
     audit::{self, AuditEvent},
     auth::{
         AuthCtx, Authz,
-        model::{MfaStatus, TotpCode, TotpSetup},
+        model::{MfaStatus, TotpCode, TotpDisable, TotpSetup},
         security::{self, Recipient, kind},
+        signin::Method,
         totp,
     },
     db::TenantTx,
-    http::{ApiError, ApiResult, extract::ApiJson},
+    http::{ApiError, ApiResult, error::Validator, extract::ApiJson},
     rbac::perm,
 };
 
@@ -152,27 +156,48 @@ pub async fn totp_enable(
     finish(tx, &ctx, true).await
 }
 
-/// Turns TOTP off; needs a current TOTP code or a recovery code.
-#[utoipa::path(post, path = "/mfa/totp/disable", tag = "auth", security(("bearer" = [])), request_body = TotpCode,
+/// Turns TOTP off; needs a current TOTP code (or a recovery code) and the
+/// current password. Wrong ones spend the per-account budget and count toward
+/// lockout, like a failed login.
+#[utoipa::path(post, path = "/mfa/totp/disable", tag = "auth", security(("bearer" = [])), request_body = TotpDisable,
     responses(
         (status = 200, body = MfaStatus),
         (status = 401, description = "Not authenticated"),
         (status = 409, description = "MFA is not enabled"),
-        (status = 422, description = "Wrong code")))]
+        (status = 422, description = "Wrong code or current password (`errors` names which)"),
+        (status = 429, description = "Too many guesses (per IP or per account), or the account is locked; see Retry-After")))]
 pub async fn totp_disable(
     State(state): State<AppState>,
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
-    ApiJson(input): ApiJson<TotpCode>,
+    ApiJson(input): ApiJson<TotpDisable>,
 ) -> ApiResult<ApiJson<MfaStatus>> {
     let row = load(&mut tx, &ctx).await?;
     let sealed = match (row.mfa_enabled, &row.totp_secret_enc) {
         (true, Some(s)) => s,
         _ => return Err(ApiError::conflict("Two-factor authentication is not enabled")),
     };
+    reauth::begin(&state, &ctx, &mut tx).await?;
+    let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(ctx.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let password_ok = state
+        .passwords
+        .verify(&input.current_password, hash.as_deref())
+        .await
+        .ok();
     let seed = open_seed(&state, &ctx, sealed)?;
     let factor = totp::verify_factor(&seed, &input.code, row.totp_last_step, &row.recovery_codes);
-    if factor.is_none() {
-        return Err(invalid_code());
+    let mut v = Validator::new();
+    v.check(password_ok, "current_password", "is incorrect");
+    v.check(factor.is_some(), "code", "is not a valid authentication code");
+    if let Err(err) = v.finish() {
+        let (method, reason) = if password_ok {
+            (Method::Totp, "mfa_disable_invalid_code")
+        } else {
+            (Method::Password, "mfa_disable_invalid_password")
+        };
+        return reauth::fail(&state, &ctx, tx, method, reason, err).await;
     }
     sqlx::query(
         "UPDATE users SET mfa_enabled = false, totp_secret_enc = NULL, totp_pending_enc = NULL, \

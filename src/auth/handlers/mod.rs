@@ -5,7 +5,9 @@ mod accounts;
 mod login;
 mod mfa;
 mod passwords;
+mod reauth;
 mod sessions;
+mod unlock;
 
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -15,7 +17,6 @@ use super::{
     AuthCtx, Authz,
     jwt::Actor,
     model::{ListQuery, LoginAttemptView, SecurityEventView},
-    ratelimit::Limit,
 };
 use crate::{
     app::AppState,
@@ -23,7 +24,7 @@ use crate::{
     db::TenantTx,
     http::{
         ApiResult,
-        extract::{ApiJson, ApiQuery, ClientMeta},
+        extract::{ApiJson, ApiQuery},
     },
     pagination::{Page, PageParams},
     rbac::perm,
@@ -41,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(passwords::change_password))
         .routes(routes!(passwords::request_password_reset))
         .routes(routes!(passwords::confirm_password_reset))
+        .routes(routes!(unlock::unlock_account))
         .routes(routes!(mfa::totp_setup))
         .routes(routes!(mfa::totp_enable))
         .routes(routes!(mfa::totp_disable))
@@ -58,44 +60,6 @@ fn own_credentials(ctx: &super::AuthCtx) -> ApiResult<()> {
         )),
         None => Ok(()),
     }
-}
-
-/// Spends one unit of the per-IP budget of `scope` (every request counts).
-async fn limit_ip(state: &AppState, scope: &str, meta: &ClientMeta) -> ApiResult<()> {
-    let ip = meta.ip.as_deref().unwrap_or("unknown");
-    state
-        .limiter
-        .hit(
-            &format!("{scope}:ip:{ip}"),
-            Limit::per_minute(state.config.rate_limit_login_per_minute),
-        )
-        .await
-}
-
-/// The per-account budget of `scope` (spent by failures only, see [`fail_account`]).
-fn account_limit(state: &AppState) -> Limit {
-    Limit::per_minute(state.config.rate_limit_per_account_per_minute)
-}
-
-fn account_key(scope: &str, account: &str) -> String {
-    format!("{scope}:acct:{account}")
-}
-
-/// Refuses (429) when `account` has spent its failure budget for `scope`.
-async fn check_account(state: &AppState, scope: &str, account: &str) -> ApiResult<()> {
-    state
-        .limiter
-        .check(&account_key(scope, account), account_limit(state))
-        .await
-}
-
-/// Spends one unit of `account`'s failure budget for `scope`.
-async fn fail_account(state: &AppState, scope: &str, account: &str) {
-    // Already answering with the failure; a refusal here only matters next time.
-    let _ = state
-        .limiter
-        .hit(&account_key(scope, account), account_limit(state))
-        .await;
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -6,17 +6,18 @@ use axum::{extract::State, http::StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{check_account, fail_account, limit_ip, own_credentials};
+use super::{own_credentials, reauth};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
     auth::{
         Authz,
         accounts::hash_new_password,
+        budget::{check_account, fail_account, limit_ip},
         model::{Accepted, ChangePasswordRequest, ResetConfirm, ResetRequest},
         security::{self, Recipient, kind},
         session::{revoke_user_sessions, token_tenant},
-        signin,
+        signin::{self, Method},
         tokens::{self, PASSWORD_RESET_TTL, TokenKind},
     },
     email::{self, EmailTemplate},
@@ -27,23 +28,32 @@ use crate::{
     rbac::perm,
 };
 
+/// The per-IP budget scope of emailed-link confirmations (reset, set-password,
+/// email verification, invitation): 256-bit tokens are not guessable, but each
+/// try costs a look-up and, with a password, an Argon2 hash.
+pub(super) const TOKEN_SCOPE: &str = "token";
+
 pub(super) fn invalid_token() -> ApiError {
     ApiError::BadRequest("Invalid or expired token".into())
 }
 
-/// Changes the caller's password; every other session of the user is revoked.
+/// Changes the caller's password; every other session of the user is revoked
+/// and every open reset, set-password, invitation and unlock link dies. A wrong
+/// current password spends the per-account budget and counts toward lockout.
 #[utoipa::path(post, path = "/change-password", tag = "auth", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Password changed"),
         (status = 401, description = "Not authenticated"),
-        (status = 422, description = "Current password wrong, or new password violates the policy")))]
+        (status = 422, description = "Current password wrong, or new password violates the policy"),
+        (status = 429, description = "Too many guesses (per IP or per account), or the account is locked; see Retry-After")))]
 pub async fn change_password(
     State(state): State<AppState>,
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
     ApiJson(input): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     own_credentials(&ctx)?;
+    reauth::begin(&state, &ctx, &mut tx).await?;
     let current: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(ctx.user_id)
         .fetch_one(&mut *tx)
@@ -54,7 +64,8 @@ pub async fn change_password(
         .await
         .ok()
     {
-        return Err(ApiError::invalid("current_password", "is incorrect"));
+        let err = ApiError::invalid("current_password", "is incorrect");
+        return reauth::fail(&state, &ctx, tx, Method::Password, "change_password_invalid", err).await;
     }
     if input.new_password == input.current_password {
         return Err(ApiError::invalid(
@@ -68,6 +79,7 @@ pub async fn change_password(
         .bind(&hash)
         .execute(&mut *tx)
         .await?;
+    tokens::revoke_open_links(&mut tx, ctx.tenant_id, Some(ctx.user_id)).await?;
     let revoked = revoke_user_sessions(&mut tx, ctx.user_id, Some(ctx.session_id), "password_changed").await?;
     let tenant = ctx.tenant_id;
     let details = json!({"other_sessions_revoked": revoked});
@@ -156,12 +168,14 @@ pub async fn request_password_reset(
     responses(
         (status = 204, description = "Password set"),
         (status = 400, description = "Invalid, used or expired token"),
-        (status = 422, description = "Password violates the policy")))]
+        (status = 422, description = "Password violates the policy"),
+        (status = 429, description = "Rate limited (per IP)")))]
 pub async fn confirm_password_reset(
     State(state): State<AppState>,
     meta: ClientMeta,
     ApiJson(input): ApiJson<ResetConfirm>,
 ) -> ApiResult<StatusCode> {
+    limit_ip(&state, TOKEN_SCOPE, &meta).await?;
     let token = input.token.trim();
     let tenant = token_tenant(&state, TokenKind::PasswordReset.lookup_kind(), token)
         .await?
@@ -194,11 +208,8 @@ pub async fn confirm_password_reset(
     .bind(&hash)
     .fetch_one(&mut *tx)
     .await?;
-    // Other outstanding reset links die with this one.
-    sqlx::query("UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    // Other outstanding links (reset, set-password, invitation, unlock) die with this one.
+    tokens::revoke_open_links(&mut tx, tenant, Some(user)).await?;
     let revoked = revoke_user_sessions(&mut tx, user, None, "password_reset").await?;
     let details = json!({"sessions_revoked": revoked});
     security::record_event(

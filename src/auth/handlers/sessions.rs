@@ -14,12 +14,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::limit_ip;
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
     auth::{
         Authz,
+        budget::limit_ip,
         jwt::{ACCESS_AUDIENCE, Actor},
         model::RefreshRequest,
         security::{self, kind},
