@@ -232,12 +232,8 @@ impl Config {
             ));
         }
 
-        let trusted_proxies = parse_networks(
-            v.get("TRUSTED_PROXIES")
-                .as_deref()
-                .unwrap_or(DEFAULT_TRUSTED_PROXIES),
-        )
-        .map_err(|e| v.bad("TRUSTED_PROXIES", e))?;
+        let trusted_proxies = parse_networks(v.get("TRUSTED_PROXIES").as_deref().unwrap_or(DEFAULT_TRUSTED_PROXIES))
+            .map_err(|e| v.bad("TRUSTED_PROXIES", e))?;
 
         Ok(Config {
             environment,

@@ -95,35 +95,55 @@ mod tests {
     fn the_right_most_untrusted_hop_is_the_client() {
         let p = policy();
         // nginx appended the real address to what the client claimed.
-        assert_eq!(client(&p, "10.0.0.2", &["1.1.1.1, 203.0.113.7"]).as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            client(&p, "10.0.0.2", &["1.1.1.1, 203.0.113.7"]).as_deref(),
+            Some("203.0.113.7")
+        );
         // Two proxies of ours after the client.
         assert_eq!(
             client(&p, "127.0.0.1", &["6.6.6.6, 203.0.113.7, 10.1.2.3, 192.168.0.9"]).as_deref(),
             Some("203.0.113.7")
         );
         // Several header lines are one list, in order.
-        assert_eq!(client(&p, "10.0.0.2", &["6.6.6.6", "203.0.113.8"]).as_deref(), Some("203.0.113.8"));
+        assert_eq!(
+            client(&p, "10.0.0.2", &["6.6.6.6", "203.0.113.8"]).as_deref(),
+            Some("203.0.113.8")
+        );
         assert_eq!(
             client(&p, "10.0.0.2", &["2001:db8::1, [2001:db8::2]:443"]).as_deref(),
             Some("2001:db8::2")
         );
-        assert_eq!(client(&p, "10.0.0.2", &["198.51.100.4:51234"]).as_deref(), Some("198.51.100.4"));
+        assert_eq!(
+            client(&p, "10.0.0.2", &["198.51.100.4:51234"]).as_deref(),
+            Some("198.51.100.4")
+        );
     }
 
     #[test]
     fn junk_entries_are_skipped() {
         let p = policy();
         assert_eq!(
-            client(&p, "10.0.0.2", &["203.0.113.7, <script>alert(1)</script>, not-an-ip, , 999.1.1.1"]).as_deref(),
+            client(
+                &p,
+                "10.0.0.2",
+                &["203.0.113.7, <script>alert(1)</script>, not-an-ip, , 999.1.1.1"]
+            )
+            .as_deref(),
             Some("203.0.113.7")
         );
-        assert_eq!(client(&p, "10.0.0.2", &["unknown", "", "fe80::1%eth0"]).as_deref(), Some("10.0.0.2"));
+        assert_eq!(
+            client(&p, "10.0.0.2", &["unknown", "", "fe80::1%eth0"]).as_deref(),
+            Some("10.0.0.2")
+        );
     }
 
     #[test]
     fn an_all_trusted_chain_gives_its_left_most_hop_and_no_header_the_peer() {
         let p = policy();
-        assert_eq!(client(&p, "10.0.0.2", &["192.168.1.5, 10.0.0.9"]).as_deref(), Some("192.168.1.5"));
+        assert_eq!(
+            client(&p, "10.0.0.2", &["192.168.1.5, 10.0.0.9"]).as_deref(),
+            Some("192.168.1.5")
+        );
         assert_eq!(client(&p, "10.0.0.2", &[]).as_deref(), Some("10.0.0.2"));
         assert_eq!(client(&p, "::ffff:10.0.0.2", &[]).as_deref(), Some("10.0.0.2"));
     }
@@ -139,7 +159,10 @@ mod tests {
         assert_eq!(client(&off, "127.0.0.1", &["1.1.1.1"]).as_deref(), Some("127.0.0.1"));
         assert_eq!(p.client_ip(None, ["1.1.1.1"]), None);
         // IPv4-mapped peers count as their IPv4 address.
-        assert_eq!(client(&p, "::ffff:127.0.0.1", &["198.51.100.1"]).as_deref(), Some("198.51.100.1"));
+        assert_eq!(
+            client(&p, "::ffff:127.0.0.1", &["198.51.100.1"]).as_deref(),
+            Some("198.51.100.1")
+        );
     }
 
     #[test]

@@ -210,10 +210,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
 /// Reads the client's address (from X-Forwarded-For only behind a trusted proxy,
 /// see [`super::client_ip`]), user agent and request id.
 pub fn client_meta(parts: &Parts) -> ClientMeta {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let forwarded = parts
         .headers
         .get_all("x-forwarded-for")

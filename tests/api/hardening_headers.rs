@@ -31,7 +31,11 @@ pub async fn upload(app: &TestApp, token: &str, name: &str, content_type: &str, 
     assert!(put.status().is_success(), "PUT: {}", put.status());
     let id = r.body["document"]["id"].as_str().unwrap().to_string();
     let done = app
-        .post(&format!("/api/v1/projects/documents/{id}/upload-complete"), token, json!({}))
+        .post(
+            &format!("/api/v1/projects/documents/{id}/upload-complete"),
+            token,
+            json!({}),
+        )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     id
@@ -76,10 +80,16 @@ async fn responses_without_their_own_policy_still_get_the_defaults() {
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     let csp = docs.headers()["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     let h = health.headers();
-    assert_eq!(h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+    assert_eq!(
+        h["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["referrer-policy"], "no-referrer");
 }

@@ -28,7 +28,11 @@ async fn an_unmapped_unique_violation_does_not_name_the_constraint() {
     let r = app.post("/api/v1/projects", &token, json!({"name": "apollo"})).await;
     r.assert_problem(StatusCode::CONFLICT);
     assert_eq!(r.body["detail"], "Resource already exists");
-    assert!(!r.body.to_string().contains("internal_project_name_guard"), "{}", r.body);
+    assert!(
+        !r.body.to_string().contains("internal_project_name_guard"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -48,13 +52,23 @@ async fn the_public_health_check_shows_no_error_text() {
     )
     .await;
     let t = tenant(&app, "Acme").await;
-    queue(&app, t, "ada@example.com", EmailTemplate::EmailVerification, json!({"token": "v"})).await;
+    queue(
+        &app,
+        t,
+        "ada@example.com",
+        EmailTemplate::EmailVerification,
+        json!({"token": "v"}),
+    )
+    .await;
     drain_once(&app.state).await.unwrap();
 
     // A super admin sees the failure and its text…
     let admin = app.super_admin_token().await;
     let full = app.get("/health/detailed", &admin).await.body;
-    let error_text = full["checks"]["email"]["last_failure"].as_str().expect("the failure is kept").to_string();
+    let error_text = full["checks"]["email"]["last_failure"]
+        .as_str()
+        .expect("the failure is kept")
+        .to_string();
     assert_eq!(full["checks"]["email"]["status"], "degraded", "{full}");
 
     // …anyone else, status and latency only.
@@ -94,8 +108,15 @@ async fn download_rows(app: &TestApp, tenant: uuid::Uuid, id: &str) -> Vec<(Opti
 
 async fn chain_is_valid(app: &TestApp, tenant: uuid::Uuid) {
     let admin = app.super_admin_token().await;
-    let r = app.get(&format!("/api/v1/admin/audit/verify?tenant_id={tenant}"), &admin).await;
-    assert_eq!((r.status, &r.body["valid"]), (StatusCode::OK, &json!(true)), "{}", r.body);
+    let r = app
+        .get(&format!("/api/v1/admin/audit/verify?tenant_id={tenant}"), &admin)
+        .await;
+    assert_eq!(
+        (r.status, &r.body["valid"]),
+        (StatusCode::OK, &json!(true)),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -159,6 +180,9 @@ async fn issuing_a_signed_download_url_is_audited() {
     assert!(r.headers()["location"].to_str().unwrap().contains("X-Amz-Signature"));
     let rows = download_rows(&app, t.id, &id).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].0, &rows[0].1["via"]), (Some(t.user_id("user")), &json!("signed_url")));
+    assert_eq!(
+        (rows[0].0, &rows[0].1["via"]),
+        (Some(t.user_id("user")), &json!("signed_url"))
+    );
     chain_is_valid(&app, t.id).await;
 }

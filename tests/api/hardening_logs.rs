@@ -81,8 +81,15 @@ async fn a_newline_in_an_unauthenticated_webhook_field_does_not_forge_a_log_line
     for line in text.lines() {
         assert!(!line.trim_start().starts_with("FORGED"), "a forged log line:\n{text}");
     }
-    assert_eq!(text.matches('\r').count(), 0, "a raw carriage return reached the log:\n{text}");
+    assert_eq!(
+        text.matches('\r').count(),
+        0,
+        "a raw carriage return reached the log:\n{text}"
+    );
     // The text is still there, escaped, on the refusal's own line.
     let refusal = text.lines().find(|l| l.contains("SNS delivery refused")).unwrap();
-    assert!(refusal.contains(r"x\r\nFORGED") && refusal.contains(r"m-1\nFORGED"), "{refusal}");
+    assert!(
+        refusal.contains(r"x\r\nFORGED") && refusal.contains(r"m-1\nFORGED"),
+        "{refusal}"
+    );
 }

@@ -61,7 +61,13 @@ async fn a_spoofed_left_most_hop_does_not_escape_the_per_ip_sign_in_limit() {
     // The attacker invents a new left-most address on every try; nginx appends
     // the real one (203.0.113.7), which is the budget that gets spent.
     for i in 0..3 {
-        let r = login_via(&app, &format!("198.51.100.{i}, 203.0.113.7"), t.email("user"), "Wrong-Pass-1").await;
+        let r = login_via(
+            &app,
+            &format!("198.51.100.{i}, 203.0.113.7"),
+            t.email("user"),
+            "Wrong-Pass-1",
+        )
+        .await;
         r.assert_problem(StatusCode::UNAUTHORIZED);
     }
     let r = login_via(&app, "198.51.100.99, 203.0.113.7", t.email("user"), PASSWORD).await;
@@ -132,14 +138,20 @@ async fn the_header_is_ignored_from_a_peer_that_is_not_a_trusted_proxy() {
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "user").await;
     let p = create_project_via(&app, &token, "203.0.113.7", "Direct").await;
-    assert_eq!(audited_ip(&app, p["id"].as_str().unwrap()).await.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        audited_ip(&app, p["id"].as_str().unwrap()).await.as_deref(),
+        Some("127.0.0.1")
+    );
 
     // Without TRUST_PROXY the header means nothing at all.
     let app = TestApp::spawn().await;
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "user").await;
     let p = create_project_via(&app, &token, "203.0.113.7", "Direct").await;
-    assert_eq!(audited_ip(&app, p["id"].as_str().unwrap()).await.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        audited_ip(&app, p["id"].as_str().unwrap()).await.as_deref(),
+        Some("127.0.0.1")
+    );
 }
 
 #[test]

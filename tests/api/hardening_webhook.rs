@@ -44,11 +44,19 @@ async fn with_no_topic_configured_signed_deliveries_and_subscriptions_are_refuse
         let confirm = signer.signed_on(topic, "SubscriptionConfirmation", "You have chosen to subscribe", "1");
         let r = post_sns(&app, &confirm).await;
         r.assert_problem(StatusCode::FORBIDDEN);
-        assert!(r.body["detail"].as_str().unwrap().contains("SNS_TOPIC_ARNS"), "{}", r.body);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("SNS_TOPIC_ARNS"),
+            "{}",
+            r.body
+        );
         let bounce = signer.signed_on(topic, "Notification", &bounce_event("victim@example.com"), "2");
         post_sns(&app, &bounce).await.assert_problem(StatusCode::FORBIDDEN);
     }
-    assert_eq!(signer.confirmations.load(Ordering::SeqCst), 0, "no subscription was confirmed");
+    assert_eq!(
+        signer.confirmations.load(Ordering::SeqCst),
+        0,
+        "no subscription was confirmed"
+    );
     assert_eq!(suppressed(&app).await, 0, "nobody was suppressed");
 }
 
@@ -58,7 +66,10 @@ async fn only_the_configured_topics_are_accepted() {
     let app = TestApp::spawn_with(
         TestConfig::default()
             .set("SNS_CERT_URL_PREFIX_ALLOWLIST", &signer.base)
-            .set("SNS_TOPIC_ARNS", format!("arn:aws:sns:us-east-1:123456789012:other, {SNS_TOPIC}")),
+            .set(
+                "SNS_TOPIC_ARNS",
+                format!("arn:aws:sns:us-east-1:123456789012:other, {SNS_TOPIC}"),
+            ),
     )
     .await;
     let foreign = signer.signed_on(ATTACKER_TOPIC, "SubscriptionConfirmation", "subscribe", "1");
@@ -72,7 +83,11 @@ async fn only_the_configured_topics_are_accepted() {
     let r = post_sns(&app, &signer.signed("SubscriptionConfirmation", "subscribe", "1")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(signer.confirmations.load(Ordering::SeqCst), 1);
-    let r = post_sns(&app, &signer.signed("Notification", &bounce_event("gone@example.com"), "2")).await;
+    let r = post_sns(
+        &app,
+        &signer.signed("Notification", &bounce_event("gone@example.com"), "2"),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(suppressed(&app).await, 1);
 }
