@@ -159,7 +159,7 @@ pub async fn run(state: AppState, interval: Duration, mut stop: tokio::sync::wat
         match scheduled_cleanup(&state, interval).await {
             Ok(Some(run)) => tracing::info!(total = run.total, counts = %run.counts, "scheduled cleanup"),
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "scheduled cleanup failed"),
+            Err(e) => tracing::warn!(error = ?e.to_string(), "scheduled cleanup failed"),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::{marker::PhantomData, sync::Arc};
 
 use axum::{
-    extract::FromRequestParts,
+    extract::{FromRequestParts, OptionalFromRequestParts},
     http::{header, request::Parts},
 };
 use uuid::Uuid;
@@ -191,5 +191,22 @@ impl FromRequestParts<AppState> for SuperAdmin {
         }
         let tx = state.db.platform_tx().await?;
         Ok(SuperAdmin { ctx, tx })
+    }
+}
+
+/// `Option<SuperAdmin>`: the caller when a super admin's token is presented, else
+/// `None` (no token, another user's, or one that cannot be checked right now).
+/// For public routes that show more to a super admin, e.g. `/health/detailed`,
+/// which must answer even while the database is down.
+impl OptionalFromRequestParts<AppState> for SuperAdmin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        Ok(<Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .ok())
     }
 }

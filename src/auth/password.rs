@@ -146,7 +146,7 @@ impl Default for Passwords {
 fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::nice(HASHING_NICENESS) {
-        tracing::warn!(error = %e, "could not lower the priority of a password hashing thread");
+        tracing::warn!(error = ?e.to_string(), "could not lower the priority of a password hashing thread");
     }
     let mut memory = Memory::new();
     loop {

@@ -160,7 +160,7 @@ impl RateLimiter {
         if let Some(redis) = &self.redis {
             match redis.add(&key, n, window).await {
                 Ok(v) => return v,
-                Err(e) => tracing::warn!(error = %e, "rate limiter: Redis unavailable, counting in memory"),
+                Err(e) => tracing::warn!(error = ?e.to_string(), "rate limiter: Redis unavailable, counting in memory"),
             }
         }
         self.add_in_memory(key, n, window)

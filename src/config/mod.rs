@@ -7,7 +7,14 @@ mod keys;
 mod production;
 mod vars;
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    str::FromStr,
+    time::Duration,
+};
+
+use ipnet::IpNet;
 
 use vars::Vars;
 pub use vars::{ConfigError, Secret};
@@ -110,8 +117,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_upload_bytes: u64,
     pub hsts: bool,
-    /// Believe the first X-Forwarded-For hop (only behind a proxy you run).
+    /// Read X-Forwarded-For (only behind a proxy you run; see `http::client_ip`).
     pub trust_proxy: bool,
+    /// `TRUSTED_PROXIES`: the networks of our own proxies; only they may tell
+    /// us a client's address, and their hops are skipped in X-Forwarded-For.
+    pub trusted_proxies: Vec<IpNet>,
     /// How long an instance may reuse a resolved session (0 = ask PostgreSQL on
     /// every request); bounds how long another instance's revocation can lag.
     pub auth_cache_ttl: Duration,
@@ -125,7 +135,7 @@ pub struct Config {
     /// URLs besides `https://sns.<region>.amazonaws.com[.cn]/` (tests serve a
     /// certificate on loopback); must be https in production.
     pub sns_cert_url_prefix_allowlist: Vec<String>,
-    /// SNS topics whose notifications the SES webhook accepts (empty: any topic).
+    /// SNS topics whose notifications the SES webhook accepts (empty: none).
     pub sns_topic_arn_allowlist: Vec<String>,
     /// Outside production: one line per unsafe default in use, printed by `serve`.
     pub unsafe_defaults: Vec<String>,
@@ -231,6 +241,8 @@ impl Config {
         } else {
             Vec::new()
         };
+        let trusted_proxies = parse_networks(v.get("TRUSTED_PROXIES").as_deref().unwrap_or(DEFAULT_TRUSTED_PROXIES))
+            .map_err(|e| v.bad("TRUSTED_PROXIES", e))?;
 
         Ok(Config {
             environment,
@@ -302,6 +314,7 @@ impl Config {
             // On by default in production; HSTS=false still turns it off.
             hsts: v.parse("HSTS", !dev)?,
             trust_proxy: v.parse("TRUST_PROXY", false)?,
+            trusted_proxies,
             auth_cache_ttl: Duration::from_millis(v.parse("AUTH_CACHE_TTL_MS", 2000)?),
             rate_limit_login_per_minute: v.parse("RATE_LIMIT_LOGIN_PER_MINUTE", 1000)?,
             rate_limit_per_account_per_minute: v.parse("RATE_LIMIT_ACCOUNT_PER_MINUTE", 10)?,
@@ -317,6 +330,25 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
     }
+}
+
+/// The default `TRUSTED_PROXIES`: loopback and the private ranges (RFC 1918,
+/// RFC 4193). Link-local is left out: no proxy of ours has such an address, and
+/// fewer trusted addresses means fewer ways to be lied to.
+pub const DEFAULT_TRUSTED_PROXIES: &str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
+
+/// Parses a comma-separated CIDR list; a bare address is a /32 (/128) network.
+pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            IpNet::from_str(s)
+                .map(|n| n.trunc())
+                .or_else(|_| IpAddr::from_str(s).map(IpNet::from))
+                .map_err(|_| format!("`{s}` is not a CIDR network or an IP address"))
+        })
+        .collect()
 }
 
 /// Without `BASE_URL`, links (upload URLs, token issuer) point at the address the

@@ -197,7 +197,7 @@ impl Db {
         loop {
             match self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())).await {
                 Err(e) if retries > 0 && connection_lost(&e) => {
-                    tracing::info!(error = %e, "a pooled connection was gone; retrying on another");
+                    tracing::info!(error = ?e.to_string(), "a pooled connection was gone; retrying on another");
                     retries -= 1;
                 }
                 other => return other,

@@ -83,7 +83,7 @@ pub async fn check(state: &AppState) -> Value {
             out["oldest_pending_age_seconds"] = json!(s.oldest_pending_secs.map(f64::round));
         }
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "email health query failed");
+            tracing::warn!(error = ?e.to_string(), "email health query failed");
             out["status"] = json!("degraded");
             out["error"] = json!("outbox statistics unavailable");
         }

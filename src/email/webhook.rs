@@ -1,6 +1,11 @@
 //! `POST /api/v1/webhooks/ses`: SES bounce and complaint notifications delivered
-//! by SNS. No bearer token: the SNS signature is the authentication. A message
-//! that fails verification is refused with 403 and changes nothing.
+//! by SNS. No bearer token: the SNS signature and the topic allowlist
+//! (`SNS_TOPIC_ARNS`, none = refuse all) are the authentication. A message that
+//! fails verification is refused with 403 and changes nothing.
+//!
+//! Every field of the body is the caller's text until verified (and the
+//! `Message` after): it is logged with `?` (Debug), so a newline cannot forge a
+//! log line.
 //!
 //! SNS posts with `Content-Type: text/plain`, so the body is read as bytes.
 
@@ -40,6 +45,7 @@ impl From<SnsError> for ApiError {
             SnsError::CertificateUnavailable(_) => ApiError::BadGateway(err.to_string()),
             SnsError::UrlNotAllowed(_)
             | SnsError::TopicNotAllowed
+            | SnsError::NoTopicConfigured
             | SnsError::BadCertificate(_)
             | SnsError::BadSignature => ApiError::Forbidden(format!("SNS message refused: {err}")),
         }
@@ -54,19 +60,19 @@ impl From<SnsError> for ApiError {
 pub async fn ses_webhook(State(state): State<AppState>, body: Bytes) -> ApiResult<ApiJson<WebhookOutcome>> {
     let msg: SnsMessage = parse_json(&body)?;
     state.email.sns.verify(&msg).await.inspect_err(|e| {
-        tracing::warn!(error = %e, topic = %msg.topic_arn, message_id = %msg.message_id, "SNS delivery refused");
+        tracing::warn!(error = ?e.to_string(), topic = ?msg.topic_arn, message_id = ?msg.message_id, "SNS delivery refused");
     })?;
     let outcome = match msg.kind.as_str() {
         "SubscriptionConfirmation" => {
             state.email.sns.confirm_subscription(&msg).await?;
-            tracing::info!(topic = %msg.topic_arn, "SNS subscription confirmed");
+            tracing::info!(topic = ?msg.topic_arn, "SNS subscription confirmed");
             WebhookOutcome {
                 result: "subscription_confirmed",
                 suppressed: vec![],
             }
         }
         "UnsubscribeConfirmation" => {
-            tracing::warn!(topic = %msg.topic_arn, "SNS subscription ended");
+            tracing::warn!(topic = ?msg.topic_arn, "SNS subscription ended");
             WebhookOutcome {
                 result: "unsubscribed",
                 suppressed: vec![],

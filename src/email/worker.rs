@@ -38,7 +38,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     tracing::info!(provider = %state.email.provider_name(), "email worker started");
     while !*stop.borrow() {
         if let Err(e) = drain(&state, Some(&stop)).await {
-            tracing::warn!(error = %format!("{e:#}"), "email outbox pass failed");
+            tracing::warn!(error = ?format!("{e:#}"), "email outbox pass failed");
         }
         tokio::select! {
             changed = stop.changed() => if changed.is_err() { break },
@@ -70,7 +70,7 @@ async fn drain(state: &AppState, stop: Option<&watch::Receiver<bool>>) -> anyhow
         let results = futures::future::join_all(batch.into_iter().map(|m| handle(state, m))).await;
         for err in results.into_iter().filter_map(Result::err) {
             // The row keeps its lease and is retried after it; nothing is lost.
-            tracing::warn!(error = %err, "could not record an email outcome");
+            tracing::warn!(error = ?err.to_string(), "could not record an email outcome");
         }
     }
 }
@@ -126,13 +126,13 @@ async fn handle(state: &AppState, m: Claimed) -> Result<(), sqlx::Error> {
     match &outcome {
         Outcome::Sent(d) => tracing::info!(email_id = %m.id, provider = d.provider, "email sent"),
         Outcome::Retry { error, after_secs } => {
-            tracing::warn!(email_id = %m.id, attempt = m.attempts, retry_in_secs = *after_secs as u64, %error, "email send failed")
+            tracing::warn!(email_id = %m.id, attempt = m.attempts, retry_in_secs = *after_secs as u64, ?error, "email send failed")
         }
         Outcome::Dead(error) => {
-            tracing::error!(email_id = %m.id, attempt = m.attempts, %error, "email given up")
+            tracing::error!(email_id = %m.id, attempt = m.attempts, ?error, "email given up")
         }
         Outcome::Suppressed(reason) => {
-            tracing::info!(email_id = %m.id, %reason, "email skipped: address suppressed")
+            tracing::info!(email_id = %m.id, ?reason, "email skipped: address suppressed")
         }
     }
     record(state, &m, outcome).await

@@ -165,7 +165,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let detail = match &self {
             Self::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
+                tracing::error!(error = ?format!("{e:#}"), "internal error");
                 "An internal error occurred".to_string()
             }
             Self::Validation(errors) => {
@@ -258,8 +258,13 @@ fn unique_message(constraint: &str) -> String {
             "This identity provider is already configured for the tenant".into()
         }
         "invitations_open_email" => "An open invitation for this email already exists".into(),
-        "" => "Resource already exists".into(),
-        other => format!("Resource already exists ({other})"),
+        // An unmapped constraint's name is schema detail: it stays in the log.
+        other => {
+            if !other.is_empty() {
+                tracing::warn!(constraint = other, "unique violation on an unmapped constraint");
+            }
+            "Resource already exists".into()
+        }
     }
 }
 

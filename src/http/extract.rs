@@ -11,7 +11,10 @@ use axum::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::error::{ApiError, FieldError};
+use super::{
+    client_ip::ProxyPolicy,
+    error::{ApiError, FieldError},
+};
 
 /// JSON body in, JSON body out.
 #[derive(Debug, Clone, Copy, Default)]
@@ -204,22 +207,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
     }
 }
 
-/// Reads the client's address (X-Forwarded-For's first hop only when the proxy is
-/// trusted, see `TRUST_PROXY`), user agent and request id.
+/// Reads the client's address (from X-Forwarded-For only behind a trusted proxy,
+/// see [`super::client_ip`]), user agent and request id.
 pub fn client_meta(parts: &Parts) -> ClientMeta {
-    let trusted_proxy = parts.extensions.get::<TrustProxy>().is_some_and(|t| t.0);
-    let forwarded = trusted_proxy
-        .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
-        .flatten()
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let ip = match parts.extensions.get::<ProxyPolicy>() {
+        Some(policy) => policy.client_ip(peer, forwarded),
+        None => peer.map(|p| p.to_canonical()),
+    };
     ClientMeta {
-        ip: forwarded.or(peer),
+        ip: ip.map(|ip| ip.to_string()),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
@@ -232,7 +234,3 @@ pub fn client_meta(parts: &Parts) -> ClientMeta {
             .map(str::to_string),
     }
 }
-
-/// Request extension: whether X-Forwarded-For may be believed.
-#[derive(Clone, Copy, Debug)]
-pub struct TrustProxy(pub bool);

@@ -5,7 +5,7 @@ use std::time::Instant;
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::{app::AppState, auth::SuperAdmin};
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive")))]
@@ -31,9 +31,15 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Each dependency with its state and latency.
-#[utoipa::path(get, path = "/health/detailed", tag = "health", responses((status = 200, description = "Checks")))]
-pub async fn health_detailed(State(state): State<AppState>) -> impl IntoResponse {
+/// Each dependency with its state and latency. Unauthenticated callers (load
+/// balancers, monitors, anyone) see only `status` and `latency_ms` per check:
+/// error text, provider names and queue sizes tell an attacker too much. A super
+/// admin's bearer token shows every field.
+#[utoipa::path(get, path = "/health/detailed", tag = "health", security((), ("bearer" = [])),
+    responses((status = 200, description = "Checks"), (status = 503, description = "The database does not answer")))]
+pub async fn health_detailed(State(state): State<AppState>, admin: Option<SuperAdmin>) -> impl IntoResponse {
+    let full = admin.is_some();
+    drop(admin);
     let start = Instant::now();
     let db = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
     let db_ok = matches!(db, Ok(Ok(())));
@@ -47,6 +53,11 @@ pub async fn health_detailed(State(state): State<AppState>) -> impl IntoResponse
         checks.insert(name.into(), check);
     }
     let all_ok = checks.values().all(|c| c["status"] != "error");
+    if !full {
+        for check in checks.values_mut() {
+            *check = public_view(check);
+        }
+    }
     let status = if db_ok {
         StatusCode::OK
     } else {
@@ -60,4 +71,15 @@ pub async fn health_detailed(State(state): State<AppState>) -> impl IntoResponse
             "checks": checks,
         })),
     )
+}
+
+/// What anyone may see of a check: its status and latency.
+fn public_view(check: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in ["status", "latency_ms"] {
+        if let Some(v) = check.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(out)
 }

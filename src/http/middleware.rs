@@ -14,7 +14,7 @@ use std::{
 use axum::{
     body::{Body, to_bytes},
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -159,37 +159,37 @@ pub fn trim_trailing_slash(mut req: Request) -> Request {
     req
 }
 
-/// Security headers on every response; CSP on HTML.
+/// Security headers on every response; CSP on HTML. A header the handler set
+/// itself wins: a document download's `sandbox; default-src 'none'` must not be
+/// replaced by the Swagger page's policy just because the document is HTML.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     let is_html = h
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
+    let csp = if is_html {
         // Swagger UI needs its own inline bootstrap script and styles.
-        h.insert(
-            "content-security-policy",
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
-                 img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-            ),
-        );
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     } else {
-        h.insert(
-            "content-security-policy",
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        );
+        "default-src 'none'; frame-ancestors 'none'"
+    };
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
+/// HSTS on every response (configured with `HSTS=true`, i.e. served over HTTPS).
 pub async fn hsts(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     res.headers_mut().insert(

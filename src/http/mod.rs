@@ -1,5 +1,6 @@
 //! The HTTP kernel: router assembly, middleware stack, errors and extractors.
 
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -176,7 +177,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(mw::from_fn(middleware::record_metrics))
-        .layer(axum::Extension(extract::TrustProxy(config.trust_proxy)));
+        .layer(axum::Extension(client_ip::ProxyPolicy {
+            enabled: config.trust_proxy,
+            trusted: config.trusted_proxies.clone(),
+        }));
     if config.hsts {
         app = app.layer(mw::from_fn(middleware::hsts));
     }

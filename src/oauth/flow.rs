@@ -225,7 +225,7 @@ pub async fn oauth_callback(
         Ok(tokens) => Ok(ApiJson(tokens)),
         Err(err) => {
             if let Err(e) = record_failure(&state, &meta, TenantId(tenant.id), provider, &info, &err).await {
-                tracing::warn!(error = %e, "could not record the failed OAuth sign-in");
+                tracing::warn!(error = ?e.to_string(), "could not record the failed OAuth sign-in");
             }
             Err(err)
         }

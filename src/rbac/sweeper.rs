@@ -53,7 +53,7 @@ pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
         match sweep_expired_assignments(&state.db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired role assignments swept"),
-            Err(e) => tracing::warn!(error = %e, "role assignment sweep failed"),
+            Err(e) => tracing::warn!(error = ?e.to_string(), "role assignment sweep failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}

@@ -212,7 +212,7 @@ impl Storage {
     pub async fn delete_all_logged(&self, keys: &[String]) {
         for key in keys {
             if let Err(e) = self.delete(key).await {
-                tracing::warn!(key, error = %e, "could not delete stored object");
+                tracing::warn!(key, error = ?e.to_string(), "could not delete stored object");
             }
         }
     }
@@ -269,7 +269,7 @@ pub async fn health(state: &crate::app::AppState) -> serde_json::Value {
     match result {
         Ok(Ok(())) => serde_json::json!({"status": "ok", "backend": backend, "latency_ms": latency_ms}),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "storage health check failed");
+            tracing::warn!(error = ?e.to_string(), "storage health check failed");
             serde_json::json!({"status": "error", "backend": backend, "latency_ms": latency_ms, "error": "storage unreachable"})
         }
         Err(_) => {

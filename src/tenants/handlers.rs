@@ -87,7 +87,7 @@ pub async fn delete_tenant(
     // Rows are gone; files follow. A storage failure leaves orphans behind (logged),
     // never a half-deleted tenant.
     if let Err(e) = crate::storage::delete_tenant_objects(&state, id).await {
-        tracing::error!(tenant_id = %id, error = ?e, "deleting the tenant's stored files failed");
+        tracing::error!(tenant_id = %id, error = ?format!("{e:#}"), "deleting the tenant's stored files failed");
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -67,7 +67,7 @@ fn row_error(index: usize, email: Option<String>, err: ApiError) -> RowError {
             }
         }
         ApiError::Internal(e) => {
-            tracing::error!(error = ?e, index, "bulk user row failed");
+            tracing::error!(error = ?format!("{e:#}"), index, "bulk user row failed");
             RowError {
                 index,
                 email,

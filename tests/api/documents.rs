@@ -523,7 +523,7 @@ async fn s3_upload_round_trip_on_moto() {
     let token = t.token(&app, "user").await;
     let p = create_project(&app, &token, "P", "").await;
     let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
-    let health = app.public_json("/health/detailed").await;
+    let health = app.get("/health/detailed", &app.super_admin_token().await).await.body;
     assert_eq!(health["checks"]["storage"]["status"], "ok", "{health}");
     assert_eq!(health["checks"]["storage"]["backend"], "s3");
 

@@ -3,7 +3,7 @@
 
 mod outbox;
 mod providers;
-mod support;
+pub(crate) mod support;
 mod webhook;
 
 use serde_json::Value;

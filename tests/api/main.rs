@@ -1,6 +1,7 @@
 //! One integration-test binary: every feature's tests, sharing the harness.
 
 #[allow(dead_code)] // the harness offers more than any one test module uses
+mod helpers;
 
 mod admin;
 mod auth;
@@ -9,10 +10,14 @@ mod documents;
 mod email;
 mod foundation;
 mod hardening_guessing;
+mod hardening_headers;
+mod hardening_leaks;
+mod hardening_logs;
+mod hardening_proxy;
 mod hardening_search;
 mod hardening_tokens;
 mod hardening_unlock;
-mod helpers;
+mod hardening_webhook;
 mod key_rotation;
 mod oauth;
 mod oauth_idp;

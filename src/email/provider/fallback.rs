@@ -23,7 +23,7 @@ impl<P: EmailSender, F: EmailSender> EmailSender for Fallback<P, F> {
             Err(e) if e.kind == FailureKind::Transient => e,
             Err(e) => return Err(e),
         };
-        tracing::warn!(email_id = %email.id, error = %first, "primary email provider failed; trying the fallback");
+        tracing::warn!(email_id = %email.id, error = ?first.to_string(), "primary email provider failed; trying the fallback");
         self.fallback.send(email).await.map_err(|second| {
             // Both failed: retry later unless the fallback says the message itself is bad.
             SendError::new(second.provider, second.kind, format!("{first}; then {second}"))

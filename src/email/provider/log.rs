@@ -20,9 +20,9 @@ impl EmailSender for LogSender {
         };
         tracing::info!(
             email_id = %email.id,
-            to = %email.to,
-            subject = %email.content.subject,
-            body = %body,
+            to = ?email.to,
+            subject = ?email.content.subject,
+            body = ?body,
             "email (EMAIL_PROVIDER=log, not sent)"
         );
         Ok(Delivered {

@@ -33,8 +33,10 @@ pub enum SnsError {
     UnsupportedSignatureVersion(String),
     #[error("{0} is not an allowed SNS URL")]
     UrlNotAllowed(&'static str),
-    #[error("SNS topic is not allowed")]
+    #[error("the SNS topic is not one of SNS_TOPIC_ARNS")]
     TopicNotAllowed,
+    #[error("no SNS topic is configured (SNS_TOPIC_ARNS), so no delivery is accepted")]
+    NoTopicConfigured,
     #[error("signing certificate unusable: {0}")]
     BadCertificate(String),
     #[error("signing certificate could not be fetched: {0}")]

@@ -1,5 +1,10 @@
 //! The verifier the webhook uses: topic allowlist, URL policy, and a per-URL
 //! cache of signing certificates fetched with a short timeout and no redirects.
+//!
+//! Only the topics named in `SNS_TOPIC_ARNS` are accepted; with none configured
+//! every delivery is refused. A valid signature alone proves only that *some*
+//! AWS account sent the message: anyone can create a topic, subscribe our URL
+//! and publish fake bounces for any address.
 
 use std::{
     collections::HashMap,
@@ -8,7 +13,7 @@ use std::{
 };
 
 use super::{SnsError, SnsMessage, UrlPolicy, public_key_from_pem};
-use crate::config::Config;
+use crate::config::{Config, EmailProvider};
 
 /// Certificates are refetched after this long.
 const CERT_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -32,6 +37,12 @@ impl SnsVerifier {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
             .build()?;
+        if config.sns_topic_arn_allowlist.is_empty() && config.email_provider == EmailProvider::Ses {
+            tracing::warn!(
+                "SNS_TOPIC_ARNS is unset: the SES webhook refuses every SNS delivery, so bounces and \
+                 complaints are not recorded; set it to the topic(s) SES publishes to"
+            );
+        }
         Ok(Self {
             policy: UrlPolicy::new(&config.sns_cert_url_prefix_allowlist)?,
             topics: config.sns_topic_arn_allowlist.clone(),
@@ -42,7 +53,10 @@ impl SnsVerifier {
 
     /// Full verification of a delivery: topic, certificate URL, signature.
     pub async fn verify(&self, msg: &SnsMessage) -> Result<(), SnsError> {
-        if !self.topics.is_empty() && !self.topics.contains(&msg.topic_arn) {
+        if self.topics.is_empty() {
+            return Err(SnsError::NoTopicConfigured);
+        }
+        if !self.topics.contains(&msg.topic_arn) {
             return Err(SnsError::TopicNotAllowed);
         }
         if !self.policy.allows(&msg.signing_cert_url)

@@ -175,6 +175,9 @@ async fn send_email(State(ses): State<FakeSes>, Json(body): Json<Value>) -> impl
     )
 }
 
+/// The topic the tests' SES publishes to (configure it in `SNS_TOPIC_ARNS`).
+pub const SNS_TOPIC: &str = "arn:aws:sns:eu-central-1:123456789012:ses-events";
+
 /// Signs SNS messages like AWS does, with a test key whose certificate it serves.
 pub struct SnsSigner {
     dir: tempfile::TempDir,
@@ -258,12 +261,18 @@ impl SnsSigner {
         self.dir.path().join("key.pem")
     }
 
-    /// A signed SNS delivery of `kind` carrying `message` (SignatureVersion `version`).
+    /// A signed SNS delivery of `kind` carrying `message` (SignatureVersion `version`)
+    /// on [`SNS_TOPIC`].
     pub fn signed(&self, kind: &str, message: &str, version: &str) -> Value {
+        self.signed_on(SNS_TOPIC, kind, message, version)
+    }
+
+    /// A signed SNS delivery from `topic` (any AWS account can sign its own).
+    pub fn signed_on(&self, topic: &str, kind: &str, message: &str, version: &str) -> Value {
         let mut m = json!({
             "Type": kind,
             "MessageId": uuid::Uuid::new_v4().to_string(),
-            "TopicArn": "arn:aws:sns:eu-central-1:123456789012:ses-events",
+            "TopicArn": topic,
             "Message": message,
             "Timestamp": "2026-11-27T10:00:00.000Z",
             "SignatureVersion": version,

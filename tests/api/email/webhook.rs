@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::support::{SnsSigner, bounce_event, complaint_event};
+use super::support::{SNS_TOPIC, SnsSigner, bounce_event, complaint_event};
 use crate::helpers::{Resp, TestApp, TestConfig};
 
 async fn suppressions(db: &mut PgConnection) -> Vec<(String, String)> {
@@ -15,9 +15,15 @@ async fn suppressions(db: &mut PgConnection) -> Vec<(String, String)> {
         .unwrap()
 }
 
-/// An app whose SNS verifier accepts certificates from the signer's loopback server.
+/// An app whose SNS verifier accepts certificates from the signer's loopback
+/// server and deliveries on the signer's topic.
 async fn sns_app(signer: &SnsSigner) -> TestApp {
-    TestApp::spawn_with(TestConfig::default().set("SNS_CERT_URL_PREFIX_ALLOWLIST", &signer.base)).await
+    TestApp::spawn_with(
+        TestConfig::default()
+            .set("SNS_CERT_URL_PREFIX_ALLOWLIST", &signer.base)
+            .set("SNS_TOPIC_ARNS", SNS_TOPIC),
+    )
+    .await
 }
 
 async fn post_sns(app: &TestApp, body: &Value) -> Resp {
@@ -70,7 +76,7 @@ async fn a_forged_sns_notification_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn the_real_sns_host_rule_applies_without_the_test_allowlist() {
     let signer = SnsSigner::start().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(TestConfig::default().set("SNS_TOPIC_ARNS", SNS_TOPIC)).await;
     let valid_elsewhere = signer.signed("Notification", &bounce_event("a@example.com"), "1");
     post_sns(&app, &valid_elsewhere)
         .await
