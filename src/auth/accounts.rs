@@ -1,5 +1,6 @@
 //! Creating user accounts: the one place that enforces the tenant's seat limit,
-//! email uniqueness and role resolution, and writes the `user.created` audit row.
+//! email uniqueness, name rules, role resolution and "nobody grants what they do
+//! not hold" for new accounts, and writes the `user.created` audit row.
 //!
 //! Reused by every path that makes a user: `POST /auth/create-user`, the users
 //! bulk-create, invitation acceptance and OAuth auto-provisioning. Callers own
@@ -17,10 +18,22 @@ use crate::{
     auth::password::check_policy,
     db::TenantTx,
     http::error::{ApiError, Validator},
+    rbac::{Permission, grants},
 };
 
-/// The role a new user gets when the caller names none.
-pub const DEFAULT_ROLE: &str = "user";
+pub use crate::rbac::grants::DEFAULT_ROLE;
+
+/// Who decided a new account's roles, and so whether
+/// [`grants::ensure_can_grant`] runs now.
+#[derive(Debug, Clone, Copy)]
+pub enum RoleGrant<'a> {
+    /// A signed-in caller holding these permissions (create-user, bulk create):
+    /// every permission of the roles must be among them (403 otherwise).
+    ByCaller(&'a [Permission]),
+    /// Decided and checked before: an invitation (checked when it was made) or
+    /// an identity provider's default role (configured by a super admin).
+    Decided,
+}
 
 /// A user to create in the transaction's tenant.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +45,7 @@ pub struct NewUser {
     /// without a password until the user sets one (set-password link, OAuth).
     pub password_hash: Option<String>,
     /// Role names of the tenant; empty means [`DEFAULT_ROLE`]. Unknown names → 422.
+    /// Checked against the grantor by [`create_user`].
     pub role_names: Vec<String>,
     /// Mark the email verified now (invitation accepted, IdP-verified email).
     pub email_verified: bool,
@@ -100,51 +114,45 @@ pub fn validate_email(v: &mut Validator, field: &str, email: &str) {
     v.check(ok, field, "must be a valid email address");
 }
 
+/// The one name rule (first and last names, everywhere a person's name is
+/// written): at most 100 characters and no control characters (CR/LF would
+/// forge lines in emails and logs). Checks the already trimmed `value`.
+pub fn validate_name(v: &mut Validator, field: &str, value: &str) {
+    v.check(value.chars().count() <= 100, field, "must be at most 100 characters");
+    v.check(
+        !value.chars().any(char::is_control),
+        field,
+        "must not contain control characters",
+    );
+}
+
 /// Creates a user (with roles) in the transaction's tenant and writes the
 /// `user.created` audit row; the caller commits.
 ///
+/// - Names follow [`validate_name`] (422).
+/// - The roles (default [`DEFAULT_ROLE`]) must be grantable by `grant` (403).
 /// - The tenant row is locked (`FOR NO KEY UPDATE`) before counting active users,
 ///   so concurrent creations cannot exceed `max_users` (409 when full).
 /// - The email is trimmed and lower-cased; a duplicate in the tenant → 409.
 /// - Unknown role names → 422 on `role_names`.
-pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) -> Result<AccountView, ApiError> {
+pub async fn create_user(
+    tx: &mut TenantTx,
+    actor: &AuditActor,
+    grant: RoleGrant<'_>,
+    input: NewUser,
+) -> Result<AccountView, ApiError> {
     let email = input.email.trim().to_lowercase();
     let first_name = input.first_name.trim().to_string();
     let last_name = input.last_name.trim().to_string();
     let mut v = Validator::new();
     validate_email(&mut v, "email", &email);
-    v.check(
-        first_name.chars().count() <= 100,
-        "first_name",
-        "must be at most 100 characters",
-    );
-    v.check(
-        last_name.chars().count() <= 100,
-        "last_name",
-        "must be at most 100 characters",
-    );
+    validate_name(&mut v, "first_name", &first_name);
+    validate_name(&mut v, "last_name", &last_name);
     v.finish()?;
 
-    let mut role_names: Vec<String> = input.role_names.iter().map(|r| r.trim().to_string()).collect();
-    if role_names.is_empty() {
-        role_names.push(DEFAULT_ROLE.to_string());
-    }
-    role_names.sort();
-    role_names.dedup();
-    let roles: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM roles WHERE name = ANY($1)")
-        .bind(&role_names)
-        .fetch_all(&mut **tx)
-        .await?;
-    let unknown: Vec<&str> = role_names
-        .iter()
-        .filter(|n| !roles.iter().any(|(_, r)| r == *n))
-        .map(String::as_str)
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::invalid(
-            "role_names",
-            format!("unknown role(s): {}", unknown.join(", ")),
-        ));
+    let roles = grants::resolve_roles(tx, "role_names", &input.role_names).await?;
+    if let RoleGrant::ByCaller(held) = grant {
+        grants::ensure_can_grant(held, grants::permissions_of(&roles))?;
     }
 
     let tenant = tx.tenant();
@@ -185,11 +193,11 @@ pub async fn create_user(tx: &mut TenantTx, actor: &AuditActor, input: NewUser) 
     .bind(actor.user_id)
     .execute(&mut **tx)
     .await?;
-    for (role_id, _) in &roles {
+    for role in &roles {
         sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id, granted_by) VALUES ($1, $2, $3, $4)")
             .bind(tenant.0)
             .bind(id)
-            .bind(role_id)
+            .bind(role.id)
             .bind(actor.user_id)
             .execute(&mut **tx)
             .await?;

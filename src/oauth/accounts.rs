@@ -11,7 +11,7 @@ use super::model::{IdpRow, Provider};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
-    auth::accounts::{NewUser, create_user},
+    auth::accounts::{NewUser, RoleGrant, create_user},
     db::TenantTx,
     http::{ApiError, ApiResult, extract::ClientMeta},
 };
@@ -145,13 +145,15 @@ pub async fn resolve_user(
             idp.default_role_name
         )));
     }
+    // The default role was chosen by whoever configured the provider (a super admin).
     let user = create_user(
         tx,
         &actor(None, meta),
+        RoleGrant::Decided,
         NewUser {
             email: ident.email.clone(),
-            first_name: ident.first_name.chars().take(100).collect(),
-            last_name: ident.last_name.chars().take(100).collect(),
+            first_name: provider_name(&ident.first_name),
+            last_name: provider_name(&ident.last_name),
             password_hash: None,
             role_names: vec![idp.default_role_name.clone()],
             email_verified: true,
@@ -160,6 +162,12 @@ pub async fn resolve_user(
     .await?;
     link(tx, user.id, ident, meta).await?;
     Ok((user.id, Resolution::Provisioned))
+}
+
+/// A name claim made fit for the account's name rule: control characters
+/// dropped, at most 100 characters (a provider's odd claim must not block sign-in).
+fn provider_name(claim: &str) -> String {
+    claim.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 /// Records the external identity for `user` and audits the link.

@@ -1,10 +1,12 @@
 //! `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`.
 //!
 //! Rules: only catalogue permissions (422 otherwise); nobody grants what they do
-//! not hold themselves (403), so `roles:*` cannot be escalated into more; system
-//! roles cannot be deleted, renamed or have their permissions edited (409); a role
-//! still assigned cannot be deleted (409: remove its assignments first); the last
-//! active tenant admin keeps the role (409).
+//! not hold themselves (403, [`grants::ensure_can_grant`]), so `roles:*` cannot be
+//! escalated into more; a role cannot be removed from a user who holds more than
+//! the caller (403, [`grants::ensure_can_manage`]); system roles cannot be
+//! deleted, renamed or have their permissions edited (409); a role still
+//! assigned cannot be deleted (409: remove its assignments first); the tenant
+//! keeps at least one active, non-expiring tenant admin (409, [`AdminGuard`]).
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -13,6 +15,8 @@ use uuid::Uuid;
 
 use super::{
     Permission,
+    admins::AdminGuard,
+    grants,
     model::{
         AssignRole, AssignmentView, NewRole, PermissionView, RoleView, UpdateRole, check_description, check_role_name,
         parse_permissions,
@@ -21,7 +25,7 @@ use super::{
 };
 use crate::{
     audit::{self, AuditEvent},
-    auth::{AuthCtx, Authz},
+    auth::Authz,
     db::TenantTx,
     http::{
         ApiError, ApiResult,
@@ -30,19 +34,6 @@ use crate::{
     },
     pagination::{Page, PageParams},
 };
-
-/// Refuses granting permissions the caller does not hold.
-fn ensure_grantable(ctx: &AuthCtx, perms: &[Permission]) -> ApiResult<()> {
-    let missing: Vec<&str> = perms.iter().filter(|p| !ctx.has(**p)).map(|p| p.as_str()).collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "You cannot grant permissions you do not hold: {}",
-            missing.join(", ")
-        )))
-    }
-}
 
 /// The role, or 404 (another tenant's roles are invisible).
 async fn role_or_404(tx: &mut TenantTx, id: Uuid) -> ApiResult<RoleView> {
@@ -85,7 +76,8 @@ pub async fn list_roles(
 
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", security(("bearer" = ["roles:create"])),
     request_body = NewRole,
-    responses((status = 201, body = RoleView), (status = 409, description = "Name taken"), (status = 422)))]
+    responses((status = 201, body = RoleView), (status = 403, description = "Permissions the caller lacks"),
+        (status = 409, description = "Name taken"), (status = 422)))]
 pub async fn create_role(
     Authz { ctx, mut tx, .. }: Authz<perm::RolesCreate>,
     ApiJson(input): ApiJson<NewRole>,
@@ -96,7 +88,7 @@ pub async fn create_role(
     check_description(&mut v, &input.description);
     v.finish()?;
     let perms = parse_permissions(&input.permissions)?;
-    ensure_grantable(&ctx, &perms)?;
+    grants::ensure_can_grant(&ctx.permissions, perms.iter().copied())?;
     let tenant = ctx.tenant_id.0;
     let id = repo::insert_role(&mut tx, tenant, name, input.description.trim(), ctx.user_id).await?;
     repo::set_permissions(&mut tx, tenant, id, &perms).await?;
@@ -125,7 +117,8 @@ pub async fn get_role(
 /// only their description can change.
 #[utoipa::path(put, path = "/api/v1/roles/{id}", tag = "roles", security(("bearer" = ["roles:update"])),
     params(("id" = Uuid, Path)), request_body = UpdateRole,
-    responses((status = 200, body = RoleView), (status = 404), (status = 409), (status = 422)))]
+    responses((status = 200, body = RoleView), (status = 403, description = "Adds or removes permissions the caller lacks"),
+        (status = 404), (status = 409), (status = 422)))]
 pub async fn update_role(
     Authz { ctx, mut tx, .. }: Authz<perm::RolesUpdate>,
     ApiPath(id): ApiPath<Uuid>,
@@ -157,7 +150,7 @@ pub async fn update_role(
             .chain(current.iter().filter(|x| !p.contains(x)))
             .copied()
             .collect();
-        ensure_grantable(&ctx, &changed)?;
+        grants::ensure_can_grant(&ctx.permissions, changed)?;
     }
     repo::update_role(
         &mut tx,
@@ -223,7 +216,9 @@ pub struct UserRolePath {
 /// Granting again replaces the expiry (200).
 #[utoipa::path(post, path = "/api/v1/users/{id}/roles", tag = "roles", security(("bearer" = ["roles:assign"])),
     params(("id" = Uuid, Path)), request_body = AssignRole,
-    responses((status = 201, body = AssignmentView), (status = 200, body = AssignmentView), (status = 404), (status = 422)))]
+    responses((status = 201, body = AssignmentView), (status = 200, body = AssignmentView),
+        (status = 403, description = "The role gives permissions the caller lacks"), (status = 404),
+        (status = 409, description = "An expiry would leave the tenant without a lasting admin"), (status = 422)))]
 pub async fn assign_role(
     Authz { ctx, mut tx, .. }: Authz<perm::RolesAssign>,
     ApiPath(user): ApiPath<Uuid>,
@@ -238,9 +233,12 @@ pub async fn assign_role(
         return Err(ApiError::not_found("User"));
     }
     let role = role_or_404(&mut tx, input.role_id).await?;
-    ensure_grantable(&ctx, &role_perms(&role))?;
+    grants::ensure_can_grant(&ctx.permissions, role_perms(&role))?;
+    // An expiry on the last lasting admin's `tenant_admin` would take them away.
+    let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::find_assignment(&mut tx, user, role.id).await?;
     repo::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
+    admins.ensure_admin_remains(&mut tx).await?;
     let new = repo::find_assignment(&mut tx, user, role.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Role"))?;
@@ -268,7 +266,8 @@ pub async fn assign_role(
 /// Removes a role from a user, at once.
 #[utoipa::path(delete, path = "/api/v1/users/{id}/roles/{role_id}", tag = "roles",
     security(("bearer" = ["roles:assign"])), params(("id" = Uuid, Path), ("role_id" = Uuid, Path)),
-    responses((status = 204), (status = 404), (status = 409, description = "Last tenant admin")))]
+    responses((status = 204), (status = 403, description = "The user holds permissions the caller lacks"),
+        (status = 404), (status = 409, description = "Last tenant admin")))]
 pub async fn remove_role(
     Authz { ctx, mut tx, .. }: Authz<perm::RolesAssign>,
     ApiPath(UserRolePath { id: user, role_id }): ApiPath<UserRolePath>,
@@ -277,13 +276,11 @@ pub async fn remove_role(
         .await?
         .ok_or_else(|| ApiError::not_found("Assignment"))?;
     let role = role_or_404(&mut tx, role_id).await?;
-    ensure_grantable(&ctx, &role_perms(&role))?;
+    let admins = AdminGuard::lock(&mut tx).await?;
+    grants::ensure_can_manage(&mut tx, &ctx.permissions, user).await?;
+    grants::ensure_can_grant(&ctx.permissions, role_perms(&role))?;
     repo::delete_assignment(&mut tx, user, role_id).await?;
-    if role.is_system && role.name == "tenant_admin" && repo::active_tenant_admins(&mut tx).await? == 0 {
-        return Err(ApiError::conflict(
-            "The tenant must keep at least one active tenant admin",
-        ));
-    }
+    admins.ensure_admin_remains(&mut tx).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,

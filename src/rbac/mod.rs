@@ -3,7 +3,12 @@
 //! A user's permissions are the union over unexpired assignments, resolved on
 //! every request by the authentication query (no cache, so a revocation or an
 //! expiry takes effect at once); [`sweeper`] later deletes expired rows.
+//! [`grants`] holds the "nobody grants what they do not hold" and "not above
+//! yourself" checks, [`admins`] the last-tenant-admin invariant: every feature
+//! that gives roles or changes a user calls them.
 
+pub mod admins;
+pub mod grants;
 pub mod handlers;
 pub mod model;
 pub mod permission;

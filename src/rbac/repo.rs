@@ -170,16 +170,3 @@ pub async fn delete_assignment(conn: &mut PgConnection, user: Uuid, role: Uuid) 
         .await
         .map(|r| r.rows_affected())
 }
-
-/// Active users holding an unexpired `tenant_admin` assignment.
-pub async fn active_tenant_admins(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(DISTINCT ur.user_id) FROM user_roles ur \
-         JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
-         JOIN users u ON u.tenant_id = ur.tenant_id AND u.id = ur.user_id \
-         WHERE r.name = 'tenant_admin' AND r.is_system AND u.is_active \
-           AND (ur.expires_at IS NULL OR ur.expires_at > now())",
-    )
-    .fetch_one(conn)
-    .await
-}

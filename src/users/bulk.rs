@@ -1,6 +1,11 @@
 //! Bulk operations on users. Each bulk row runs inside its own
 //! SAVEPOINT, so one bad row is rolled back alone and never blocks the rest;
-//! the good rows commit together at the end.
+//! the good rows commit together at the end. Rows follow the single-user rules:
+//! created roles must be grantable by the caller, actions need every permission
+//! of the target user (403 on that row), and deactivation keeps the tenant's
+//! last admin (409 on that row).
+
+use std::collections::HashSet;
 
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -19,7 +24,7 @@ use crate::{
     audit::{self, AuditActor, AuditEvent},
     auth::{
         AuthCtx, Authz,
-        accounts::{self, NewUser, hash_new_password},
+        accounts::{self, NewUser, RoleGrant, hash_new_password},
         security,
         session::revoke_user_sessions,
         tokens::{self, TokenKind, WELCOME_SET_PASSWORD_TTL},
@@ -27,7 +32,7 @@ use crate::{
     db::TenantTx,
     email::{self, EmailTemplate},
     http::{ApiError, ApiResult, extract::ApiJson},
-    rbac::perm,
+    rbac::{admins::AdminGuard, grants, perm},
 };
 
 /// The largest batch one request may carry.
@@ -125,7 +130,7 @@ pub async fn bulk_create(
         };
         let has_password = new_user.password_hash.is_some();
         let result = in_savepoint(&mut tx, async |tx: &mut TenantTx| {
-            let user = accounts::create_user(tx, &actor, new_user).await?;
+            let user = accounts::create_user(tx, &actor, RoleGrant::ByCaller(&ctx.permissions), new_user).await?;
             if welcome {
                 send_welcome(tx, user.id, &user.email, &user.first_name, has_password).await?;
             }
@@ -200,7 +205,8 @@ async fn send_welcome(
     Ok(())
 }
 
-/// Applies one action to many users, each in its own savepoint; per-row results.
+/// Applies one action to many users, each in its own savepoint; per-row results
+/// (403 for a user above the caller, 409 for the last admin's deactivation).
 #[utoipa::path(post, path = "/bulk/action", tag = "users", security(("bearer" = ["users:update"])),
     request_body = BulkActionRequest,
     responses((status = 200, body = BulkActionResult), (status = 422, description = "No ids, more than 500, or unknown action")))]
@@ -214,12 +220,15 @@ pub async fn bulk_action(
             format!("must hold between 1 and {MAX_BULK_ROWS} ids"),
         ));
     }
-    let mut ids = input.user_ids.clone();
-    ids.dedup();
+    // Each id once, in the order first given.
+    let mut seen = HashSet::new();
+    let ids: Vec<Uuid> = input.user_ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+    // Taken before any row locks a user (one lock order), held for every row.
+    let admins = AdminGuard::lock(&mut tx).await?;
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
         let outcome = in_savepoint(&mut tx, async |tx: &mut TenantTx| {
-            apply_action(tx, &ctx, id, input.action).await
+            apply_action(tx, &ctx, &admins, id, input.action).await
         })
         .await;
         results.push(match outcome {
@@ -256,12 +265,19 @@ pub async fn bulk_action(
 }
 
 /// One user, one action; audited. Returns a short description of what changed.
-async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkActionKind) -> Result<String, ApiError> {
+async fn apply_action(
+    tx: &mut TenantTx,
+    ctx: &AuthCtx,
+    admins: &AdminGuard,
+    id: Uuid,
+    action: BulkActionKind,
+) -> Result<String, ApiError> {
     let tenant = ctx.tenant_id;
     let actor: AuditActor = ctx.actor();
+    let user = repo::get_user(tx, id).await?;
+    grants::ensure_can_manage(tx, &ctx.permissions, id).await?;
     match action {
         BulkActionKind::Activate => {
-            let user = repo::get_user(tx, id).await?;
             if user.is_active {
                 return Ok("already active".into());
             }
@@ -280,6 +296,7 @@ async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkAc
             }
             let user = repo::lock_user(tx, id).await?;
             let revoked = repo::set_active(tx, id, false, ctx.user_id).await?;
+            admins.ensure_admin_remains(tx).await?;
             let ev = AuditEvent::new("user.deactivated", "user", id)
                 .old(json!({"is_active": user.is_active}))
                 .new_values(json!({"is_active": false, "sessions_revoked": revoked}));
@@ -287,7 +304,6 @@ async fn apply_action(tx: &mut TenantTx, ctx: &AuthCtx, id: Uuid, action: BulkAc
             Ok(format!("deactivated; {revoked} session(s) revoked"))
         }
         BulkActionKind::TerminateSessions => {
-            repo::get_user(tx, id).await?;
             let revoked = revoke_user_sessions(tx, id, None, "terminated by administrator").await?;
             let ev = AuditEvent::new("user.sessions_terminated", "user", id)
                 .new_values(json!({"sessions_revoked": revoked}));

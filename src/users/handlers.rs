@@ -1,4 +1,8 @@
 //! `/users/me`, user listing, reading, updating, deactivation and sessions.
+//!
+//! Changing, deactivating or signing out another user needs every permission
+//! that user holds ([`grants::ensure_can_manage`], 403); deactivation keeps the
+//! tenant's last admin ([`AdminGuard`], 409).
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -10,28 +14,23 @@ use super::{
 };
 use crate::{
     audit::{self, AuditEvent},
-    auth::{Authz, session::revoke_user_sessions},
+    auth::{Authz, accounts::validate_name, session::revoke_user_sessions},
     http::{
         ApiError, ApiResult,
         error::Validator,
         extract::{ApiJson, ApiPath, ApiQuery},
     },
     pagination::Page,
-    rbac::perm,
+    rbac::{admins::AdminGuard, grants, perm},
 };
 
-/// Trims names and checks their length (the columns allow 100 characters).
+/// Trims the names given and applies the one name rule ([`validate_name`]).
 fn check_names(first: &mut Option<String>, last: &mut Option<String>) -> ApiResult<()> {
     let mut v = Validator::new();
     for (field, value) in [("first_name", first), ("last_name", last)] {
         if let Some(s) = value {
             *s = s.trim().to_string();
-            v.check(s.chars().count() <= 100, field, "must be at most 100 characters");
-            v.check(
-                !s.chars().any(char::is_control),
-                field,
-                "must not contain control characters",
-            );
+            validate_name(&mut v, field, s);
         }
     }
     v.finish()
@@ -95,12 +94,15 @@ pub async fn get_user(
     Ok(ApiJson(repo::get_user(&mut tx, id).await?))
 }
 
-/// Updates names and active state. Deactivating oneself is refused (409);
-/// deactivation revokes every session; reactivation needs a free seat.
+/// Updates names and active state. Deactivating oneself or the last admin is
+/// refused (409), and so is changing a user who holds more than the caller
+/// (403); deactivation revokes every session; reactivation needs a free seat.
 #[utoipa::path(put, path = "/{id}", tag = "users", security(("bearer" = ["users:update"])),
     params(("id" = Uuid, Path)), request_body = UserChanges,
-    responses((status = 200, body = UserView), (status = 404, description = "No such user"),
-        (status = 409, description = "Deactivating oneself, or no free seat to reactivate")))]
+    responses((status = 200, body = UserView),
+        (status = 403, description = "The user holds permissions the caller lacks"),
+        (status = 404, description = "No such user"),
+        (status = 409, description = "Deactivating oneself or the last tenant admin, or no free seat to reactivate")))]
 pub async fn update_user(
     Authz { ctx, mut tx, .. }: Authz<perm::UsersUpdate>,
     ApiPath(id): ApiPath<Uuid>,
@@ -110,11 +112,17 @@ pub async fn update_user(
     if id == ctx.user_id && input.is_active == Some(false) {
         return Err(ApiError::conflict("You cannot deactivate your own account"));
     }
-    // Seat check first: it takes the tenant lock before any user row lock.
-    let activating = input.is_active == Some(true);
-    if activating && !repo::get_user(&mut tx, id).await?.is_active {
-        repo::ensure_seat_available(&mut tx).await?;
-    }
+    let current = repo::get_user(&mut tx, id).await?;
+    grants::ensure_can_manage(&mut tx, &ctx.permissions, id).await?;
+    // Lock order: the tenant (seats) or the admin set before the user row.
+    let admins = match input.is_active {
+        Some(true) if !current.is_active => {
+            repo::ensure_seat_available(&mut tx).await?;
+            None
+        }
+        Some(false) => Some(AdminGuard::lock(&mut tx).await?),
+        _ => None,
+    };
     let old = repo::lock_user(&mut tx, id).await?;
     sqlx::query(
         "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
@@ -129,6 +137,9 @@ pub async fn update_user(
     let mut revoked = 0;
     if let Some(active) = input.is_active.filter(|a| *a != old.is_active) {
         revoked = repo::set_active(&mut tx, id, active, ctx.user_id).await?;
+    }
+    if let Some(admins) = admins {
+        admins.ensure_admin_remains(&mut tx).await?;
     }
     let new = repo::get_user(&mut tx, id).await?;
     audit::record(
@@ -145,11 +156,14 @@ pub async fn update_user(
     Ok(ApiJson(new))
 }
 
-/// Deactivates a user (the row is kept) and revokes every session.
+/// Deactivates a user (the row is kept) and revokes every session; not a user
+/// who holds more than the caller (403), nor oneself or the last admin (409).
 #[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = ["users:delete"])),
     params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Deactivated"), (status = 404, description = "No such user"),
-        (status = 409, description = "Deleting oneself")))]
+    responses((status = 204, description = "Deactivated"),
+        (status = 403, description = "The user holds permissions the caller lacks"),
+        (status = 404, description = "No such user"),
+        (status = 409, description = "Deleting oneself or the last tenant admin")))]
 pub async fn delete_user(
     Authz { ctx, mut tx, .. }: Authz<perm::UsersDelete>,
     ApiPath(id): ApiPath<Uuid>,
@@ -157,8 +171,11 @@ pub async fn delete_user(
     if id == ctx.user_id {
         return Err(ApiError::conflict("You cannot delete your own account"));
     }
+    let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::lock_user(&mut tx, id).await?;
+    grants::ensure_can_manage(&mut tx, &ctx.permissions, id).await?;
     let revoked = repo::set_active(&mut tx, id, false, ctx.user_id).await?;
+    admins.ensure_admin_remains(&mut tx).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
@@ -204,15 +221,19 @@ pub async fn list_sessions(
     Ok(ApiJson(f.page.wrap(items, total)))
 }
 
-/// Revokes every session of a user (sign out everywhere).
+/// Revokes every session of a user (sign out everywhere); not of a user who
+/// holds more than the caller (403).
 #[utoipa::path(delete, path = "/{id}/sessions", tag = "users", security(("bearer" = ["users:update"])),
     params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Sessions revoked"), (status = 404, description = "No such user")))]
+    responses((status = 204, description = "Sessions revoked"),
+        (status = 403, description = "The user holds permissions the caller lacks"),
+        (status = 404, description = "No such user")))]
 pub async fn terminate_sessions(
     Authz { ctx, mut tx, .. }: Authz<perm::UsersUpdate>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     repo::get_user(&mut tx, id).await?;
+    grants::ensure_can_manage(&mut tx, &ctx.permissions, id).await?;
     let revoked = revoke_user_sessions(&mut tx, id, None, "terminated by administrator").await?;
     audit::record(
         &mut tx,

@@ -1,5 +1,7 @@
 //! Invitations: an email with a single-use link that creates the account with
-//! the invited roles when accepted.
+//! the invited roles when accepted. The roles are checked against the inviter
+//! here ("nobody grants what they do not hold"); acceptance carries out that
+//! decision without checking again.
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -9,54 +11,22 @@ use uuid::Uuid;
 use super::model::{InvitationView, InviteRequest};
 use crate::{
     audit::{self, AuditEvent},
-    auth::{
-        Authz,
-        accounts::{self, validate_email},
-    },
+    auth::{Authz, accounts::validate_email},
     crypto::{random_token, token_hash},
-    db::TenantTx,
     email::{self, EmailTemplate},
     http::{ApiError, ApiResult, error::Validator, extract::ApiJson},
-    rbac::perm,
+    rbac::{grants, perm},
 };
 
 /// How long an invitation stays open.
 pub const INVITATION_TTL: Duration = Duration::days(7);
 
-/// Resolves role names of the tenant; unknown names → 422 on `role_names`.
-async fn known_roles(tx: &mut TenantTx, names: &[String]) -> Result<Vec<String>, ApiError> {
-    let mut names: Vec<String> = names
-        .iter()
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
-    if names.is_empty() {
-        names.push(accounts::DEFAULT_ROLE.to_string());
-    }
-    names.sort();
-    names.dedup();
-    let found: Vec<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)")
-        .bind(&names)
-        .fetch_all(&mut **tx)
-        .await?;
-    let unknown: Vec<&str> = names
-        .iter()
-        .filter(|n| !found.contains(n))
-        .map(String::as_str)
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::invalid(
-            "role_names",
-            format!("unknown role(s): {}", unknown.join(", ")),
-        ));
-    }
-    Ok(names)
-}
-
 /// Invites someone by email. Re-inviting replaces the open invitation (the old
 /// link stops working); an existing member of the tenant → 409.
 #[utoipa::path(post, path = "/invite", tag = "users", security(("bearer" = ["users:invite"])), request_body = InviteRequest,
-    responses((status = 201, body = InvitationView), (status = 409, description = "Already a member, or no free seat"),
+    responses((status = 201, body = InvitationView),
+        (status = 403, description = "Missing users:invite, or the roles give permissions the caller lacks"),
+        (status = 409, description = "Already a member, or no free seat"),
         (status = 422, description = "Invalid email or unknown role")))]
 pub async fn invite_user(
     Authz { ctx, mut tx, .. }: Authz<perm::UsersInvite>,
@@ -66,7 +36,9 @@ pub async fn invite_user(
     let mut v = Validator::new();
     validate_email(&mut v, "email", &email);
     v.finish()?;
-    let role_names = known_roles(&mut tx, input.role_names.as_deref().unwrap_or_default()).await?;
+    let roles = grants::resolve_roles(&mut tx, "role_names", input.role_names.as_deref().unwrap_or_default()).await?;
+    grants::ensure_can_grant(&ctx.permissions, grants::permissions_of(&roles))?;
+    let role_names: Vec<String> = roles.into_iter().map(|r| r.name).collect();
     let member: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
         .bind(&email)
         .fetch_one(&mut *tx)

@@ -17,7 +17,7 @@ use crate::{
     audit::{self, AuditActor, AuditEvent},
     auth::{
         Authz,
-        accounts::{self, AccountView, NewUser, hash_new_password},
+        accounts::{self, AccountView, NewUser, RoleGrant, hash_new_password},
         budget::limit_ip,
         model::{AcceptInvitationRequest, CreateUserRequest, VerifyEmailRequest},
         session::{AuthMethod, TokenResponse, start_session, token_tenant},
@@ -50,7 +50,7 @@ pub async fn send_verification(tx: &mut TenantTx, user: &AccountView) -> Result<
     request_body = CreateUserRequest,
     responses(
         (status = 201, body = AccountView),
-        (status = 403, description = "Missing users:create"),
+        (status = 403, description = "Missing users:create, or the roles give permissions the caller lacks"),
         (status = 409, description = "Duplicate email, or the tenant's user limit is reached"),
         (status = 422, description = "Invalid field, unknown role or weak password")))]
 pub async fn create_user(
@@ -72,7 +72,7 @@ pub async fn create_user(
         role_names: input.role_names.unwrap_or_default(),
         email_verified: false,
     };
-    let user = accounts::create_user(&mut tx, &ctx.actor(), new).await?;
+    let user = accounts::create_user(&mut tx, &ctx.actor(), RoleGrant::ByCaller(&ctx.permissions), new).await?;
     let tenant = ctx.tenant_id;
     if !has_password {
         let token = tokens::issue(&mut tx, TokenKind::PasswordReset, user.id, WELCOME_SET_PASSWORD_TTL).await?;
@@ -158,7 +158,7 @@ async fn open_invitation(tx: &mut TenantTx, token: &str) -> Result<Invitation, A
         (status = 200, body = TokenResponse),
         (status = 400, description = "Invalid, accepted or expired invitation"),
         (status = 409, description = "The account already exists, or the tenant is full"),
-        (status = 422, description = "Password violates the policy"),
+        (status = 422, description = "Password violates the policy, or a name holds control characters"),
         (status = 429, description = "Rate limited (per IP)")))]
 pub async fn accept_invitation(
     State(state): State<AppState>,
@@ -192,7 +192,8 @@ pub async fn accept_invitation(
         // The token arrived by email: the address is proven.
         email_verified: true,
     };
-    let user = accounts::create_user(&mut tx, &actor, new).await?;
+    // The roles were checked against the inviter when the invitation was made.
+    let user = accounts::create_user(&mut tx, &actor, RoleGrant::Decided, new).await?;
     sqlx::query("UPDATE invitations SET accepted_at = now() WHERE id = $1")
         .bind(inv.id)
         .execute(&mut *tx)
