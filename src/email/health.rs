@@ -58,8 +58,9 @@ pub async fn check(state: &AppState) -> Value {
         "provider": state.email.provider_name(),
         "worker_enabled": state.config.email_worker_enabled,
         "latency_ms": latency_ms,
+        // Status only: a provider's error text can name hosts, accounts or
+        // addresses, and this page needs no token (the log has the details).
         "last_failure_at": rfc3339(local.last_failure_at),
-        "last_failure": local.last_failure,
     });
     let failing = match (local.last_failure_at, local.last_success_at) {
         (Some(f), Some(s)) => f > s,

@@ -46,8 +46,9 @@ pub struct EmailService {
 pub struct ProviderStatus {
     pub last_success_at: Option<OffsetDateTime>,
     pub last_success_provider: Option<&'static str>,
+    /// When the last send failed (its error text goes to the log and the
+    /// outbox row's `last_error`, not to the health page).
     pub last_failure_at: Option<OffsetDateTime>,
-    pub last_failure: Option<String>,
 }
 
 impl EmailService {
@@ -94,10 +95,9 @@ impl EmailService {
         }
     }
 
-    fn record_failure(&self, error: &str) {
+    fn record_failure(&self) {
         if let Ok(mut s) = self.status.lock() {
             s.last_failure_at = Some(OffsetDateTime::now_utc());
-            s.last_failure = Some(error.to_string());
         }
     }
 }

@@ -175,7 +175,7 @@ async fn decide(state: &AppState, m: &Claimed) -> Outcome {
             format!("send timed out after {}s", SEND_TIMEOUT.as_secs()),
         ),
     };
-    state.email.record_failure(&error);
+    state.email.record_failure();
     if kind == FailureKind::Permanent || m.attempts >= max_attempts {
         Outcome::Dead(error)
     } else {

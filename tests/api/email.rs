@@ -3,6 +3,7 @@
 
 mod outbox;
 mod providers;
+mod refusals;
 mod support;
 mod webhook;
 
