@@ -1,4 +1,4 @@
-//! The `tenantry` command: serve, migrate, seed, create-super-admin.
+//! The `tenantry` command: serve, migrate, seed, create-super-admin, db.
 
 use std::net::SocketAddr;
 
@@ -42,6 +42,20 @@ enum Command {
         #[arg(long, env = "SUPER_ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// The embedded development PostgreSQL (used when DATABASE_URL is unset),
+    /// which keeps running after tenantry exits.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Whether it runs, its data dir, port and pid (exit code 3 when stopped).
+    Status,
+    /// Stop it cleanly (fast shutdown).
+    Stop,
 }
 
 #[tokio::main]
@@ -56,6 +70,9 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
+    if let Some(Command::Db { command }) = &cli.command {
+        return db_command(command, &config).await;
+    }
     let url = bootstrap::database_url(&config).await?;
     match cli.command.unwrap_or(Command::Serve {
         no_migrate: false,
@@ -77,6 +94,7 @@ async fn run() -> anyhow::Result<()> {
             let state = AppState::new(config, db).await?;
             tenantry::seed::run(&state).await?;
         }
+        Command::Db { .. } => unreachable!("handled before connecting"),
         Command::CreateSuperAdmin { email, password } => {
             let password = match password {
                 Some(p) => p,
@@ -88,6 +106,32 @@ async fn run() -> anyhow::Result<()> {
                 println!("super admin {email} created");
             } else {
                 println!("super admin {email} already exists; password left unchanged");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `tenantry db status|stop`, on the cluster in `TENANTRY_DATA_DIR/pg`.
+async fn db_command(command: &DbCommand, config: &Config) -> anyhow::Result<()> {
+    use tenantry::db::embedded;
+    let dir = std::path::Path::new(&config.data_dir);
+    if config.database_url.is_some() {
+        eprintln!("tenantry: DATABASE_URL is set, so tenantry does not use this embedded cluster");
+    }
+    match command {
+        DbCommand::Status => {
+            let status = embedded::cluster_status(dir).await?;
+            print!("{status}");
+            if !status.running() {
+                std::process::exit(3);
+            }
+        }
+        DbCommand::Stop => {
+            if embedded::stop_cluster(dir).await? {
+                println!("embedded PostgreSQL stopped ({})", dir.join("pg").join("data").display());
+            } else {
+                println!("embedded PostgreSQL is not running ({})", dir.join("pg").join("data").display());
             }
         }
     }

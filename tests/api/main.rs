@@ -8,6 +8,7 @@ mod auth;
 mod deploy;
 mod documents;
 mod email;
+mod embedded_cli;
 mod foundation;
 mod oauth;
 mod oauth_idp;
