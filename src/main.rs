@@ -129,9 +129,15 @@ async fn db_command(command: &DbCommand, config: &Config) -> anyhow::Result<()> 
         }
         DbCommand::Stop => {
             if embedded::stop_cluster(dir).await? {
-                println!("embedded PostgreSQL stopped ({})", dir.join("pg").join("data").display());
+                println!(
+                    "embedded PostgreSQL stopped ({})",
+                    dir.join("pg").join("data").display()
+                );
             } else {
-                println!("embedded PostgreSQL is not running ({})", dir.join("pg").join("data").display());
+                println!(
+                    "embedded PostgreSQL is not running ({})",
+                    dir.join("pg").join("data").display()
+                );
             }
         }
     }

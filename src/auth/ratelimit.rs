@@ -374,7 +374,8 @@ pub struct ApiLimits {
 pub fn request_cost(route: &str) -> u64 {
     if route.contains("/bulk/") || route.ends_with("/export") {
         10
-    } else if route.ends_with("/search") || route.ends_with("/documents/upload") || route.ends_with("/upload-complete") {
+    } else if route.ends_with("/search") || route.ends_with("/documents/upload") || route.ends_with("/upload-complete")
+    {
         5
     } else {
         1
@@ -482,7 +483,69 @@ mod tests {
         assert_eq!((states[0].remaining, states[1].remaining), (0, 1));
         api_budget(&l, limits, "user:b", t, 1).await.1.unwrap();
         let (_, refused) = api_budget(&l, limits, "user:c", t, 1).await;
-        assert!(matches!(refused, Err(ApiError::RateLimited { .. })), "tenant budget spent");
+        assert!(
+            matches!(refused, Err(ApiError::RateLimited { .. })),
+            "tenant budget spent"
+        );
+    }
+
+    /// The limiter's per-request cost on the in-memory path (one `api_budget`:
+    /// two keys, one lock). `cargo test --lib api_budget_cost -- --ignored --nocapture`;
+    /// a debug build gives an upper bound.
+    #[tokio::test]
+    #[ignore]
+    async fn api_budget_cost() {
+        let l = limiter();
+        let limits = ApiLimits {
+            per_principal: u32::MAX,
+            per_tenant: u32::MAX,
+        };
+        let tenants: Vec<uuid::Uuid> = (0..100).map(|_| uuid::Uuid::new_v4()).collect();
+        let users: Vec<String> = (0..1000).map(|i| format!("user:{i}")).collect();
+        let n = 200_000;
+        let start = Instant::now();
+        for i in 0..n {
+            let (_, ok) = api_budget(&l, limits, &users[i % 1000], tenants[i % 100], 1).await;
+            ok.unwrap();
+        }
+        let per = start.elapsed() / n as u32;
+        println!("api_budget in memory: {per:?} per request over {n} requests");
+    }
+
+    /// The same through Redis (one script round trip), against `TENANTRY_BENCH_REDIS`
+    /// (e.g. `redis://127.0.0.1:6379`).
+    #[tokio::test]
+    #[ignore]
+    async fn api_budget_cost_redis() {
+        let Ok(url) = std::env::var("TENANTRY_BENCH_REDIS") else {
+            return;
+        };
+        let mut vars = HashMap::new();
+        vars.insert("REDIS_URL".to_string(), url);
+        vars.insert(
+            "DATABASE_URL".to_string(),
+            format!("postgres://x@127.0.0.1/bench_{}", uuid::Uuid::new_v4().simple()),
+        );
+        let l = RateLimiter::new(&Config::from_map(vars).unwrap()).unwrap();
+        let limits = ApiLimits {
+            per_principal: u32::MAX,
+            per_tenant: u32::MAX,
+        };
+        let t = uuid::Uuid::new_v4();
+        let n = 5_000;
+        api_budget(&l, limits, "user:warm", t, 1).await.1.unwrap();
+        let start = Instant::now();
+        for i in 0..n {
+            api_budget(&l, limits, &format!("user:{}", i % 50), t, 1)
+                .await
+                .1
+                .unwrap();
+        }
+        assert!(
+            !l.redis.as_ref().unwrap().down.load(Ordering::Relaxed),
+            "Redis answered"
+        );
+        println!("api_budget through Redis: {:?} per request", start.elapsed() / n);
     }
 
     #[test]

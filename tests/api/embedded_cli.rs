@@ -72,7 +72,11 @@ async fn db_status_and_stop_report_and_end_the_embedded_cluster() {
     assert!(stdout(&out).contains("stopped"), "{}", stdout(&out));
     let out = tenantry(dir, &["db", "status"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
-    assert!(stdout(&out).contains("embedded PostgreSQL: stopped"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("embedded PostgreSQL: stopped"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_err(),
         "nothing listens on its port any more"

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 async fn count(db: &mut PgConnection, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(db).await.unwrap()
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(db)
+        .await
+        .unwrap()
 }
 
 async fn exec(db: &mut PgConnection, sql: &str, tenant: Uuid) {
@@ -99,36 +102,71 @@ async fn cleanup_prunes_past_retention_keeps_the_audit_log_and_reports_each_rule
     assert_eq!(counts["oauth_states"], 2, "{counts}");
 
     assert_eq!(
-        count(&mut db, "SELECT count(*) FROM login_attempts WHERE email = 'old@acme.test'").await,
+        count(
+            &mut db,
+            "SELECT count(*) FROM login_attempts WHERE email = 'old@acme.test'"
+        )
+        .await,
         0
     );
     assert_eq!(
-        count(&mut db, "SELECT count(*) FROM login_attempts WHERE email = 'recent@acme.test'").await,
+        count(
+            &mut db,
+            "SELECT count(*) FROM login_attempts WHERE email = 'recent@acme.test'"
+        )
+        .await,
         2
     );
-    assert_eq!(count(&mut db, "SELECT count(*) FROM security_events WHERE event_type = 'test.seeded'").await, 1);
     assert_eq!(
-        count(&mut db, "SELECT count(*) FROM email_outbox WHERE status = 'dead' AND to_email = 'x@example.com'").await,
+        count(
+            &mut db,
+            "SELECT count(*) FROM security_events WHERE event_type = 'test.seeded'"
+        )
+        .await,
         1
     );
     assert_eq!(
-        count(&mut db, "SELECT count(*) FROM email_outbox WHERE status = 'pending' AND to_email = 'x@example.com'").await,
+        count(
+            &mut db,
+            "SELECT count(*) FROM email_outbox WHERE status = 'dead' AND to_email = 'x@example.com'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM email_outbox WHERE status = 'pending' AND to_email = 'x@example.com'"
+        )
+        .await,
         1,
         "pending mail is never pruned"
     );
     assert_eq!(count(&mut db, "SELECT count(*) FROM oauth_states").await, 1);
     let audit_after = count(&mut db, "SELECT count(*) FROM audit_logs").await;
-    assert!(audit_after > audit_before, "the audit log is kept (and records the run)");
+    assert!(
+        audit_after > audit_before,
+        "the audit log is kept (and records the run)"
+    );
 
     let status = app.get("/api/v1/admin/maintenance/status", &sa).await;
     assert_eq!(status.status, StatusCode::OK, "{}", status.body);
     let login = rule(&status.body, "login_attempts");
-    assert_eq!((login["removed"].as_i64(), login["retention_days"].as_i64()), (Some(5003), Some(30)));
+    assert_eq!(
+        (login["removed"].as_i64(), login["retention_days"].as_i64()),
+        (Some(5003), Some(30))
+    );
     assert!(login["ran_at"].is_string());
     let events = rule(&status.body, "security_events");
-    assert_eq!((events["removed"].as_i64(), events["retention_days"].as_i64()), (Some(2), Some(365)));
+    assert_eq!(
+        (events["removed"].as_i64(), events["retention_days"].as_i64()),
+        (Some(2), Some(365))
+    );
     let dead = rule(&status.body, "dead_emails");
-    assert_eq!((dead["removed"].as_i64(), dead["retention_days"].as_i64()), (Some(2), Some(30)));
+    assert_eq!(
+        (dead["removed"].as_i64(), dead["retention_days"].as_i64()),
+        (Some(2), Some(30))
+    );
     assert!(rule(&status.body, "oauth_states")["retention_days"].is_null());
 
     // A second run has nothing left to remove: each rule reports its last count.
@@ -148,5 +186,12 @@ async fn a_retention_of_zero_days_keeps_rows_forever() {
     let sa = app.super_admin_token().await;
     let r = app.post("/api/v1/admin/maintenance/cleanup", &sa, json!({})).await;
     assert_eq!(r.body["counts"]["security_events"], 0, "{}", r.body);
-    assert_eq!(count(&mut db, "SELECT count(*) FROM security_events WHERE event_type = 'test.seeded'").await, 3);
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT count(*) FROM security_events WHERE event_type = 'test.seeded'"
+        )
+        .await,
+        3
+    );
 }

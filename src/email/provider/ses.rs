@@ -165,17 +165,47 @@ mod tests {
         use FailureKind::*;
         let cases = [
             (400, "MessageRejected", "Address blacklisted.", Permanent),
-            (400, "MessageRejected", "Email address is not verified. The following identities failed the check in region EU-CENTRAL-1: no-reply@x.test", Refused),
+            (
+                400,
+                "MessageRejected",
+                "Email address is not verified. The following identities failed the check in region EU-CENTRAL-1: no-reply@x.test",
+                Refused,
+            ),
             (400, "BadRequestException", "Illegal address", Permanent),
             (400, "BadRequestException", "Missing final '@domain'", Permanent),
-            (400, "SendingPausedException", "Sending is paused for this account.", Refused),
+            (
+                400,
+                "SendingPausedException",
+                "Sending is paused for this account.",
+                Refused,
+            ),
             (400, "AccountSuspendedException", "Account suspended", Refused),
-            (400, "MailFromDomainNotVerifiedException", "MAIL FROM domain not verified", Refused),
+            (
+                400,
+                "MailFromDomainNotVerifiedException",
+                "MAIL FROM domain not verified",
+                Refused,
+            ),
             (404, "NotFoundException", "Configuration set does not exist", Refused),
-            (403, "UnrecognizedClientException", "The security token included in the request is invalid.", Refused),
-            (403, "AccessDeniedException", "not authorized to perform ses:SendEmail", Refused),
+            (
+                403,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+                Refused,
+            ),
+            (
+                403,
+                "AccessDeniedException",
+                "not authorized to perform ses:SendEmail",
+                Refused,
+            ),
             (429, "TooManyRequestsException", "Too many requests", Transient),
-            (400, "LimitExceededException", "Maximum sending rate exceeded.", Transient),
+            (
+                400,
+                "LimitExceededException",
+                "Maximum sending rate exceeded.",
+                Transient,
+            ),
             (503, "ServiceUnavailable", "", Transient),
         ];
         for (status, code, message, kind) in cases {

@@ -114,7 +114,11 @@ async fn ses_refusing_for_its_own_reasons_falls_back_to_smtp_but_a_bad_recipient
         assert_eq!((r.status.as_str(), r.attempts), ("dead", 1), "{code}");
         assert!(r.last_error.unwrap().contains(code));
     }
-    assert_eq!(smtp.received().len(), sent_by_smtp, "no fallback for the recipient's refusals");
+    assert_eq!(
+        smtp.received().len(),
+        sent_by_smtp,
+        "no fallback for the recipient's refusals"
+    );
 
     let health = app.call(reqwest::Method::GET, "/health/detailed", None, None).await;
     let email = &health.body["checks"]["email"];
