@@ -17,6 +17,11 @@ pub async fn database_url(config: &Config) -> anyhow::Result<String> {
     match &config.database_url {
         Some(url) => Ok(url.expose().to_string()),
         None => {
+            eprintln!(
+                "tenantry: no DATABASE_URL: using the embedded development PostgreSQL in {}/pg \
+                 (not for production; it keeps running after tenantry exits: `tenantry db status`, `tenantry db stop`)",
+                config.data_dir
+            );
             let server = embedded::ensure_cluster(Path::new(&config.data_dir)).await?;
             embedded::ensure_database(&server, "tenantry").await
         }

@@ -1,4 +1,4 @@
-//! The `tenantry` command: serve, migrate, seed, create-super-admin, rotate-keys.
+//! The `tenantry` command: serve, migrate, seed, create-super-admin, rotate-keys, db.
 
 use std::net::SocketAddr;
 
@@ -49,6 +49,20 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch_size: i64,
     },
+    /// The embedded development PostgreSQL (used when DATABASE_URL is unset),
+    /// which keeps running after tenantry exits.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Whether it runs, its data dir, port and pid (exit code 3 when stopped).
+    Status,
+    /// Stop it cleanly (fast shutdown).
+    Stop,
 }
 
 #[tokio::main]
@@ -63,6 +77,9 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
+    if let Some(Command::Db { command }) = &cli.command {
+        return db_command(command, &config).await;
+    }
     let url = bootstrap::database_url(&config).await?;
     match cli.command.unwrap_or(Command::Serve {
         no_migrate: false,
@@ -87,6 +104,7 @@ async fn run() -> anyhow::Result<()> {
             let state = AppState::new(config, db).await?;
             tenantry::seed::run(&state).await?;
         }
+        Command::Db { .. } => unreachable!("handled before connecting"),
         Command::CreateSuperAdmin { email, password } => {
             let password = match password {
                 Some(p) => p,
@@ -137,6 +155,38 @@ async fn rotate_keys(config: &Config, url: &str, batch_size: i64) -> anyhow::Res
         anyhow::bail!(
             "{failed} rows hold values no configured key opens; add their keys to ENCRYPTION_KEYS_PREVIOUS and run again"
         );
+    }
+    Ok(())
+}
+
+/// `tenantry db status|stop`, on the cluster in `TENANTRY_DATA_DIR/pg`.
+async fn db_command(command: &DbCommand, config: &Config) -> anyhow::Result<()> {
+    use tenantry::db::embedded;
+    let dir = std::path::Path::new(&config.data_dir);
+    if config.database_url.is_some() {
+        eprintln!("tenantry: DATABASE_URL is set, so tenantry does not use this embedded cluster");
+    }
+    match command {
+        DbCommand::Status => {
+            let status = embedded::cluster_status(dir).await?;
+            print!("{status}");
+            if !status.running() {
+                std::process::exit(3);
+            }
+        }
+        DbCommand::Stop => {
+            if embedded::stop_cluster(dir).await? {
+                println!(
+                    "embedded PostgreSQL stopped ({})",
+                    dir.join("pg").join("data").display()
+                );
+            } else {
+                println!(
+                    "embedded PostgreSQL is not running ({})",
+                    dir.join("pg").join("data").display()
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! `POST /admin/maintenance/cleanup` and `GET /admin/maintenance/status`.
 //!
 //! Cleanup deletes what has no further use: expired sessions (with their
-//! refresh tokens), used or expired single-use tokens and invitations, used or
-//! expired OAuth states, sent emails past retention, and documents whose upload
-//! window closed without an upload. Each run is recorded in `maintenance_runs`
-//! and the system tenant's audit chain. `serve` also runs it on a schedule
+//! refresh tokens), used or expired single-use tokens and invitations, sent
+//! emails past retention, documents whose upload window closed without an
+//! upload, and — in short batches, see [`super::retention`] — sign-in history,
+//! security events and dead mail past their retention and spent OAuth states.
+//! The audit log is kept. Each run is recorded in `maintenance_runs` (the
+//! status page reports each rule's last count from it) and the system tenant's
+//! audit chain. `serve` also runs it on a schedule
 //! (`MAINTENANCE_INTERVAL_SECS`, default hourly; 0 = only on request).
 
 use std::time::Duration;
@@ -52,10 +55,6 @@ const STEPS: &[(&str, &str)] = &[
         "invitations",
         "DELETE FROM invitations WHERE accepted_at IS NOT NULL OR expires_at < now()",
     ),
-    (
-        "oauth_states",
-        "DELETE FROM oauth_states WHERE used_at IS NOT NULL OR expires_at < now()",
-    ),
 ];
 
 /// Runs every step in `conn` (a platform transaction); answers the counts.
@@ -99,7 +98,10 @@ pub async fn cleanup(
 
 /// One cleanup run in `tx`, recorded as run by `actor` (the system when nobody).
 async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> anyhow::Result<CleanupResult> {
+    // Retention first, each batch in its own transaction (not `tx`).
+    let pruned = super::retention::prune_all(state).await?;
     let mut counts = run_cleanup(&mut tx).await?;
+    counts.extend(pruned);
     // Expired uploads go through the documents feature so their stored bytes
     // are removed and each removal is audited in its tenant.
     let uploads = crate::projects::cleanup_expired_uploads(state).await?;
@@ -180,9 +182,24 @@ pub struct TableSize {
     pub estimated_rows: i64,
 }
 
+/// What one cleanup rule removed the last time it ran.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct RuleStatus {
+    pub rule: String,
+    /// Rows removed by that run.
+    pub removed: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ran_at: OffsetDateTime,
+    /// The configured retention period; absent for rules that prune at once.
+    #[sqlx(skip)]
+    pub retention_days: Option<u32>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MaintenanceStatus {
     pub last_cleanup: Option<LastRun>,
+    /// Each rule's last count (retention rules, expired tokens, …), by name.
+    pub rules: Vec<RuleStatus>,
     pub database_bytes: i64,
     pub tables: Vec<TableSize>,
     pub pending_migrations: Option<usize>,
@@ -200,6 +217,20 @@ pub async fn status(
         sqlx::query_as("SELECT id, ran_at, ran_by, counts FROM maintenance_runs ORDER BY ran_at DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
+    let mut rules: Vec<RuleStatus> = sqlx::query_as(
+        "SELECT DISTINCT ON (k.rule) k.rule, COALESCE((r.counts ->> k.rule)::bigint, 0) AS removed, r.ran_at \
+         FROM maintenance_runs r, jsonb_object_keys(r.counts) AS k(rule) \
+         WHERE jsonb_typeof(r.counts -> k.rule) = 'number' \
+         ORDER BY k.rule, r.ran_at DESC",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for rule in &mut rules {
+        rule.retention_days = super::retention::RULES
+            .iter()
+            .find(|r| r.name == rule.rule)
+            .and_then(|r| r.retention_days(&state.config.retention));
+    }
     let tables = sqlx::query_as(
         "SELECT c.relname::text AS table, pg_total_relation_size(c.oid) AS total_bytes, \
          GREATEST(c.reltuples, 0)::bigint AS estimated_rows \
@@ -217,6 +248,7 @@ pub async fn status(
     let pending_migrations = state.db.pending_migrations().await.ok();
     Ok(ApiJson(MaintenanceStatus {
         last_cleanup,
+        rules,
         database_bytes,
         tables,
         pending_migrations,

@@ -5,6 +5,7 @@
 pub mod impersonation;
 pub mod maintenance;
 pub mod overview;
+pub mod retention;
 pub mod security;
 
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -234,6 +234,8 @@ pub async fn config_limits(State(state): State<AppState>, _sa: SuperAdmin) -> Ap
             "max_upload_bytes": c.max_upload_bytes,
             "default_page_size": DEFAULT_PAGE_SIZE,
             "max_page_size": MAX_PAGE_SIZE,
+            "rate_limit_api_per_minute": c.rate_limit_api_per_minute,
+            "rate_limit_tenant_per_minute": c.rate_limit_tenant_per_minute,
         },
         "tenant_defaults": {
             "max_users": DEFAULT_MAX_USERS,
@@ -248,6 +250,9 @@ pub async fn config_limits(State(state): State<AppState>, _sa: SuperAdmin) -> Ap
         "storage": { "backend": format!("{:?}", c.storage_backend).to_lowercase() },
         "maintenance": {
             "sent_email_retention_days": super::maintenance::SENT_EMAIL_RETENTION_DAYS,
+            "login_attempts_retention_days": c.retention.login_attempts_days,
+            "security_events_retention_days": c.retention.security_events_days,
+            "dead_email_retention_days": c.retention.dead_email_days,
             "role_sweep_interval_seconds": crate::rbac::sweeper::SWEEP_INTERVAL.as_secs(),
         },
         "database": { "max_connections": c.database_max_connections },

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{
     cache::ResolvedSession,
     jwt::{ACCESS_AUDIENCE, Actor, Claims},
+    ratelimit::{ApiLimits, api_budget, request_cost},
 };
 use crate::{
     app::AppState,
@@ -21,6 +22,7 @@ use crate::{
     http::{
         error::ApiError,
         extract::{ClientMeta, client_meta},
+        ratelimit::RateLimitSlot,
     },
     rbac::{Permission, Required},
 };
@@ -119,9 +121,39 @@ WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3
   AND s.revoked_at IS NULL AND s.expires_at > now()
   AND u.is_active AND t.is_active";
 
+/// Spends the caller's and its tenant's API budget for this request (before
+/// any database work, so a flood is refused cheaply) and reports both budgets
+/// for the `RateLimit` headers. `RATE_LIMIT_API_PER_MINUTE=0` or
+/// `RATE_LIMIT_TENANT_PER_MINUTE=0` turns this off.
+async fn spend_api_budget(parts: &Parts, state: &AppState, claims: &Claims) -> Result<(), ApiError> {
+    let (per_principal, per_tenant) = (
+        state.config.rate_limit_api_per_minute,
+        state.config.rate_limit_tenant_per_minute,
+    );
+    if per_principal == 0 || per_tenant == 0 {
+        return Ok(());
+    }
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| parts.uri.path(), |m| m.as_str());
+    // The principal is the user the token names (an API key will be `key:<id>`).
+    let principal = format!("user:{}", claims.sub);
+    let limits = ApiLimits {
+        per_principal,
+        per_tenant,
+    };
+    let (states, verdict) = api_budget(&state.limiter, limits, &principal, claims.tid, request_cost(route)).await;
+    if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
+        slot.report(states);
+    }
+    verdict
+}
+
 /// Resolves the caller inside a fresh tenant transaction.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, TenantTx), ApiError> {
     let claims = bearer_claims(parts, state)?;
+    spend_api_budget(parts, state, &claims).await?;
     let mut tx = state.db.tenant_tx(TenantId(claims.tid)).await?;
     let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
         Some(hit) => hit,

@@ -1,5 +1,7 @@
-//! Fixed-window rate limits for the sign-in endpoints (login, refresh, password
-//! reset request, MFA verify), per client IP and per account.
+//! Fixed-window rate limits: the sign-in endpoints (login, refresh, password
+//! reset request, MFA verify) per client IP and per account, and every
+//! authenticated request per principal and per tenant ([`RateLimiter::spend_chain`],
+//! called from `auth::extract`, see [`api_budget`]).
 //!
 //! Counters live in memory by default. With REDIS_URL set they live in Redis,
 //! updated by one Lua script (INCRBY + PEXPIRE, atomic on the server), so every
@@ -7,12 +9,16 @@
 //! by the database name (`tenantry:rl:<db>:…`): instances sharing a database
 //! share limits, and two deployments on one Redis never collide.
 //!
-//! Redis trouble never fails a request: the limiter logs a warning and counts in
-//! memory until Redis answers again (limits are then per instance for a while).
+//! Redis trouble never fails a request: the limiter logs one warning, counts in
+//! memory (limits are then per instance for a while) and asks Redis again after
+//! a few seconds; it logs once more when Redis is back.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -52,6 +58,42 @@ end
 return {n, ttl}
 ";
 
+/// Spends `ARGV[1]` on each key in turn (window `ARGV[2]` ms, budget `ARGV[2+i]`)
+/// and stops spending after the first key that is over its budget: the later
+/// ones are only read, so one caller hammering past its own budget does not
+/// also drain the shared (tenant) one. Answers `{count, ttl_ms}` per key.
+const CHAIN_SCRIPT: &str = r"
+local out = {}
+local stopped = false
+for i, key in ipairs(KEYS) do
+  local n
+  if stopped then
+    n = tonumber(redis.call('GET', key) or '0')
+  else
+    n = redis.call('INCRBY', key, ARGV[1])
+  end
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 then
+    redis.call('PEXPIRE', key, ARGV[2])
+    ttl = tonumber(ARGV[2])
+  elseif ttl < 0 then
+    ttl = tonumber(ARGV[2])
+  end
+  if n > tonumber(ARGV[2 + i]) then stopped = true end
+  out[#out + 1] = n
+  out[#out + 1] = ttl
+end
+return out
+";
+
+/// One budget of a chain after a spend: its count in the current window and
+/// the whole seconds until the window resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spent {
+    pub count: u64,
+    pub reset_secs: u64,
+}
+
 /// The limiter on [`crate::app::AppState`].
 pub struct RateLimiter {
     prefix: String,
@@ -67,8 +109,13 @@ struct Window {
 struct RedisBackend {
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
+    /// When Redis last failed; for [`REDIS_RETRY_AFTER`] after it the limiter
+    /// counts in memory without asking (no request waits on a dead Redis).
     last_failure: Mutex<Option<Instant>>,
+    /// Whether the last attempt failed: the warning and the recovery are logged once each.
+    down: AtomicBool,
     script: redis::Script,
+    chain: redis::Script,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -96,7 +143,9 @@ impl RateLimiter {
                     .map_err(|e| anyhow::anyhow!("REDIS_URL is not a valid Redis URL: {e}"))?,
                 conn: OnceCell::new(),
                 last_failure: Mutex::new(None),
+                down: AtomicBool::new(false),
                 script: redis::Script::new(SCRIPT),
+                chain: redis::Script::new(CHAIN_SCRIPT),
             }),
             None => None,
         };
@@ -158,40 +207,83 @@ impl RateLimiter {
     async fn add(&self, key: &str, n: u64, window: Duration) -> (u64, u64) {
         let key = format!("{}{key}", self.prefix);
         if let Some(redis) = &self.redis {
-            match redis.add(&key, n, window).await {
-                Ok(v) => return v,
-                Err(e) => tracing::warn!(error = ?e.to_string(), "rate limiter: Redis unavailable, counting in memory"),
+            if let Some(v) = redis.settle(redis.add(&key, n, window).await) {
+                return v;
             }
         }
-        self.add_in_memory(key, n, window)
+        let mut map = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let spent = add_in_memory(&mut map, key, n, window);
+        (spent.count, spent.reset_secs)
     }
 
-    fn add_in_memory(&self, key: String, n: u64, window: Duration) -> (u64, u64) {
-        let now = Instant::now();
-        let mut map = self.memory.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MEMORY_SWEEP_AT {
-            map.retain(|_, w| w.resets_at > now);
+    /// Spends `cost` on each `(key, budget)` of `chain` (one window for all),
+    /// in order, stopping after the first budget that is exceeded: later keys
+    /// are read, not spent. One Redis round trip (one Lua script) or one lock.
+    pub async fn spend_chain(&self, chain: &[(&str, u32)], cost: u64, window: Duration) -> Vec<Spent> {
+        let keys: Vec<String> = chain.iter().map(|(k, _)| format!("{}{k}", self.prefix)).collect();
+        if let Some(redis) = &self.redis {
+            if let Some(v) = redis.settle(redis.spend_chain(&keys, chain, cost, window).await) {
+                return v;
+            }
         }
-        let w = map.entry(key).or_insert(Window {
+        let mut map = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stopped = false;
+        keys.into_iter()
+            .zip(chain)
+            .map(|(key, (_, max))| {
+                let spent = add_in_memory(&mut map, key, if stopped { 0 } else { cost }, window);
+                stopped |= spent.count > u64::from(*max);
+                spent
+            })
+            .collect()
+    }
+}
+
+/// Adds `n` to the window of `key` in the per-instance map.
+fn add_in_memory(map: &mut HashMap<String, Window>, key: String, n: u64, window: Duration) -> Spent {
+    let now = Instant::now();
+    if map.len() >= MEMORY_SWEEP_AT {
+        map.retain(|_, w| w.resets_at > now);
+    }
+    let w = map.entry(key).or_insert(Window {
+        count: 0,
+        resets_at: now + window,
+    });
+    if w.resets_at <= now {
+        *w = Window {
             count: 0,
             resets_at: now + window,
-        });
-        if w.resets_at <= now {
-            *w = Window {
-                count: 0,
-                resets_at: now + window,
-            };
-        }
-        w.count += n;
-        (w.count, seconds_ceil(w.resets_at - now))
+        };
+    }
+    w.count += n;
+    Spent {
+        count: w.count,
+        reset_secs: seconds_ceil(w.resets_at - now),
     }
 }
 
 impl RedisBackend {
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        if let Some(c) = self.conn.get() {
-            return Ok(c.clone());
+    /// The answer of a Redis call, or `None` (count in memory) after a failure,
+    /// which is logged once until Redis answers again.
+    fn settle<T>(&self, result: redis::RedisResult<T>) -> Option<T> {
+        match result {
+            Ok(v) => {
+                if self.down.swap(false, Ordering::Relaxed) {
+                    tracing::info!("rate limiter: Redis is back; limits are shared again");
+                }
+                Some(v)
+            }
+            Err(e) => {
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                if !self.down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = ?e.to_string(), "rate limiter: Redis unavailable, counting in memory (per instance) until it answers");
+                }
+                None
+            }
         }
+    }
+
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         {
             let last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER) {
@@ -201,6 +293,9 @@ impl RedisBackend {
                 )));
             }
         }
+        if let Some(c) = self.conn.get() {
+            return Ok(c.clone());
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_millis(500)))
@@ -209,13 +304,33 @@ impl RedisBackend {
             .conn
             .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
             .await;
-        match result {
-            Ok(c) => Ok(c.clone()),
-            Err(e) => {
-                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                Err(e)
-            }
+        result.cloned()
+    }
+
+    async fn spend_chain(
+        &self,
+        keys: &[String],
+        chain: &[(&str, u32)],
+        cost: u64,
+        window: Duration,
+    ) -> redis::RedisResult<Vec<Spent>> {
+        let mut conn = self.connection().await?;
+        let mut invocation = self.chain.prepare_invoke();
+        for key in keys {
+            invocation.key(key);
         }
+        invocation.arg(cost).arg(window.as_millis().max(1) as u64);
+        for (_, max) in chain {
+            invocation.arg(*max);
+        }
+        let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+        Ok(flat
+            .chunks_exact(2)
+            .map(|pair| Spent {
+                count: pair[0].max(0) as u64,
+                reset_secs: seconds_ceil(Duration::from_millis(pair[1].max(0) as u64)),
+            })
+            .collect())
     }
 
     async fn add(&self, key: &str, n: u64, window: Duration) -> redis::RedisResult<(u64, u64)> {
@@ -233,6 +348,79 @@ impl RedisBackend {
             seconds_ceil(Duration::from_millis(ttl_ms.max(0) as u64)),
         ))
     }
+}
+
+/// The per-minute budgets every authenticated request spends (see [`api_budget`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    /// Per principal (a user today; an API key is one more kind later).
+    pub per_principal: u32,
+    /// Per tenant, over all its principals.
+    pub per_tenant: u32,
+}
+
+/// What a request costs in budget units: 1, more for the expensive routes.
+/// `route` is the matched route template (`/api/v1/users/bulk/create`).
+///
+/// | route | units |
+/// |---|---|
+/// | bulk user create/action (`…/bulk/…`) | 10 |
+/// | exports (`…/export`) | 10 |
+/// | search (`…/search`), upload start and completion (`…/documents/upload`, `…/upload-complete`) | 5 |
+/// | anything else | 1 |
+///
+/// The upload bytes themselves (`PUT …/content`) go to a signed URL without a
+/// bearer token; their cost is charged when the upload is started.
+pub fn request_cost(route: &str) -> u64 {
+    if route.contains("/bulk/") || route.ends_with("/export") {
+        10
+    } else if route.ends_with("/search") || route.ends_with("/documents/upload") || route.ends_with("/upload-complete")
+    {
+        5
+    } else {
+        1
+    }
+}
+
+/// Spends `cost` units of the principal's and then the tenant's one-minute
+/// budget; answers the state of both for the `RateLimit` headers, and 429 when
+/// either is exceeded. The tenant's budget is not spent by a principal that is
+/// already over its own (one runaway client cannot starve its colleagues).
+pub async fn api_budget(
+    limiter: &RateLimiter,
+    limits: ApiLimits,
+    principal: &str,
+    tenant: uuid::Uuid,
+    cost: u64,
+) -> (Vec<crate::http::ratelimit::QuotaState>, Result<(), ApiError>) {
+    let window = Duration::from_secs(60);
+    let principal_key = format!("api:p:{principal}");
+    let tenant_key = format!("api:t:{tenant}");
+    let chain = [
+        (principal_key.as_str(), limits.per_principal),
+        (tenant_key.as_str(), limits.per_tenant),
+    ];
+    let spent = limiter.spend_chain(&chain, cost, window).await;
+    let mut verdict = Ok(());
+    let states = ["principal", "tenant"]
+        .into_iter()
+        .zip(chain.iter().zip(&spent))
+        .map(|(name, ((_, quota), s))| {
+            if s.count > u64::from(*quota) && verdict.is_ok() {
+                verdict = Err(ApiError::RateLimited {
+                    retry_after_secs: s.reset_secs,
+                });
+            }
+            crate::http::ratelimit::QuotaState {
+                name,
+                quota: *quota,
+                window_secs: window.as_secs(),
+                remaining: u64::from(*quota).saturating_sub(s.count),
+                reset_secs: s.reset_secs,
+            }
+        })
+        .collect();
+    (states, verdict)
 }
 
 /// Whole seconds, rounded up, at least 1 (a Retry-After of 0 invites a retry storm).
@@ -262,6 +450,113 @@ mod tests {
         assert!(l.hit("other", limit).await.is_ok());
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert!(l.hit("k", limit).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_chain_stops_spending_after_the_first_exceeded_budget() {
+        let l = limiter();
+        let w = Duration::from_secs(60);
+        let spent = l.spend_chain(&[("p", 2), ("t", 10)], 1, w).await;
+        assert_eq!((spent[0].count, spent[1].count), (1, 1));
+        l.spend_chain(&[("p", 2), ("t", 10)], 1, w).await;
+        let spent = l.spend_chain(&[("p", 2), ("t", 10)], 1, w).await;
+        assert_eq!((spent[0].count, spent[1].count), (3, 2), "the tenant is not charged");
+        let spent = l.spend_chain(&[("q", 2), ("t", 10)], 5, w).await;
+        assert_eq!((spent[0].count, spent[1].count), (5, 2));
+    }
+
+    #[tokio::test]
+    async fn api_budget_reports_both_policies_and_refuses_past_either() {
+        let l = limiter();
+        let limits = ApiLimits {
+            per_principal: 2,
+            per_tenant: 3,
+        };
+        let t = uuid::Uuid::new_v4();
+        let (states, ok) = api_budget(&l, limits, "user:a", t, 1).await;
+        assert!(ok.is_ok());
+        assert_eq!((states[0].name, states[0].remaining), ("principal", 1));
+        assert_eq!((states[1].name, states[1].remaining), ("tenant", 2));
+        api_budget(&l, limits, "user:a", t, 1).await.1.unwrap();
+        let (states, refused) = api_budget(&l, limits, "user:a", t, 1).await;
+        assert!(matches!(refused, Err(ApiError::RateLimited { .. })));
+        assert_eq!((states[0].remaining, states[1].remaining), (0, 1));
+        api_budget(&l, limits, "user:b", t, 1).await.1.unwrap();
+        let (_, refused) = api_budget(&l, limits, "user:c", t, 1).await;
+        assert!(
+            matches!(refused, Err(ApiError::RateLimited { .. })),
+            "tenant budget spent"
+        );
+    }
+
+    /// The limiter's per-request cost on the in-memory path (one `api_budget`:
+    /// two keys, one lock). `cargo test --lib api_budget_cost -- --ignored --nocapture`;
+    /// a debug build gives an upper bound.
+    #[tokio::test]
+    #[ignore]
+    async fn api_budget_cost() {
+        let l = limiter();
+        let limits = ApiLimits {
+            per_principal: u32::MAX,
+            per_tenant: u32::MAX,
+        };
+        let tenants: Vec<uuid::Uuid> = (0..100).map(|_| uuid::Uuid::new_v4()).collect();
+        let users: Vec<String> = (0..1000).map(|i| format!("user:{i}")).collect();
+        let n = 200_000;
+        let start = Instant::now();
+        for i in 0..n {
+            let (_, ok) = api_budget(&l, limits, &users[i % 1000], tenants[i % 100], 1).await;
+            ok.unwrap();
+        }
+        let per = start.elapsed() / n as u32;
+        println!("api_budget in memory: {per:?} per request over {n} requests");
+    }
+
+    /// The same through Redis (one script round trip), against `TENANTRY_BENCH_REDIS`
+    /// (e.g. `redis://127.0.0.1:6379`).
+    #[tokio::test]
+    #[ignore]
+    async fn api_budget_cost_redis() {
+        let Ok(url) = std::env::var("TENANTRY_BENCH_REDIS") else {
+            return;
+        };
+        let mut vars = HashMap::new();
+        vars.insert("REDIS_URL".to_string(), url);
+        vars.insert(
+            "DATABASE_URL".to_string(),
+            format!("postgres://x@127.0.0.1/bench_{}", uuid::Uuid::new_v4().simple()),
+        );
+        let l = RateLimiter::new(&Config::from_map(vars).unwrap()).unwrap();
+        let limits = ApiLimits {
+            per_principal: u32::MAX,
+            per_tenant: u32::MAX,
+        };
+        let t = uuid::Uuid::new_v4();
+        let n = 5_000;
+        api_budget(&l, limits, "user:warm", t, 1).await.1.unwrap();
+        let start = Instant::now();
+        for i in 0..n {
+            api_budget(&l, limits, &format!("user:{}", i % 50), t, 1)
+                .await
+                .1
+                .unwrap();
+        }
+        assert!(
+            !l.redis.as_ref().unwrap().down.load(Ordering::Relaxed),
+            "Redis answered"
+        );
+        println!("api_budget through Redis: {:?} per request", start.elapsed() / n);
+    }
+
+    #[test]
+    fn expensive_routes_cost_more() {
+        assert_eq!(request_cost("/api/v1/projects"), 1);
+        assert_eq!(request_cost("/api/v1/projects/{id}"), 1);
+        assert_eq!(request_cost("/api/v1/users/bulk/create"), 10);
+        assert_eq!(request_cost("/api/v1/audit/export"), 10);
+        assert_eq!(request_cost("/api/v1/projects/search"), 5);
+        assert_eq!(request_cost("/api/v1/projects/documents/upload"), 5);
+        assert_eq!(request_cost("/api/v1/projects/documents/{id}/upload-complete"), 5);
     }
 
     #[tokio::test]

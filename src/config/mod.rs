@@ -127,6 +127,12 @@ pub struct Config {
     pub auth_cache_ttl: Duration,
     pub rate_limit_login_per_minute: u32,
     pub rate_limit_per_account_per_minute: u32,
+    /// Units every authenticated principal may spend per minute (0 = no API limits).
+    pub rate_limit_api_per_minute: u32,
+    /// Units a whole tenant may spend per minute (0 = no API limits).
+    pub rate_limit_tenant_per_minute: u32,
+    /// Retention of `login_attempts`, `security_events` and dead outbox mail, in days.
+    pub retention: Retention,
     pub email_worker_enabled: bool,
     pub email_max_attempts: i32,
     /// How often `serve` runs the maintenance cleanup (zero: only on request).
@@ -139,6 +145,15 @@ pub struct Config {
     pub sns_topic_arn_allowlist: Vec<String>,
     /// Outside production: one line per unsafe default in use, printed by `serve`.
     pub unsafe_defaults: Vec<String>,
+}
+
+/// How long the maintenance job keeps what it prunes (whole days; the audit
+/// log is never pruned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub login_attempts_days: u32,
+    pub security_events_days: u32,
+    pub dead_email_days: u32,
 }
 
 impl Config {
@@ -318,6 +333,13 @@ impl Config {
             auth_cache_ttl: Duration::from_millis(v.parse("AUTH_CACHE_TTL_MS", 2000)?),
             rate_limit_login_per_minute: v.parse("RATE_LIMIT_LOGIN_PER_MINUTE", 1000)?,
             rate_limit_per_account_per_minute: v.parse("RATE_LIMIT_ACCOUNT_PER_MINUTE", 10)?,
+            rate_limit_api_per_minute: v.parse("RATE_LIMIT_API_PER_MINUTE", 600)?,
+            rate_limit_tenant_per_minute: v.parse("RATE_LIMIT_TENANT_PER_MINUTE", 6000)?,
+            retention: Retention {
+                login_attempts_days: v.parse("RETENTION_LOGIN_ATTEMPTS_DAYS", 90)?,
+                security_events_days: v.parse("RETENTION_SECURITY_EVENTS_DAYS", 365)?,
+                dead_email_days: v.parse("RETENTION_DEAD_EMAIL_DAYS", 30)?,
+            },
             email_worker_enabled: v.parse("EMAIL_WORKER", true)?,
             email_max_attempts: v.parse("EMAIL_MAX_ATTEMPTS", 8)?,
             maintenance_interval: Duration::from_secs(v.parse("MAINTENANCE_INTERVAL_SECS", 3600)?),

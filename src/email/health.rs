@@ -59,6 +59,7 @@ pub async fn check(state: &AppState) -> Value {
         "worker_enabled": state.config.email_worker_enabled,
         "latency_ms": latency_ms,
         "last_failure_at": rfc3339(local.last_failure_at),
+        // Shown to super admins only: `/health/detailed` strips it for everyone else.
         "last_failure": local.last_failure,
     });
     let failing = match (local.last_failure_at, local.last_success_at) {

@@ -46,6 +46,8 @@ pub struct EmailService {
 pub struct ProviderStatus {
     pub last_success_at: Option<OffsetDateTime>,
     pub last_success_provider: Option<&'static str>,
+    /// When the last send failed, and why: shown on `/health/detailed` to a
+    /// super admin only (the public view is status and provider).
     pub last_failure_at: Option<OffsetDateTime>,
     pub last_failure: Option<String>,
 }

@@ -32,8 +32,9 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Each dependency with its state and latency. Unauthenticated callers (load
-/// balancers, monitors, anyone) see only `status` and `latency_ms` per check:
-/// error text, provider names and queue sizes tell an attacker too much. A super
+/// balancers, monitors, anyone) see only `status`, `latency_ms` and, for email,
+/// the active `provider` path (`ses+smtp`…): error text, hosts and queue sizes
+/// tell an attacker too much. A super
 /// admin's bearer token shows every field.
 #[utoipa::path(get, path = "/health/detailed", tag = "health", security((), ("bearer" = [])),
     responses((status = 200, description = "Checks"), (status = 503, description = "The database does not answer")))]
@@ -73,10 +74,10 @@ pub async fn health_detailed(State(state): State<AppState>, admin: Option<SuperA
     )
 }
 
-/// What anyone may see of a check: its status and latency.
+/// What anyone may see of a check: its status, latency and active provider.
 fn public_view(check: &Value) -> Value {
     let mut out = serde_json::Map::new();
-    for key in ["status", "latency_ms"] {
+    for key in ["status", "latency_ms", "provider"] {
         if let Some(v) = check.get(key) {
             out.insert(key.into(), v.clone());
         }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod middleware;
+pub mod ratelimit;
 
 use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware as mw};
 use serde_json::Value;
@@ -147,7 +148,13 @@ pub fn router(state: AppState) -> Router {
             axum::http::header::IF_MATCH,
             x_request_id.clone(),
         ])
-        .expose_headers([x_request_id.clone(), axum::http::header::ETAG])
+        .expose_headers([
+            x_request_id.clone(),
+            axum::http::header::ETAG,
+            axum::http::header::RETRY_AFTER,
+            ratelimit::RATELIMIT.clone(),
+            ratelimit::RATELIMIT_POLICY.clone(),
+        ])
         .max_age(std::time::Duration::from_secs(600));
 
     let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -176,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("No such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(mw::from_fn(ratelimit::rate_limit_headers))
         .layer(mw::from_fn(middleware::record_metrics))
         .layer(axum::Extension(client_ip::ProxyPolicy {
             enabled: config.trust_proxy,

@@ -3,6 +3,7 @@
 
 mod outbox;
 mod providers;
+mod refusals;
 pub(crate) mod support;
 mod webhook;
 

@@ -71,7 +71,7 @@ async fn the_public_health_check_shows_no_error_text() {
         .to_string();
     assert_eq!(full["checks"]["email"]["status"], "degraded", "{full}");
 
-    // …anyone else, status and latency only.
+    // …anyone else, status, latency and the active provider only.
     let public = app.public_json("/health/detailed").await;
     let email = &public["checks"]["email"];
     assert_eq!(email["status"], "degraded", "{public}");
@@ -79,7 +79,8 @@ async fn the_public_health_check_shows_no_error_text() {
     for (name, check) in public["checks"].as_object().unwrap() {
         let keys: Vec<&String> = check.as_object().unwrap().keys().collect();
         assert!(
-            keys.iter().all(|k| *k == "status" || *k == "latency_ms"),
+            keys.iter()
+                .all(|k| ["status", "latency_ms", "provider"].contains(&k.as_str())),
             "{name}: {check}"
         );
     }

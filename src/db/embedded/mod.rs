@@ -20,7 +20,9 @@
 //! [`ensure_database`] then creates a database on it.
 //!
 //! Authentication is `trust` and the server listens on 127.0.0.1 only: this is a
-//! development and test database, not a production one.
+//! development and test database, not a production one. It keeps running after
+//! `serve` or `cargo test` exits; `tenantry db status` shows it and `tenantry db
+//! stop` stops it ([`control`]).
 
 use std::{
     ffi::OsStr,
@@ -45,10 +47,13 @@ use self::{
 };
 
 mod binaries;
+mod control;
 mod lock;
 mod server;
 #[cfg(test)]
 mod tests;
+
+pub use control::{ClusterStatus, cluster_status, stop_cluster};
 
 /// The port a new cluster listens on unless it is taken.
 const DEFAULT_PORT: u16 = 54329;

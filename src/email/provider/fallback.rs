@@ -1,9 +1,12 @@
-//! SES first, SMTP when SES fails in a way that retrying SES won't fix quickly
-//! (throttling, 5xx, timeouts, network). The receipt names whoever sent it.
+//! SES first, SMTP when SES fails for any reason that is not the message's or
+//! the recipient's: transient trouble (throttling, 5xx, timeouts, network) and
+//! SES's own refusals (configuration, credentials, unverified sender, paused
+//! account). An invalid or suppressed recipient is not retried elsewhere: the
+//! fallback would deliver what SES rightly refused. The receipt names whoever sent it.
 
 use super::{Delivered, EmailSender, FailureKind, OutgoingEmail, SendError};
 
-/// A primary provider with a fallback for transient failures.
+/// A primary provider with a fallback for every failure but [`FailureKind::Permanent`].
 pub struct Fallback<P, F> {
     primary: P,
     fallback: F,
@@ -20,8 +23,8 @@ impl<P: EmailSender, F: EmailSender> EmailSender for Fallback<P, F> {
     async fn send(&self, email: &OutgoingEmail) -> Result<Delivered, SendError> {
         let first = match self.primary.send(email).await {
             Ok(delivered) => return Ok(delivered),
-            Err(e) if e.kind == FailureKind::Transient => e,
-            Err(e) => return Err(e),
+            Err(e) if e.kind == FailureKind::Permanent => return Err(e),
+            Err(e) => e,
         };
         tracing::warn!(email_id = %email.id, error = ?first.to_string(), "primary email provider failed; trying the fallback");
         self.fallback.send(email).await.map_err(|second| {
@@ -94,9 +97,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn falls_back_only_on_transient_failures() {
+    async fn falls_back_on_transient_failures_and_refusals_but_not_on_a_bad_message() {
         let f = Fallback::new(
             Scripted::new("ses", vec![Err(FailureKind::Transient)]),
+            Scripted::new("smtp", vec![Ok(())]),
+        );
+        assert_eq!(f.send(&email()).await.unwrap().provider, "smtp");
+
+        let f = Fallback::new(
+            Scripted::new("ses", vec![Err(FailureKind::Refused)]),
             Scripted::new("smtp", vec![Ok(())]),
         );
         assert_eq!(f.send(&email()).await.unwrap().provider, "smtp");

@@ -42,11 +42,12 @@ pub struct Delivered {
 pub enum FailureKind {
     /// Throttling, 5xx, timeouts, network: retry later, or try the fallback now.
     Transient,
-    /// The provider refused for a reason that may be fixed (credentials,
-    /// paused account): retry later, but a fallback would not help.
+    /// The provider refused for a reason of its own, not the recipient's
+    /// (configuration, credentials, unverified sender, paused or suspended
+    /// account): try the fallback now, else retry later once it is fixed.
     Refused,
-    /// This message can never be delivered as it is (rejected content, bad
-    /// recipient): no retry.
+    /// This message can never be delivered as it is (invalid or suppressed
+    /// recipient, rejected content): no fallback, no retry.
     Permanent,
 }
 

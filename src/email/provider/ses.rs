@@ -67,30 +67,50 @@ fn content(data: &str) -> Result<Content, SendError> {
         .map_err(|e| SendError::new(NAME, FailureKind::Permanent, format!("cannot build message: {e}")))
 }
 
-/// Throttling, 5xx, timeouts and network failures are transient (and worth the
-/// fallback); a rejected message is permanent; anything else is a refusal that
-/// a configuration fix may cure.
+/// Throttling, 5xx, timeouts and network failures are transient; a refusal
+/// caused by the recipient (an invalid or suppressed address) or by the
+/// message's content is permanent; every other refusal is SES's own
+/// (credentials, unverified sender, paused or suspended account, missing
+/// configuration set, …): [`FailureKind::Refused`], which the SMTP fallback
+/// may still deliver.
 fn classify(err: &SdkError<SendEmailError>) -> FailureKind {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => FailureKind::Transient,
         SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
             let e = service.err();
-            let throttled = e.is_too_many_requests_exception()
-                || e.is_limit_exceeded_exception()
-                || matches!(
-                    e.code(),
-                    Some("Throttling" | "ThrottlingException" | "TooManyRequestsException")
-                );
-            if throttled || status == 429 || status >= 500 {
-                FailureKind::Transient
-            } else if e.is_message_rejected() {
-                FailureKind::Permanent
-            } else {
-                FailureKind::Refused
-            }
+            classify_refusal(
+                service.raw().status().as_u16(),
+                e.code().unwrap_or_default(),
+                e.message().unwrap_or_default(),
+            )
         }
         _ => FailureKind::Refused,
+    }
+}
+
+/// [`classify`] on the parts of an SES error response: status, error code and message.
+fn classify_refusal(status: u16, code: &str, message: &str) -> FailureKind {
+    let message = message.to_ascii_lowercase();
+    let throttled = matches!(
+        code,
+        "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "LimitExceededException"
+    );
+    if throttled || status == 429 || status >= 500 {
+        return FailureKind::Transient;
+    }
+    let recipient_at_fault = match code {
+        // "Email address is not verified" is the sender (or a sandboxed account): SES's side.
+        "MessageRejected" => !message.contains("not verified"),
+        // SES checks address syntax: "Illegal address", "Missing final '@domain'", …
+        "BadRequestException" => ["address", "@domain", "domain contains", "recipient"]
+            .iter()
+            .any(|m| message.contains(m)),
+        _ => false,
+    };
+    if recipient_at_fault {
+        FailureKind::Permanent
+    } else {
+        FailureKind::Refused
     }
 }
 
@@ -133,5 +153,63 @@ impl EmailSender for SesSender {
 
     fn describe(&self) -> String {
         NAME.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_recipient_or_the_message_makes_a_refusal_permanent() {
+        use FailureKind::*;
+        let cases = [
+            (400, "MessageRejected", "Address blacklisted.", Permanent),
+            (
+                400,
+                "MessageRejected",
+                "Email address is not verified. The following identities failed the check in region EU-CENTRAL-1: no-reply@x.test",
+                Refused,
+            ),
+            (400, "BadRequestException", "Illegal address", Permanent),
+            (400, "BadRequestException", "Missing final '@domain'", Permanent),
+            (
+                400,
+                "SendingPausedException",
+                "Sending is paused for this account.",
+                Refused,
+            ),
+            (400, "AccountSuspendedException", "Account suspended", Refused),
+            (
+                400,
+                "MailFromDomainNotVerifiedException",
+                "MAIL FROM domain not verified",
+                Refused,
+            ),
+            (404, "NotFoundException", "Configuration set does not exist", Refused),
+            (
+                403,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+                Refused,
+            ),
+            (
+                403,
+                "AccessDeniedException",
+                "not authorized to perform ses:SendEmail",
+                Refused,
+            ),
+            (429, "TooManyRequestsException", "Too many requests", Transient),
+            (
+                400,
+                "LimitExceededException",
+                "Maximum sending rate exceeded.",
+                Transient,
+            ),
+            (503, "ServiceUnavailable", "", Transient),
+        ];
+        for (status, code, message, kind) in cases {
+            assert_eq!(classify_refusal(status, code, message), kind, "{code}: {message}");
+        }
     }
 }
