@@ -197,7 +197,6 @@ impl Config {
             other => return Err(v.bad("LOG_FORMAT", format!("`{other}` is not one of json, pretty"))),
         };
 
-        let frontend_url = v.get("FRONTEND_URL").unwrap_or_else(|| "http://localhost:3000".into());
         let lockout_minutes: i64 = v.parse("LOCKOUT_MINUTES", 30)?;
         let super_admin_password = v.get("SUPER_ADMIN_PASSWORD").map(Secret::new);
         if !dev && super_admin_password.as_ref().is_some_and(|p| p.expose().len() < 12) {
@@ -207,6 +206,11 @@ impl Config {
         let bind_addr = bind_addr
             .parse()
             .map_err(|e| v.bad("BIND_ADDR", format!("`{bind_addr}` is not host:port ({e})")))?;
+        let base_url = v
+            .get("BASE_URL")
+            .unwrap_or_else(|| default_base_url(bind_addr))
+            .trim_end_matches('/')
+            .to_string();
         let max_failed_logins = v.parse("MAX_FAILED_LOGINS", 5)?;
         if max_failed_logins < 1 {
             return Err(v.bad("MAX_FAILED_LOGINS", "must be at least 1".into()));
@@ -271,12 +275,14 @@ impl Config {
                 })
                 .unwrap_or_default(),
             app_name: v.get("APP_NAME").unwrap_or_else(|| "Tenantry".into()),
-            base_url: v
-                .get("BASE_URL")
-                .unwrap_or_else(|| default_base_url(bind_addr))
+            base_url: base_url.clone(),
+            // The console is served by this binary, so email links land on it
+            // unless a separate frontend is configured.
+            frontend_url: v
+                .get("FRONTEND_URL")
+                .unwrap_or(base_url)
                 .trim_end_matches('/')
                 .to_string(),
-            frontend_url: frontend_url.trim_end_matches('/').to_string(),
             super_admin_email: v.get("SUPER_ADMIN_EMAIL"),
             super_admin_password,
             redis_url: v.get("REDIS_URL").map(Secret::new),
@@ -349,6 +355,7 @@ mod tests {
         );
         let c = cfg(&[("BIND_ADDR", "0.0.0.0:9000"), ("BASE_URL", "https://api.example.com/")]).unwrap();
         assert_eq!(c.base_url, "https://api.example.com");
+        assert_eq!(c.frontend_url, "https://api.example.com", "FRONTEND_URL defaults to BASE_URL");
     }
 
     #[test]

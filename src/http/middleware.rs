@@ -34,7 +34,8 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
         .map(str::to_string);
     let res = next.run(req).await;
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error()) || is_html(&res) {
+        // Console pages render their own errors for people.
         return res;
     }
     let is_problem = res
@@ -76,6 +77,13 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
         }
     }
     out
+}
+
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 /// Keeps connections reusable when a handler answers without reading the request
@@ -159,9 +167,12 @@ pub fn trim_trailing_slash(mut req: Request) -> Request {
     req
 }
 
-/// Security headers on every response; CSP on HTML.
+/// Security headers on every response; CSP on HTML. A response that brings its
+/// own CSP or cache policy (console pages and assets) keeps it.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    let own_csp = res.headers().contains_key("content-security-policy");
+    let own_cache = res.headers().contains_key(header::CACHE_CONTROL);
     let h = res.headers_mut();
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -171,7 +182,9 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
+    if own_csp {
+        // Kept as the handler set it.
+    } else if is_html {
         // Swagger UI needs its own inline bootstrap script and styles.
         h.insert(
             "content-security-policy",
@@ -186,7 +199,9 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         );
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !own_cache {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
 }
 
