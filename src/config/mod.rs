@@ -355,7 +355,10 @@ mod tests {
         );
         let c = cfg(&[("BIND_ADDR", "0.0.0.0:9000"), ("BASE_URL", "https://api.example.com/")]).unwrap();
         assert_eq!(c.base_url, "https://api.example.com");
-        assert_eq!(c.frontend_url, "https://api.example.com", "FRONTEND_URL defaults to BASE_URL");
+        assert_eq!(
+            c.frontend_url, "https://api.example.com",
+            "FRONTEND_URL defaults to BASE_URL"
+        );
     }
 
     #[test]

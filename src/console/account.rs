@@ -260,12 +260,22 @@ fn qr_svg(url: &str) -> String {
         .build();
     // Drop the XML declaration: the element is embedded in the page.
     match svg.find("<svg") {
-        Some(i) => svg[i..].replacen("<svg ", "<svg role=\"img\" aria-label=\"QR code for your authenticator app\" ", 1),
+        Some(i) => svg[i..].replacen(
+            "<svg ",
+            "<svg role=\"img\" aria-label=\"QR code for your authenticator app\" ",
+            1,
+        ),
         None => String::new(),
     }
 }
 
-fn setup_view(frame: Frame, secret: String, otpauth_url: String, codes: Vec<String>, error: Option<String>) -> SetupView {
+fn setup_view(
+    frame: Frame,
+    secret: String,
+    otpauth_url: String,
+    codes: Vec<String>,
+    error: Option<String>,
+) -> SetupView {
     SetupView {
         frame,
         qr_svg: qr_svg(&otpauth_url),
@@ -361,7 +371,10 @@ pub async fn recovery_codes_download(State(state): State<AppState>, _me: Me, For
     }
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"recovery-codes.txt\""),
@@ -487,7 +500,8 @@ pub async fn end_session(State(state): State<AppState>, me: Me, Path(id): Path<U
             return Err(ApiError::not_found("Session"));
         }
         if revoke_session(&mut tx, id, "signed_out_by_user").await? > 0 {
-            let event = AuditEvent::new("session.revoked", "session", id).new_values(json!({"reason": "signed_out_by_user"}));
+            let event =
+                AuditEvent::new("session.revoked", "session", id).new_values(json!({"reason": "signed_out_by_user"}));
             audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), event).await?;
         }
         tx.commit().await?;
@@ -545,10 +559,7 @@ struct ActivityView {
 pub async fn activity_page(me: Me) -> Response {
     let frame = me.frame("/account/activity");
     let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
-    let page = PageParams {
-        page: 1,
-        page_size: 25,
-    };
+    let page = PageParams { page: 1, page_size: 25 };
     let attempts = own_rows::<LoginAttemptView>(
         &mut tx,
         &ctx,

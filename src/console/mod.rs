@@ -92,14 +92,29 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/logout", post(signin::logout))
         .route("/end-impersonation", post(signin::end_impersonation))
         .route("/forgot-password", get(links::forgot_page).post(links::forgot_submit))
-        .route("/set-password", get(links::set_password_page).post(links::set_password_submit))
-        .route("/reset-password", get(links::reset_password_page).post(links::reset_password_submit))
-        .route("/verify-email", get(links::verify_email_page).post(links::verify_email_submit))
-        .route("/accept-invitation", get(links::invitation_page).post(links::invitation_submit))
+        .route(
+            "/set-password",
+            get(links::set_password_page).post(links::set_password_submit),
+        )
+        .route(
+            "/reset-password",
+            get(links::reset_password_page).post(links::reset_password_submit),
+        )
+        .route(
+            "/verify-email",
+            get(links::verify_email_page).post(links::verify_email_submit),
+        )
+        .route(
+            "/accept-invitation",
+            get(links::invitation_page).post(links::invitation_submit),
+        )
         .route("/unlock", get(links::unlock_page))
         .route("/security", get(links::security_page))
         .route("/account", get(account::profile_page).post(account::profile_submit))
-        .route("/account/password", get(account::password_page).post(account::password_submit))
+        .route(
+            "/account/password",
+            get(account::password_page).post(account::password_submit),
+        )
         .route("/account/password/check", post(account::password_check))
         .route("/account/mfa", get(account::mfa_page))
         .route("/account/mfa/setup", post(account::mfa_setup))

@@ -66,7 +66,10 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// Renders `template` with `view` as an HTML page with the console's CSP.
 pub fn page(status: StatusCode, template: &str, view: impl Serialize) -> Response {
-    let html = match ENV.get_template(template).and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&view)))) {
+    let html = match ENV
+        .get_template(template)
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&view))))
+    {
         Ok(html) => html,
         Err(e) => {
             tracing::error!(template, error = %e, "console template failed");
@@ -75,7 +78,10 @@ pub fn page(status: StatusCode, template: &str, view: impl Serialize) -> Respons
     };
     let mut res = (status, html).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     res
 }
@@ -231,7 +237,12 @@ mod tests {
                 needs: Some(Permission::UsersRead),
             },
         ];
-        let labels = |c: &AuthCtx| nav_for(&entries, c, "/account").iter().map(|i| i.label).collect::<Vec<_>>();
+        let labels = |c: &AuthCtx| {
+            nav_for(&entries, c, "/account")
+                .iter()
+                .map(|i| i.label)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(labels(&ctx(vec![])), ["Profile"]);
         assert_eq!(labels(&ctx(vec![Permission::UsersRead])), ["Profile", "Users"]);
     }

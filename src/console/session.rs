@@ -171,8 +171,7 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
                 .map(|(_, v)| v.into_owned())
         });
     let expected = Csrf::for_request(&state, &parts.headers);
-    let valid = expected.new_cookie.is_none()
-        && sent.is_some_and(|s| ct_eq(s.as_bytes(), expected.token.as_bytes()));
+    let valid = expected.new_cookie.is_none() && sent.is_some_and(|s| ct_eq(s.as_bytes(), expected.token.as_bytes()));
     if !valid {
         tracing::warn!(path = ?parts.uri.path(), "console request refused: missing or wrong CSRF token");
         let res = render::message(

@@ -76,9 +76,16 @@ impl Browser {
         let port = lease_driver()?;
         let profile = tempfile::tempdir().unwrap();
         let args = json!([
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", "--window-size=1200,900",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1200,900",
             format!("--user-data-dir={}", profile.path().display()),
         ]);
         let mut options = json!({ "args": args });
@@ -90,7 +97,12 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = None;
         for _ in 0..50 {
-            match ClientBuilder::rustls().unwrap().capabilities(caps.clone()).connect(&url).await {
+            match ClientBuilder::rustls()
+                .unwrap()
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(client) => {
                     return Some(Browser {
                         client,

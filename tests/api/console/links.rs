@@ -13,10 +13,15 @@ async fn invitation_link_accept_and_signed_in() {
     let t = app.seed_tenant("acme").await;
     let admin = t.token(&app, "tenant_admin").await;
     let invitee = "newcomer@acme.test";
-    let r = app.post("/api/v1/users/invite", &admin, json!({"email": invitee})).await;
+    let r = app
+        .post("/api/v1/users/invite", &admin, json!({"email": invitee}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let link = mail_link(&app, invitee, "invitation").await;
-    assert!(link.starts_with(&format!("{}/accept-invitation?token=", app.base)), "{link}");
+    assert!(
+        link.starts_with(&format!("{}/accept-invitation?token=", app.base)),
+        "{link}"
+    );
 
     let Some(b) = Browser::open(&app).await else { return };
     b.go(&link).await;

@@ -36,7 +36,10 @@ async fn password_sign_in_revocation_and_sign_out() {
     b.signs_in(t.email("user"), PASSWORD).await;
     assert_eq!(b.path().await, "/account");
     let text = b.text().await;
-    assert!(text.contains("Your profile") && text.contains(t.email("user")), "{text}");
+    assert!(
+        text.contains("Your profile") && text.contains(t.email("user")),
+        "{text}"
+    );
     assert!(!text.contains("Users"), "no admin menu without users:read");
 
     // The console session is the user_sessions row: terminating the user's
@@ -52,20 +55,23 @@ async fn password_sign_in_revocation_and_sign_out() {
     // Sign in again, then sign out: the row is revoked.
     b.signs_in(t.email("user"), PASSWORD).await;
     assert_eq!(b.path().await, "/account");
+    let other = t.token(&app, "user").await;
     b.go("/account/sessions").await;
     b.screenshot("sessions").await;
     assert!(b.text().await.contains("this session"));
+    b.press("Sign out all other sessions").await;
+    assert!(b.text().await.contains("All your other sessions are signed out."));
+    let r = app.get("/api/v1/auth/status", &other).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the other session ended");
     b.press("Sign out").await;
     assert!(b.path().await.starts_with("/login"));
     assert!(b.text().await.contains("You have signed out."));
     let mut su = app.db.superuser().await;
-    let live: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM user_sessions WHERE user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(t.user_id("user"))
-    .fetch_one(&mut su)
-    .await
-    .unwrap();
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM user_sessions WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(t.user_id("user"))
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
     assert_eq!(live, 0, "sign-out revoked the session row");
     b.go("/account").await;
     assert_eq!(b.path().await, "/login");
@@ -95,7 +101,11 @@ async fn mfa_enrolment_then_sign_in_with_a_code() {
 
     b.fill("Confirmation code", &code_at(&secret, 0)).await;
     b.press("Turn on two-factor authentication").await;
-    assert!(b.text().await.contains("Two-factor authentication is on."), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("Two-factor authentication is on."),
+        "{}",
+        b.text().await
+    );
     b.press("Sign out").await;
 
     b.signs_in(t.email("user"), PASSWORD).await;
@@ -117,7 +127,12 @@ async fn a_stored_script_name_is_shown_as_text() {
     let token = t.token(&app, "user").await;
     let name = "<script>document.title='owned'</script>";
     let r = app
-        .call(Method::PUT, "/api/v1/users/me", Some(&token), Some(json!({"first_name": name})))
+        .call(
+            Method::PUT,
+            "/api/v1/users/me",
+            Some(&token),
+            Some(json!({"first_name": name})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let Some(b) = Browser::open(&app).await else { return };

@@ -24,26 +24,33 @@ async fn sso_button_signs_in_through_the_identity_provider() {
     let sa = app.super_admin_token().await;
     let body = json!({"auto_provision_users": true, "allowed_domains": ["acme.test"], "default_role_name": "user"});
     let r = app
-        .post(&format!("/api/v1/tenants/{}/identity-providers/google", t.id), &sa, body)
+        .post(
+            &format!("/api/v1/tenants/{}/identity-providers/google", t.id),
+            &sa,
+            body,
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 
     let Some(b) = Browser::open(&app).await else { return };
     b.go("/login").await;
-    assert!(!b.text().await.contains("Sign in with Google"), "no organisation known yet");
+    assert!(
+        !b.text().await.contains("Sign in with Google"),
+        "no organisation known yet"
+    );
     b.go("/login?tenant=acme").await;
-    assert!(!b.text().await.contains("Sign in with Microsoft"), "only configured providers");
+    assert!(
+        !b.text().await.contains("Sign in with Microsoft"),
+        "only configured providers"
+    );
     b.press("Sign in with Google").await;
 
     // The browser is at the provider now; it authenticates the person and
     // sends the browser back with a code, as a real provider would.
     let url = b.client.current_url().await.unwrap().to_string();
     assert!(url.starts_with(&idp.base), "{url}");
-    let params: std::collections::HashMap<String, String> = url::Url::parse(&url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
+    let params: std::collections::HashMap<String, String> =
+        url::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
     assert_eq!(params["redirect_uri"], format!("{}/auth/callback", app.base));
     let claims = idp.google_claims("g-sub-1", "sso.person@acme.test", Some("acme.test"));
     let code = idp.issue_code(&url, claims);
