@@ -154,6 +154,7 @@ impl Browser {
     /// Clicks the button (or link) showing exactly this text.
     pub async fn press(&self, text: &str) {
         let xpath = format!("//button[normalize-space(.)='{text}'] | //a[normalize-space(.)='{text}']");
+        let page = self.client.find(Locator::Css("html")).await.unwrap();
         self.client
             .find(Locator::XPath(&xpath))
             .await
@@ -161,6 +162,14 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        // Every button here submits a form or follows a link: wait for the
+        // next page to replace this one.
+        for _ in 0..200 {
+            if page.attr("lang").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// The page's visible text.
