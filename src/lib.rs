@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod db;
 pub mod email;

@@ -153,6 +153,18 @@ async fn spend_api_budget(parts: &Parts, state: &AppState, claims: &Claims) -> R
 /// Resolves the caller inside a fresh tenant transaction.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, TenantTx), ApiError> {
     let claims = bearer_claims(parts, state)?;
+    authenticate_claims(claims, parts, state).await
+}
+
+/// The session check behind every front door: verified `claims` (from a bearer
+/// token, or the console's session cookie) name a live session of an active
+/// user in an active tenant. Spends the caller's API budget, then resolves the
+/// caller inside a fresh tenant transaction.
+pub async fn authenticate_claims(
+    claims: Claims,
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(AuthCtx, TenantTx), ApiError> {
     spend_api_budget(parts, state, &claims).await?;
     let mut tx = state.db.tenant_tx(TenantId(claims.tid)).await?;
     let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
@@ -196,11 +208,10 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, T
     Ok((ctx, tx))
 }
 
-impl<P: Required> FromRequestParts<AppState> for Authz<P> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (ctx, tx) = authenticate(parts, state).await?;
+impl<P: Required> Authz<P> {
+    /// A caller resolved by [`authenticate_claims`] through another front door
+    /// (the console), refused with 403 unless it holds `P`.
+    pub fn checked(ctx: AuthCtx, tx: TenantTx) -> Result<Self, ApiError> {
         if let Some(p) = P::PERMISSION {
             ctx.require(p)?;
         }
@@ -209,6 +220,15 @@ impl<P: Required> FromRequestParts<AppState> for Authz<P> {
             tx,
             _perm: PhantomData,
         })
+    }
+}
+
+impl<P: Required> FromRequestParts<AppState> for Authz<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (ctx, tx) = authenticate(parts, state).await?;
+        Self::checked(ctx, tx)
     }
 }
 

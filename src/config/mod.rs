@@ -220,7 +220,6 @@ impl Config {
             other => return Err(v.bad("LOG_FORMAT", format!("`{other}` is not one of json, pretty"))),
         };
 
-        let frontend_url = v.get("FRONTEND_URL").unwrap_or_else(|| "http://localhost:3000".into());
         let lockout_minutes: i64 = v.parse("LOCKOUT_MINUTES", 30)?;
         let super_admin_password = v.get("SUPER_ADMIN_PASSWORD").map(Secret::new);
         if !dev && super_admin_password.as_ref().is_some_and(|p| p.expose().len() < 12) {
@@ -230,6 +229,11 @@ impl Config {
         let bind_addr = bind_addr
             .parse()
             .map_err(|e| v.bad("BIND_ADDR", format!("`{bind_addr}` is not host:port ({e})")))?;
+        let base_url = v
+            .get("BASE_URL")
+            .unwrap_or_else(|| default_base_url(bind_addr))
+            .trim_end_matches('/')
+            .to_string();
         let max_failed_logins = v.parse("MAX_FAILED_LOGINS", 5)?;
         if max_failed_logins < 1 {
             return Err(v.bad("MAX_FAILED_LOGINS", "must be at least 1".into()));
@@ -245,12 +249,13 @@ impl Config {
             ));
         }
 
-        let base_url = v
-            .get("BASE_URL")
-            .unwrap_or_else(|| default_base_url(bind_addr))
+        // The console is served by this binary, so email links land on it
+        // unless a separate frontend is configured.
+        let frontend_url = v
+            .get("FRONTEND_URL")
+            .unwrap_or_else(|| base_url.clone())
             .trim_end_matches('/')
             .to_string();
-        let frontend_url = frontend_url.trim_end_matches('/').to_string();
         let unsafe_defaults = if dev {
             production::unsafe_defaults(&v, &base_url, &frontend_url)
         } else {
@@ -413,6 +418,10 @@ mod tests {
         );
         let c = cfg(&[("BIND_ADDR", "0.0.0.0:9000"), ("BASE_URL", "https://api.example.com/")]).unwrap();
         assert_eq!(c.base_url, "https://api.example.com");
+        assert_eq!(
+            c.frontend_url, "https://api.example.com",
+            "FRONTEND_URL defaults to BASE_URL"
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
         .map(str::to_string);
     let res = next.run(req).await;
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error()) || is_html(&res) {
+        // Console pages render their own errors for people.
         return res;
     }
     let is_problem = res
@@ -76,6 +77,13 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
         }
     }
     out
+}
+
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 /// Keeps connections reusable when a handler answers without reading the request

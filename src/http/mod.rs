@@ -139,7 +139,7 @@ pub fn router(state: AppState) -> Router {
             config
                 .frontend_url
                 .parse()
-                .unwrap_or_else(|_| "http://localhost:3000".parse().expect("valid")),
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("null")),
         ))
         .allow_methods(tower_http::cors::Any)
         .allow_headers([
@@ -174,6 +174,7 @@ pub fn router(state: AppState) -> Router {
 
     let mut app = Router::new()
         .merge(api)
+        .merge(crate::console::router(state.clone()))
         // validator "none": the UI would otherwise fetch a badge from validator.swagger.io.
         .merge(
             SwaggerUi::new("/docs")

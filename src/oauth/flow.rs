@@ -45,13 +45,13 @@ fn not_configured() -> ApiError {
 }
 
 #[derive(sqlx::FromRow)]
-struct TenantRef {
-    id: Uuid,
-    is_active: bool,
+pub(crate) struct TenantRef {
+    pub(crate) id: Uuid,
+    pub(crate) is_active: bool,
 }
 
 /// The tenant by slug, through the narrow pre-authentication function.
-async fn tenant_by_slug(state: &AppState, slug: &str) -> ApiResult<Option<TenantRef>> {
+pub(crate) async fn tenant_by_slug(state: &AppState, slug: &str) -> ApiResult<Option<TenantRef>> {
     let mut tx = state.db.anonymous_tx().await?;
     Ok(sqlx::query_as("SELECT id, is_active FROM auth_tenant_by_slug($1)")
         .bind(slug)

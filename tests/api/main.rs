@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod console;
 mod deploy;
 mod documents;
 mod email;

@@ -128,7 +128,7 @@ pub async fn verify_email(
 }
 
 #[derive(sqlx::FromRow)]
-struct Invitation {
+pub(crate) struct Invitation {
     id: Uuid,
     email: String,
     role_names: Vec<String>,
@@ -137,7 +137,7 @@ struct Invitation {
     tenant_active: bool,
 }
 
-async fn open_invitation(tx: &mut TenantTx, token: &str) -> Result<Invitation, ApiError> {
+pub(crate) async fn open_invitation(tx: &mut TenantTx, token: &str) -> Result<Invitation, ApiError> {
     let inv: Invitation = sqlx::query_as(
         "SELECT i.id, i.email, i.role_names, i.expires_at, i.accepted_at, t.is_active AS tenant_active \
          FROM invitations i JOIN tenants t ON t.id = i.tenant_id WHERE i.token_hash = $1 FOR UPDATE OF i",

@@ -1,13 +1,14 @@
 //! `/api/v1/auth` routes: the route table, plus the caller's status, sign-in
 //! history and security events.
 
-mod accounts;
-mod login;
-mod mfa;
-mod passwords;
-mod reauth;
-mod sessions;
-mod unlock;
+// The console calls these handlers as functions: one sign-in code path.
+pub(crate) mod accounts;
+pub(crate) mod login;
+pub(crate) mod mfa;
+pub(crate) mod passwords;
+pub(crate) mod reauth;
+pub(crate) mod sessions;
+pub(crate) mod unlock;
 
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -147,7 +148,7 @@ pub async fn security_events(
 
 /// A page of the caller's own rows of a per-user log table, newest first.
 /// `table` and `columns` are fixed fragments from this module, never input.
-async fn own_rows<T>(
+pub(crate) async fn own_rows<T>(
     tx: &mut TenantTx,
     ctx: &AuthCtx,
     table: &'static str,

@@ -1,0 +1,8 @@
+//! The console in a real browser: headless Chromium through WebDriver
+//! (`chromedriver`), plus the plain-HTTP checks of its security rules.
+
+mod browser;
+mod http;
+mod links;
+mod signin;
+mod sso;
