@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod pagination;
 pub mod projects;
 pub mod rbac;
+pub mod router;
 pub mod seed;
 pub mod storage;
 pub mod telemetry;

@@ -112,7 +112,7 @@ async fn serve(config: Config, url: &str, seed: bool) -> anyhow::Result<()> {
         tenantry::seed::run(&state).await?;
     }
     let background = tenantry::app::spawn_background(&state);
-    let app = tenantry::http::router(state);
+    let app = tenantry::router::router(state);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

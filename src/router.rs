@@ -1,9 +1,6 @@
-//! The HTTP kernel: router assembly, middleware stack, errors and extractors.
-
-pub mod error;
-pub mod extract;
-pub mod health;
-pub mod middleware;
+//! The one route table, the OpenAPI document, the middleware stack and the
+//! list of health checks: the top of the dependency graph (only `main` and the
+//! tests name it). Features export their routers; only this file assembles them.
 
 use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware as mw};
 use serde_json::Value;
@@ -22,8 +19,10 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
-pub use error::{ApiError, ApiResult};
+use crate::{
+    app::AppState,
+    http::{ApiError, error, extract, health, middleware},
+};
 
 #[derive(OpenApi)]
 #[openapi(

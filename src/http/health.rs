@@ -43,7 +43,7 @@ pub async fn health_detailed(State(state): State<AppState>) -> impl IntoResponse
     });
     let mut checks = serde_json::Map::new();
     checks.insert("database".into(), database);
-    for (name, check) in crate::http::extra_health_checks(&state).await {
+    for (name, check) in crate::router::extra_health_checks(&state).await {
         checks.insert(name.into(), check);
     }
     let all_ok = checks.values().all(|c| c["status"] != "error");
