@@ -2,6 +2,8 @@
 
 use std::{ops::Deref, sync::Arc};
 
+use axum::extract::FromRef;
+
 use crate::{
     auth::{jwt::JwtKeys, password::Passwords},
     config::Config,
@@ -37,6 +39,13 @@ impl Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// Handlers that need only the database take `State<Db>` (e.g. readiness).
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
     }
 }
 

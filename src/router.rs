@@ -2,7 +2,12 @@
 //! list of health checks: the top of the dependency graph (only `main` and the
 //! tests name it). Features export their routers; only this file assembles them.
 
-use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware as mw};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRef},
+    http::HeaderName,
+    middleware as mw,
+};
 use serde_json::Value;
 use tower::ServiceBuilder;
 use tower_http::{
@@ -21,7 +26,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     app::AppState,
-    http::{ApiError, error, extract, health, middleware},
+    http::{ApiError, error, extract, health, health::HealthChecks, middleware},
 };
 
 #[derive(OpenApi)]
@@ -110,13 +115,27 @@ fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// Extra `/health/detailed` checks contributed by features (email, storage, redis).
+/// The `/health/detailed` checks beyond the database (email, redis, storage).
 pub async fn extra_health_checks(state: &AppState) -> Vec<(&'static str, Value)> {
     vec![
-        ("email", crate::email::health::check(state).await),
+        (
+            "email",
+            crate::email::health::check(&state.db, &state.email, state.config.email_worker_enabled).await,
+        ),
         ("redis", state.limiter.health().await),
-        ("storage", crate::storage::health(state).await),
+        ("storage", crate::storage::health(&state.storage).await),
     ]
+}
+
+/// The health handlers' view of the state: the database and the list above.
+impl FromRef<AppState> for HealthChecks {
+    fn from_ref(state: &AppState) -> Self {
+        let state = state.clone();
+        HealthChecks::new(state.db.clone(), move || {
+            let state = state.clone();
+            async move { extra_health_checks(&state).await }
+        })
+    }
 }
 
 /// Builds the whole application with its middleware.

@@ -86,7 +86,7 @@ pub async fn delete_tenant(
     tx.commit().await?;
     // Rows are gone; files follow. A storage failure leaves orphans behind (logged),
     // never a half-deleted tenant.
-    if let Err(e) = crate::storage::delete_tenant_objects(&state, id).await {
+    if let Err(e) = crate::storage::delete_tenant_objects(&state.storage, id).await {
         tracing::error!(tenant_id = %id, error = ?e, "deleting the tenant's stored files failed");
     }
     Ok(StatusCode::NO_CONTENT)
