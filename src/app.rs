@@ -1,4 +1,6 @@
-//! Application state and assembly: everything `serve` and the tests share.
+//! Application state and its construction: everything handlers, jobs and the
+//! tests share. Routes are assembled in `crate::router`, background tasks
+//! started in `crate::jobs`.
 
 use std::{ops::Deref, sync::Arc};
 
@@ -28,7 +30,7 @@ pub struct Inner {
     /// OpenID Connect relying party: HTTP client and per-issuer metadata/JWKS cache.
     pub oidc: crate::oauth::OidcService,
     /// Email templates, provider, outbox worker status and SNS verification.
-    pub email: crate::email::EmailService,
+    pub email: Arc<crate::email::EmailService>,
     /// Document bytes: local disk or S3.
     pub storage: crate::storage::Storage,
     /// Resolved sessions for a couple of seconds (see `auth::cache`).
@@ -49,12 +51,19 @@ impl FromRef<AppState> for Db {
     }
 }
 
+/// The email webhook takes the service it needs, not the whole state.
+impl FromRef<AppState> for Arc<crate::email::EmailService> {
+    fn from_ref(state: &AppState) -> Self {
+        state.email.clone()
+    }
+}
+
 impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(&config);
         let secrets = SecretBox::new(&config.encryption_key_id, config.encryption_key.expose());
         // Parses and test-renders the email templates: a broken one stops start-up.
-        let email = crate::email::EmailService::new(&config).await?;
+        let email = Arc::new(crate::email::EmailService::new(&config).await?);
         let storage = crate::storage::Storage::from_config(&config)?;
         let limiter = crate::auth::ratelimit::RateLimiter::new(&config)?;
         let auth_cache = crate::auth::cache::AuthCache::new(config.auth_cache_ttl);
@@ -71,39 +80,4 @@ impl AppState {
             auth_cache,
         })))
     }
-}
-
-/// Background tasks of `serve` (outbox worker, sweepers); stopped on shutdown.
-pub struct Background {
-    stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Background {
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
-}
-
-/// Starts the background tasks; each watches the stop channel.
-pub fn spawn_background(state: &AppState) -> Background {
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    if state.config.email_worker_enabled {
-        tasks.push(tokio::spawn(crate::email::worker::run(state.clone(), rx.clone())));
-    }
-    tasks.push(tokio::spawn(crate::rbac::sweeper::run(state.clone(), rx.clone())));
-    let interval = state.config.maintenance_interval;
-    if !interval.is_zero() {
-        tasks.push(tokio::spawn(crate::admin::maintenance::run(
-            state.clone(),
-            interval,
-            rx.clone(),
-        )));
-    }
-    drop(rx);
-    Background { stop, tasks }
 }

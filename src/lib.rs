@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod email;
 pub mod http;
+pub mod jobs;
 pub mod oauth;
 pub mod pagination;
 pub mod projects;

@@ -67,7 +67,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/v1/users", crate::users::router())
         .nest("/api/v1/projects", crate::projects::router())
         .nest("/api/v1/admin/email", crate::email::admin_router())
-        .nest("/api/v1/webhooks", crate::email::webhook_router())
+        .nest("/api/v1/webhooks", crate::email::webhook::router())
         .merge(crate::tenants::router())
         .merge(crate::rbac::router())
         .merge(crate::admin::router())

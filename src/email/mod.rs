@@ -30,7 +30,7 @@ use crate::{app::AppState, config::Config};
 use provider::EmailSender;
 use templates::Templates;
 
-/// Everything email needs at run time; one per [`AppState`].
+/// Everything email needs at run time; one per process, shared behind an `Arc`.
 pub struct EmailService {
     pub templates: Templates,
     sender: Arc<dyn EmailSender>,
@@ -39,6 +39,8 @@ pub struct EmailService {
     status: Mutex<ProviderStatus>,
     pub(crate) sns: sns::SnsVerifier,
     wake: Notify,
+    /// EMAIL_MAX_ATTEMPTS: sends before a message is given up (at least one).
+    max_attempts: i32,
 }
 
 /// What this instance last saw from its provider (for `/health/detailed`).
@@ -69,6 +71,7 @@ impl EmailService {
             status: Mutex::new(ProviderStatus::default()),
             sns: sns::SnsVerifier::new(config)?,
             wake: Notify::new(),
+            max_attempts: config.email_max_attempts.max(1),
         })
     }
 
@@ -115,11 +118,6 @@ fn from_header(app_name: &str, address: &str) -> String {
 /// `GET/DELETE /suppressions…`, nested under `/api/v1/admin/email`.
 pub fn admin_router() -> OpenApiRouter<AppState> {
     suppressions::router()
-}
-
-/// `POST /ses`, nested under `/api/v1/webhooks`.
-pub fn webhook_router() -> OpenApiRouter<AppState> {
-    webhook::router()
 }
 
 #[cfg(test)]
