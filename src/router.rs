@@ -1,6 +1,14 @@
 //! The one route table, the OpenAPI document, the middleware stack and the
 //! list of health checks: the top of the dependency graph (only `main` and the
 //! tests name it). Features export their routers; only this file assembles them.
+//!
+//! The rule for paths: a feature router declares its paths relative to the one
+//! URL prefix it owns, and [`api_routes`] nests it there, so each line of the
+//! table names a prefix and the folder that serves it (`/api/v1/tenants/…` →
+//! `src/tenants/`, `/api/v1/auth/oauth/…` → `src/oauth/`). A feature whose
+//! routes span other prefixes declares full paths and is merged instead: today
+//! only `rbac` (`/permissions`, `/roles` and `/users/{id}/roles`). The health
+//! and metrics routes are the kernel's, added at the root by [`router`].
 
 use axum::{
     Router,
@@ -58,19 +66,20 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every `/api/v1` feature router, and the OpenAPI document they describe.
+/// Every `/api/v1` route and the OpenAPI document they describe: one line per
+/// URL prefix, naming the feature folder that serves it.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1/auth", crate::auth::handlers::router())
-        .nest("/api/v1/audit", crate::audit::handlers::router())
-        .merge(crate::oauth::router())
+        .nest("/api/v1/auth", crate::auth::router())
+        .nest("/api/v1/auth/oauth", crate::oauth::router())
+        .nest("/api/v1/tenants", crate::tenants::router())
         .nest("/api/v1/users", crate::users::router())
         .nest("/api/v1/projects", crate::projects::router())
-        .nest("/api/v1/admin/email", crate::email::admin_router())
+        .nest("/api/v1/audit", crate::audit::handlers::router())
+        .nest("/api/v1/admin", crate::admin::router())
         .nest("/api/v1/webhooks", crate::email::webhook::router())
-        .merge(crate::tenants::router())
+        // `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`.
         .merge(crate::rbac::router())
-        .merge(crate::admin::router())
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).

@@ -3,15 +3,15 @@
 //! suppression fed by SES notifications over SNS.
 //!
 //! Features queue mail with [`outbox::enqueue`] inside their own transaction;
-//! everything else here runs in the background or behind the webhook and the
-//! super-admin suppression endpoints.
+//! everything else here runs in the background or behind the SES webhook. The
+//! super-admin suppression endpoints are `admin::email_suppressions`.
 
 pub mod health;
 pub mod kind;
 pub mod outbox;
 pub mod provider;
 pub mod sns;
-pub mod suppressions;
+pub mod suppression_list;
 pub mod templates;
 pub mod webhook;
 pub mod worker;
@@ -20,13 +20,12 @@ use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
-use utoipa_axum::router::OpenApiRouter;
 
 pub use kind::EmailTemplate;
 pub use outbox::enqueue;
 pub use worker::drain_once;
 
-use crate::{app::AppState, config::Config};
+use crate::config::Config;
 use provider::EmailSender;
 use templates::Templates;
 
@@ -113,11 +112,6 @@ fn from_header(app_name: &str, address: &str) -> String {
     } else {
         address.to_string()
     }
-}
-
-/// `GET/DELETE /suppressions…`, nested under `/api/v1/admin/email`.
-pub fn admin_router() -> OpenApiRouter<AppState> {
-    suppressions::router()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     EmailService,
     sns::{SnsError, SnsMessage},
-    suppressions::{self, SuppressionReason},
+    suppression_list::{self, SuppressionReason},
 };
 use crate::{
     db::Db,
@@ -203,7 +203,7 @@ async fn handle_notification(db: &Db, msg: &SnsMessage) -> ApiResult<WebhookOutc
     let mut tx = db.system_job_tx("ses webhook").await?;
     let mut suppressed = Vec::with_capacity(entries.len());
     for (email, reason, details) in entries {
-        suppressions::upsert(&mut tx, &email, reason, details).await?;
+        suppression_list::upsert(&mut tx, &email, reason, details).await?;
         tracing::info!(reason = reason.as_str(), "address added to the email suppression list");
         suppressed.push(email);
     }
