@@ -28,7 +28,7 @@ pub struct Inner {
     /// Sign-in rate limits: in memory, or shared through Redis when REDIS_URL is set.
     pub limiter: crate::auth::ratelimit::RateLimiter,
     /// OpenID Connect relying party: HTTP client and per-issuer metadata/JWKS cache.
-    pub oidc: crate::oauth::OidcService,
+    pub oidc: crate::oauth::oidc::OidcService,
     /// Email templates, provider, outbox worker status and SNS verification.
     pub email: Arc<crate::email::EmailService>,
     /// Document bytes: local disk or S3.
@@ -76,7 +76,7 @@ impl AppState {
             limiter,
             email,
             storage,
-            oidc: crate::oauth::OidcService::new(),
+            oidc: crate::oauth::oidc::OidcService::new(),
             auth_cache,
         })))
     }

@@ -21,3 +21,6 @@ pub mod storage;
 pub mod telemetry;
 pub mod tenants;
 pub mod users;
+
+#[cfg(test)]
+mod layout_tests;
