@@ -139,7 +139,10 @@ fn the_kernel_never_names_the_app_the_router_the_jobs_or_a_feature() {
         .filter(|m| !KERNEL.contains(&m.as_str()))
         .collect();
     for top in ["app", "router", "jobs", "auth", "email", "storage"] {
-        assert!(forbidden.iter().any(|m| m == top), "src/lib.rs no longer declares `{top}`");
+        assert!(
+            forbidden.iter().any(|m| m == top),
+            "src/lib.rs no longer declares `{top}`"
+        );
     }
     let found = violations(KERNEL, &forbidden, &[]);
     assert!(found.is_empty(), "the kernel imports upward:\n{}", found.join("\n"));
@@ -148,7 +151,11 @@ fn the_kernel_never_names_the_app_the_router_the_jobs_or_a_feature() {
 #[test]
 fn storage_and_email_take_their_own_handles() {
     let found = violations(SERVICES, &["app".to_string()], &["AppState"]);
-    assert!(found.is_empty(), "a service names the application state:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "a service names the application state:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

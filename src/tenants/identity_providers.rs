@@ -8,12 +8,6 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    oauth::{
-        model::{
-            CreateIdentityProvider, IdentityProviderView, IdpRow, Provider, UpdateIdentityProvider, secret_context,
-        },
-        repo::{self, IdpValues},
-    },
     audit::{self, AuditEvent},
     auth::SuperAdmin,
     db::TenantId,
@@ -21,6 +15,12 @@ use crate::{
         ApiError, ApiResult,
         error::Validator,
         extract::{ApiJson, ApiPath, ApiQuery},
+    },
+    oauth::{
+        model::{
+            CreateIdentityProvider, IdentityProviderView, IdpRow, Provider, UpdateIdentityProvider, secret_context,
+        },
+        repo::{self, IdpValues},
     },
     pagination::{Page, PageParams},
 };

@@ -129,7 +129,10 @@ async fn two_workers_never_send_one_message_twice() {
     let other = AppState::new(app.state.config.clone(), Db::connect(&app.db.url, 10).await.unwrap())
         .await
         .unwrap();
-    let (a, b) = tokio::join!(drain_once(&app.state.db, &app.state.email), drain_once(&other.db, &other.email));
+    let (a, b) = tokio::join!(
+        drain_once(&app.state.db, &app.state.email),
+        drain_once(&other.db, &other.email)
+    );
     assert_eq!(a.unwrap() + b.unwrap(), 50);
 
     let got = smtp.received();

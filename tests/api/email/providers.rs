@@ -93,7 +93,11 @@ async fn with_both_providers_down_the_message_waits_and_goes_out_once_they_retur
     assert!(!r.due_now, "the retry is scheduled with backoff");
     let error = r.last_error.unwrap();
     assert!(error.contains("ses") && error.contains("smtp"), "{error}");
-    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 0, "not due again yet");
+    assert_eq!(
+        drain_once(&app.state.db, &app.state.email).await.unwrap(),
+        0,
+        "not due again yet"
+    );
 
     let health = app.call(reqwest::Method::GET, "/health/detailed", None, None).await;
     let email = &health.body["checks"]["email"];
