@@ -1,6 +1,10 @@
-//! Application state and assembly: everything `serve` and the tests share.
+//! Application state and its construction: everything handlers, jobs and the
+//! tests share. Routes are assembled in `crate::router`, background tasks
+//! started in `crate::jobs`.
 
 use std::{ops::Deref, sync::Arc};
+
+use axum::extract::FromRef;
 
 use crate::{
     auth::{jwt::JwtKeys, password::Passwords},
@@ -24,9 +28,9 @@ pub struct Inner {
     /// Sign-in rate limits: in memory, or shared through Redis when REDIS_URL is set.
     pub limiter: crate::auth::ratelimit::RateLimiter,
     /// OpenID Connect relying party: HTTP client and per-issuer metadata/JWKS cache.
-    pub oidc: crate::oauth::OidcService,
+    pub oidc: crate::oauth::oidc::OidcService,
     /// Email templates, provider, outbox worker status and SNS verification.
-    pub email: crate::email::EmailService,
+    pub email: Arc<crate::email::EmailService>,
     /// Document bytes: local disk or S3.
     pub storage: crate::storage::Storage,
     /// Resolved sessions for a couple of seconds (see `auth::cache`).
@@ -40,12 +44,26 @@ impl Deref for AppState {
     }
 }
 
+/// Handlers that need only the database take `State<Db>` (e.g. readiness).
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+/// The email webhook takes the service it needs, not the whole state.
+impl FromRef<AppState> for Arc<crate::email::EmailService> {
+    fn from_ref(state: &AppState) -> Self {
+        state.email.clone()
+    }
+}
+
 impl AppState {
     pub async fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(&config);
         let secrets = secret_box(&config);
         // Parses and test-renders the email templates: a broken one stops start-up.
-        let email = crate::email::EmailService::new(&config).await?;
+        let email = Arc::new(crate::email::EmailService::new(&config).await?);
         let storage = crate::storage::Storage::from_config(&config)?;
         let limiter = crate::auth::ratelimit::RateLimiter::new(&config)?;
         let auth_cache = crate::auth::cache::AuthCache::new(config.auth_cache_ttl);
@@ -58,7 +76,7 @@ impl AppState {
             limiter,
             email,
             storage,
-            oidc: crate::oauth::OidcService::new(),
+            oidc: crate::oauth::oidc::OidcService::new(),
             auth_cache,
         })))
     }
@@ -71,39 +89,4 @@ pub fn secret_box(config: &Config) -> SecretBox {
         SecretBox::new(&config.encryption_key_id, config.encryption_key.expose()),
         |b, (id, key)| b.with_old_key(id, key.expose()),
     )
-}
-
-/// Background tasks of `serve` (outbox worker, sweepers); stopped on shutdown.
-pub struct Background {
-    stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Background {
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
-}
-
-/// Starts the background tasks; each watches the stop channel.
-pub fn spawn_background(state: &AppState) -> Background {
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    if state.config.email_worker_enabled {
-        tasks.push(tokio::spawn(crate::email::worker::run(state.clone(), rx.clone())));
-    }
-    tasks.push(tokio::spawn(crate::rbac::sweeper::run(state.clone(), rx.clone())));
-    let interval = state.config.maintenance_interval;
-    if !interval.is_zero() {
-        tasks.push(tokio::spawn(crate::admin::maintenance::run(
-            state.clone(),
-            interval,
-            rx.clone(),
-        )));
-    }
-    drop(rx);
-    Background { stop, tasks }
 }

@@ -208,8 +208,8 @@ async fn serve(config: Config, url: &str, seed: bool) -> anyhow::Result<()> {
     if seed {
         tenantry::seed::run(&state).await?;
     }
-    let background = tenantry::app::spawn_background(&state);
-    let app = tenantry::http::router(state);
+    let background = tenantry::jobs::spawn(&state);
+    let app = tenantry::router::router(state);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -20,7 +20,7 @@ use crate::{
     auth::totp,
     crypto::SecretBox,
     db::{Db, TenantId},
-    oauth::{accounts, idp},
+    oauth::{accounts, model::secret_context},
 };
 
 /// A table with sealed columns.
@@ -38,7 +38,7 @@ pub const SEALED: &[SealedTable] = &[
         table: "tenant_identity_providers",
         columns: &["client_secret_enc"],
         context_column: "tenant_id",
-        context: |tenant, _| idp::secret_context(tenant),
+        context: |tenant, _| secret_context(tenant),
     },
     SealedTable {
         table: "oauth_tokens",

@@ -87,7 +87,7 @@ pub struct CleanupResult {
 }
 
 /// Deletes expired and used data now.
-#[utoipa::path(post, path = "/api/v1/admin/maintenance/cleanup", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(post, path = "/maintenance/cleanup", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = CleanupResult), (status = 403)))]
 pub async fn cleanup(
     State(state): State<AppState>,
@@ -207,7 +207,7 @@ pub struct MaintenanceStatus {
 }
 
 /// Last cleanup, table sizes and pending migrations.
-#[utoipa::path(get, path = "/api/v1/admin/maintenance/status", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/maintenance/status", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = MaintenanceStatus)))]
 pub async fn status(
     State(state): State<AppState>,

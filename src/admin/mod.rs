@@ -1,8 +1,8 @@
-//! The super-admin API (`/api/v1/admin/*`) and impersonation
-//! (`/api/v1/auth/impersonate`, `/api/v1/auth/end-impersonation`).
-//! Every handler but `end-impersonation` takes the `SuperAdmin` extractor.
+//! The super-admin API (`/api/v1/admin/*`): dashboards, audit, security views,
+//! maintenance and the email suppression list. Every handler takes the
+//! `SuperAdmin` extractor. (Impersonation is `auth::impersonation`.)
 
-pub mod impersonation;
+pub mod email_suppressions;
 pub mod maintenance;
 pub mod overview;
 pub mod retention;
@@ -12,11 +12,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
 
-/// Routes with full paths, merged beside the auth and email-suppression routers.
+/// Routes with paths relative to `/api/v1/admin`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(impersonation::impersonate))
-        .routes(routes!(impersonation::end_impersonation))
         .routes(routes!(overview::dashboard))
         .routes(routes!(overview::growth))
         .routes(routes!(overview::audit_logs))
@@ -27,4 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(security::unlock_user))
         .routes(routes!(maintenance::cleanup))
         .routes(routes!(maintenance::status))
+        .routes(routes!(email_suppressions::list_suppressions))
+        .routes(routes!(email_suppressions::delete_suppression))
 }

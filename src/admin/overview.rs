@@ -53,7 +53,7 @@ pub struct Dashboard {
 }
 
 /// The platform at a glance.
-#[utoipa::path(get, path = "/api/v1/admin/dashboard", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/dashboard", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = Dashboard), (status = 403)))]
 pub async fn dashboard(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<ApiJson<Dashboard>> {
     let users = repo::user_counts(&mut tx, None).await?;
@@ -111,7 +111,7 @@ pub struct Growth {
 }
 
 /// New tenants, users and projects per day.
-#[utoipa::path(get, path = "/api/v1/admin/analytics/growth", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/analytics/growth", tag = "admin", security(("bearer" = ["super_admin"])),
     params(GrowthQuery), responses((status = 200, body = Growth), (status = 422)))]
 pub async fn growth(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -142,7 +142,7 @@ pub async fn growth(
 }
 
 /// Audit rows of every tenant (filter with `tenant_id`), newest first.
-#[utoipa::path(get, path = "/api/v1/admin/audit/logs", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/audit/logs", tag = "admin", security(("bearer" = ["super_admin"])),
     params(AuditFilter), responses((status = 200, body = Page<AuditLogView>)))]
 pub async fn audit_logs(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -171,7 +171,7 @@ pub struct VerifyReport {
 }
 
 /// Recomputes the hash chain of one tenant (or all) and reports the first broken row.
-#[utoipa::path(get, path = "/api/v1/admin/audit/verify", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/audit/verify", tag = "admin", security(("bearer" = ["super_admin"])),
     params(VerifyQuery), responses((status = 200, body = VerifyReport), (status = 404)))]
 pub async fn audit_verify(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -207,7 +207,7 @@ pub async fn audit_verify(
 }
 
 /// The limits and defaults in force (never a secret).
-#[utoipa::path(get, path = "/api/v1/admin/config/limits", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/config/limits", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = Object)))]
 pub async fn config_limits(State(state): State<AppState>, _sa: SuperAdmin) -> ApiResult<ApiJson<Value>> {
     let c = &state.config;

@@ -92,7 +92,7 @@ pub struct Threats {
 }
 
 /// Attack patterns seen in recent sign-ins.
-#[utoipa::path(get, path = "/api/v1/admin/security/threats", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/security/threats", tag = "admin", security(("bearer" = ["super_admin"])),
     params(ThreatQuery), responses((status = 200, body = Threats), (status = 422)))]
 pub async fn threats(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -188,7 +188,7 @@ pub struct ProblematicUser {
 const MANY_FAILURES: i32 = 3;
 
 /// Users that are locked, failing, never signed in or unverified.
-#[utoipa::path(get, path = "/api/v1/admin/users/problematic", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/users/problematic", tag = "admin", security(("bearer" = ["super_admin"])),
     params(ProblematicQuery), responses((status = 200, body = Page<ProblematicUser>), (status = 422)))]
 pub async fn problematic_users(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -244,7 +244,7 @@ pub struct UnlockResult {
 }
 
 /// Clears a user's lock and failure counter (in any tenant).
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(post, path = "/users/{id}/unlock", tag = "admin", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = UnlockResult), (status = 404)))]
 pub async fn unlock_user(
     SuperAdmin { ctx, mut tx }: SuperAdmin,

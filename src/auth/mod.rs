@@ -28,6 +28,7 @@ pub mod budget;
 pub mod cache;
 pub mod extract;
 pub mod handlers;
+pub mod impersonation;
 pub mod jwt;
 pub mod model;
 pub mod password;
@@ -38,4 +39,16 @@ pub mod signin;
 pub mod tokens;
 pub mod totp;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 pub use extract::{AuthCtx, Authz, SuperAdmin};
+
+use crate::app::AppState;
+
+/// Every `/api/v1/auth` route, with paths relative to that prefix (the OAuth
+/// sign-in flow under `/api/v1/auth/oauth` is the oauth feature's).
+pub fn router() -> OpenApiRouter<AppState> {
+    handlers::router()
+        .routes(routes!(impersonation::impersonate))
+        .routes(routes!(impersonation::end_impersonation))
+}

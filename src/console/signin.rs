@@ -18,8 +18,8 @@ use super::{
     session::{self, Console, Csrf, SESSION_COOKIE, clear_cookie, redirect_with, session_claims, set_cookie},
 };
 use crate::{
-    admin::impersonation,
     app::AppState,
+    auth::impersonation,
     auth::{
         handlers::{login, sessions},
         model::{LoginRequest, LoginResponse, MfaVerifyRequest, TenantChoice},

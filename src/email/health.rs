@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::app::AppState;
+use super::EmailService;
+use crate::db::Db;
 
 /// Pending mail older than this marks the email check as degraded.
 const STALE_AFTER_SECS: f64 = 15.0 * 60.0;
@@ -21,9 +22,9 @@ struct QueueStats {
     last_sent_provider: Option<String>,
 }
 
-async fn queue_stats(state: &AppState) -> Result<QueueStats, sqlx::Error> {
+async fn queue_stats(db: &Db) -> Result<QueueStats, sqlx::Error> {
     // Aggregates only; no tenant's rows leave the database.
-    let mut tx = state.db.system_job_tx("email health").await?;
+    let mut tx = db.system_job_tx("email health").await?;
     let stats = sqlx::query_as(
         "SELECT (SELECT count(*) FROM email_outbox WHERE status = 'pending') AS pending, \
                 (SELECT count(*) FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= now()) AS due, \
@@ -48,15 +49,15 @@ fn rfc3339(t: Option<OffsetDateTime>) -> Value {
 }
 
 /// The email check: `ok`, or `degraded` when mail is stuck or the last send on
-/// this instance failed.
-pub async fn check(state: &AppState) -> Value {
+/// this instance failed. `worker_enabled`: whether this instance runs the outbox worker.
+pub async fn check(db: &Db, email: &EmailService, worker_enabled: bool) -> Value {
     let start = Instant::now();
-    let local = state.email.status();
-    let stats = tokio::time::timeout(Duration::from_secs(2), queue_stats(state)).await;
+    let local = email.status();
+    let stats = tokio::time::timeout(Duration::from_secs(2), queue_stats(db)).await;
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     let mut out = json!({
-        "provider": state.email.provider_name(),
-        "worker_enabled": state.config.email_worker_enabled,
+        "provider": email.provider_name(),
+        "worker_enabled": worker_enabled,
         "latency_ms": latency_ms,
         "last_failure_at": rfc3339(local.last_failure_at),
         // Shown to super admins only: `/health/detailed` strips it for everyone else.

@@ -3,15 +3,15 @@
 //! suppression fed by SES notifications over SNS.
 //!
 //! Features queue mail with [`outbox::enqueue`] inside their own transaction;
-//! everything else here runs in the background or behind the webhook and the
-//! super-admin suppression endpoints.
+//! everything else here runs in the background or behind the SES webhook. The
+//! super-admin suppression endpoints are `admin::email_suppressions`.
 
 pub mod health;
 pub mod kind;
 pub mod outbox;
 pub mod provider;
 pub mod sns;
-pub mod suppressions;
+pub mod suppression_list;
 pub mod templates;
 pub mod webhook;
 pub mod worker;
@@ -20,17 +20,16 @@ use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
-use utoipa_axum::router::OpenApiRouter;
 
 pub use kind::EmailTemplate;
 pub use outbox::enqueue;
 pub use worker::drain_once;
 
-use crate::{app::AppState, config::Config};
+use crate::config::Config;
 use provider::EmailSender;
 use templates::Templates;
 
-/// Everything email needs at run time; one per [`AppState`].
+/// Everything email needs at run time; one per process, shared behind an `Arc`.
 pub struct EmailService {
     pub templates: Templates,
     sender: Arc<dyn EmailSender>,
@@ -39,6 +38,8 @@ pub struct EmailService {
     status: Mutex<ProviderStatus>,
     pub(crate) sns: sns::SnsVerifier,
     wake: Notify,
+    /// EMAIL_MAX_ATTEMPTS: sends before a message is given up (at least one).
+    max_attempts: i32,
 }
 
 /// What this instance last saw from its provider (for `/health/detailed`).
@@ -71,6 +72,7 @@ impl EmailService {
             status: Mutex::new(ProviderStatus::default()),
             sns: sns::SnsVerifier::new(config)?,
             wake: Notify::new(),
+            max_attempts: config.email_max_attempts.max(1),
         })
     }
 
@@ -112,16 +114,6 @@ fn from_header(app_name: &str, address: &str) -> String {
     } else {
         address.to_string()
     }
-}
-
-/// `GET/DELETE /suppressions…`, nested under `/api/v1/admin/email`.
-pub fn admin_router() -> OpenApiRouter<AppState> {
-    suppressions::router()
-}
-
-/// `POST /ses`, nested under `/api/v1/webhooks`.
-pub fn webhook_router() -> OpenApiRouter<AppState> {
-    webhook::router()
 }
 
 #[cfg(test)]

@@ -9,21 +9,34 @@
 //!
 //! SNS posts with `Content-Type: text/plain`, so the body is read as bytes.
 
-use axum::{body::Bytes, extract::State};
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRef, State},
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
+    EmailService,
     sns::{SnsError, SnsMessage},
-    suppressions::{self, SuppressionReason},
+    suppression_list::{self, SuppressionReason},
 };
 use crate::{
-    app::AppState,
+    db::Db,
     http::{ApiError, ApiResult, extract::ApiJson, extract::parse_json},
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// `POST /ses`, nested under `/api/v1/webhooks`. Any state that hands out the
+/// database and the email service will do: this module never sees `AppState`.
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+    Arc<EmailService>: FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(ses_webhook))
 }
 
@@ -57,14 +70,18 @@ impl From<SnsError> for ApiError {
         description = "The SNS message (JSON)"),
     responses((status = 200, body = WebhookOutcome), (status = 400, description = "Not an SNS message"),
         (status = 403, description = "Signature, certificate URL or topic refused")))]
-pub async fn ses_webhook(State(state): State<AppState>, body: Bytes) -> ApiResult<ApiJson<WebhookOutcome>> {
+pub async fn ses_webhook(
+    State(db): State<Db>,
+    State(email): State<Arc<EmailService>>,
+    body: Bytes,
+) -> ApiResult<ApiJson<WebhookOutcome>> {
     let msg: SnsMessage = parse_json(&body)?;
-    state.email.sns.verify(&msg).await.inspect_err(|e| {
+    email.sns.verify(&msg).await.inspect_err(|e| {
         tracing::warn!(error = ?e.to_string(), topic = ?msg.topic_arn, message_id = ?msg.message_id, "SNS delivery refused");
     })?;
     let outcome = match msg.kind.as_str() {
         "SubscriptionConfirmation" => {
-            state.email.sns.confirm_subscription(&msg).await?;
+            email.sns.confirm_subscription(&msg).await?;
             tracing::info!(topic = ?msg.topic_arn, "SNS subscription confirmed");
             WebhookOutcome {
                 result: "subscription_confirmed",
@@ -78,7 +95,7 @@ pub async fn ses_webhook(State(state): State<AppState>, body: Bytes) -> ApiResul
                 suppressed: vec![],
             }
         }
-        _ => handle_notification(&state, &msg).await?,
+        _ => handle_notification(&db, &msg).await?,
     };
     Ok(ApiJson(outcome))
 }
@@ -171,7 +188,7 @@ fn suppressions_of(event: &SesEvent, sns_message_id: &str) -> Vec<(String, Suppr
     }
 }
 
-async fn handle_notification(state: &AppState, msg: &SnsMessage) -> ApiResult<WebhookOutcome> {
+async fn handle_notification(db: &Db, msg: &SnsMessage) -> ApiResult<WebhookOutcome> {
     // Other topic traffic (setup notifications, deliveries) is acknowledged and ignored.
     let Ok(event) = serde_json::from_str::<SesEvent>(&msg.message) else {
         return Ok(WebhookOutcome {
@@ -189,10 +206,10 @@ async fn handle_notification(state: &AppState, msg: &SnsMessage) -> ApiResult<We
             suppressed: vec![],
         });
     }
-    let mut tx = state.db.system_job_tx("ses webhook").await?;
+    let mut tx = db.system_job_tx("ses webhook").await?;
     let mut suppressed = Vec::with_capacity(entries.len());
     for (email, reason, details) in entries {
-        suppressions::upsert(&mut tx, &email, reason, details).await?;
+        suppression_list::upsert(&mut tx, &email, reason, details).await?;
         tracing::info!(reason = reason.as_str(), "address added to the email suppression list");
         suppressed.push(email);
     }

@@ -7,7 +7,7 @@
 //! A crash between claim and outcome leaves the row pending: it is picked up
 //! again when the lease runs out (a retry, never a loss).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use rand::Rng;
 use serde_json::Value;
@@ -15,11 +15,12 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
+    EmailService,
     kind::EmailTemplate,
     provider::{Delivered, FailureKind, OutgoingEmail},
     templates::Recipient,
 };
-use crate::app::AppState;
+use crate::db::Db;
 
 /// Rows claimed per round; each claimed message is sent at once.
 const BATCH: i64 = 8;
@@ -34,15 +35,15 @@ const BASE_BACKOFF_SECS: f64 = 10.0;
 const MAX_BACKOFF_SECS: f64 = 3600.0;
 
 /// Runs until `stop` turns true: a pass whenever woken, else every second.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    tracing::info!(provider = %state.email.provider_name(), "email worker started");
+pub async fn run(db: Db, email: Arc<EmailService>, mut stop: watch::Receiver<bool>) {
+    tracing::info!(provider = %email.provider_name(), "email worker started");
     while !*stop.borrow() {
-        if let Err(e) = drain(&state, Some(&stop)).await {
+        if let Err(e) = drain(&db, &email, Some(&stop)).await {
             tracing::warn!(error = ?format!("{e:#}"), "email outbox pass failed");
         }
         tokio::select! {
             changed = stop.changed() => if changed.is_err() { break },
-            _ = state.email.wake.notified() => {}
+            _ = email.wake.notified() => {}
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }
@@ -50,24 +51,24 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// One pass: claims and handles every message due now; returns how many.
-pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
-    drain(state, None).await
+pub async fn drain_once(db: &Db, email: &EmailService) -> anyhow::Result<usize> {
+    drain(db, email, None).await
 }
 
 /// Like [`drain_once`], but stops between batches once `stop` turns true, so a
 /// large backlog never holds up shutdown (unclaimed rows wait for the next worker).
-async fn drain(state: &AppState, stop: Option<&watch::Receiver<bool>>) -> anyhow::Result<usize> {
+async fn drain(db: &Db, email: &EmailService, stop: Option<&watch::Receiver<bool>>) -> anyhow::Result<usize> {
     let mut handled = 0;
     loop {
         if stop.is_some_and(|s| *s.borrow()) {
             return Ok(handled);
         }
-        let batch = claim(state).await?;
+        let batch = claim(db).await?;
         if batch.is_empty() {
             return Ok(handled);
         }
         handled += batch.len();
-        let results = futures::future::join_all(batch.into_iter().map(|m| handle(state, m))).await;
+        let results = futures::future::join_all(batch.into_iter().map(|m| handle(db, email, m))).await;
         for err in results.into_iter().filter_map(Result::err) {
             // The row keeps its lease and is retried after it; nothing is lost.
             tracing::warn!(error = ?err.to_string(), "could not record an email outcome");
@@ -89,8 +90,8 @@ struct Claimed {
     suppressed: Option<String>,
 }
 
-async fn claim(state: &AppState) -> Result<Vec<Claimed>, sqlx::Error> {
-    let mut tx = state.db.system_job_tx("email outbox").await?;
+async fn claim(db: &Db) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut tx = db.system_job_tx("email outbox").await?;
     let rows = sqlx::query_as::<_, Claimed>(
         "WITH due AS ( \
              SELECT tenant_id, id FROM email_outbox \
@@ -121,8 +122,8 @@ enum Outcome {
     Suppressed(String),
 }
 
-async fn handle(state: &AppState, m: Claimed) -> Result<(), sqlx::Error> {
-    let outcome = decide(state, &m).await;
+async fn handle(db: &Db, email: &EmailService, m: Claimed) -> Result<(), sqlx::Error> {
+    let outcome = decide(email, &m).await;
     match &outcome {
         Outcome::Sent(d) => tracing::info!(email_id = %m.id, provider = d.provider, "email sent"),
         Outcome::Retry { error, after_secs } => {
@@ -135,11 +136,11 @@ async fn handle(state: &AppState, m: Claimed) -> Result<(), sqlx::Error> {
             tracing::info!(email_id = %m.id, ?reason, "email skipped: address suppressed")
         }
     }
-    record(state, &m, outcome).await
+    record(db, &m, outcome).await
 }
 
-async fn decide(state: &AppState, m: &Claimed) -> Outcome {
-    let max_attempts = state.config.email_max_attempts.max(1);
+async fn decide(service: &EmailService, m: &Claimed) -> Outcome {
+    let max_attempts = service.max_attempts;
     if let Some(reason) = &m.suppressed {
         return Outcome::Suppressed(format!("address on the suppression list ({reason})"));
     }
@@ -154,19 +155,19 @@ async fn decide(state: &AppState, m: &Claimed) -> Outcome {
         tenant_name: &m.tenant_name,
         tenant_slug: &m.tenant_slug,
     };
-    let content = match state.email.templates.render(kind, &to, &m.context) {
+    let content = match service.templates.render(kind, &to, &m.context) {
         Ok(content) => content,
         Err(e) => return Outcome::Dead(format!("template error: {e:#}")),
     };
     let email = OutgoingEmail {
         id: m.id,
-        from: state.email.from.clone(),
+        from: service.from.clone(),
         to: m.to_email.clone(),
         content,
     };
-    let (kind, error) = match tokio::time::timeout(SEND_TIMEOUT, state.email.sender.send(&email)).await {
+    let (kind, error) = match tokio::time::timeout(SEND_TIMEOUT, service.sender.send(&email)).await {
         Ok(Ok(delivered)) => {
-            state.email.record_success(delivered.provider);
+            service.record_success(delivered.provider);
             return Outcome::Sent(delivered);
         }
         Ok(Err(e)) => (e.kind, e.to_string()),
@@ -175,7 +176,7 @@ async fn decide(state: &AppState, m: &Claimed) -> Outcome {
             format!("send timed out after {}s", SEND_TIMEOUT.as_secs()),
         ),
     };
-    state.email.record_failure(&error);
+    service.record_failure(&error);
     if kind == FailureKind::Permanent || m.attempts >= max_attempts {
         Outcome::Dead(error)
     } else {
@@ -194,14 +195,14 @@ fn backoff_secs(attempt: i32) -> f64 {
 
 /// Writes the outcome if this worker still holds the claim (same attempt).
 /// Raw tokens leave the stored context once the message is settled.
-async fn record(state: &AppState, m: &Claimed, outcome: Outcome) -> Result<(), sqlx::Error> {
+async fn record(db: &Db, m: &Claimed, outcome: Outcome) -> Result<(), sqlx::Error> {
     let (status, provider, message_id, error, suppressed, retry_secs) = match outcome {
         Outcome::Sent(d) => ("sent", Some(d.provider), Some(d.message_id), None, None, 0.0),
         Outcome::Retry { error, after_secs } => ("pending", None, None, Some(error), None, after_secs),
         Outcome::Dead(error) => ("dead", None, None, Some(error), None, 0.0),
         Outcome::Suppressed(reason) => ("suppressed", None, None, None, Some(reason), 0.0),
     };
-    let mut tx = state.db.system_job_tx("email outbox").await?;
+    let mut tx = db.system_job_tx("email outbox").await?;
     let updated = sqlx::query(
         "UPDATE email_outbox SET status = $4, provider = $5, provider_message_id = $6, \
              last_error = COALESCE($7, last_error), suppressed_reason = $8, \

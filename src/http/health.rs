@@ -1,11 +1,39 @@
 //! Liveness, readiness and dependency health. No authentication, no tenant data.
+//!
+//! The handlers take kernel types only ([`Db`], [`HealthChecks`]); which
+//! dependencies beyond the database are checked is `crate::router`'s list.
 
-use std::time::Instant;
+use std::{future::Future, sync::Arc, time::Instant};
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::{app::AppState, auth::SuperAdmin};
+use crate::db::Db;
+
+/// Named checks, each a JSON object with a `status` (`"error"` marks it failed).
+type Checks = dyn Fn() -> BoxFuture<'static, Vec<(&'static str, Value)>> + Send + Sync;
+
+/// What `/health/detailed` probes: the database, then the checks the router lists.
+#[derive(Clone)]
+pub struct HealthChecks {
+    db: Db,
+    others: Arc<Checks>,
+}
+
+impl HealthChecks {
+    /// `others` runs the checks beyond the database (email, redis, storage…).
+    pub fn new<F, Fut>(db: Db, others: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<(&'static str, Value)>> + Send + 'static,
+    {
+        Self {
+            db,
+            others: Arc::new(move || Box::pin(others())),
+        }
+    }
+}
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Alive")))]
@@ -16,8 +44,8 @@ pub async fn health() -> Json<Value> {
 /// Readiness: 200 only when the database answers and no migration is pending.
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let check = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.pending_migrations()).await;
+pub async fn ready(State(db): State<Db>) -> impl IntoResponse {
+    let check = tokio::time::timeout(std::time::Duration::from_secs(2), db.pending_migrations()).await;
     match check {
         Ok(Ok(0)) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Ok(Ok(n)) => (
@@ -31,18 +59,13 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Each dependency with its state and latency. Unauthenticated callers (load
-/// balancers, monitors, anyone) see only `status`, `latency_ms` and, for email,
-/// the active `provider` path (`ses+smtp`…): error text, hosts and queue sizes
-/// tell an attacker too much. A super
-/// admin's bearer token shows every field.
-#[utoipa::path(get, path = "/health/detailed", tag = "health", security((), ("bearer" = [])),
-    responses((status = 200, description = "Checks"), (status = 503, description = "The database does not answer")))]
-pub async fn health_detailed(State(state): State<AppState>, admin: Option<SuperAdmin>) -> impl IntoResponse {
-    let full = admin.is_some();
-    drop(admin);
+/// The body of `/health/detailed`: each dependency with its state and latency.
+/// `full` is for a super admin (the router decides who that is); anyone else
+/// sees only `status`, `latency_ms` and, for email, the active `provider` path
+/// (`ses+smtp`…): error text, hosts and queue sizes tell an attacker too much.
+pub async fn detailed(probes: &HealthChecks, full: bool) -> (StatusCode, Json<Value>) {
     let start = Instant::now();
-    let db = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await;
+    let db = tokio::time::timeout(std::time::Duration::from_secs(2), probes.db.ping()).await;
     let db_ok = matches!(db, Ok(Ok(())));
     let database = json!({
         "status": if db_ok { "ok" } else { "error" },
@@ -50,7 +73,7 @@ pub async fn health_detailed(State(state): State<AppState>, admin: Option<SuperA
     });
     let mut checks = serde_json::Map::new();
     checks.insert("database".into(), database);
-    for (name, check) in crate::http::extra_health_checks(&state).await {
+    for (name, check) in (probes.others)().await {
         checks.insert(name.into(), check);
     }
     let all_ok = checks.values().all(|c| c["status"] != "error");

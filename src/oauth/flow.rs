@@ -11,8 +11,7 @@ use uuid::Uuid;
 use super::{
     accounts::{self, ProviderTokens},
     claims,
-    idp::secret_context,
-    model::{CallbackBody, IdpRow, LoginQuery, LoginStart, Provider},
+    model::{CallbackBody, IdpRow, LoginQuery, LoginStart, Provider, secret_context},
     oidc::ClientCredentials,
     repo,
 };
@@ -118,7 +117,7 @@ fn credentials(state: &AppState, idp: &IdpRow) -> ApiResult<ClientCredentials> {
 
 /// Starts a sign-in with the tenant's provider: answers the URL to send the
 /// browser to and the state the frontend must hand back to the callback.
-#[utoipa::path(get, path = "/api/v1/auth/oauth/{provider}/login/{tenant_slug}", tag = "oauth",
+#[utoipa::path(get, path = "/{provider}/login/{tenant_slug}", tag = "oauth",
     params(("provider" = String, Path, description = "`microsoft` or `google`"),
         ("tenant_slug" = String, Path, description = "Tenant slug"), LoginQuery),
     responses((status = 200, body = LoginStart),
@@ -202,7 +201,7 @@ struct AttemptInfo {
 
 /// Finishes a sign-in: validates the state, exchanges the code, verifies the
 /// ID token and the tenant's rules, then signs in, links or provisions the user.
-#[utoipa::path(post, path = "/api/v1/auth/oauth/{provider}/callback/{tenant_slug}", tag = "oauth",
+#[utoipa::path(post, path = "/{provider}/callback/{tenant_slug}", tag = "oauth",
     params(("provider" = String, Path, description = "`microsoft` or `google`"),
         ("tenant_slug" = String, Path, description = "Tenant slug")),
     request_body = CallbackBody,

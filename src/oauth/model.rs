@@ -7,6 +7,11 @@ use uuid::Uuid;
 
 use crate::http::ApiError;
 
+/// Associated data binding a sealed client secret to its tenant.
+pub fn secret_context(tenant: Uuid) -> Vec<u8> {
+    format!("idp_client_secret:{tenant}").into_bytes()
+}
+
 /// The identity providers a tenant can configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

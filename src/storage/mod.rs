@@ -258,10 +258,10 @@ impl Storage {
 }
 
 /// The `storage` entry of `/health/detailed`: backend and a listing round trip.
-pub async fn health(state: &crate::app::AppState) -> serde_json::Value {
+pub async fn health(storage: &Storage) -> serde_json::Value {
     let start = std::time::Instant::now();
-    let result = tokio::time::timeout(Duration::from_secs(2), state.storage.check()).await;
-    let backend = match state.storage.backend() {
+    let result = tokio::time::timeout(Duration::from_secs(2), storage.check()).await;
+    let backend = match storage.backend() {
         StorageBackend::Local => "local",
         StorageBackend::S3 => "s3",
     };
@@ -280,6 +280,6 @@ pub async fn health(state: &crate::app::AppState) -> serde_json::Value {
 
 /// Deletes every stored object of `tenant` (tenant deletion; call after the
 /// tenant's rows are gone). Returns how many objects were removed.
-pub async fn delete_tenant_objects(state: &crate::app::AppState, tenant_id: Uuid) -> anyhow::Result<u64> {
-    Ok(state.storage.delete_prefix(&format!("tenants/{tenant_id}")).await?)
+pub async fn delete_tenant_objects(storage: &Storage, tenant_id: Uuid) -> anyhow::Result<u64> {
+    Ok(storage.delete_prefix(&format!("tenants/{tenant_id}")).await?)
 }

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// Creates a tenant, its four system roles and its first administrator.
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(post, path = "", tag = "tenants", security(("bearer" = ["super_admin"])),
     request_body = NewTenant,
     responses((status = 201, body = CreatedTenant), (status = 409, description = "Slug taken"),
         (status = 422, description = "Invalid input"), (status = 403, description = "Super admin only")))]
@@ -34,7 +34,7 @@ pub async fn create_tenant(
 }
 
 /// Lists tenants; `search` matches name or slug, `sort` e.g. `-created_at,name`.
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(TenantFilter), responses((status = 200, body = Page<TenantView>)))]
 pub async fn list_tenants(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -47,7 +47,7 @@ pub async fn list_tenants(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/{id}", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TenantView), (status = 404)))]
 pub async fn get_tenant(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -61,7 +61,7 @@ pub async fn get_tenant(
 
 /// Updates name, settings, limits or status. The slug can change only while the
 /// tenant has no users (409 afterwards); the system tenant's slug and status never.
-#[utoipa::path(put, path = "/api/v1/tenants/{id}", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(put, path = "/{id}", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), request_body = UpdateTenant,
     responses((status = 200, body = TenantView), (status = 404), (status = 409), (status = 422)))]
 pub async fn update_tenant(
@@ -75,7 +75,7 @@ pub async fn update_tenant(
 }
 
 /// Deletes the tenant with all its data and stored files (not the system tenant).
-#[utoipa::path(delete, path = "/api/v1/tenants/{id}", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(delete, path = "/{id}", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 204), (status = 404), (status = 409)))]
 pub async fn delete_tenant(
     State(state): State<AppState>,
@@ -86,13 +86,13 @@ pub async fn delete_tenant(
     tx.commit().await?;
     // Rows are gone; files follow. A storage failure leaves orphans behind (logged),
     // never a half-deleted tenant.
-    if let Err(e) = crate::storage::delete_tenant_objects(&state, id).await {
+    if let Err(e) = crate::storage::delete_tenant_objects(&state.storage, id).await {
         tracing::error!(tenant_id = %id, error = ?format!("{e:#}"), "deleting the tenant's stored files failed");
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants/{id}/activate", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(post, path = "/{id}/activate", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TenantView), (status = 404)))]
 pub async fn activate_tenant(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
@@ -104,7 +104,7 @@ pub async fn activate_tenant(
 }
 
 /// Deactivates the tenant: every session is revoked and sign-ins are refused.
-#[utoipa::path(post, path = "/api/v1/tenants/{id}/deactivate", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(post, path = "/{id}/deactivate", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TenantView), (status = 404), (status = 409)))]
 pub async fn deactivate_tenant(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
@@ -116,7 +116,7 @@ pub async fn deactivate_tenant(
 }
 
 /// Platform-wide counts.
-#[utoipa::path(get, path = "/api/v1/tenants/stats", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/stats", tag = "tenants", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = GlobalStats)))]
 pub async fn global_stats(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<ApiJson<GlobalStats>> {
     Ok(ApiJson(GlobalStats {
@@ -131,7 +131,7 @@ pub async fn global_stats(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<Ap
 }
 
 /// One tenant's users by state, projects, documents, storage and recent sign-ins.
-#[utoipa::path(get, path = "/api/v1/tenants/{id}/stats", tag = "tenants", security(("bearer" = ["super_admin"])),
+#[utoipa::path(get, path = "/{id}/stats", tag = "tenants", security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path)), responses((status = 200, body = TenantStats), (status = 404)))]
 pub async fn tenant_stats(
     SuperAdmin { mut tx, .. }: SuperAdmin,

@@ -1,8 +1,9 @@
 //! Tenants: the lifecycle a super admin runs (create with system roles and first
-//! admin, list, update, activate/deactivate, delete) and tenant statistics.
-//! Identity-provider configuration lives in the OAuth feature.
+//! admin, list, update, activate/deactivate, delete), tenant statistics and the
+//! tenant's identity providers ([`identity_providers`], on the OAuth model).
 
 pub mod handlers;
+pub mod identity_providers;
 pub mod model;
 pub mod repo;
 pub mod service;
@@ -14,8 +15,7 @@ use crate::app::AppState;
 pub use model::{CreatedTenant, NewTenant};
 pub use service::create_tenant;
 
-/// Routes with their full `/api/v1/tenants` paths (merged, so the OAuth feature
-/// can add `/api/v1/tenants/{id}/identity-providers` beside them).
+/// Routes with paths relative to `/api/v1/tenants`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::create_tenant, handlers::list_tenants))
@@ -28,4 +28,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::activate_tenant))
         .routes(routes!(handlers::deactivate_tenant))
         .routes(routes!(handlers::tenant_stats))
+        .routes(routes!(identity_providers::create_microsoft_provider))
+        .routes(routes!(identity_providers::create_google_provider))
+        .routes(routes!(identity_providers::list_identity_providers))
+        .routes(routes!(
+            identity_providers::update_identity_provider,
+            identity_providers::delete_identity_provider
+        ))
 }

@@ -60,7 +60,7 @@ async fn the_public_health_check_shows_no_error_text() {
         json!({"token": "v"}),
     )
     .await;
-    drain_once(&app.state).await.unwrap();
+    drain_once(&app.state.db, &app.state.email).await.unwrap();
 
     // A super admin sees the failure and its text…
     let admin = app.super_admin_token().await;

@@ -242,7 +242,7 @@ impl TestApp {
             .await
             .unwrap();
         let state = AppState::new(config, pool).await.unwrap();
-        let app = tenantry::http::router(state.clone());
+        let app = tenantry::router::router(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .await

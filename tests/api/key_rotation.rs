@@ -17,8 +17,8 @@ use totp_rs::{Builder, Secret};
 
 use crate::{
     helpers::*,
+    oauth::idp::TestIdp,
     oauth::{TID, configure_microsoft, setup_with},
-    oauth_idp::TestIdp,
     projects::create_project,
 };
 
@@ -91,7 +91,7 @@ impl Peer {
         let state = AppState::new(config, Db::connect(&app.db.url, 5).await.unwrap())
             .await
             .unwrap();
-        let router = tenantry::http::router(state.clone());
+        let router = tenantry::router::router(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .await

@@ -134,7 +134,7 @@ async fn second_instance(app: &TestApp, overrides: &TestConfig) -> (String, toki
     )
     .await
     .unwrap();
-    let router = tenantry::http::router(state);
+    let router = tenantry::router::router(state);
     let server = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .await

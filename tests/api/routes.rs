@@ -391,7 +391,7 @@ async fn business_matrix_per_system_role_and_cross_tenant_404() {
 /// with the other's fields (OpenAPI components are keyed by name).
 #[test]
 fn tenant_and_project_stats_document_their_own_shapes() {
-    let doc = serde_json::to_value(tenantry::http::openapi()).unwrap();
+    let doc = serde_json::to_value(tenantry::router::openapi()).unwrap();
     let fields = |name: &str| -> Vec<String> {
         let props = doc["components"]["schemas"][name]["properties"].as_object();
         props.map(|p| p.keys().cloned().collect()).unwrap_or_default()

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::browser::Browser;
-use crate::{helpers::*, oauth_idp::TestIdp};
+use crate::{helpers::*, oauth::idp::TestIdp};
 
 const GOOGLE_CLIENT: &str = "platform-google-client";
 const GOOGLE_SECRET: &str = "platform-google-secret";

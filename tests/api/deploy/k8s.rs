@@ -68,7 +68,7 @@ fn deployment_probes_and_ports_match_the_server() {
         assert_eq!(probe_port(c, &get["port"]), u64::from(bind_port), "{probe} port");
     }
     // Those routes exist on the server.
-    let http_mod = read("src/http/mod.rs");
+    let http_mod = read("src/router.rs");
     for handler in ["health::health)", "health::ready)"] {
         assert!(http_mod.contains(handler), "router lacks {handler}");
     }

@@ -34,8 +34,8 @@ async fn a_message_queued_in_a_rolled_back_transaction_is_never_sent() {
     )
     .await;
 
-    assert_eq!(drain_once(&app.state).await.unwrap(), 1);
-    assert_eq!(drain_once(&app.state).await.unwrap(), 0);
+    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
+    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 0);
     let sent = ses.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["Destination"]["ToAddresses"], json!(["real@example.com"]));
@@ -98,7 +98,7 @@ async fn a_message_that_keeps_failing_is_dead_after_the_maximum_attempts() {
             .execute(&mut db)
             .await
             .unwrap();
-        drain_once(&app.state).await.unwrap();
+        drain_once(&app.state.db, &app.state.email).await.unwrap();
         assert_eq!(row(&mut db, id).await.status, expected);
     }
     let r = row(&mut db, id).await;
@@ -129,7 +129,10 @@ async fn two_workers_never_send_one_message_twice() {
     let other = AppState::new(app.state.config.clone(), Db::connect(&app.db.url, 10).await.unwrap())
         .await
         .unwrap();
-    let (a, b) = tokio::join!(drain_once(&app.state), drain_once(&other));
+    let (a, b) = tokio::join!(
+        drain_once(&app.state.db, &app.state.email),
+        drain_once(&other.db, &other.email)
+    );
     assert_eq!(a.unwrap() + b.unwrap(), 50);
 
     let got = smtp.received();
@@ -170,7 +173,7 @@ async fn a_suppressed_address_is_skipped_and_the_reason_recorded() {
         json!({"token": "t"}),
     )
     .await;
-    drain_once(&app.state).await.unwrap();
+    drain_once(&app.state.db, &app.state.email).await.unwrap();
 
     let r = row(&mut db, id).await;
     assert_eq!(r.status, "suppressed");
@@ -187,7 +190,7 @@ async fn the_background_worker_delivers_queued_mail_and_stops_on_shutdown() {
     let smtp = SmtpSink::start().await;
     let config = smtp.config().set("EMAIL_WORKER", "true");
     let app = TestApp::spawn_with(config).await;
-    let background = tenantry::app::spawn_background(&app.state);
+    let background = tenantry::jobs::spawn(&app.state);
     let t = tenant(&app, "Acme").await;
     let id = queue(&app, t, "ada@example.com", EmailTemplate::Welcome, json!({})).await;
     app.state.email.wake();

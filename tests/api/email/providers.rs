@@ -26,7 +26,7 @@ async fn ses_failure_falls_back_to_smtp_and_records_the_provider_that_sent() {
         json!({"token": "tok-1"}),
     )
     .await;
-    drain_once(&app.state).await.unwrap();
+    drain_once(&app.state.db, &app.state.email).await.unwrap();
     let r = row(&mut db, via_ses).await;
     assert_eq!((r.status.as_str(), r.provider.as_deref()), ("sent", Some("ses")));
     assert_eq!(r.provider_message_id.as_deref(), Some("ses-1"));
@@ -40,7 +40,7 @@ async fn ses_failure_falls_back_to_smtp_and_records_the_provider_that_sent() {
     ses.set_failing(true);
     let ctx = json!({"first_name": "<b>Grace</b>", "token": "tok-2"});
     let via_smtp = queue(&app, t, "grace@example.com", EmailTemplate::PasswordReset, ctx).await;
-    assert_eq!(drain_once(&app.state).await.unwrap(), 1);
+    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
     let r = row(&mut db, via_smtp).await;
     assert_eq!(
         (r.status.as_str(), r.provider.as_deref(), r.attempts),
@@ -87,13 +87,17 @@ async fn with_both_providers_down_the_message_waits_and_goes_out_once_they_retur
         json!({"token": "v"}),
     )
     .await;
-    assert_eq!(drain_once(&app.state).await.unwrap(), 1);
+    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
     let r = row(&mut db, id).await;
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 1));
     assert!(!r.due_now, "the retry is scheduled with backoff");
     let error = r.last_error.unwrap();
     assert!(error.contains("ses") && error.contains("smtp"), "{error}");
-    assert_eq!(drain_once(&app.state).await.unwrap(), 0, "not due again yet");
+    assert_eq!(
+        drain_once(&app.state.db, &app.state.email).await.unwrap(),
+        0,
+        "not due again yet"
+    );
 
     // The details (provider, queue) are for super admins; the public sees status and latency.
     let admin = app.super_admin_token().await;
@@ -112,7 +116,7 @@ async fn with_both_providers_down_the_message_waits_and_goes_out_once_they_retur
         .execute(&mut db)
         .await
         .unwrap();
-    assert_eq!(drain_once(&app.state).await.unwrap(), 1);
+    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
     let r = row(&mut db, id).await;
     assert_eq!(
         (r.status.as_str(), r.provider.as_deref(), r.attempts),

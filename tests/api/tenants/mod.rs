@@ -1,6 +1,8 @@
 //! Tenant lifecycle: creation (atomic, with system roles and first admin),
 //! validation, listing, update rules, deactivation, deletion and stats.
 
+mod identity_providers;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,44 +1,23 @@
-//! The suppression list: addresses SES reported as permanently bouncing or
-//! complaining. The worker skips them; super admins list and remove entries at
-//! `/api/v1/admin/email/suppressions` (removals are audited in the system tenant).
+//! `/api/v1/admin/email/suppressions`: super admins list and remove entries of
+//! the email suppression list (removals are audited in the system tenant). The
+//! list itself, and how SES notifications fill it, is `email::suppression_list`.
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::PgConnection;
 use time::OffsetDateTime;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditEvent},
     auth::SuperAdmin,
     db::{SYSTEM_TENANT_ID, TenantId},
+    email::suppression_list::SuppressionReason,
     http::{
         ApiError, ApiResult,
         extract::{ApiJson, ApiPath, ApiQuery},
     },
     pagination::{Page, PageParams},
 };
-
-/// Why an address is suppressed (the `email_suppressions.reason` values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SuppressionReason {
-    Bounce,
-    Complaint,
-    Manual,
-}
-
-impl SuppressionReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bounce => "bounce",
-            Self::Complaint => "complaint",
-            Self::Manual => "manual",
-        }
-    }
-}
 
 /// One suppressed address.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -50,37 +29,6 @@ pub struct SuppressionView {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-}
-
-/// Adds or refreshes a suppression (on a platform transaction) and audits it in
-/// the system tenant. Returns whether the address was new.
-pub async fn upsert(
-    conn: &mut PgConnection,
-    email: &str,
-    reason: SuppressionReason,
-    details: Value,
-) -> Result<bool, sqlx::Error> {
-    let email = email.trim().to_lowercase();
-    let inserted: bool = sqlx::query_scalar(
-        "INSERT INTO email_suppressions (email, reason, details) VALUES ($1, $2, $3) \
-         ON CONFLICT (email) DO UPDATE SET reason = EXCLUDED.reason, details = EXCLUDED.details, updated_at = now() \
-         RETURNING (xmax = 0)",
-    )
-    .bind(&email)
-    .bind(reason.as_str())
-    .bind(&details)
-    .fetch_one(&mut *conn)
-    .await?;
-    let event = AuditEvent::new("email_suppression.upserted", "email_suppression", &email)
-        .new_values(json!({"email": email, "reason": reason.as_str(), "details": details}));
-    audit::record(conn, TenantId(SYSTEM_TENANT_ID), &AuditActor::default(), event).await?;
-    Ok(inserted)
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_suppressions))
-        .routes(routes!(delete_suppression))
 }
 
 /// Filters of the suppression list.
@@ -96,7 +44,7 @@ pub struct SuppressionFilter {
 }
 
 /// Suppressed addresses, newest first.
-#[utoipa::path(get, path = "/suppressions", tag = "admin", security(("bearer" = ["super_admin"])), params(SuppressionFilter),
+#[utoipa::path(get, path = "/email/suppressions", tag = "admin", security(("bearer" = ["super_admin"])), params(SuppressionFilter),
     responses((status = 200, body = Page<SuppressionView>), (status = 403, description = "Super admin only")))]
 pub async fn list_suppressions(
     SuperAdmin { mut tx, .. }: SuperAdmin,
@@ -127,7 +75,7 @@ pub async fn list_suppressions(
 }
 
 /// Removes an address from the suppression list, so mail to it is sent again.
-#[utoipa::path(delete, path = "/suppressions/{email}", tag = "admin", security(("bearer" = ["super_admin"])),
+#[utoipa::path(delete, path = "/email/suppressions/{email}", tag = "admin", security(("bearer" = ["super_admin"])),
     params(("email" = String, Path, description = "The suppressed address")),
     responses((status = 204, description = "Removed"), (status = 404, description = "Not suppressed"),
         (status = 403, description = "Super admin only")))]

@@ -376,7 +376,7 @@ async fn dashboard_growth_maintenance_and_config() {
 #[tokio::test]
 async fn scheduled_cleanup_removes_expired_sessions_once_per_interval() {
     let app = TestApp::spawn_with(TestConfig::default().set("MAINTENANCE_INTERVAL_SECS", 1)).await;
-    let background = tenantry::app::spawn_background(&app.state);
+    let background = tenantry::jobs::spawn(&app.state);
     let t = app.seed_tenant("acme").await;
     let mut c = app.db.superuser().await;
     let session = Uuid::new_v4();

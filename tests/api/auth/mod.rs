@@ -2,9 +2,7 @@
 //! rotation with reuse detection, revocation, forged tokens, rate limits.
 //! Email and MFA flows are in `auth/flows.rs`; Redis-shared limits in `auth/redis.rs`.
 
-#[path = "auth_flows.rs"]
 mod flows;
-#[path = "auth_redis.rs"]
 mod redis;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};

@@ -34,7 +34,7 @@ async fn second_instance(app: &TestApp, overrides: &[(&str, String)]) -> (String
     let state = AppState::new(config, Db::connect(&app.db.url, 5).await.unwrap())
         .await
         .unwrap();
-    let router = tenantry::http::router(state);
+    let router = tenantry::router::router(state);
     let server = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .await

@@ -1,13 +1,21 @@
-//! The HTTP kernel: router assembly, middleware stack, errors and extractors.
+//! The one route table, the OpenAPI document, the middleware stack and the
+//! list of health checks: the top of the dependency graph (only `main` and the
+//! tests name it). Features export their routers; only this file assembles them.
+//!
+//! The rule for paths: a feature router declares its paths relative to the one
+//! URL prefix it owns, and [`api_routes`] nests it there, so each line of the
+//! table names a prefix and the folder that serves it (`/api/v1/tenants/…` →
+//! `src/tenants/`, `/api/v1/auth/oauth/…` → `src/oauth/`). A feature whose
+//! routes span other prefixes declares full paths and is merged instead: today
+//! only `rbac` (`/permissions`, `/roles` and `/users/{id}/roles`). The health
+//! and metrics routes are the kernel's, added at the root by [`router`].
 
-pub mod client_ip;
-pub mod error;
-pub mod extract;
-pub mod health;
-pub mod middleware;
-pub mod ratelimit;
-
-use axum::{Router, extract::DefaultBodyLimit, http::HeaderName, middleware as mw};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRef, State},
+    http::HeaderName,
+    middleware as mw,
+};
 use serde_json::Value;
 use tower::ServiceBuilder;
 use tower_http::{
@@ -24,8 +32,11 @@ use utoipa::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
-pub use error::{ApiError, ApiResult};
+use crate::{
+    app::AppState,
+    auth::SuperAdmin,
+    http::{ApiError, client_ip, error, health, health::HealthChecks, middleware, ratelimit},
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -56,19 +67,20 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every `/api/v1` feature router, and the OpenAPI document they describe.
+/// Every `/api/v1` route and the OpenAPI document they describe: one line per
+/// URL prefix, naming the feature folder that serves it.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1/auth", crate::auth::handlers::router())
-        .nest("/api/v1/audit", crate::audit::handlers::router())
-        .merge(crate::oauth::router())
+        .nest("/api/v1/auth", crate::auth::router())
+        .nest("/api/v1/auth/oauth", crate::oauth::router())
+        .nest("/api/v1/tenants", crate::tenants::router())
         .nest("/api/v1/users", crate::users::router())
         .nest("/api/v1/projects", crate::projects::router())
-        .nest("/api/v1/admin/email", crate::email::admin_router())
-        .nest("/api/v1/webhooks", crate::email::webhook_router())
-        .merge(crate::tenants::router())
+        .nest("/api/v1/audit", crate::audit::handlers::router())
+        .nest("/api/v1/admin", crate::admin::router())
+        .nest("/api/v1/webhooks", crate::email::webhook::router())
+        // `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`.
         .merge(crate::rbac::router())
-        .merge(crate::admin::router())
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).
@@ -113,13 +125,42 @@ fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// Extra `/health/detailed` checks contributed by features (email, storage, redis).
+/// The `/health/detailed` checks beyond the database (email, redis, storage).
 pub async fn extra_health_checks(state: &AppState) -> Vec<(&'static str, Value)> {
     vec![
-        ("email", crate::email::health::check(state).await),
+        (
+            "email",
+            crate::email::health::check(&state.db, &state.email, state.config.email_worker_enabled).await,
+        ),
         ("redis", state.limiter.health().await),
-        ("storage", crate::storage::health(state).await),
+        ("storage", crate::storage::health(&state.storage).await),
     ]
+}
+
+/// The health handlers' view of the state: the database and the list above.
+impl FromRef<AppState> for HealthChecks {
+    fn from_ref(state: &AppState) -> Self {
+        let state = state.clone();
+        HealthChecks::new(state.db.clone(), move || {
+            let state = state.clone();
+            async move { extra_health_checks(&state).await }
+        })
+    }
+}
+
+/// Each dependency with its state and latency. Unauthenticated callers (load
+/// balancers, monitors, anyone) see only `status`, `latency_ms` and, for email,
+/// the active `provider` path; a super admin's bearer token shows every field.
+#[utoipa::path(get, path = "/health/detailed", tag = "health", security((), ("bearer" = [])),
+    responses((status = 200, description = "Checks"), (status = 503, description = "The database does not answer")))]
+async fn health_detailed(
+    State(probes): State<HealthChecks>,
+    admin: Option<SuperAdmin>,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
+    let full = admin.is_some();
+    // The platform transaction it holds is not needed: give its connection back.
+    drop(admin);
+    health::detailed(&probes, full).await
 }
 
 /// Builds the whole application with its middleware.
@@ -127,7 +168,7 @@ pub fn router(state: AppState) -> Router {
     let config = &state.config;
     let (api, mut openapi) = api_routes()
         .routes(utoipa_axum::routes!(health::health))
-        .routes(utoipa_axum::routes!(health::health_detailed))
+        .routes(utoipa_axum::routes!(health_detailed))
         .routes(utoipa_axum::routes!(health::ready))
         .routes(utoipa_axum::routes!(middleware::render_metrics))
         .split_for_parts();

@@ -1,14 +1,11 @@
 //! Identity-provider configuration per tenant (super admin only):
 //! `/api/v1/tenants/{id}/identity-providers[...]`. Client secrets are sealed
-//! with the tenant id bound as context and never leave the server.
+//! with the tenant id bound as context and never leave the server. The
+//! provider model, its SQL and the sign-in flow that uses it live in `oauth`.
 
 use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
-use super::{
-    model::{CreateIdentityProvider, IdentityProviderView, IdpRow, Provider, UpdateIdentityProvider},
-    repo::{self, IdpValues},
-};
 use crate::{
     app::AppState,
     audit::{self, AuditEvent},
@@ -19,13 +16,14 @@ use crate::{
         error::Validator,
         extract::{ApiJson, ApiPath, ApiQuery},
     },
+    oauth::{
+        model::{
+            CreateIdentityProvider, IdentityProviderView, IdpRow, Provider, UpdateIdentityProvider, secret_context,
+        },
+        repo::{self, IdpValues},
+    },
     pagination::{Page, PageParams},
 };
-
-/// Associated data binding a sealed client secret to its tenant.
-pub fn secret_context(tenant: Uuid) -> Vec<u8> {
-    format!("idp_client_secret:{tenant}").into_bytes()
-}
 
 /// A syntactically valid DNS name with at least two labels and an alphabetic
 /// (or IDNA `xn--`) top-level domain, e.g. `example.co.uk`.
@@ -159,7 +157,7 @@ async fn create(
 }
 
 /// Configures Microsoft Entra ID sign-in for a tenant (one per tenant).
-#[utoipa::path(post, path = "/api/v1/tenants/{id}/identity-providers/microsoft", tag = "tenants",
+#[utoipa::path(post, path = "/{id}/identity-providers/microsoft", tag = "tenants",
     security(("bearer" = ["super_admin"])), params(("id" = Uuid, Path, description = "Tenant id")),
     request_body = CreateIdentityProvider,
     responses((status = 201, body = IdentityProviderView), (status = 404, description = "Unknown tenant"),
@@ -174,7 +172,7 @@ pub async fn create_microsoft_provider(
 }
 
 /// Configures Google Workspace sign-in for a tenant (one per tenant).
-#[utoipa::path(post, path = "/api/v1/tenants/{id}/identity-providers/google", tag = "tenants",
+#[utoipa::path(post, path = "/{id}/identity-providers/google", tag = "tenants",
     security(("bearer" = ["super_admin"])), params(("id" = Uuid, Path, description = "Tenant id")),
     request_body = CreateIdentityProvider,
     responses((status = 201, body = IdentityProviderView), (status = 404, description = "Unknown tenant"),
@@ -189,7 +187,7 @@ pub async fn create_google_provider(
 }
 
 /// The tenant's identity providers (secrets shown only as `has_client_secret`).
-#[utoipa::path(get, path = "/api/v1/tenants/{id}/identity-providers", tag = "tenants",
+#[utoipa::path(get, path = "/{id}/identity-providers", tag = "tenants",
     security(("bearer" = ["super_admin"])), params(("id" = Uuid, Path, description = "Tenant id"), PageParams),
     responses((status = 200, body = Page<IdentityProviderView>), (status = 404, description = "Unknown tenant")))]
 pub async fn list_identity_providers(
@@ -212,7 +210,7 @@ async fn load(tx: &mut sqlx::PgConnection, tenant: Uuid, id: Uuid) -> ApiResult<
 }
 
 /// Changes a provider; absent fields are kept, `client_secret: null` removes the secret.
-#[utoipa::path(put, path = "/api/v1/tenants/{id}/identity-providers/{provider_id}", tag = "tenants",
+#[utoipa::path(put, path = "/{id}/identity-providers/{provider_id}", tag = "tenants",
     security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path, description = "Tenant id"), ("provider_id" = Uuid, Path, description = "Provider id")),
     request_body = UpdateIdentityProvider,
@@ -281,7 +279,7 @@ pub async fn update_identity_provider(
 
 /// Removes a provider; its users keep their accounts (and can use a password
 /// or another provider).
-#[utoipa::path(delete, path = "/api/v1/tenants/{id}/identity-providers/{provider_id}", tag = "tenants",
+#[utoipa::path(delete, path = "/{id}/identity-providers/{provider_id}", tag = "tenants",
     security(("bearer" = ["super_admin"])),
     params(("id" = Uuid, Path, description = "Tenant id"), ("provider_id" = Uuid, Path, description = "Provider id")),
     responses((status = 204, description = "Deleted"), (status = 404, description = "Unknown tenant or provider")))]

@@ -448,7 +448,7 @@ async fn storage_quota_is_reserved_released_and_swept() {
     let doc = upload_local(&app, &token, pid, "keep", b"abc").await;
     assert!(object_path(&app, t.id, doc["id"].as_str().unwrap()).exists());
     assert_eq!(
-        tenantry::storage::delete_tenant_objects(&app.state, t.id)
+        tenantry::storage::delete_tenant_objects(&app.state.storage, t.id)
             .await
             .unwrap(),
         1

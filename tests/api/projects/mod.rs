@@ -2,6 +2,8 @@
 //! concurrency, full-text search, activity, stats, and cross-tenant 404s over
 //! every project, document and user route.
 
+mod documents;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -390,7 +392,7 @@ async fn cross_tenant_access_is_404_on_every_route() {
         )
         .await;
     let did = r.body["id"].as_str().unwrap().to_string();
-    let uploaded = crate::documents::upload_local(&app, &a_token, &pid, "data.bin", b"alpha bytes").await;
+    let uploaded = documents::upload_local(&app, &a_token, &pid, "data.bin", b"alpha bytes").await;
     let uid_doc = uploaded["id"].as_str().unwrap().to_string();
     let user = a.user_id("user");
 

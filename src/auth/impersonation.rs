@@ -53,7 +53,7 @@ struct Target {
 const SELECT_TARGET: &str = "SELECT u.id, u.email, u.first_name, u.is_active, u.is_super_admin FROM users u";
 
 /// Starts acting as a user of a tenant.
-#[utoipa::path(post, path = "/api/v1/auth/impersonate", tag = "auth", security(("bearer" = ["super_admin"])),
+#[utoipa::path(post, path = "/impersonate", tag = "auth", security(("bearer" = ["super_admin"])),
     request_body = ImpersonateRequest,
     responses((status = 200, body = TokenResponse), (status = 403, description = "Super admin only, or the target is a super admin"),
         (status = 404, description = "No such tenant or user"), (status = 409, description = "Tenant or user inactive"),
@@ -184,7 +184,7 @@ pub async fn impersonate(
 }
 
 /// Ends the caller's impersonation session: revoked at once.
-#[utoipa::path(post, path = "/api/v1/auth/end-impersonation", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(post, path = "/end-impersonation", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 400, description = "Not an impersonation session"), (status = 401)))]
 pub async fn end_impersonation(
     State(state): State<AppState>,

@@ -1,0 +1,167 @@
+//! The layering rule of DESIGN.md "Layout" (kernel ← services ← app ←
+//! features ← router/jobs ← main), checked on the sources:
+//! - the kernel never names `crate::app`, `crate::router`, `crate::jobs` or a
+//!   feature or service module. The forbidden list is every `pub mod` of
+//!   `src/lib.rs` but the kernel, so a new feature is covered without an edit;
+//! - the services `storage` and `email` never name `crate::app` or `AppState`:
+//!   they take their own handles (`&Storage`, `&Db`, `&EmailService`).
+
+use std::path::{Path, PathBuf};
+
+/// The kernel: every layer may use it; it uses only itself.
+const KERNEL: &[&str] = &["config", "db", "http", "crypto", "pagination", "telemetry"];
+
+/// Services that take their own handles rather than the application state.
+const SERVICES: &[&str] = &["storage", "email"];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The sources of a top-level module: `name.rs` and every `.rs` under `name/`.
+fn sources_of(module: &str) -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable source folder") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    let file = src().join(format!("{module}.rs"));
+    if file.is_file() {
+        paths.push(file);
+    }
+    let dir = src().join(module);
+    if dir.is_dir() {
+        walk(&dir, &mut paths);
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable source");
+            (p, text)
+        })
+        .collect()
+}
+
+/// The modules `src/lib.rs` declares with `pub mod`.
+fn public_modules() -> Vec<String> {
+    let lib = std::fs::read_to_string(src().join("lib.rs")).expect("src/lib.rs");
+    lib.lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod ")?.strip_suffix(';'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The source without `//` comments (doc comments included): the rule is
+/// about what the code names, not what its prose mentions.
+fn code(source: &str) -> String {
+    source
+        .lines()
+        .map(|l| l.find("//").map_or(l, |i| &l[..i]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules a source reaches through `crate::`, grouped imports
+/// (`use crate::{app::AppState, db::Db}`) included.
+fn crate_modules(source: &str) -> Vec<String> {
+    let code = code(source);
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            found.push(leading_ident(rest));
+            continue;
+        };
+        let (mut depth, mut item) = (0, String::new());
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => break,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    found.push(leading_ident(&item));
+                    item.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            item.push(c);
+        }
+        found.push(leading_ident(&item));
+    }
+    found.retain(|m| !m.is_empty());
+    found
+}
+
+fn leading_ident(path: &str) -> String {
+    path.trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// `path: names crate::module` for each violation.
+fn violations(modules: &[&str], forbidden: &[String], extra_words: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for module in modules {
+        let sources = sources_of(module);
+        assert!(!sources.is_empty(), "no sources found for `{module}`");
+        for (path, text) in sources {
+            let shown = path.strip_prefix(src()).unwrap_or(&path).display().to_string();
+            for named in crate_modules(&text) {
+                if forbidden.contains(&named) {
+                    out.push(format!("src/{shown} names crate::{named}"));
+                }
+            }
+            let code = code(&text);
+            for word in extra_words {
+                if code.contains(word) {
+                    out.push(format!("src/{shown} names {word}"));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn the_kernel_never_names_the_app_the_router_the_jobs_or_a_feature() {
+    let forbidden: Vec<String> = public_modules()
+        .into_iter()
+        .filter(|m| !KERNEL.contains(&m.as_str()))
+        .collect();
+    for top in ["app", "router", "jobs", "auth", "email", "storage"] {
+        assert!(
+            forbidden.iter().any(|m| m == top),
+            "src/lib.rs no longer declares `{top}`"
+        );
+    }
+    let found = violations(KERNEL, &forbidden, &[]);
+    assert!(found.is_empty(), "the kernel imports upward:\n{}", found.join("\n"));
+}
+
+#[test]
+fn storage_and_email_take_their_own_handles() {
+    let found = violations(SERVICES, &["app".to_string()], &["AppState"]);
+    assert!(
+        found.is_empty(),
+        "a service names the application state:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_checker_sees_plain_and_grouped_paths_but_not_comments() {
+    let source = "use crate::{app::AppState, db::{Db, TenantId}, http::ApiError};\n\
+                  // crate::router is only mentioned here\n\
+                  fn f() { crate::auth::extract::check(); }";
+    assert_eq!(crate_modules(source), ["app", "db", "http", "auth"]);
+}
