@@ -18,6 +18,9 @@ pub struct AuditActor {
     pub user_id: Option<Uuid>,
     pub impersonator_id: Option<Uuid>,
     pub meta: ClientMeta,
+    /// A caller that is not a person: `api_key:<name>`, `scim:<name>`
+    /// (`user_id` is then `None`). Part of the row's hash when set.
+    pub principal: Option<String>,
 }
 
 /// What happened to which resource; old and new values are redacted on write.
@@ -59,8 +62,8 @@ pub async fn record(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_logs (tenant_id, id, seq, actor_id, impersonator_id, action, resource_type, \
-         resource_id, old_values, new_values, ip_address, user_agent, request_id, prev_hash, hash) \
-         VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '\\x', '\\x')",
+         resource_id, old_values, new_values, ip_address, user_agent, request_id, actor_principal, prev_hash, hash) \
+         VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '\\x', '\\x')",
     )
     .bind(tenant.0)
     .bind(Uuid::new_v4())
@@ -74,6 +77,7 @@ pub async fn record(
     .bind(actor.meta.ip.as_deref())
     .bind(actor.meta.user_agent.as_deref())
     .bind(actor.meta.request_id.as_deref())
+    .bind(actor.principal.as_deref())
     .execute(conn)
     .await
     .map(|_| ())

@@ -65,6 +65,7 @@ impl AuthCtx {
             user_id: Some(self.user_id),
             impersonator_id: self.impersonator.as_ref().map(|a| a.sub),
             meta: self.meta.clone(),
+            principal: None,
         }
     }
 }

@@ -143,6 +143,7 @@ pub async fn impersonate(
         user_id: Some(target.id),
         impersonator_id: Some(ctx.user_id),
         meta: ctx.meta.clone(),
+        principal: None,
     };
     audit::record(
         &mut ttx,
@@ -217,6 +218,7 @@ pub async fn end_impersonation(
         user_id: Some(impersonator.sub),
         impersonator_id: None,
         meta: ctx.meta.clone(),
+        principal: None,
     };
     audit::record(
         &mut sys,

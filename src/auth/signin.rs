@@ -144,6 +144,7 @@ fn system_actor(meta: &ClientMeta) -> AuditActor {
         user_id: None,
         impersonator_id: None,
         meta: meta.clone(),
+        principal: None,
     }
 }
 

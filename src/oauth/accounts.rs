@@ -53,6 +53,7 @@ fn actor(user: Option<Uuid>, meta: &ClientMeta) -> AuditActor {
         user_id: user,
         impersonator_id: None,
         meta: meta.clone(),
+        principal: None,
     }
 }
 

@@ -328,6 +328,7 @@ async fn callback(
             user_id: Some(user),
             impersonator_id: None,
             meta: meta.clone(),
+            principal: None,
         },
         AuditEvent::new("auth.oauth_login", "user", user).new_values(json!({
             "provider": provider.as_str(), "issuer": ident.issuer, "account": resolution.as_str(),
@@ -394,6 +395,7 @@ async fn record_failure(
         user_id: None,
         impersonator_id: None,
         meta: meta.clone(),
+        principal: None,
     };
     audit::record(&mut tx, tenant, &actor, event).await?;
     tx.commit().await

@@ -115,6 +115,7 @@ pub async fn verify_email(
         user_id: Some(user),
         impersonator_id: None,
         meta,
+        principal: None,
     };
     audit::record(
         &mut tx,
@@ -182,6 +183,7 @@ pub async fn accept_invitation(
         user_id: None,
         impersonator_id: None,
         meta: meta.clone(),
+        principal: None,
     };
     let new = NewUser {
         email: inv.email,

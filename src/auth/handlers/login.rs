@@ -48,6 +48,7 @@ async fn finish_sign_in(
         user_id: Some(user),
         impersonator_id: None,
         meta: meta.clone(),
+        principal: None,
     };
     let tenant = tx.tenant();
     audit::record(

@@ -149,6 +149,7 @@ pub async fn request_password_reset(
             user_id: None,
             impersonator_id: None,
             meta: meta.clone(),
+            principal: None,
         };
         audit::record(
             &mut tx,
@@ -225,6 +226,7 @@ pub async fn confirm_password_reset(
         user_id: Some(user),
         impersonator_id: None,
         meta: meta.clone(),
+        principal: None,
     };
     audit::record(
         &mut tx,

@@ -89,6 +89,7 @@ pub async fn refresh(
                 user_id: None,
                 impersonator_id: None,
                 meta: meta.clone(),
+                principal: None,
             };
             let event = AuditEvent::new("session.revoked", "session", row.session_id)
                 .new_values(json!({"reason": "refresh_token_reuse", "user_id": row.user_id}));

@@ -65,6 +65,7 @@ pub async fn unlock_account(
         user_id: Some(user),
         impersonator_id: None,
         meta,
+        principal: None,
     };
     audit::record(
         &mut tx,
