@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{hardening_roles::staff, helpers::*};
+use crate::{hardening::roles::staff, helpers::*};
 
 /// Every catalogue permission, held through a custom role (not `tenant_admin`),
 /// so the caller is never "below" anyone and only the last-admin rule applies.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tenantry::email::{EmailTemplate, templates::Recipient};
 
 use crate::{
-    hardening_guessing::{last_email, scalar},
+    hardening::guessing::{last_email, scalar},
     helpers::*,
 };
 

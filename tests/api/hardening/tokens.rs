@@ -7,7 +7,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::{hardening_guessing::last_email, helpers::*};
+use crate::{hardening::guessing::last_email, helpers::*};
 
 const NEW_PASSWORD: &str = "A-Brand-New-Passphrase-77";
 

@@ -9,7 +9,7 @@ use tenantry::email::{EmailTemplate, drain_once};
 
 use crate::{
     email::{queue, tenant},
-    hardening_headers::{download, upload},
+    hardening::headers::{download, upload},
     helpers::{TestApp, TestConfig},
     projects::create_project,
 };

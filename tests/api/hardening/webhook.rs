@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::{
     email::support::{SNS_TOPIC, SnsSigner, bounce_event},
-    hardening_logs::capture_logs,
+    hardening::logs::capture_logs,
     helpers::{Resp, TestApp, TestConfig},
 };
 
