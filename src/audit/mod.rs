@@ -23,6 +23,18 @@ pub struct AuditActor {
     pub principal: Option<String>,
 }
 
+impl AuditActor {
+    /// A person acting for themselves: not impersonated, not a machine principal.
+    pub fn user(user_id: Uuid, meta: ClientMeta) -> Self {
+        Self {
+            user_id: Some(user_id),
+            impersonator_id: None,
+            meta,
+            principal: None,
+        }
+    }
+}
+
 /// What happened to which resource; old and new values are redacted on write.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {

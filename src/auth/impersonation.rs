@@ -214,12 +214,7 @@ pub async fn end_impersonation(
     )
     .await?;
     let mut sys = state.db.system_job_tx("impersonation end audit").await?;
-    let sa = AuditActor {
-        user_id: Some(impersonator.sub),
-        impersonator_id: None,
-        meta: ctx.meta.clone(),
-        principal: None,
-    };
+    let sa = AuditActor::user(impersonator.sub, ctx.meta.clone());
     audit::record(
         &mut sys,
         TenantId(SYSTEM_TENANT_ID),

@@ -324,12 +324,7 @@ async fn callback(
     audit::record(
         &mut tx,
         tenant_id,
-        &AuditActor {
-            user_id: Some(user),
-            impersonator_id: None,
-            meta: meta.clone(),
-            principal: None,
-        },
+        &AuditActor::user(user, meta.clone()),
         AuditEvent::new("auth.oauth_login", "user", user).new_values(json!({
             "provider": provider.as_str(), "issuer": ident.issuer, "account": resolution.as_str(),
         })),

@@ -11,7 +11,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::passwords::{TOKEN_SCOPE, invalid_token};
+use super::passwords::{TOKEN_SCOPE, consume_link, invalid_token};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
@@ -102,21 +102,12 @@ pub async fn verify_email(
     limit_ip(&state, TOKEN_SCOPE, &meta).await?;
     let token = input.token.trim();
     let kind = TokenKind::EmailVerification;
-    let tenant = token_tenant(&state, kind.lookup_kind(), token)
-        .await?
-        .ok_or_else(invalid_token)?;
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let user = tokens::consume(&mut tx, kind, token).await?.ok_or_else(invalid_token)?;
+    let (tenant, mut tx, user) = consume_link(&state, kind, token).await?;
     sqlx::query("UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1")
         .bind(user)
         .execute(&mut *tx)
         .await?;
-    let actor = AuditActor {
-        user_id: Some(user),
-        impersonator_id: None,
-        meta,
-        principal: None,
-    };
+    let actor = AuditActor::user(user, meta);
     audit::record(
         &mut tx,
         tenant,

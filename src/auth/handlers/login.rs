@@ -44,12 +44,7 @@ async fn finish_sign_in(
     meta: &ClientMeta,
 ) -> ApiResult<TokenResponse> {
     let tokens = start_session(state, &mut tx, user, method, meta, None).await?;
-    let actor = AuditActor {
-        user_id: Some(user),
-        impersonator_id: None,
-        meta: meta.clone(),
-        principal: None,
-    };
+    let actor = AuditActor::user(user, meta.clone());
     let tenant = tx.tenant();
     audit::record(
         &mut tx,

@@ -20,6 +20,7 @@ use crate::{
         signin::{self, Method},
         tokens::{self, PASSWORD_RESET_TTL, TokenKind},
     },
+    db::{TenantId, TenantTx},
     email::{self, EmailTemplate},
     http::{
         ApiError, ApiResult,
@@ -35,6 +36,21 @@ pub(super) const TOKEN_SCOPE: &str = "token";
 
 pub(super) fn invalid_token() -> ApiError {
     ApiError::BadRequest("Invalid or expired token".into())
+}
+
+/// Uses up an emailed token: its tenant, the tenant transaction the step works
+/// in, and the token's user; 400 when it is unknown, used or expired.
+pub(super) async fn consume_link(
+    state: &AppState,
+    kind: TokenKind,
+    token: &str,
+) -> ApiResult<(TenantId, TenantTx, Uuid)> {
+    let tenant = token_tenant(state, kind.lookup_kind(), token)
+        .await?
+        .ok_or_else(invalid_token)?;
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let user = tokens::consume(&mut tx, kind, token).await?.ok_or_else(invalid_token)?;
+    Ok((tenant, tx, user))
 }
 
 /// Changes the caller's password; every other session of the user is revoked
@@ -222,12 +238,7 @@ pub async fn confirm_password_reset(
         &meta,
     )
     .await?;
-    let actor = AuditActor {
-        user_id: Some(user),
-        impersonator_id: None,
-        meta: meta.clone(),
-        principal: None,
-    };
+    let actor = AuditActor::user(user, meta.clone());
     audit::record(
         &mut tx,
         tenant,

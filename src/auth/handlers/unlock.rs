@@ -10,7 +10,7 @@
 use axum::{extract::State, http::StatusCode};
 use serde_json::json;
 
-use super::passwords::invalid_token;
+use super::passwords::consume_link;
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
@@ -18,8 +18,7 @@ use crate::{
         budget::limit_ip,
         model::UnlockRequest,
         security::{self, kind},
-        session::token_tenant,
-        tokens::{self, TokenKind},
+        tokens::TokenKind,
     },
     http::{
         ApiResult,
@@ -42,11 +41,7 @@ pub async fn unlock_account(
     limit_ip(&state, "unlock", &meta).await?;
     let token = input.token.trim();
     let kind = TokenKind::Unlock;
-    let tenant = token_tenant(&state, kind.lookup_kind(), token)
-        .await?
-        .ok_or_else(invalid_token)?;
-    let mut tx = state.db.tenant_tx(tenant).await?;
-    let user = tokens::consume(&mut tx, kind, token).await?.ok_or_else(invalid_token)?;
+    let (tenant, mut tx, user) = consume_link(&state, kind, token).await?;
     sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
         .bind(user)
         .execute(&mut *tx)
@@ -61,12 +56,7 @@ pub async fn unlock_account(
         &meta,
     )
     .await?;
-    let actor = AuditActor {
-        user_id: Some(user),
-        impersonator_id: None,
-        meta,
-        principal: None,
-    };
+    let actor = AuditActor::user(user, meta);
     audit::record(
         &mut tx,
         tenant,
