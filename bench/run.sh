@@ -21,6 +21,8 @@
 #   BENCH_SEED_ONLY=1        stop once the data sets are seeded
 #   BENCH_SKIP_BUILD=1       use the binary as it is (BENCH_BIN=path: another one)
 #   BENCH_TOKEN_MODE=auto|login|mint  how tokens are obtained (see bench/tokens.py)
+#   BENCH_API_LIMIT=1000000000  per-principal and per-tenant API budgets: counted on every
+#                            request but never refused; 0 takes the limiter off the path (A/B)
 #   BENCH_RESULTS=bench/RESULTS.md  where the table goes ("" to skip writing it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +86,7 @@ server_env() { # database-name port
   echo DATABASE_URL="$ADMIN_URL/$1" BIND_ADDR="127.0.0.1:$2" BASE_URL="http://127.0.0.1:$2" \
     LOG_FORMAT=json ACCESS_TOKEN_EXPIRE_MINUTES=240 \
     RATE_LIMIT_LOGIN_PER_MINUTE=1000000000 RATE_LIMIT_ACCOUNT_PER_MINUTE=1000000000 \
-    RATE_LIMIT_API_PER_MINUTE=1000000000 RATE_LIMIT_TENANT_PER_MINUTE=1000000000
+    RATE_LIMIT_API_PER_MINUTE=${BENCH_API_LIMIT:-1000000000} RATE_LIMIT_TENANT_PER_MINUTE=${BENCH_API_LIMIT:-1000000000}
 }
 
 start_server() { # database-name
