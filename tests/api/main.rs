@@ -10,6 +10,7 @@ mod deploy;
 mod email;
 mod embedded_cli;
 mod foundation;
+mod integrations;
 mod hardening_admins;
 mod hardening_guessing;
 mod hardening_headers;

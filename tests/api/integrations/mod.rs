@@ -1,0 +1,4 @@
+//! Integrations: API keys and the audit export.
+
+mod api_keys;
+mod api_keys_lifecycle;
