@@ -117,7 +117,12 @@ where
     let format = filter.format;
     let (mut out, body) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
     tokio::spawn(async move {
-        if format == ExportFormat::Csv && out.send(Ok(Bytes::from(csv_line(&CSV_COLUMNS.map(Some))))).await.is_err() {
+        if format == ExportFormat::Csv
+            && out
+                .send(Ok(Bytes::from(csv_line(&CSV_COLUMNS.map(Some)))))
+                .await
+                .is_err()
+        {
             return;
         }
         let mut rows = sqlx::query_as::<_, ExportRow>(EXPORT_SQL)

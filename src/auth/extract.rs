@@ -111,7 +111,10 @@ pub(crate) fn unauthorized() -> ApiError {
 
 /// The bearer token's verified claims.
 pub fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
-    state.jwt.verify(bearer(parts)?, ACCESS_AUDIENCE).ok_or_else(unauthorized)
+    state
+        .jwt
+        .verify(bearer(parts)?, ACCESS_AUDIENCE)
+        .ok_or_else(unauthorized)
 }
 
 /// The raw `Authorization: Bearer` value (a JWT or an API key).
@@ -255,7 +258,9 @@ impl<P: Required> Authz<P> {
         match P::PERMISSION {
             Some(p) => ctx.require(p)?,
             None if ctx.api_key.is_some() => {
-                return Err(ApiError::forbidden("This route is for a signed-in user, not an API key"));
+                return Err(ApiError::forbidden(
+                    "This route is for a signed-in user, not an API key",
+                ));
             }
             None => {}
         }

@@ -93,7 +93,11 @@ pub async fn create_api_key(
     let name = input.name.trim();
     let mut v = Validator::new();
     check_role_name(&mut v, name);
-    v.check(!input.permissions.is_empty(), "permissions", "must name at least one permission");
+    v.check(
+        !input.permissions.is_empty(),
+        "permissions",
+        "must name at least one permission",
+    );
     if let Some(at) = input.expires_at {
         v.check(at > OffsetDateTime::now_utc(), "expires_at", "must be in the future");
     }

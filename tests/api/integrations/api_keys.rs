@@ -9,7 +9,11 @@ use crate::helpers::*;
 /// Mints a key as `token`'s user; returns the 201 body.
 pub async fn mint(app: &TestApp, token: &str, name: &str, permissions: &[&str]) -> Value {
     let r = app
-        .post("/api/v1/api-keys", token, json!({"name": name, "permissions": permissions}))
+        .post(
+            "/api/v1/api-keys",
+            token,
+            json!({"name": name, "permissions": permissions}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body
@@ -43,7 +47,9 @@ async fn a_read_only_key_lists_projects_but_cannot_create_one() {
     .await
     .assert_problem(StatusCode::FORBIDDEN);
     // Nor is the platform's.
-    app.get("/api/v1/tenants", key).await.assert_problem(StatusCode::FORBIDDEN);
+    app.get("/api/v1/tenants", key)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
     // A made-up key, and a key of the right shape that was never minted.
     app.get("/api/v1/projects", "tnt_nope")
         .await
@@ -83,12 +89,20 @@ async fn keys_hold_no_more_than_their_creator_and_bad_input_is_refused() {
     .assert_problem(StatusCode::FORBIDDEN);
     mint(&app, &manager, "reader", &["projects:read"]).await;
 
-    app.post("/api/v1/api-keys", &admin, json!({"name": "x", "permissions": ["projects:fly"]}))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    app.post("/api/v1/api-keys", &admin, json!({"name": "reader", "permissions": ["projects:read"]}))
-        .await
-        .assert_problem(StatusCode::CONFLICT);
+    app.post(
+        "/api/v1/api-keys",
+        &admin,
+        json!({"name": "x", "permissions": ["projects:fly"]}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.post(
+        "/api/v1/api-keys",
+        &admin,
+        json!({"name": "reader", "permissions": ["projects:read"]}),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT);
     app.post(
         "/api/v1/api-keys",
         &admin,
@@ -136,7 +150,10 @@ async fn a_change_made_with_a_key_is_audited_as_the_key_and_the_key_never_shows_
     // The key's text appears nowhere after creation: not in lists, not in audit.
     let everything = [
         list.body.to_string(),
-        app.get("/api/v1/audit/logs?page_size=100", &admin).await.body.to_string(),
+        app.get("/api/v1/audit/logs?page_size=100", &admin)
+            .await
+            .body
+            .to_string(),
     ];
     for text in everything {
         assert!(!text.contains(&key), "the key leaked: {text}");

@@ -2,3 +2,4 @@
 
 mod api_keys;
 mod api_keys_lifecycle;
+mod audit_export;
