@@ -44,7 +44,7 @@ use crate::{
     modifiers(&BearerAuth),
     tags(
         (name = "auth"), (name = "oauth"), (name = "users"), (name = "roles"), (name = "tenants"),
-        (name = "projects"), (name = "documents"), (name = "admin"), (name = "audit"), (name = "webhooks"),
+        (name = "projects"), (name = "documents"), (name = "admin"), (name = "audit"), (name = "webhooks"), (name = "integrations"),
         (name = "health")
     )
 )]
@@ -77,6 +77,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/v1/users", crate::users::router())
         .nest("/api/v1/projects", crate::projects::router())
         .nest("/api/v1/audit", crate::audit::handlers::router())
+        .nest("/api/v1/api-keys", crate::integrations::api_keys::router())
         .nest("/api/v1/admin", crate::admin::router())
         .nest("/api/v1/webhooks", crate::email::webhook::router())
         // `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`.

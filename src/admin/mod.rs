@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(overview::growth))
         .routes(routes!(overview::audit_logs))
         .routes(routes!(overview::audit_verify))
+        .routes(routes!(overview::audit_export))
         .routes(routes!(overview::config_limits))
         .routes(routes!(security::threats))
         .routes(routes!(security::problematic_users))

@@ -151,6 +151,18 @@ pub async fn audit_logs(
     Ok(ApiJson(search(&mut tx, &filter).await?))
 }
 
+/// Every tenant's rows (or one's, with `tenant_id`) as NDJSON or CSV, with
+/// their chain fields, ordered by tenant and `seq`.
+#[utoipa::path(get, path = "/audit/export", tag = "admin", security(("bearer" = ["super_admin"])),
+    params(crate::audit::export::ExportFilter),
+    responses((status = 200, description = "A stream of rows (application/x-ndjson or text/csv)"), (status = 403)))]
+pub async fn audit_export(
+    SuperAdmin { tx, .. }: SuperAdmin,
+    ApiQuery(filter): ApiQuery<crate::audit::export::ExportFilter>,
+) -> axum::response::Response {
+    crate::audit::export::stream(tx, filter)
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {

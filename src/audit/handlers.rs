@@ -1,4 +1,4 @@
-//! `GET /api/v1/audit/logs`: a tenant's own audit trail, for holders of `audit:read`.
+//! `GET /api/v1/audit/logs` and `/export`: a tenant's own audit trail, for holders of `audit:read`.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,7 +17,9 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit_logs))
+    OpenApiRouter::new()
+        .routes(routes!(list_audit_logs))
+        .routes(routes!(export_audit_logs))
 }
 
 /// One audit row as clients see it (hash chain fields included for verification).
@@ -103,4 +105,18 @@ pub async fn list_audit_logs(
 ) -> ApiResult<ApiJson<Page<AuditLogView>>> {
     filter.tenant_id = Some(ctx.tenant_id.0);
     Ok(ApiJson(search(&mut tx, &filter).await?))
+}
+
+/// Every row of the caller's tenant matching the filters, oldest first, with
+/// its chain fields: NDJSON (one object a line) or CSV (RFC 4180, header row).
+#[utoipa::path(get, path = "/export", tag = "audit", security(("bearer" = ["audit:read"])),
+    params(super::export::ExportFilter),
+    responses((status = 200, description = "A stream of rows (application/x-ndjson or text/csv)"),
+        (status = 403, description = "Missing audit:read")))]
+pub async fn export_audit_logs(
+    Authz { ctx, tx, .. }: Authz<perm::AuditRead>,
+    ApiQuery(mut filter): ApiQuery<super::export::ExportFilter>,
+) -> axum::response::Response {
+    filter.tenant_id = Some(ctx.tenant_id.0);
+    super::export::stream(tx, filter)
 }

@@ -4,6 +4,7 @@
 //! [`record`] is the only writer. The chain (seq, prev_hash, hash) is filled by a
 //! database trigger that locks the tenant's chain head for this transaction only.
 
+pub mod export;
 pub mod handlers;
 
 use serde_json::Value;

@@ -20,6 +20,8 @@ use std::{
 
 use uuid::Uuid;
 
+use crate::integrations::api_keys::authn::ResolvedKey;
+
 /// What the session query resolves; shared by cache hits.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ResolvedSession {
@@ -41,10 +43,21 @@ struct Entry {
     session: Arc<ResolvedSession>,
 }
 
+/// A resolved API key, keyed by the key's hash; invalidated like a session
+/// by commits in its tenant.
+struct KeyEntry {
+    tenant: Uuid,
+    generation: u64,
+    valid_until: Instant,
+    key: Arc<ResolvedKey>,
+}
+
 /// Keyed by session id; the tenant and user of the token must match too.
+/// API keys have their own map, keyed by the key's SHA-256.
 pub struct AuthCache {
     ttl: Duration,
     entries: Mutex<HashMap<Uuid, Entry>>,
+    keys: Mutex<HashMap<[u8; 32], KeyEntry>>,
 }
 
 /// Bound on entries; past it the map is cleared (a burst of distinct sessions
@@ -56,6 +69,7 @@ impl AuthCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -92,6 +106,39 @@ impl AuthCache {
                 generation,
                 valid_until: Instant::now() + lifetime,
                 session: resolved,
+            },
+        );
+    }
+}
+
+impl AuthCache {
+    pub fn get_key(&self, hash: &[u8; 32]) -> Option<Arc<ResolvedKey>> {
+        if !self.enabled() {
+            return None;
+        }
+        let keys = self.keys.lock().expect("auth cache poisoned");
+        let e = keys.get(hash)?;
+        (e.generation == crate::db::commit_generation(e.tenant) && Instant::now() < e.valid_until)
+            .then(|| e.key.clone())
+    }
+
+    /// Like [`AuthCache::put`]: `generation` was read before the query ran.
+    pub fn put_key(&self, hash: [u8; 32], tenant: Uuid, generation: u64, resolved: Arc<ResolvedKey>) {
+        if !self.enabled() {
+            return;
+        }
+        let lifetime = self.ttl.min(Duration::from_secs_f64(resolved.valid_for_secs.max(0.0)));
+        let mut keys = self.keys.lock().expect("auth cache poisoned");
+        if keys.len() >= MAX_ENTRIES {
+            keys.clear();
+        }
+        keys.insert(
+            hash,
+            KeyEntry {
+                tenant,
+                generation,
+                valid_until: Instant::now() + lifetime,
+                key: resolved,
             },
         );
     }

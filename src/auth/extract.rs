@@ -44,6 +44,17 @@ pub struct AuthCtx {
     /// The super admin acting as this user (RFC 8693 `act`).
     pub impersonator: Option<Actor>,
     pub meta: ClientMeta,
+    /// Set when the caller is an API key (see `crate::integrations::api_keys`):
+    /// `user_id` is then the key's creator (for ownership columns such as
+    /// `created_by`), `session_id` the key's id, and the audit actor the key.
+    pub api_key: Option<ApiKeyRef>,
+}
+
+/// The API key a request authenticated with.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRef {
+    pub id: Uuid,
+    pub name: String,
 }
 
 impl AuthCtx {
@@ -59,8 +70,17 @@ impl AuthCtx {
         }
     }
 
-    /// The audit actor for rows written on this request.
+    /// The audit actor for rows written on this request: the user, or the
+    /// API key as `api_key:<name>` (no user id: the key, not its creator, acted).
     pub fn actor(&self) -> AuditActor {
+        if let Some(key) = &self.api_key {
+            return AuditActor {
+                user_id: None,
+                impersonator_id: None,
+                meta: self.meta.clone(),
+                principal: Some(format!("api_key:{}", key.name)),
+            };
+        }
         AuditActor {
             user_id: Some(self.user_id),
             impersonator_id: self.impersonator.as_ref().map(|a| a.sub),
@@ -85,12 +105,20 @@ pub struct SuperAdmin {
     pub tx: PlatformTx,
 }
 
-fn unauthorized() -> ApiError {
+pub(crate) fn unauthorized() -> ApiError {
     ApiError::Unauthorized("Missing, invalid, expired or revoked access token".into())
 }
 
 /// The bearer token's verified claims.
 pub fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+    state
+        .jwt
+        .verify(bearer(parts)?, ACCESS_AUDIENCE)
+        .ok_or_else(unauthorized)
+}
+
+/// The raw `Authorization: Bearer` value (a JWT or an API key).
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -100,7 +128,7 @@ pub fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(unauthorized());
     }
-    state.jwt.verify(token.trim(), ACCESS_AUDIENCE).ok_or_else(unauthorized)
+    Ok(token.trim())
 }
 
 /// One indexed look-up (skipped on a session-cache hit, see [`super::cache`]): the session is live, the user and tenant active, and the
@@ -126,7 +154,14 @@ WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3
 /// any database work, so a flood is refused cheaply) and reports both budgets
 /// for the `RateLimit` headers. `RATE_LIMIT_API_PER_MINUTE=0` or
 /// `RATE_LIMIT_TENANT_PER_MINUTE=0` turns this off.
-async fn spend_api_budget(parts: &Parts, state: &AppState, claims: &Claims) -> Result<(), ApiError> {
+///
+/// `principal` is `user:<id>` for a user's token, `key:<id>` for an API key.
+pub(crate) async fn spend_api_budget(
+    parts: &Parts,
+    state: &AppState,
+    principal: &str,
+    tenant: Uuid,
+) -> Result<(), ApiError> {
     let (per_principal, per_tenant) = (
         state.config.rate_limit_api_per_minute,
         state.config.rate_limit_tenant_per_minute,
@@ -138,13 +173,11 @@ async fn spend_api_budget(parts: &Parts, state: &AppState, claims: &Claims) -> R
         .extensions
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| parts.uri.path(), |m| m.as_str());
-    // The principal is the user the token names (an API key will be `key:<id>`).
-    let principal = format!("user:{}", claims.sub);
     let limits = ApiLimits {
         per_principal,
         per_tenant,
     };
-    let (states, verdict) = api_budget(&state.limiter, limits, &principal, claims.tid, request_cost(route)).await;
+    let (states, verdict) = api_budget(&state.limiter, limits, principal, tenant, request_cost(route)).await;
     if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
         slot.report(states);
     }
@@ -153,7 +186,11 @@ async fn spend_api_budget(parts: &Parts, state: &AppState, claims: &Claims) -> R
 
 /// Resolves the caller inside a fresh tenant transaction.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, TenantTx), ApiError> {
-    let claims = bearer_claims(parts, state)?;
+    let token = bearer(parts)?;
+    if crate::integrations::api_keys::authn::is_api_key(token) {
+        return crate::integrations::api_keys::authn::authenticate_key(token, parts, state).await;
+    }
+    let claims = state.jwt.verify(token, ACCESS_AUDIENCE).ok_or_else(unauthorized)?;
     authenticate_claims(claims, parts, state).await
 }
 
@@ -166,7 +203,7 @@ pub async fn authenticate_claims(
     parts: &Parts,
     state: &AppState,
 ) -> Result<(AuthCtx, TenantTx), ApiError> {
-    spend_api_budget(parts, state, &claims).await?;
+    spend_api_budget(parts, state, &format!("user:{}", claims.sub), claims.tid).await?;
     let mut tx = state.db.tenant_tx(TenantId(claims.tid)).await?;
     let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
         Some(hit) => hit,
@@ -205,6 +242,7 @@ pub async fn authenticate_claims(
         permissions,
         impersonator: claims.act,
         meta: client_meta(parts),
+        api_key: None,
     };
     Ok((ctx, tx))
 }
@@ -212,9 +250,19 @@ pub async fn authenticate_claims(
 impl<P: Required> Authz<P> {
     /// A caller resolved by [`authenticate_claims`] through another front door
     /// (the console), refused with 403 unless it holds `P`.
+    ///
+    /// Routes that require no permission (`perm::Authenticated`: `/users/me`,
+    /// change-password, MFA, logout, login history, `/auth/status`) are a
+    /// person's own, so an API key gets 403 there.
     pub fn checked(ctx: AuthCtx, tx: TenantTx) -> Result<Self, ApiError> {
-        if let Some(p) = P::PERMISSION {
-            ctx.require(p)?;
+        match P::PERMISSION {
+            Some(p) => ctx.require(p)?,
+            None if ctx.api_key.is_some() => {
+                return Err(ApiError::forbidden(
+                    "This route is for a signed-in user, not an API key",
+                ));
+            }
+            None => {}
         }
         Ok(Authz {
             ctx,

@@ -221,6 +221,7 @@ mod tests {
             permissions,
             impersonator: None,
             meta: ClientMeta::default(),
+            api_key: None,
         }
     }
 

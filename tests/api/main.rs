@@ -10,6 +10,7 @@ mod deploy;
 mod email;
 mod foundation;
 mod hardening;
+mod integrations;
 mod oauth;
 mod production;
 mod projects;
