@@ -29,6 +29,7 @@ mod ratelimit_api;
 mod rbac;
 mod retention;
 mod routes;
+mod scim;
 mod scale;
 mod startup_refusals;
 mod support;
