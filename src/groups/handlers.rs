@@ -70,7 +70,9 @@ pub async fn list_groups(
     .bind(page.offset())
     .fetch_all(&mut *tx)
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM groups").fetch_one(&mut *tx).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM groups")
+        .fetch_one(&mut *tx)
+        .await?;
     Ok(ApiJson(page.wrap(rows, total)))
 }
 
@@ -81,7 +83,13 @@ pub async fn create_group(
     Authz { ctx, mut tx, .. }: Authz<perm::RolesAssign>,
     ApiJson(input): ApiJson<GroupInput>,
 ) -> ApiResult<(StatusCode, ApiJson<GroupView>)> {
-    let group = repo::create(&mut tx, &ctx.actor(), input.display_name.trim(), input.external_id.as_deref()).await?;
+    let group = repo::create(
+        &mut tx,
+        &ctx.actor(),
+        input.display_name.trim(),
+        input.external_id.as_deref(),
+    )
+    .await?;
     if let Some(members) = &input.members {
         set_members(&mut tx, &ctx, &group, members).await?;
     }
@@ -143,7 +151,10 @@ pub async fn add_group_role(
     let role = roles_repo::find_role(&mut tx, role_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Role"))?;
-    let perms = role.permissions.iter().filter_map(|p| crate::rbac::Permission::parse(p));
+    let perms = role
+        .permissions
+        .iter()
+        .filter_map(|p| crate::rbac::Permission::parse(p));
     grants::ensure_can_grant(&ctx.permissions, perms)?;
     let added = sqlx::query(
         "INSERT INTO group_roles (tenant_id, group_id, role_id, granted_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

@@ -16,6 +16,10 @@ use crate::app::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::list_groups, handlers::create_group))
-        .routes(routes!(handlers::get_group, handlers::update_group, handlers::delete_group))
+        .routes(routes!(
+            handlers::get_group,
+            handlers::update_group,
+            handlers::delete_group
+        ))
         .routes(routes!(handlers::add_group_role, handlers::remove_group_role))
 }

@@ -100,7 +100,11 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
         field,
         "must be 1 to 256 characters",
     );
-    v.check(!name.chars().any(char::is_control), field, "must not contain control characters");
+    v.check(
+        !name.chars().any(char::is_control),
+        field,
+        "must not contain control characters",
+    );
     v.finish()
 }
 
@@ -208,11 +212,10 @@ pub async fn set_members(
     group: &GroupRow,
     wanted: &[Uuid],
 ) -> Result<(), ApiError> {
-    let known: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users WHERE id = ANY($1) AND scim_deleted_at IS NULL")
-            .bind(wanted)
-            .fetch_one(&mut **tx)
-            .await?;
+    let known: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = ANY($1) AND scim_deleted_at IS NULL")
+        .bind(wanted)
+        .fetch_one(&mut **tx)
+        .await?;
     let mut unique = wanted.to_vec();
     unique.sort();
     unique.dedup();

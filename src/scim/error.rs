@@ -120,7 +120,10 @@ pub fn scim_response(status: StatusCode, body: &Value) -> Response {
     let mut res = (status, body.to_string()).into_response();
     let headers = res.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    if let Some(v) = body["meta"]["version"].as_str().and_then(|v| HeaderValue::from_str(v).ok()) {
+    if let Some(v) = body["meta"]["version"]
+        .as_str()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
         headers.insert(header::ETAG, v);
     }
     if let Some(v) = body["meta"]["location"]

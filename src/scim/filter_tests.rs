@@ -116,7 +116,11 @@ fn evaluates_against_json_elements() {
     let member = json!({"value": "ABC", "display": "x"});
     assert!(parse(r#"value eq "abc""#).unwrap().matches(&member));
     assert!(!parse(r#"value eq "abd""#).unwrap().matches(&member));
-    assert!(parse(r#"value sw "a" and not (display eq "y")"#).unwrap().matches(&member));
+    assert!(
+        parse(r#"value sw "a" and not (display eq "y")"#)
+            .unwrap()
+            .matches(&member)
+    );
     let email = json!({"type": "work", "value": "a@b.co"});
     assert!(parse(r#"type eq "work""#).unwrap().matches(&email));
 }

@@ -39,7 +39,9 @@ fn column(attr: &str) -> Option<Column> {
         "members" | "members.value" => Some(Column {
             expr: "gm.user_id::text",
             kind: Kind::ExactText,
-            wrap: Some("EXISTS (SELECT 1 FROM group_members gm WHERE gm.tenant_id = g.tenant_id AND gm.group_id = g.id AND {cond})"),
+            wrap: Some(
+                "EXISTS (SELECT 1 FROM group_members gm WHERE gm.tenant_id = g.tenant_id AND gm.group_id = g.id AND {cond})",
+            ),
         }),
         _ => None,
     }
@@ -232,7 +234,11 @@ pub async fn patch(
 }
 
 /// `DELETE /scim/v2/Groups/{id}`: members lose the group's roles at once.
-pub async fn delete(ScimAuth { mut tx, actor, .. }: ScimAuth, Path(id): Path<String>, headers: HeaderMap) -> ScimResult<StatusCode> {
+pub async fn delete(
+    ScimAuth { mut tx, actor, .. }: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ScimResult<StatusCode> {
     let old = load(&mut tx, &id).await?;
     check_if_match(&headers, &version_of(old.version))?;
     repo::delete(&mut tx, &actor, &old).await?;

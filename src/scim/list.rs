@@ -79,9 +79,15 @@ where
     let where_sql = format!("WHERE {base_where} AND ({cond})");
     let from = select.split_once("\nFROM ").map_or(select, |(_, from)| from);
     let count_sql = format!("SELECT count(*) FROM {from} {where_sql}");
-    let (total,): (i64,) = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)), &binds).fetch_one(&mut **tx).await?;
+    let (total,): (i64,) = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)), &binds)
+        .fetch_one(&mut **tx)
+        .await?;
     let n = binds.len();
-    let page_sql = format!("{select} {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    let page_sql = format!(
+        "{select} {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
     let rows: Vec<T> = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)), &binds)
         .bind(count)
         .bind(start - 1)

@@ -47,11 +47,17 @@ pub fn router() -> Router<AppState> {
         .route("/Users", get(users::list).post(users::create))
         .route(
             "/Users/{id}",
-            get(users::get).put(users::replace).patch(users::patch).delete(users::delete),
+            get(users::get)
+                .put(users::replace)
+                .patch(users::patch)
+                .delete(users::delete),
         )
         .route("/Groups", get(groups::list).post(groups::create))
         .route(
             "/Groups/{id}",
-            get(groups::get).put(groups::replace).patch(groups::patch).delete(groups::delete),
+            get(groups::get)
+                .put(groups::replace)
+                .patch(groups::patch)
+                .delete(groups::delete),
         )
 }

@@ -46,7 +46,11 @@ pub fn parse_ops(body: &Value) -> ScimResult<Vec<PatchOp>> {
     }
     ops.iter()
         .map(|o| {
-            let op = match lookup(o, "op").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            let op = match lookup(o, "op")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 Some("add") => OpKind::Add,
                 Some("replace") => OpKind::Replace,
                 Some("remove") => OpKind::Remove,
@@ -91,9 +95,12 @@ fn parse_path(raw: &str) -> ScimResult<Option<Path>> {
     let (head, filter, tail) = match raw.find('[') {
         Some(open) => {
             let close = raw.rfind(']').filter(|c| *c > open).ok_or_else(bad)?;
-            let inner = filter::parse(&raw[open + 1..close])
-                .map_err(|e| ScimError::bad("invalidPath", e.detail))?;
-            (&raw[..open], Some(inner), raw[close + 1..].strip_prefix('.').unwrap_or(&raw[close + 1..]))
+            let inner = filter::parse(&raw[open + 1..close]).map_err(|e| ScimError::bad("invalidPath", e.detail))?;
+            (
+                &raw[..open],
+                Some(inner),
+                raw[close + 1..].strip_prefix('.').unwrap_or(&raw[close + 1..]),
+            )
         }
         None => (raw, None, ""),
     };
@@ -165,7 +172,9 @@ pub fn apply(resource: &mut Value, ops: &[PatchOp]) -> ScimResult<()> {
 }
 
 fn apply_path(resource: &mut Value, op: OpKind, path: &Path, value: Option<Value>) -> ScimResult<()> {
-    let obj = resource.as_object_mut().ok_or_else(|| syntax("The resource is not an object"))?;
+    let obj = resource
+        .as_object_mut()
+        .ok_or_else(|| syntax("The resource is not an object"))?;
     let k = key(obj, &path.attr);
     match (&path.filter, &path.sub) {
         (None, None) => {
@@ -212,7 +221,12 @@ fn apply_path(resource: &mut Value, op: OpKind, path: &Path, value: Option<Value
         (Some(filter), sub) => {
             let list = match obj.entry(k).or_insert_with(|| Value::Array(Vec::new())) {
                 Value::Array(list) => list,
-                _ => return Err(ScimError::bad("invalidPath", "A filtered path needs a multi-valued attribute")),
+                _ => {
+                    return Err(ScimError::bad(
+                        "invalidPath",
+                        "A filtered path needs a multi-valued attribute",
+                    ));
+                }
             };
             let matched = list.iter().filter(|e| filter.matches(e)).count();
             match (op, sub) {

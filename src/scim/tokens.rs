@@ -66,8 +66,16 @@ pub async fn create_token(
 ) -> ApiResult<(StatusCode, ApiJson<CreatedScimToken>)> {
     let name = input.name.trim().to_string();
     let mut v = Validator::new();
-    v.check(!name.is_empty() && name.chars().count() <= 100, "name", "must be 1 to 100 characters");
-    v.check(!name.chars().any(char::is_control), "name", "must not contain control characters");
+    v.check(
+        !name.is_empty() && name.chars().count() <= 100,
+        "name",
+        "must be 1 to 100 characters",
+    );
+    v.check(
+        !name.chars().any(char::is_control),
+        "name",
+        "must not contain control characters",
+    );
     v.check(
         input.expires_at.is_none_or(|e| e > OffsetDateTime::now_utc()),
         "expires_at",
@@ -122,12 +130,13 @@ pub async fn revoke_token(
     Authz { ctx, mut tx, .. }: Authz<perm::TenantManage>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let name: String =
-        sqlx::query_scalar("UPDATE scim_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found("SCIM token"))?;
+    let name: String = sqlx::query_scalar(
+        "UPDATE scim_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING name",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("SCIM token"))?;
     audit::record(
         &mut tx,
         ctx.tenant_id,

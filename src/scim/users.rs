@@ -131,11 +131,13 @@ pub fn render(state: &AppState, u: &UserRow) -> Value {
 /// The user, or 404 (unknown, another tenant's, or deleted through SCIM).
 async fn load(tx: &mut TenantTx, id: &str) -> ScimResult<UserRow> {
     let id = Uuid::parse_str(id).map_err(|_| ScimError::not_found("User"))?;
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_USERS} WHERE u.id = $1 AND u.scim_deleted_at IS NULL")))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| ScimError::not_found("User"))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_USERS} WHERE u.id = $1 AND u.scim_deleted_at IS NULL"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| ScimError::not_found("User"))
 }
 
 /// What a SCIM body asks a user to be.
@@ -174,7 +176,10 @@ fn opt_string(v: &Value, path: &str) -> ScimResult<Option<String>> {
 fn desired(body: &Value) -> ScimResult<Desired> {
     let primary_email = lookup(body, "emails").and_then(Value::as_array).and_then(|emails| {
         let primary = emails.iter().find(|e| lookup(e, "primary") == Some(&Value::Bool(true)));
-        primary.or(emails.first()).and_then(|e| lookup(e, "value")).and_then(Value::as_str)
+        primary
+            .or(emails.first())
+            .and_then(|e| lookup(e, "value"))
+            .and_then(Value::as_str)
     });
     let email = opt_string(body, "userName")?
         .or_else(|| primary_email.map(str::to_string))
@@ -182,7 +187,8 @@ fn desired(body: &Value) -> ScimResult<Desired> {
         .to_lowercase();
     let mut first_name = opt_string(body, "name.givenName")?.unwrap_or_default();
     let mut last_name = opt_string(body, "name.familyName")?.unwrap_or_default();
-    if first_name.is_empty() && last_name.is_empty()
+    if first_name.is_empty()
+        && last_name.is_empty()
         && let Some(display) = opt_string(body, "displayName")?
     {
         let (f, l) = display.split_once(' ').unwrap_or((&display, ""));
@@ -210,13 +216,16 @@ fn desired(body: &Value) -> ScimResult<Desired> {
 
 /// 409 `uniqueness` when another user of the tenant has this email.
 async fn ensure_unique(tx: &mut TenantTx, email: &str, except: Option<Uuid>) -> ScimResult<()> {
-    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1 AND id IS DISTINCT FROM $2)")
-        .bind(email)
-        .bind(except)
-        .fetch_one(&mut **tx)
-        .await?;
+    let taken: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1 AND id IS DISTINCT FROM $2)")
+            .bind(email)
+            .bind(except)
+            .fetch_one(&mut **tx)
+            .await?;
     if taken {
-        return Err(ScimError::uniqueness("A user with this userName already exists in this tenant"));
+        return Err(ScimError::uniqueness(
+            "A user with this userName already exists in this tenant",
+        ));
     }
     Ok(())
 }
@@ -263,11 +272,15 @@ async fn update(tx: &mut TenantTx, actor: &AuditActor, old: &UserRow, d: &Desire
         tenant,
         actor,
         AuditEvent::new("user.updated", "user", old.id)
-            .old(json!({"email": old.email, "first_name": old.first_name, "last_name": old.last_name,
-                "is_active": old.is_active, "external_id": old.scim_external_id}))
-            .new_values(json!({"email": d.email, "first_name": d.first_name, "last_name": d.last_name,
+            .old(
+                json!({"email": old.email, "first_name": old.first_name, "last_name": old.last_name,
+                "is_active": old.is_active, "external_id": old.scim_external_id}),
+            )
+            .new_values(
+                json!({"email": d.email, "first_name": d.first_name, "last_name": d.last_name,
                 "is_active": d.active, "external_id": d.external_id, "sessions_revoked": revoked,
-                "via": "scim"})),
+                "via": "scim"}),
+            ),
     )
     .await?;
     Ok(())
@@ -391,7 +404,11 @@ pub async fn patch(
 
 /// `DELETE /scim/v2/Users/{id}`: deactivates (sessions revoked, last-admin
 /// guard) and hides the user from SCIM; the row and its audit trail stay.
-pub async fn delete(ScimAuth { mut tx, actor, .. }: ScimAuth, Path(id): Path<String>, headers: HeaderMap) -> ScimResult<StatusCode> {
+pub async fn delete(
+    ScimAuth { mut tx, actor, .. }: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ScimResult<StatusCode> {
     let old = load(&mut tx, &id).await?;
     check_if_match(&headers, &version_of(old.version))?;
     let admins = AdminGuard::lock(&mut tx).await?;
@@ -418,4 +435,3 @@ pub async fn delete(ScimAuth { mut tx, actor, .. }: ScimAuth, Path(id): Path<Str
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

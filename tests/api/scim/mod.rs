@@ -13,9 +13,7 @@ use crate::helpers::*;
 /// A new SCIM token of `t`, made by its tenant admin.
 pub async fn scim_token(app: &TestApp, t: &SeededTenant) -> String {
     let admin = t.token(app, "tenant_admin").await;
-    let r = app
-        .post("/api/v1/scim/tokens", &admin, json!({"name": "entra"}))
-        .await;
+    let r = app.post("/api/v1/scim/tokens", &admin, json!({"name": "entra"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     r.body["token"].as_str().unwrap().to_string()
 }
@@ -34,9 +32,7 @@ pub async fn scim(
         .request(method, app.url(&format!("/scim/v2{path}")))
         .bearer_auth(token);
     if let Some(b) = body {
-        req = req
-            .header("content-type", "application/scim+json")
-            .body(b.to_string());
+        req = req.header("content-type", "application/scim+json").body(b.to_string());
     }
     if let Some(tag) = if_match {
         req = req.header("if-match", tag);

@@ -11,9 +11,7 @@ async fn tokens_are_shown_once_listed_and_revoked_at_once() {
     let app = TestApp::spawn().await;
     let t = app.seed_tenant("acme").await;
     let admin = t.token(&app, "tenant_admin").await;
-    let created = app
-        .post("/api/v1/scim/tokens", &admin, json!({"name": "okta"}))
-        .await;
+    let created = app.post("/api/v1/scim/tokens", &admin, json!({"name": "okta"})).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let token = created.body["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("scim_") && token.len() > 40, "{token}");
@@ -94,10 +92,23 @@ async fn discovery_answers_what_is_supported() {
     assert_eq!(r.body["sort"]["supported"], false);
     assert_eq!(r.body["changePassword"]["supported"], false);
     let r = scim(&app, Method::GET, "/ResourceTypes", &token, None, None).await;
-    let names: Vec<&str> = r.body["Resources"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["User", "Group"]);
     let r = scim(&app, Method::GET, "/Schemas", &token, None, None).await;
     assert_eq!(r.body["totalResults"], 2);
-    let r = scim(&app, Method::GET, "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", &token, None, None).await;
+    let r = scim(
+        &app,
+        Method::GET,
+        "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+        &token,
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.body["name"], "User");
 }

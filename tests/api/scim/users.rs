@@ -16,7 +16,15 @@ async fn entra_sequence_create_filter_patch_false_delete() {
     let filter = "/Users?filter=userName%20eq%20%22Ada%40Acme.test%22";
     let r = scim(&app, Method::GET, filter, &token, None, None).await;
     assert_eq!(r.body["totalResults"], 0, "{}", r.body);
-    let r = scim(&app, Method::POST, "/Users", &token, Some(entra_user("Ada@Acme.test", "ext-1")), None).await;
+    let r = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(entra_user("Ada@Acme.test", "ext-1")),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
     let id = r.body["id"].as_str().unwrap().to_string();
@@ -24,7 +32,12 @@ async fn entra_sequence_create_filter_patch_false_delete() {
     assert_eq!(r.body["externalId"], "ext-1");
     assert_eq!(r.body["name"]["givenName"], "Ada");
     assert_eq!(r.body["meta"]["resourceType"], "User");
-    assert!(r.body["meta"]["location"].as_str().unwrap().ends_with(&format!("/scim/v2/Users/{id}")));
+    assert!(
+        r.body["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/scim/v2/Users/{id}"))
+    );
     let version = r.body["meta"]["version"].as_str().unwrap().to_string();
     assert!(version.starts_with("W/\""), "{version}");
     assert_eq!(r.header("etag"), Some(version.as_str()));
@@ -55,11 +68,12 @@ async fn entra_sequence_create_filter_patch_false_delete() {
     let r = scim(&app, Method::PATCH, &format!("/Users/{id}"), &token, Some(patch), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["active"], false);
-    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM user_sessions WHERE user_id = $1::uuid AND revoked_at IS NULL")
-        .bind(&id)
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
+    let live: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM user_sessions WHERE user_id = $1::uuid AND revoked_at IS NULL")
+            .bind(&id)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
     assert_eq!(live, 0, "deactivation revokes sessions");
 
     // Reactivation (no path, value object), then a name change by filtered path.
@@ -86,7 +100,10 @@ async fn entra_sequence_create_filter_patch_false_delete() {
     .fetch_all(&mut c)
     .await
     .unwrap();
-    assert!(actors.len() >= 4 && actors.iter().all(|a| a == "scim:entra"), "{actors:?}");
+    assert!(
+        actors.len() >= 4 && actors.iter().all(|a| a == "scim:entra"),
+        "{actors:?}"
+    );
 }
 
 #[tokio::test]
@@ -95,18 +112,50 @@ async fn uniqueness_if_match_bad_filters_and_seat_limit() {
     let t = app.seed_tenant("acme").await;
     let token = scim_token(&app, &t).await;
     let id = create_user(&app, &token, "bob@acme.test").await;
-    let r = scim(&app, Method::POST, "/Users", &token, Some(entra_user("BOB@acme.test", "x")), None).await;
+    let r = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(entra_user("BOB@acme.test", "x")),
+        None,
+    )
+    .await;
     assert_scim_error(&r, StatusCode::CONFLICT, Some("uniqueness"));
     // Existing (non-SCIM) users count too.
-    let r = scim(&app, Method::POST, "/Users", &token, Some(entra_user(t.email("viewer"), "y")), None).await;
+    let r = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(entra_user(t.email("viewer"), "y")),
+        None,
+    )
+    .await;
     assert_scim_error(&r, StatusCode::CONFLICT, Some("uniqueness"));
 
     let body = entra_user("bob@acme.test", "x");
-    let r = scim(&app, Method::PUT, &format!("/Users/{id}"), &token, Some(body.clone()), Some("W/\"999\"")).await;
+    let r = scim(
+        &app,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        &token,
+        Some(body.clone()),
+        Some("W/\"999\""),
+    )
+    .await;
     assert_scim_error(&r, StatusCode::PRECONDITION_FAILED, None);
     let current = scim(&app, Method::GET, &format!("/Users/{id}"), &token, None, None).await;
     let tag = current.body["meta"]["version"].as_str().unwrap().to_string();
-    let r = scim(&app, Method::PUT, &format!("/Users/{id}"), &token, Some(body), Some(&tag)).await;
+    let r = scim(
+        &app,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        &token,
+        Some(body),
+        Some(&tag),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_ne!(r.body["meta"]["version"].as_str().unwrap(), tag);
 
@@ -116,7 +165,15 @@ async fn uniqueness_if_match_bad_filters_and_seat_limit() {
     }
     let r = scim(&app, Method::POST, "/Users", &token, Some(json!("not json{")), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    let r = scim(&app, Method::PATCH, &format!("/Users/{id}"), &token, Some(json!({"Operations": [{"op": "jump"}]})), None).await;
+    let r = scim(
+        &app,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        &token,
+        Some(json!({"Operations": [{"op": "jump"}]})),
+        None,
+    )
+    .await;
     assert_scim_error(&r, StatusCode::BAD_REQUEST, Some("invalidSyntax"));
 
     // Paging.
@@ -132,7 +189,15 @@ async fn uniqueness_if_match_bad_filters_and_seat_limit() {
         .execute(&mut c)
         .await
         .unwrap();
-    let r = scim(&app, Method::POST, "/Users", &token, Some(entra_user("carol@acme.test", "c")), None).await;
+    let r = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &token,
+        Some(entra_user("carol@acme.test", "c")),
+        None,
+    )
+    .await;
     assert_scim_error(&r, StatusCode::CONFLICT, None);
     assert!(r.body["detail"].as_str().unwrap().contains("limit"), "{}", r.body);
 }
@@ -152,7 +217,10 @@ async fn last_admin_is_kept_and_tenants_are_isolated() {
     for (m, body) in [
         (Method::GET, None),
         (Method::PUT, Some(entra_user("x@beta.test", "x"))),
-        (Method::PATCH, Some(json!({"Operations": [{"op": "replace", "value": {"active": false}}]}))),
+        (
+            Method::PATCH,
+            Some(json!({"Operations": [{"op": "replace", "value": {"active": false}}]})),
+        ),
         (Method::DELETE, None),
     ] {
         let r = scim(&app, m, &format!("/Users/{in_a}"), &token_b, body, None).await;
