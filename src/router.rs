@@ -44,8 +44,8 @@ use crate::{
     modifiers(&BearerAuth),
     tags(
         (name = "auth"), (name = "oauth"), (name = "users"), (name = "roles"), (name = "tenants"),
-        (name = "projects"), (name = "documents"), (name = "admin"), (name = "audit"), (name = "webhooks"), (name = "integrations"),
-        (name = "health")
+        (name = "projects"), (name = "documents"), (name = "admin"), (name = "audit"), (name = "webhooks"),
+        (name = "integrations"), (name = "groups"), (name = "scim"), (name = "health")
     )
 )]
 struct ApiDoc;
@@ -80,6 +80,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/v1/api-keys", crate::integrations::api_keys::router())
         .nest("/api/v1/admin", crate::admin::router())
         .nest("/api/v1/webhooks", crate::email::webhook::router())
+        .nest("/api/v1/groups", crate::groups::router())
+        .nest("/api/v1/scim", crate::scim::tokens_router())
         // `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`.
         .merge(crate::rbac::router())
 }
@@ -217,6 +219,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(api)
         .merge(crate::console::router(state.clone()))
+        // SCIM 2.0 for identity providers: its own bearer (a SCIM token), outside OpenAPI.
+        .nest("/scim/v2", crate::scim::router())
         // validator "none": the UI would otherwise fetch a badge from validator.swagger.io.
         .merge(
             SwaggerUi::new("/docs")

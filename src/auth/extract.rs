@@ -39,7 +39,7 @@ pub struct AuthCtx {
     pub tenant_slug: String,
     pub tenant_name: String,
     pub is_super_admin: bool,
-    /// Sorted, unique; from unexpired role assignments only.
+    /// Sorted, unique; from unexpired role assignments and group roles.
     pub permissions: Vec<Permission>,
     /// The super admin acting as this user (RFC 8693 `act`).
     pub impersonator: Option<Actor>,
@@ -132,13 +132,18 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 /// One indexed look-up (skipped on a session-cache hit, see [`super::cache`]): the session is live, the user and tenant active, and the
-/// permissions of unexpired role assignments.
+/// permissions of unexpired role assignments and of the user's groups' roles.
 const AUTH_SQL: &str = "\
 SELECT u.email, u.first_name, u.last_name, u.is_super_admin, t.slug AS tenant_slug, t.name AS tenant_name,
-       ARRAY(SELECT DISTINCT rp.permission FROM user_roles ur
-             JOIN role_permissions rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id
-             WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id
-               AND (ur.expires_at IS NULL OR ur.expires_at > now())) AS permissions,
+       ARRAY(SELECT DISTINCT rp.permission FROM role_permissions rp
+             WHERE rp.tenant_id = s.tenant_id AND rp.role_id IN (
+                 SELECT ur.role_id FROM user_roles ur
+                 WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id
+                   AND (ur.expires_at IS NULL OR ur.expires_at > now())
+                 UNION ALL
+                 SELECT gr.role_id FROM group_members gm
+                 JOIN group_roles gr ON gr.tenant_id = gm.tenant_id AND gr.group_id = gm.group_id
+                 WHERE gm.tenant_id = s.tenant_id AND gm.user_id = s.user_id)) AS permissions,
        extract(epoch FROM least(s.expires_at,
            (SELECT min(ur.expires_at) FROM user_roles ur
             WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id AND ur.expires_at > now())) - now()

@@ -34,8 +34,9 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
         .map(str::to_string);
     let res = next.run(req).await;
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_html(&res) {
-        // Console pages render their own errors for people.
+    if !(status.is_client_error() || status.is_server_error()) || is_html(&res) || is_scim(&res) {
+        // Console pages render their own errors for people; SCIM clients get
+        // RFC 7644 error bodies.
         return res;
     }
     let is_problem = res
@@ -77,6 +78,12 @@ pub async fn problem_details(req: Request, next: Next) -> Response {
         }
     }
     out
+}
+
+fn is_scim(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/scim+json"))
 }
 
 fn is_html(res: &Response) -> bool {

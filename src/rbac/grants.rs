@@ -115,13 +115,18 @@ pub fn ensure_can_grant(held: &[Permission], granted: impl IntoIterator<Item = P
     }
 }
 
-/// The unexpired permissions of a user of the transaction's tenant (none for an
+/// The unexpired permissions of a user of the transaction's tenant (direct
+/// roles and their groups' roles) (none for an
 /// unknown id: the caller's own 404 comes from loading the user).
 pub async fn user_permissions(conn: &mut PgConnection, user: Uuid) -> Result<Vec<Permission>, sqlx::Error> {
     let names: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT rp.permission FROM user_roles ur \
-         JOIN role_permissions rp ON rp.tenant_id = ur.tenant_id AND rp.role_id = ur.role_id \
-         WHERE ur.user_id = $1 AND (ur.expires_at IS NULL OR ur.expires_at > now())",
+        "SELECT DISTINCT rp.permission FROM role_permissions rp WHERE rp.role_id IN ( \
+           SELECT ur.role_id FROM user_roles ur \
+           WHERE ur.user_id = $1 AND (ur.expires_at IS NULL OR ur.expires_at > now()) \
+           UNION ALL \
+           SELECT gr.role_id FROM group_members gm \
+           JOIN group_roles gr ON gr.tenant_id = gm.tenant_id AND gr.group_id = gm.group_id \
+           WHERE gm.user_id = $1)",
     )
     .bind(user)
     .fetch_all(conn)

@@ -283,7 +283,7 @@ async fn apply_action(
             }
             repo::ensure_seat_available(tx).await?;
             repo::lock_user(tx, id).await?;
-            repo::set_active(tx, id, true, ctx.user_id).await?;
+            repo::set_active(tx, id, true, Some(ctx.user_id)).await?;
             let ev = AuditEvent::new("user.activated", "user", id)
                 .old(json!({"is_active": false}))
                 .new_values(json!({"is_active": true}));
@@ -295,7 +295,7 @@ async fn apply_action(
                 return Err(ApiError::conflict("You cannot deactivate your own account"));
             }
             let user = repo::lock_user(tx, id).await?;
-            let revoked = repo::set_active(tx, id, false, ctx.user_id).await?;
+            let revoked = repo::set_active(tx, id, false, Some(ctx.user_id)).await?;
             admins.ensure_admin_remains(tx).await?;
             let ev = AuditEvent::new("user.deactivated", "user", id)
                 .old(json!({"is_active": user.is_active}))

@@ -136,7 +136,7 @@ pub async fn update_user(
     .await?;
     let mut revoked = 0;
     if let Some(active) = input.is_active.filter(|a| *a != old.is_active) {
-        revoked = repo::set_active(&mut tx, id, active, ctx.user_id).await?;
+        revoked = repo::set_active(&mut tx, id, active, Some(ctx.user_id)).await?;
     }
     if let Some(admins) = admins {
         admins.ensure_admin_remains(&mut tx).await?;
@@ -174,7 +174,7 @@ pub async fn delete_user(
     let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::lock_user(&mut tx, id).await?;
     grants::ensure_can_manage(&mut tx, &ctx.permissions, id).await?;
-    let revoked = repo::set_active(&mut tx, id, false, ctx.user_id).await?;
+    let revoked = repo::set_active(&mut tx, id, false, Some(ctx.user_id)).await?;
     admins.ensure_admin_remains(&mut tx).await?;
     audit::record(
         &mut tx,

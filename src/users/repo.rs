@@ -108,7 +108,7 @@ pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
 /// invitation and unlock link of the account. Every deactivation path (`DELETE`,
 /// `PUT is_active:false`, bulk deactivate) comes through here. Returns the
 /// number of sessions revoked.
-pub async fn set_active(tx: &mut TenantTx, user: Uuid, active: bool, by: Uuid) -> Result<u64, ApiError> {
+pub async fn set_active(tx: &mut TenantTx, user: Uuid, active: bool, by: Option<Uuid>) -> Result<u64, ApiError> {
     sqlx::query("UPDATE users SET is_active = $2, updated_by = $3, version = version + 1 WHERE id = $1")
         .bind(user)
         .bind(active)

@@ -17,6 +17,7 @@ mod projects;
 mod rbac;
 mod routes;
 mod scale;
+mod scim;
 mod support;
 mod tenants;
 mod users;

@@ -1,0 +1,437 @@
+//! `/scim/v2/Users`: tenant users as SCIM resources. `userName` is the email.
+//!
+//! Every write goes through the account code the rest of the API uses:
+//! creation through `auth::accounts::create_user` (seat limit, name rules,
+//! default role, `user.created` audit; no password mail is sent: the
+//! identity provider signs the user in), deactivation through
+//! `users::repo::set_active` (revokes sessions and open links) under the
+//! last-admin guard. `DELETE` deactivates and marks the row `scim_deleted_at`:
+//! SCIM then answers 404 for it, the row and its audit trail stay, and a later
+//! `POST` of the same userName brings it back.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use serde_json::{Value, json};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use uuid::Uuid;
+
+use super::{
+    auth::{ScimAuth, ScimBody, check_if_match},
+    discovery::{USER_SCHEMA, base},
+    error::{ScimError, ScimResult, scim_response},
+    filter::{Column, Kind, lookup},
+    list::{ListParams, list_response, query_page},
+    patch,
+};
+use crate::{
+    app::AppState,
+    audit::{self, AuditActor, AuditEvent},
+    auth::accounts::{self, NewUser, RoleGrant, validate_email, validate_name},
+    db::TenantTx,
+    http::error::Validator,
+    rbac::admins::AdminGuard,
+    users::repo,
+};
+
+/// A user as SCIM sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub scim_external_id: Option<String>,
+    pub version: i32,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub group_ids: Vec<Uuid>,
+    pub group_names: Vec<String>,
+}
+
+pub(super) const SELECT_USERS: &str = "\
+SELECT u.id, u.email, u.first_name, u.last_name, u.is_active, u.scim_external_id, u.version,
+       u.created_at, u.updated_at,
+       ARRAY(SELECT g.id FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+             WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id ORDER BY g.display_name, g.id) AS group_ids,
+       ARRAY(SELECT g.display_name FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+             WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id ORDER BY g.display_name, g.id) AS group_names
+FROM users u";
+
+/// The attributes a filter may name, and their columns.
+fn column(attr: &str) -> Option<Column> {
+    let plain = |expr, kind| Some(Column { expr, kind, wrap: None });
+    match attr {
+        "username" | "emails" | "emails.value" => plain("u.email", Kind::Text),
+        "name.givenname" => plain("u.first_name", Kind::Text),
+        "name.familyname" => plain("u.last_name", Kind::Text),
+        "displayname" | "name.formatted" => plain("btrim(u.first_name || ' ' || u.last_name)", Kind::Text),
+        "emails.type" => plain("'work'", Kind::Text),
+        "emails.primary" => plain("true", Kind::Bool),
+        "externalid" => plain("u.scim_external_id", Kind::ExactText),
+        "id" => plain("u.id::text", Kind::ExactText),
+        "active" => plain("u.is_active", Kind::Bool),
+        "meta.created" => plain("u.created_at", Kind::Time),
+        "meta.lastmodified" => plain("u.updated_at", Kind::Time),
+        "groups" | "groups.value" => Some(Column {
+            expr: "gm.group_id::text",
+            kind: Kind::ExactText,
+            wrap: Some(
+                "EXISTS (SELECT 1 FROM group_members gm WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id AND {cond})",
+            ),
+        }),
+        _ => None,
+    }
+}
+
+pub fn version_of(v: i32) -> String {
+    format!("W/\"{v}\"")
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The SCIM representation of a user.
+pub fn render(state: &AppState, u: &UserRow) -> Value {
+    let base = base(state);
+    let display = format!("{} {}", u.first_name, u.last_name).trim().to_string();
+    let groups: Vec<Value> = u
+        .group_ids
+        .iter()
+        .zip(&u.group_names)
+        .map(|(id, name)| json!({"value": id, "display": name, "$ref": format!("{base}/Groups/{id}")}))
+        .collect();
+    let mut v = json!({
+        "schemas": [USER_SCHEMA],
+        "id": u.id,
+        "userName": u.email,
+        "name": {"givenName": u.first_name, "familyName": u.last_name, "formatted": display},
+        "displayName": if display.is_empty() { u.email.clone() } else { display },
+        "emails": [{"value": u.email, "type": "work", "primary": true}],
+        "active": u.is_active,
+        "groups": groups,
+        "meta": {
+            "resourceType": "User",
+            "created": rfc3339(u.created_at),
+            "lastModified": rfc3339(u.updated_at),
+            "version": version_of(u.version),
+            "location": format!("{base}/Users/{}", u.id),
+        }
+    });
+    if let Some(ext) = &u.scim_external_id {
+        v["externalId"] = ext.clone().into();
+    }
+    v
+}
+
+/// The user, or 404 (unknown, another tenant's, or deleted through SCIM).
+async fn load(tx: &mut TenantTx, id: &str) -> ScimResult<UserRow> {
+    let id = Uuid::parse_str(id).map_err(|_| ScimError::not_found("User"))?;
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_USERS} WHERE u.id = $1 AND u.scim_deleted_at IS NULL"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| ScimError::not_found("User"))
+}
+
+/// What a SCIM body asks a user to be.
+#[derive(Debug, Clone, PartialEq)]
+struct Desired {
+    email: String,
+    first_name: String,
+    last_name: String,
+    active: bool,
+    external_id: Option<String>,
+}
+
+fn invalid_value(detail: impl Into<String>) -> ScimError {
+    ScimError::bad("invalidValue", detail)
+}
+
+/// `active` as a boolean, or Entra's `"True"`/`"False"` strings.
+pub fn read_active(v: Option<&Value>) -> ScimResult<bool> {
+    match v {
+        None | Some(Value::Null) => Ok(true),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(invalid_value("active must be true or false")),
+    }
+}
+
+fn opt_string(v: &Value, path: &str) -> ScimResult<Option<String>> {
+    match lookup(v, path) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(_) => Err(invalid_value(format!("{path} must be a string"))),
+    }
+}
+
+fn desired(body: &Value) -> ScimResult<Desired> {
+    let primary_email = lookup(body, "emails").and_then(Value::as_array).and_then(|emails| {
+        let primary = emails.iter().find(|e| lookup(e, "primary") == Some(&Value::Bool(true)));
+        primary
+            .or(emails.first())
+            .and_then(|e| lookup(e, "value"))
+            .and_then(Value::as_str)
+    });
+    let email = opt_string(body, "userName")?
+        .or_else(|| primary_email.map(str::to_string))
+        .ok_or_else(|| invalid_value("userName is required"))?
+        .to_lowercase();
+    let mut first_name = opt_string(body, "name.givenName")?.unwrap_or_default();
+    let mut last_name = opt_string(body, "name.familyName")?.unwrap_or_default();
+    if first_name.is_empty()
+        && last_name.is_empty()
+        && let Some(display) = opt_string(body, "displayName")?
+    {
+        let (f, l) = display.split_once(' ').unwrap_or((&display, ""));
+        (first_name, last_name) = (f.trim().to_string(), l.trim().to_string());
+    }
+    let external_id = opt_string(body, "externalId")?.filter(|s| !s.is_empty());
+    let mut v = Validator::new();
+    validate_email(&mut v, "userName", &email);
+    validate_name(&mut v, "name.givenName", &first_name);
+    validate_name(&mut v, "name.familyName", &last_name);
+    v.check(
+        external_id.as_ref().is_none_or(|e| e.chars().count() <= 256),
+        "externalId",
+        "must be at most 256 characters",
+    );
+    v.finish()?;
+    Ok(Desired {
+        email,
+        first_name,
+        last_name,
+        active: read_active(lookup(body, "active"))?,
+        external_id,
+    })
+}
+
+/// 409 `uniqueness` when another user of the tenant has this email.
+async fn ensure_unique(tx: &mut TenantTx, email: &str, except: Option<Uuid>) -> ScimResult<()> {
+    let taken: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1 AND id IS DISTINCT FROM $2)")
+            .bind(email)
+            .bind(except)
+            .fetch_one(&mut **tx)
+            .await?;
+    if taken {
+        return Err(ScimError::uniqueness(
+            "A user with this userName already exists in this tenant",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `d` over an existing user (profile, externalId, active) with the
+/// seat check before reactivating and the last-admin guard around a
+/// deactivation; audits `user.updated` with old and new values.
+async fn update(tx: &mut TenantTx, actor: &AuditActor, old: &UserRow, d: &Desired, undelete: bool) -> ScimResult<()> {
+    if d.email != old.email.to_lowercase() {
+        ensure_unique(tx, &d.email, Some(old.id)).await?;
+    }
+    // Lock order: the tenant (seats) or the admin set before the user row.
+    let admins = match (old.is_active, d.active) {
+        (false, true) => {
+            repo::ensure_seat_available(tx).await?;
+            None
+        }
+        (true, false) => Some(AdminGuard::lock(tx).await?),
+        _ => None,
+    };
+    sqlx::query(
+        "UPDATE users SET email = $2, first_name = $3, last_name = $4, scim_external_id = $5, \
+         scim_deleted_at = CASE WHEN $6 THEN NULL ELSE scim_deleted_at END, updated_by = NULL, version = version + 1 \
+         WHERE id = $1",
+    )
+    .bind(old.id)
+    .bind(&d.email)
+    .bind(&d.first_name)
+    .bind(&d.last_name)
+    .bind(&d.external_id)
+    .bind(undelete)
+    .execute(&mut **tx)
+    .await?;
+    let mut revoked = 0;
+    if d.active != old.is_active {
+        revoked = repo::set_active(tx, old.id, d.active, None).await?;
+    }
+    if let Some(admins) = admins {
+        admins.ensure_admin_remains(tx).await?;
+    }
+    let tenant = tx.tenant();
+    audit::record(
+        tx,
+        tenant,
+        actor,
+        AuditEvent::new("user.updated", "user", old.id)
+            .old(
+                json!({"email": old.email, "first_name": old.first_name, "last_name": old.last_name,
+                "is_active": old.is_active, "external_id": old.scim_external_id}),
+            )
+            .new_values(
+                json!({"email": d.email, "first_name": d.first_name, "last_name": d.last_name,
+                "is_active": d.active, "external_id": d.external_id, "sessions_revoked": revoked,
+                "via": "scim"}),
+            ),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn respond(state: &AppState, mut tx: TenantTx, id: Uuid, status: StatusCode) -> ScimResult<Response> {
+    let row = load(&mut tx, &id.to_string()).await?;
+    tx.commit().await?;
+    Ok(scim_response(status, &render(state, &row)))
+}
+
+/// `POST /scim/v2/Users`.
+pub async fn create(
+    State(state): State<AppState>,
+    ScimAuth { mut tx, actor, .. }: ScimAuth,
+    ScimBody(body): ScimBody,
+) -> ScimResult<Response> {
+    let d = desired(&body)?;
+    // A user deleted through SCIM and provisioned again comes back (same row).
+    let deleted: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_USERS} WHERE lower(u.email) = $1 AND u.scim_deleted_at IS NOT NULL"
+    )))
+    .bind(&d.email)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(old) = deleted {
+        update(&mut tx, &actor, &old, &d, true).await?;
+        return respond(&state, tx, old.id, StatusCode::CREATED).await;
+    }
+    ensure_unique(&mut tx, &d.email, None).await?;
+    let view = accounts::create_user(
+        &mut tx,
+        &actor,
+        // The tenant's default role: the identity provider decides who joins,
+        // the tenant admin who created the token decided what they get.
+        RoleGrant::Decided,
+        NewUser {
+            email: d.email.clone(),
+            first_name: d.first_name.clone(),
+            last_name: d.last_name.clone(),
+            password_hash: None,
+            role_names: Vec::new(),
+            email_verified: true,
+        },
+    )
+    .await?;
+    sqlx::query("UPDATE users SET scim_external_id = $2 WHERE id = $1")
+        .bind(view.id)
+        .bind(&d.external_id)
+        .execute(&mut *tx)
+        .await?;
+    if !d.active {
+        repo::set_active(&mut tx, view.id, false, None).await?;
+    }
+    respond(&state, tx, view.id, StatusCode::CREATED).await
+}
+
+/// `GET /scim/v2/Users/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    ScimAuth { mut tx, .. }: ScimAuth,
+    Path(id): Path<String>,
+) -> ScimResult<Response> {
+    let row = load(&mut tx, &id).await?;
+    Ok(scim_response(StatusCode::OK, &render(&state, &row)))
+}
+
+/// `GET /scim/v2/Users?filter=…&startIndex=…&count=…`.
+pub async fn list(
+    State(state): State<AppState>,
+    ScimAuth { mut tx, .. }: ScimAuth,
+    Query(params): Query<ListParams>,
+) -> ScimResult<Response> {
+    let (rows, total, start): (Vec<UserRow>, i64, i64) = query_page(
+        &mut tx,
+        SELECT_USERS,
+        "u.scim_deleted_at IS NULL",
+        "u.created_at, u.id",
+        column,
+        &params,
+    )
+    .await?;
+    let items = rows.iter().map(|r| render(&state, r)).collect();
+    Ok(list_response(items, total, start))
+}
+
+/// `PUT /scim/v2/Users/{id}`: replaces the writable attributes.
+pub async fn replace(
+    State(state): State<AppState>,
+    ScimAuth { mut tx, actor, .. }: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> ScimResult<Response> {
+    let old = load(&mut tx, &id).await?;
+    check_if_match(&headers, &version_of(old.version))?;
+    let d = desired(&body)?;
+    update(&mut tx, &actor, &old, &d, false).await?;
+    respond(&state, tx, old.id, StatusCode::OK).await
+}
+
+/// `PATCH /scim/v2/Users/{id}`.
+pub async fn patch(
+    State(state): State<AppState>,
+    ScimAuth { mut tx, actor, .. }: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> ScimResult<Response> {
+    let old = load(&mut tx, &id).await?;
+    check_if_match(&headers, &version_of(old.version))?;
+    let ops = patch::parse_ops(&body)?;
+    let mut resource = render(&state, &old);
+    patch::apply(&mut resource, &ops)?;
+    let d = desired(&resource)?;
+    if d != desired(&render(&state, &old))? {
+        update(&mut tx, &actor, &old, &d, false).await?;
+    }
+    respond(&state, tx, old.id, StatusCode::OK).await
+}
+
+/// `DELETE /scim/v2/Users/{id}`: deactivates (sessions revoked, last-admin
+/// guard) and hides the user from SCIM; the row and its audit trail stay.
+pub async fn delete(
+    ScimAuth { mut tx, actor, .. }: ScimAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ScimResult<StatusCode> {
+    let old = load(&mut tx, &id).await?;
+    check_if_match(&headers, &version_of(old.version))?;
+    let admins = AdminGuard::lock(&mut tx).await?;
+    sqlx::query("UPDATE users SET scim_deleted_at = now(), version = version + 1 WHERE id = $1")
+        .bind(old.id)
+        .execute(&mut *tx)
+        .await?;
+    let revoked = if old.is_active {
+        repo::set_active(&mut tx, old.id, false, None).await?
+    } else {
+        0
+    };
+    admins.ensure_admin_remains(&mut tx).await?;
+    let tenant = tx.tenant();
+    audit::record(
+        &mut tx,
+        tenant,
+        &actor,
+        AuditEvent::new("user.deactivated", "user", old.id)
+            .old(json!({"email": old.email, "is_active": old.is_active}))
+            .new_values(json!({"is_active": false, "sessions_revoked": revoked, "scim_deleted": true})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
