@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod email;
 pub mod http;
+pub mod integrations;
 pub mod jobs;
 pub mod oauth;
 pub mod pagination;

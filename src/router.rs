@@ -78,7 +78,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/v1/projects", crate::projects::router())
         .nest("/api/v1/audit", crate::audit::handlers::router())
         .nest("/api/v1/admin", crate::admin::router())
-        .nest("/api/v1/webhooks", crate::email::webhook::router())
+        .nest("/api/v1/webhooks", crate::integrations::webhooks::router())
         // `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`.
         .merge(crate::rbac::router())
 }

@@ -34,3 +34,4 @@ mod startup_refusals;
 mod support;
 mod tenants;
 mod users;
+mod webhooks;
