@@ -103,9 +103,15 @@ mod tests {
             }
         }
         let mut found = Vec::new();
-        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
         assert!(found.len() > 20, "the scan found the audit calls");
         let missing: Vec<_> = found.iter().filter(|a| !is_known(a)).collect();
-        assert!(missing.is_empty(), "audit actions missing from EVENT_TYPES: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "audit actions missing from EVENT_TYPES: {missing:?}"
+        );
     }
 }

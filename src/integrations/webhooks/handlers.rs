@@ -30,7 +30,12 @@ use crate::{
 const ROTATION_WINDOW_HOURS: i64 = 24;
 
 /// Checks the URL (syntax and every address it resolves to) and the event types.
-async fn validate(state: &AppState, url: Option<&str>, event_types: Option<&[String]>, description: Option<&str>) -> ApiResult<()> {
+async fn validate(
+    state: &AppState,
+    url: Option<&str>,
+    event_types: Option<&[String]>,
+    description: Option<&str>,
+) -> ApiResult<()> {
     let mut v = Validator::new();
     if let Some(url) = url {
         if url.len() > 2048 {
@@ -40,7 +45,11 @@ async fn validate(state: &AppState, url: Option<&str>, event_types: Option<&[Str
         }
     }
     if let Some(types) = event_types {
-        v.check(!types.is_empty(), "event_types", "must name at least one event type (or `*`)");
+        v.check(
+            !types.is_empty(),
+            "event_types",
+            "must name at least one event type (or `*`)",
+        );
         for (i, t) in types.iter().enumerate() {
             if !events::is_known(t) {
                 v.push(
@@ -91,7 +100,9 @@ pub async fn create_webhook(
     validate(&state, Some(&url), Some(&input.event_types), Some(&description)).await?;
     let id = Uuid::new_v4();
     let secret = signing::new_secret();
-    let sealed = state.secrets.seal_str(&secret, &signing::seal_context(ctx.tenant_id, id));
+    let sealed = state
+        .secrets
+        .seal_str(&secret, &signing::seal_context(ctx.tenant_id, id));
     sqlx::query(
         "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret_enc) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -113,7 +124,10 @@ pub async fn create_webhook(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, ApiJson(WebhookWithSecret { webhook: view, secret })))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(WebhookWithSecret { webhook: view, secret }),
+    ))
 }
 
 /// The tenant's endpoints.
@@ -170,7 +184,13 @@ pub async fn update_webhook(
     let old = WebhookView::from(fetch(&mut tx, id, true).await?);
     let url = changes.url.map(|u| u.trim().to_string());
     let description = changes.description.map(|d| d.trim().to_string());
-    validate(&state, url.as_deref(), changes.event_types.as_deref(), description.as_deref()).await?;
+    validate(
+        &state,
+        url.as_deref(),
+        changes.event_types.as_deref(),
+        description.as_deref(),
+    )
+    .await?;
     sqlx::query(
         "UPDATE webhook_endpoints SET url = COALESCE($2, url), description = COALESCE($3, description), \
          event_types = COALESCE($4, event_types), enabled = COALESCE($5, enabled), \
@@ -189,7 +209,9 @@ pub async fn update_webhook(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("webhook.updated", "webhook", id).old(&old).new_values(&new),
+        AuditEvent::new("webhook.updated", "webhook", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     tx.commit().await?;
@@ -232,7 +254,9 @@ pub async fn rotate_secret(
 ) -> ApiResult<ApiJson<WebhookWithSecret>> {
     fetch(&mut tx, id, true).await?;
     let secret = signing::new_secret();
-    let sealed = state.secrets.seal_str(&secret, &signing::seal_context(ctx.tenant_id, id));
+    let sealed = state
+        .secrets
+        .seal_str(&secret, &signing::seal_context(ctx.tenant_id, id));
     sqlx::query(
         "UPDATE webhook_endpoints SET previous_secret_enc = secret_enc, secret_enc = $2, \
          previous_expires_at = now() + make_interval(hours => $3), updated_at = now() WHERE id = $1",

@@ -77,7 +77,9 @@ impl Deliverer {
                 match self.claim(free as i64).await {
                     Ok(batch) => {
                         for claimed in batch {
-                            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                break;
+                            };
                             let me = self.clone();
                             tokio::spawn(async move {
                                 me.attempt(claimed).await;

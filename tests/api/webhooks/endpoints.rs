@@ -46,12 +46,20 @@ async fn create_shows_the_secret_once_and_validates_event_types() {
         .await;
     bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     let star = app
-        .post("/api/v1/webhooks", &token, json!({"url": "http://127.0.0.1:9/", "event_types": ["*"]}))
+        .post(
+            "/api/v1/webhooks",
+            &token,
+            json!({"url": "http://127.0.0.1:9/", "event_types": ["*"]}),
+        )
         .await;
     assert_eq!(star.status, StatusCode::CREATED);
 
     let upd = app
-        .put(&format!("/api/v1/webhooks/{id}"), &token, json!({"event_types": ["user.created"], "enabled": false}))
+        .put(
+            &format!("/api/v1/webhooks/{id}"),
+            &token,
+            json!({"event_types": ["user.created"], "enabled": false}),
+        )
         .await;
     assert_eq!(upd.status, StatusCode::OK);
     assert_eq!(upd.body["event_types"], json!(["user.created"]));
@@ -93,7 +101,11 @@ async fn only_tenant_managers_see_only_their_own_webhooks() {
     let admin_b = b.token(&app, "tenant_admin").await;
     let user_a = a.token(&app, "project_manager").await;
     let r = app
-        .post("/api/v1/webhooks", &admin_a, json!({"url": "http://127.0.0.1:9/", "event_types": ["*"]}))
+        .post(
+            "/api/v1/webhooks",
+            &admin_a,
+            json!({"url": "http://127.0.0.1:9/", "event_types": ["*"]}),
+        )
         .await;
     let id = r.body["id"].as_str().unwrap().to_string();
 
@@ -107,9 +119,13 @@ async fn only_tenant_managers_see_only_their_own_webhooks() {
         let r = app.call(method.parse().unwrap(), &path, Some(&user_a), None).await;
         r.assert_problem(StatusCode::FORBIDDEN);
     }
-    app.post("/api/v1/webhooks", &user_a, json!({"url": "http://127.0.0.1:9/", "event_types": ["*"]}))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    app.post(
+        "/api/v1/webhooks",
+        &user_a,
+        json!({"url": "http://127.0.0.1:9/", "event_types": ["*"]}),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN);
 
     for path in [
         format!("/api/v1/webhooks/{id}"),
