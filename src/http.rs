@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod middleware;
+pub mod outbound;
 pub mod ratelimit;
 
 pub use error::{ApiError, ApiResult};

@@ -1,5 +1,5 @@
 //! Every background task of `serve`, started here and nowhere else: the email
-//! outbox worker, the expired-role-assignment sweeper and the scheduled
+//! outbox worker, the webhook delivery worker, the expired-role-assignment sweeper and the scheduled
 //! maintenance cleanup. Each one watches the stop channel and ends on shutdown.
 //!
 //! What a task does lives in its feature (`email::worker`, `rbac::sweeper`,
@@ -36,6 +36,8 @@ pub fn spawn(state: &AppState) -> Background {
             rx.clone(),
         )));
     }
+    let webhooks = crate::integrations::webhooks::deliverer(&state.config, state.db.clone(), state.secrets.clone());
+    tasks.push(tokio::spawn(webhooks.run(rx.clone())));
     tasks.push(tokio::spawn(crate::rbac::sweeper::run(state.clone(), rx.clone())));
     let interval = state.config.maintenance_interval;
     if !interval.is_zero() {

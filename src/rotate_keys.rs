@@ -20,6 +20,7 @@ use crate::{
     auth::totp,
     crypto::SecretBox,
     db::{Db, TenantId},
+    integrations::webhooks,
     oauth::{accounts, model::secret_context},
 };
 
@@ -45,6 +46,12 @@ pub const SEALED: &[SealedTable] = &[
         columns: &["access_token_enc", "refresh_token_enc"],
         context_column: "user_id",
         context: accounts::token_context,
+    },
+    SealedTable {
+        table: "webhook_endpoints",
+        columns: &["secret_enc", "previous_secret_enc"],
+        context_column: "id",
+        context: |tenant, endpoint| webhooks::signing::seal_context(TenantId(tenant), endpoint),
     },
     SealedTable {
         table: "users",

@@ -79,7 +79,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .nest("/api/v1/audit", crate::audit::handlers::router())
         .nest("/api/v1/api-keys", crate::integrations::api_keys::router())
         .nest("/api/v1/admin", crate::admin::router())
-        .nest("/api/v1/webhooks", crate::email::webhook::router())
+        .nest("/api/v1/webhooks", crate::integrations::webhooks::router())
         .nest("/api/v1/groups", crate::groups::router())
         .nest("/api/v1/scim", crate::scim::tokens_router())
         // `/api/v1/permissions`, `/api/v1/roles` and `/api/v1/users/{id}/roles`.

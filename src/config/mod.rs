@@ -135,6 +135,12 @@ pub struct Config {
     pub retention: Retention,
     pub email_worker_enabled: bool,
     pub email_max_attempts: i32,
+    /// `WEBHOOK_ALLOW_PRIVATE`: webhook URLs may name loopback, private and
+    /// link-local targets (tests and local development only).
+    pub webhook_allow_private: bool,
+    /// `WEBHOOK_RETRY_BASE_MS`: the first retry delay of a failed webhook
+    /// delivery; later delays are fixed multiples of it (default 5 s ≈ 24 h in all).
+    pub webhook_retry_base: Duration,
     /// How often `serve` runs the maintenance cleanup (zero: only on request).
     pub maintenance_interval: Duration,
     /// Extra URL prefixes accepted for SNS signing certificates and subscribe
@@ -347,6 +353,8 @@ impl Config {
             },
             email_worker_enabled: v.parse("EMAIL_WORKER", true)?,
             email_max_attempts: v.parse("EMAIL_MAX_ATTEMPTS", 8)?,
+            webhook_allow_private: v.parse("WEBHOOK_ALLOW_PRIVATE", false)?,
+            webhook_retry_base: Duration::from_millis(v.parse("WEBHOOK_RETRY_BASE_MS", 5000)?),
             maintenance_interval: Duration::from_secs(v.parse("MAINTENANCE_INTERVAL_SECS", 3600)?),
             sns_cert_url_prefix_allowlist,
             sns_topic_arn_allowlist: v.list("SNS_TOPIC_ARNS"),

@@ -26,6 +26,14 @@ pub(super) fn refuse_unsafe(v: &Vars) -> Result<(), ConfigError> {
     if secret == encryption {
         return Err(v.bad("ENCRYPTION_KEY", "must differ from SECRET_KEY in production".into()));
     }
+    if v.get("WEBHOOK_ALLOW_PRIVATE")
+        .is_some_and(|x| x.trim().eq_ignore_ascii_case("true"))
+    {
+        return Err(v.bad(
+            "WEBHOOK_ALLOW_PRIVATE",
+            "must not be true in production (webhooks could reach the internal network)".into(),
+        ));
+    }
     match v.get("EMAIL_PROVIDER").as_deref().unwrap_or("log") {
         "log" => {
             return Err(v.bad(

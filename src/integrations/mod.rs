@@ -1,4 +1,5 @@
-//! Integrations: the ways other systems work with a tenant — API keys
-//! (`/api/v1/api-keys`) and, alongside, outbound webhooks.
+//! Integrations: the ways other systems work with a tenant — API keys for
+//! machines (`/api/v1/api-keys`) and signed outbound webhooks (`/api/v1/webhooks`).
 
 pub mod api_keys;
+pub mod webhooks;

@@ -21,3 +21,4 @@ mod scim;
 mod support;
 mod tenants;
 mod users;
+mod webhooks;

@@ -1,0 +1,6 @@
+//! Outbound webhooks: the endpoints API, signed in-order delivery to a local
+//! receiver, retries, rotation, and the SSRF refusals.
+
+mod delivery;
+mod endpoints;
+mod receiver;
