@@ -53,6 +53,8 @@ const SOURCES: &[(&str, &str)] = templates![
     "admin_bulk.html",
     "admin_deactivate.html",
     "admin_invite.html",
+    "admin_roles.html",
+    "admin_role.html",
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -161,6 +163,11 @@ const NAV: &[NavEntry] = &[
         href: "/admin/users",
         label: "Users",
         needs: Some(Permission::UsersRead),
+    },
+    NavEntry {
+        href: "/admin/roles",
+        label: "Roles",
+        needs: Some(Permission::RolesRead),
     },
 ];
 

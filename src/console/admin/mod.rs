@@ -1,5 +1,6 @@
 //! Tenant administration pages: users (table, a user's page, deactivation with
-//! confirmation, bulk actions, invitations) and role assignment.
+//! confirmation, bulk actions, invitations), roles on a permission matrix
+//! and role assignment.
 //!
 //! Every page takes the same `Authz<perm::X>` the API route takes (through
 //! [`Console`](super::session::Console)) and calls the API's handler or
@@ -8,6 +9,7 @@
 //! API's own. A refusal comes back as the API's status with its detail.
 
 mod invite;
+mod roles;
 mod user_page;
 mod users;
 
@@ -34,6 +36,9 @@ pub fn router() -> Router<AppState> {
             get(user_page::deactivate_page).post(user_page::deactivate_submit),
         )
         .route("/admin/users/{id}/roles", post(user_page::assign_submit))
+        .route("/admin/roles", get(roles::list_page))
+        .route("/admin/roles/new", get(roles::new_page).post(roles::create_submit))
+        .route("/admin/roles/{id}", get(roles::role_page).post(roles::update_submit))
 }
 
 /// `?done=` on a redirect after a change (a fixed word, never free text).
