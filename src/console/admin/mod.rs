@@ -29,7 +29,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/users", get(users::list_page))
         .route("/admin/users/bulk", post(users::bulk_submit))
-        .route("/admin/users/invite", get(invite::invite_page).post(invite::invite_submit))
+        .route(
+            "/admin/users/invite",
+            get(invite::invite_page).post(invite::invite_submit),
+        )
         .route("/admin/users/{id}", get(user_page::user_page))
         .route(
             "/admin/users/{id}/deactivate",

@@ -25,8 +25,7 @@ use crate::{
         extract::{ApiJson, ApiPath},
     },
     rbac::{
-        Permission,
-        handlers as roles,
+        Permission, handlers as roles,
         model::{NewRole, UpdateRole},
         perm, repo,
     },
@@ -185,7 +184,11 @@ fn form_page(
 
 /// An API refusal shown on the form (the matrix as the person left it).
 fn form_error(e: ApiError) -> Option<String> {
-    matches!(e, ApiError::Validation(_) | ApiError::Conflict { .. } | ApiError::Forbidden(_)).then(|| field_message(&e))
+    matches!(
+        e,
+        ApiError::Validation(_) | ApiError::Conflict { .. } | ApiError::Forbidden(_)
+    )
+    .then(|| field_message(&e))
 }
 
 pub async fn new_page(me: Console<perm::RolesCreate>) -> Response {

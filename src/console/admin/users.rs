@@ -23,11 +23,15 @@ use crate::{
     pagination::PageParams,
     rbac::{Permission, perm, repo as roles_repo},
     users::{
-        bulk,
-        handlers as users,
+        bulk, handlers as users,
         model::{BulkActionKind, BulkActionRequest, UserFilter},
     },
 };
+
+/// A date for a table cell (the user's page shows the time).
+fn day(t: time::OffsetDateTime) -> String {
+    when(t).split_whitespace().next().unwrap_or_default().to_string()
+}
 
 /// Rows per page of the table.
 const PAGE_SIZE: i64 = 25;
@@ -59,7 +63,12 @@ impl ListQuery {
     /// This listing's URL with `sort` and `page` replaced.
     fn href(&self, sort: &str, page: i64) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("search", self.search.as_str()), ("active", &self.active), ("role", &self.role), ("sort", sort)] {
+        for (k, v) in [
+            ("search", self.search.as_str()),
+            ("active", &self.active),
+            ("role", &self.role),
+            ("sort", sort),
+        ] {
             if !v.is_empty() {
                 q.append_pair(k, v);
             }
@@ -68,7 +77,11 @@ impl ListQuery {
             q.append_pair("page", &page.to_string());
         }
         let q = q.finish();
-        if q.is_empty() { "/admin/users".into() } else { format!("/admin/users?{q}") }
+        if q.is_empty() {
+            "/admin/users".into()
+        } else {
+            format!("/admin/users?{q}")
+        }
     }
 }
 
@@ -153,7 +166,11 @@ pub async fn list_page(me: Console<perm::UsersRead>, Query(q): Query<ListQuery>)
             } else {
                 None
             };
-            let next = if sorted == Some("ascending") { desc.as_str() } else { key };
+            let next = if sorted == Some("ascending") {
+                desc.as_str()
+            } else {
+                key
+            };
             SortLink {
                 label,
                 href: q.href(next, 1),
@@ -171,8 +188,8 @@ pub async fn list_page(me: Console<perm::UsersRead>, Query(q): Query<ListQuery>)
             active: u.is_active,
             locked: u.is_locked,
             mfa: u.mfa_enabled,
-            last_login: u.last_login_at.map(when).unwrap_or_else(|| "never".into()),
-            created: when(u.created_at),
+            last_login: u.last_login_at.map(day).unwrap_or_else(|| "never".into()),
+            created: day(u.created_at),
             email: u.email,
             id: u.id,
         })
@@ -223,7 +240,9 @@ fn parse_bulk(body: &[u8]) -> Result<BulkActionRequest, ApiError> {
     let mut action = None;
     for (k, v) in form_urlencoded::parse(body) {
         match &*k {
-            "user_ids" => user_ids.push(Uuid::parse_str(&v).map_err(|_| ApiError::invalid("user_ids", "must be user ids"))?),
+            "user_ids" => {
+                user_ids.push(Uuid::parse_str(&v).map_err(|_| ApiError::invalid("user_ids", "must be user ids"))?)
+            }
             "action" => {
                 action = Some(match &*v {
                     "activate" => BulkActionKind::Activate,

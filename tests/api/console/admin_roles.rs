@@ -22,7 +22,11 @@ async fn an_admin_without_audit_read_builds_a_role_on_the_matrix_and_assigns_it(
         .filter(|p| *p != "audit:read")
         .collect();
     let r = app
-        .post("/api/v1/roles", &admin, json!({"name": "people_admin", "permissions": perms}))
+        .post(
+            "/api/v1/roles",
+            &admin,
+            json!({"name": "people_admin", "permissions": perms}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let role = r.body["id"].as_str().unwrap().to_string();
@@ -43,18 +47,30 @@ async fn an_admin_without_audit_read_builds_a_role_on_the_matrix_and_assigns_it(
     b.press("New role").await;
     let cell = |name: &str| format!("perm-{name}");
     let audit = b.client.find(Locator::Id(&cell("audit:read"))).await.unwrap();
-    assert!(audit.attr("disabled").await.unwrap().is_some(), "a permission the admin lacks is disabled");
+    assert!(
+        audit.attr("disabled").await.unwrap().is_some(),
+        "a permission the admin lacks is disabled"
+    );
     let users_read = b.client.find(Locator::Id(&cell("users:read"))).await.unwrap();
     assert!(users_read.attr("disabled").await.unwrap().is_none());
     b.fill("Role name", "auditor_helper").await;
     b.fill("Description", "Reads users and projects").await;
     for p in ["users:read", "projects:read"] {
-        b.client.find(Locator::Id(&cell(p))).await.unwrap().click().await.unwrap();
+        b.client
+            .find(Locator::Id(&cell(p)))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
     b.screenshot("admin-role-matrix").await;
     b.press("Save role").await;
     let text = b.text().await;
-    assert!(text.contains("The role is saved.") && text.contains("auditor_helper"), "{text}");
+    assert!(
+        text.contains("The role is saved.") && text.contains("auditor_helper"),
+        "{text}"
+    );
     let mut su = app.db.superuser().await;
     let (id, perms): (Uuid, Vec<String>) = sqlx::query_as(
         "SELECT r.id, ARRAY(SELECT permission FROM role_permissions p WHERE p.role_id = r.id ORDER BY 1) \
@@ -69,7 +85,12 @@ async fn an_admin_without_audit_read_builds_a_role_on_the_matrix_and_assigns_it(
     // A system role opens read-only.
     b.go(&format!("/admin/roles/{}", t.roles["viewer"])).await;
     assert!(b.text().await.contains("read-only"));
-    assert!(b.client.find(Locator::XPath("//button[normalize-space(.)='Save role']")).await.is_err());
+    assert!(
+        b.client
+            .find(Locator::XPath("//button[normalize-space(.)='Save role']"))
+            .await
+            .is_err()
+    );
 
     // Assigned to the viewer until a date, from the user's page.
     b.go(&format!("/admin/users/{}", t.user_id("viewer"))).await;

@@ -47,7 +47,10 @@ async fn tenant_admin_searches_deactivates_with_confirmation_and_acts_in_bulk() 
     b.fill("Search", "project_").await;
     b.press("Filter").await;
     let text = b.text().await;
-    assert!(text.contains(t.email("project_manager")) && !text.contains(t.email("viewer")), "{text}");
+    assert!(
+        text.contains(t.email("project_manager")) && !text.contains(t.email("viewer")),
+        "{text}"
+    );
     assert!(text.contains("1 user · page 1 of 1"), "{text}");
 
     // Deactivation asks first; nothing changes until confirmed.
@@ -64,10 +67,16 @@ async fn tenant_admin_searches_deactivates_with_confirmation_and_acts_in_bulk() 
     // The status filter and sorting by email (descending: viewer first).
     b.go("/admin/users?active=false").await;
     let text = b.text().await;
-    assert!(text.contains(t.email("project_manager")) && !text.contains(t.email("viewer")), "{text}");
+    assert!(
+        text.contains(t.email("project_manager")) && !text.contains(t.email("viewer")),
+        "{text}"
+    );
     b.go("/admin/users?sort=-email").await;
     let text = b.text().await;
-    let (v, a) = (text.find(t.email("viewer")).unwrap(), text.find(t.email("tenant_admin")).unwrap());
+    let (v, a) = (
+        text.find(t.email("viewer")).unwrap(),
+        text.find(t.email("tenant_admin")).unwrap(),
+    );
     assert!(v < a, "sorted by email, descending: {text}");
 
     // Bulk: the viewer is deactivated, the admin's own row is refused (409),
@@ -153,11 +162,7 @@ async fn a_viewer_sees_no_admin_menu_and_gets_403_pages() {
     let Some(b) = Browser::open(&app).await else { return };
     b.signs_in(t.email("viewer"), PASSWORD).await;
     assert_eq!(b.path().await, "/account");
-    let admin_links = b
-        .client
-        .find_all(Locator::Css("nav a[href^='/admin']"))
-        .await
-        .unwrap();
+    let admin_links = b.client.find_all(Locator::Css("nav a[href^='/admin']")).await.unwrap();
     assert!(admin_links.is_empty(), "no administration entries in the menu");
     for path in [
         "/admin/users".to_string(),
