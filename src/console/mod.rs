@@ -7,6 +7,8 @@
 //!   `/security`) and "forgot password".
 //! - [`account`]: the signed-in user's own profile, password, MFA, sessions
 //!   and activity.
+//! - [`admin`]: tenant administration (users, role assignment), each page
+//!   behind the permission its API route needs.
 //! - [`session`]: the cookie session (the same `user_sessions` row a token
 //!   uses) and CSRF; [`render`]: templates and the page frame.
 //!
@@ -23,6 +25,7 @@
 //! in place where it helps; every core form works with JavaScript off.
 
 mod account;
+mod admin;
 mod links;
 mod render;
 mod session;
@@ -125,6 +128,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/sessions/others", post(account::end_other_sessions))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/activity", get(account::activity_page))
+        .merge(admin::router())
         .layer(middleware::from_fn_with_state(state, session::require_csrf))
         .route("/console/assets/{name}", get(serve_asset))
 }

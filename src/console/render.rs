@@ -48,6 +48,13 @@ const SOURCES: &[(&str, &str)] = templates![
     "mfa_setup.html",
     "sessions.html",
     "activity.html",
+    "admin_users.html",
+    "admin_user.html",
+    "admin_bulk.html",
+    "admin_deactivate.html",
+    "admin_invite.html",
+    "admin_roles.html",
+    "admin_role.html",
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -124,8 +131,8 @@ struct NavEntry {
     needs: Option<Permission>,
 }
 
-/// The menu. Part 2 adds the administration pages here, each with the
-/// permission its routes require.
+/// The menu: the account pages, then the administration pages, each with
+/// the permission its routes require.
 const NAV: &[NavEntry] = &[
     NavEntry {
         href: "/account",
@@ -151,6 +158,16 @@ const NAV: &[NavEntry] = &[
         href: "/account/activity",
         label: "Activity",
         needs: None,
+    },
+    NavEntry {
+        href: "/admin/users",
+        label: "Users",
+        needs: Some(Permission::UsersRead),
+    },
+    NavEntry {
+        href: "/admin/roles",
+        label: "Roles",
+        needs: Some(Permission::RolesRead),
     },
 ];
 

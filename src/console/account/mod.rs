@@ -27,7 +27,7 @@ type Me = Console<perm::Authenticated>;
 
 const WHEN: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
 
-fn when(t: OffsetDateTime) -> String {
+pub(in crate::console) fn when(t: OffsetDateTime) -> String {
     t.format(WHEN).unwrap_or_default()
 }
 
@@ -61,7 +61,7 @@ fn field_message(e: &ApiError) -> String {
 }
 
 /// "Chrome on Linux" from a user agent (a hint for people, not a fingerprint).
-fn device(ua: Option<&str>) -> String {
+pub(in crate::console) fn device(ua: Option<&str>) -> String {
     let Some(ua) = ua.filter(|u| !u.is_empty()) else {
         return "Unknown device".into();
     };

@@ -1,6 +1,8 @@
 //! The console in a real browser: headless Chromium through WebDriver
 //! (`chromedriver`), plus the plain-HTTP checks of its security rules.
 
+mod admin_roles;
+mod admin_users;
 mod browser;
 mod http;
 mod links;
