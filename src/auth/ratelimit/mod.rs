@@ -15,15 +15,15 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
+mod api;
+mod redis_backend;
+
+pub use api::{ApiLimits, api_budget, request_cost};
+use redis_backend::RedisBackend;
 
 use crate::{config::Config, http::error::ApiError};
 
@@ -43,48 +43,8 @@ impl Limit {
     }
 }
 
-/// How long a failed Redis connection attempt keeps us on the in-memory path.
-const REDIS_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Beyond this many keys the in-memory map drops expired windows.
 const MEMORY_SWEEP_AT: usize = 10_000;
-
-const SCRIPT: &str = r"
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  ttl = tonumber(ARGV[2])
-end
-return {n, ttl}
-";
-
-/// Spends `ARGV[1]` on each key in turn (window `ARGV[2]` ms, budget `ARGV[2+i]`)
-/// and stops spending after the first key that is over its budget: the later
-/// ones are only read, so one caller hammering past its own budget does not
-/// also drain the shared (tenant) one. Answers `{count, ttl_ms}` per key.
-const CHAIN_SCRIPT: &str = r"
-local out = {}
-local stopped = false
-for i, key in ipairs(KEYS) do
-  local n
-  if stopped then
-    n = tonumber(redis.call('GET', key) or '0')
-  else
-    n = redis.call('INCRBY', key, ARGV[1])
-  end
-  local ttl = redis.call('PTTL', key)
-  if ttl == -1 then
-    redis.call('PEXPIRE', key, ARGV[2])
-    ttl = tonumber(ARGV[2])
-  elseif ttl < 0 then
-    ttl = tonumber(ARGV[2])
-  end
-  if n > tonumber(ARGV[2 + i]) then stopped = true end
-  out[#out + 1] = n
-  out[#out + 1] = ttl
-end
-return out
-";
 
 /// One budget of a chain after a spend: its count in the current window and
 /// the whole seconds until the window resets.
@@ -104,18 +64,6 @@ pub struct RateLimiter {
 struct Window {
     count: u64,
     resets_at: Instant,
-}
-
-struct RedisBackend {
-    client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
-    /// When Redis last failed; for [`REDIS_RETRY_AFTER`] after it the limiter
-    /// counts in memory without asking (no request waits on a dead Redis).
-    last_failure: Mutex<Option<Instant>>,
-    /// Whether the last attempt failed: the warning and the recovery are logged once each.
-    down: AtomicBool,
-    script: redis::Script,
-    chain: redis::Script,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -138,15 +86,11 @@ impl RateLimiter {
             .filter(|db| !db.is_empty())
             .unwrap_or_else(|| "embedded".into());
         let redis = match &config.redis_url {
-            Some(url) => Some(RedisBackend {
-                client: redis::Client::open(url.expose())
-                    .map_err(|e| anyhow::anyhow!("REDIS_URL is not a valid Redis URL: {e}"))?,
-                conn: OnceCell::new(),
-                last_failure: Mutex::new(None),
-                down: AtomicBool::new(false),
-                script: redis::Script::new(SCRIPT),
-                chain: redis::Script::new(CHAIN_SCRIPT),
-            }),
+            Some(url) => {
+                Some(RedisBackend::new(redis::Client::open(url.expose()).map_err(|e| {
+                    anyhow::anyhow!("REDIS_URL is not a valid Redis URL: {e}")
+                })?))
+            }
             None => None,
         };
         Ok(Self {
@@ -262,167 +206,6 @@ fn add_in_memory(map: &mut HashMap<String, Window>, key: String, n: u64, window:
     }
 }
 
-impl RedisBackend {
-    /// The answer of a Redis call, or `None` (count in memory) after a failure,
-    /// which is logged once until Redis answers again.
-    fn settle<T>(&self, result: redis::RedisResult<T>) -> Option<T> {
-        match result {
-            Ok(v) => {
-                if self.down.swap(false, Ordering::Relaxed) {
-                    tracing::info!("rate limiter: Redis is back; limits are shared again");
-                }
-                Some(v)
-            }
-            Err(e) => {
-                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                if !self.down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(error = ?e.to_string(), "rate limiter: Redis unavailable, counting in memory (per instance) until it answers");
-                }
-                None
-            }
-        }
-    }
-
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        {
-            let last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < REDIS_RETRY_AFTER) {
-                return Err(redis::RedisError::from((
-                    redis::ErrorKind::Io,
-                    "recently unreachable; retrying later",
-                )));
-            }
-        }
-        if let Some(c) = self.conn.get() {
-            return Ok(c.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)))
-            .set_number_of_retries(1);
-        let result = self
-            .conn
-            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
-            .await;
-        result.cloned()
-    }
-
-    async fn spend_chain(
-        &self,
-        keys: &[String],
-        chain: &[(&str, u32)],
-        cost: u64,
-        window: Duration,
-    ) -> redis::RedisResult<Vec<Spent>> {
-        let mut conn = self.connection().await?;
-        let mut invocation = self.chain.prepare_invoke();
-        for key in keys {
-            invocation.key(key);
-        }
-        invocation.arg(cost).arg(window.as_millis().max(1) as u64);
-        for (_, max) in chain {
-            invocation.arg(*max);
-        }
-        let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
-        Ok(flat
-            .chunks_exact(2)
-            .map(|pair| Spent {
-                count: pair[0].max(0) as u64,
-                reset_secs: seconds_ceil(Duration::from_millis(pair[1].max(0) as u64)),
-            })
-            .collect())
-    }
-
-    async fn add(&self, key: &str, n: u64, window: Duration) -> redis::RedisResult<(u64, u64)> {
-        let mut conn = self.connection().await?;
-        let window_ms = window.as_millis().max(1) as u64;
-        let (count, ttl_ms): (i64, i64) = self
-            .script
-            .key(key)
-            .arg(n)
-            .arg(window_ms)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok((
-            count.max(0) as u64,
-            seconds_ceil(Duration::from_millis(ttl_ms.max(0) as u64)),
-        ))
-    }
-}
-
-/// The per-minute budgets every authenticated request spends (see [`api_budget`]).
-#[derive(Debug, Clone, Copy)]
-pub struct ApiLimits {
-    /// Per principal (a user today; an API key is one more kind later).
-    pub per_principal: u32,
-    /// Per tenant, over all its principals.
-    pub per_tenant: u32,
-}
-
-/// What a request costs in budget units: 1, more for the expensive routes.
-/// `route` is the matched route template (`/api/v1/users/bulk/create`).
-///
-/// | route | units |
-/// |---|---|
-/// | bulk user create/action (`…/bulk/…`) | 10 |
-/// | exports (`…/export`) | 10 |
-/// | search (`…/search`), upload start and completion (`…/documents/upload`, `…/upload-complete`) | 5 |
-/// | anything else | 1 |
-///
-/// The upload bytes themselves (`PUT …/content`) go to a signed URL without a
-/// bearer token; their cost is charged when the upload is started.
-pub fn request_cost(route: &str) -> u64 {
-    if route.contains("/bulk/") || route.ends_with("/export") {
-        10
-    } else if route.ends_with("/search") || route.ends_with("/documents/upload") || route.ends_with("/upload-complete")
-    {
-        5
-    } else {
-        1
-    }
-}
-
-/// Spends `cost` units of the principal's and then the tenant's one-minute
-/// budget; answers the state of both for the `RateLimit` headers, and 429 when
-/// either is exceeded. The tenant's budget is not spent by a principal that is
-/// already over its own (one runaway client cannot starve its colleagues).
-pub async fn api_budget(
-    limiter: &RateLimiter,
-    limits: ApiLimits,
-    principal: &str,
-    tenant: uuid::Uuid,
-    cost: u64,
-) -> (Vec<crate::http::ratelimit::QuotaState>, Result<(), ApiError>) {
-    let window = Duration::from_secs(60);
-    let principal_key = format!("api:p:{principal}");
-    let tenant_key = format!("api:t:{tenant}");
-    let chain = [
-        (principal_key.as_str(), limits.per_principal),
-        (tenant_key.as_str(), limits.per_tenant),
-    ];
-    let spent = limiter.spend_chain(&chain, cost, window).await;
-    let mut verdict = Ok(());
-    let states = ["principal", "tenant"]
-        .into_iter()
-        .zip(chain.iter().zip(&spent))
-        .map(|(name, ((_, quota), s))| {
-            if s.count > u64::from(*quota) && verdict.is_ok() {
-                verdict = Err(ApiError::RateLimited {
-                    retry_after_secs: s.reset_secs,
-                });
-            }
-            crate::http::ratelimit::QuotaState {
-                name,
-                quota: *quota,
-                window_secs: window.as_secs(),
-                remaining: u64::from(*quota).saturating_sub(s.count),
-                reset_secs: s.reset_secs,
-            }
-        })
-        .collect();
-    (states, verdict)
-}
-
 /// Whole seconds, rounded up, at least 1 (a Retry-After of 0 invites a retry storm).
 fn seconds_ceil(d: Duration) -> u64 {
     (d.as_millis().div_ceil(1000) as u64).max(1)
@@ -430,6 +213,8 @@ fn seconds_ceil(d: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
 
     fn limiter() -> RateLimiter {
