@@ -9,6 +9,8 @@
 //!   and activity.
 //! - [`admin`]: tenant administration (users, role assignment), each page
 //!   behind the permission its API route needs.
+//! - [`platform`]: the platform operator's pages (super admins only):
+//!   dashboard with server-drawn SVG charts, tenants, impersonation, security.
 //! - [`session`]: the cookie session (the same `user_sessions` row a token
 //!   uses) and CSRF; [`render`]: templates and the page frame.
 //!
@@ -27,6 +29,7 @@
 mod account;
 mod admin;
 mod links;
+mod platform;
 mod render;
 mod session;
 mod signin;
@@ -129,6 +132,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/activity", get(account::activity_page))
         .merge(admin::router())
+        .merge(platform::router())
         .layer(middleware::from_fn_with_state(state, session::require_csrf))
         .route("/console/assets/{name}", get(serve_asset))
 }

@@ -55,6 +55,13 @@ const SOURCES: &[(&str, &str)] = templates![
     "admin_invite.html",
     "admin_roles.html",
     "admin_role.html",
+    "platform_dashboard.html",
+    "platform_tenants.html",
+    "platform_tenant.html",
+    "platform_tenant_new.html",
+    "platform_tenant_delete.html",
+    "platform_security.html",
+    "platform_cleanup.html",
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -171,6 +178,26 @@ const NAV: &[NavEntry] = &[
     },
 ];
 
+/// The platform menu, after the others, for super admins only (signed in to
+/// the system tenant, not impersonating: see `platform::is_platform_admin`).
+const PLATFORM_NAV: &[NavEntry] = &[
+    NavEntry {
+        href: "/platform",
+        label: "Dashboard",
+        needs: None,
+    },
+    NavEntry {
+        href: "/platform/tenants",
+        label: "Tenants",
+        needs: None,
+    },
+    NavEntry {
+        href: "/platform/security",
+        label: "Security",
+        needs: None,
+    },
+];
+
 #[derive(Serialize)]
 pub struct NavItem {
     href: &'static str,
@@ -205,11 +232,15 @@ pub struct Frame {
 impl Frame {
     pub fn new(ctx: &AuthCtx, csrf: &str, current: &str) -> Self {
         let name = format!("{} {}", ctx.first_name, ctx.last_name).trim().to_string();
+        let mut nav = nav_for(NAV, ctx, current);
+        if super::platform::is_platform_admin(ctx) {
+            nav.extend(nav_for(PLATFORM_NAV, ctx, current));
+        }
         Frame {
             user_name: if name.is_empty() { ctx.email.clone() } else { name },
             email: ctx.email.clone(),
             tenant_name: ctx.tenant_name.clone(),
-            nav: nav_for(NAV, ctx, current),
+            nav,
             impersonator: ctx
                 .impersonator
                 .as_ref()
@@ -264,6 +295,22 @@ mod tests {
         };
         assert_eq!(labels(&ctx(vec![])), ["Profile"]);
         assert_eq!(labels(&ctx(vec![Permission::UsersRead])), ["Profile", "Users"]);
+    }
+
+    #[test]
+    fn only_a_super_admin_outside_impersonation_sees_the_platform_menu() {
+        let has_platform = |c: &AuthCtx| Frame::new(c, "", "/account").nav.iter().any(|i| i.href == "/platform");
+        let mut c = ctx(vec![Permission::UsersRead]);
+        assert!(!has_platform(&c), "a tenant user");
+        c.is_super_admin = true;
+        assert!(!has_platform(&c), "a super admin flag outside the system tenant");
+        c.tenant_id = TenantId(crate::db::SYSTEM_TENANT_ID);
+        assert!(has_platform(&c));
+        c.impersonator = Some(crate::auth::jwt::Actor {
+            sub: uuid::Uuid::nil(),
+            email: None,
+        });
+        assert!(!has_platform(&c), "while impersonating");
     }
 
     #[test]

@@ -380,16 +380,38 @@ pub async fn logout(State(state): State<AppState>, console: Console<perm::Authen
     if let Err(e) = sessions::logout(console.authz).await {
         return render::api_error(e);
     }
-    redirect_with("/login?done=signed_out", [clear_cookie(&state, SESSION_COOKIE)])
+    redirect_with(
+        "/login?done=signed_out",
+        [
+            clear_cookie(&state, SESSION_COOKIE),
+            clear_cookie(&state, super::platform::RETURN_COOKIE),
+        ],
+    )
 }
 
-/// Ends an impersonation session (revoked at once, audited in both tenants).
-pub async fn end_impersonation(State(state): State<AppState>, console: Console<perm::Authenticated>) -> Response {
+/// Ends an impersonation session (revoked at once, audited in both tenants)
+/// and returns the super admin to their own console session when the browser
+/// kept it (see `platform::return_to_self`); otherwise signs the browser out.
+pub async fn end_impersonation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    console: Console<perm::Authenticated>,
+) -> Response {
+    let ctx = &console.authz.ctx;
+    let back = ctx
+        .impersonator
+        .as_ref()
+        .and_then(|a| super::platform::return_to_self(&state, &headers, a, ctx.tenant_id));
     if let Err(e) = impersonation::end_impersonation(State(state.clone()), console.authz).await {
         return render::api_error(e);
     }
-    redirect_with(
-        "/login?done=impersonation_ended",
-        [clear_cookie(&state, SESSION_COOKIE)],
-    )
+    back.unwrap_or_else(|| {
+        redirect_with(
+            "/login?done=impersonation_ended",
+            [
+                clear_cookie(&state, SESSION_COOKIE),
+                clear_cookie(&state, super::platform::RETURN_COOKIE),
+            ],
+        )
+    })
 }

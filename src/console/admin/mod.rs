@@ -61,7 +61,7 @@ fn notice(done: &Done) -> Option<&'static str> {
 
 /// The API's refusal of an action, as a page that says why (403 and 409
 /// carry the API's own detail, e.g. the last tenant admin).
-fn refused(e: ApiError) -> Response {
+pub(super) fn refused(e: ApiError) -> Response {
     match e {
         ApiError::Forbidden(detail) => render::message(StatusCode::FORBIDDEN, "Not allowed", &detail),
         e @ (ApiError::Conflict { .. } | ApiError::NotFound(_) | ApiError::Validation(_)) => {

@@ -6,5 +6,7 @@ mod admin_users;
 mod browser;
 mod http;
 mod links;
+mod platform;
+mod platform_pages;
 mod signin;
 mod sso;
