@@ -6,11 +6,14 @@
 //! with whatever sans-serif font it has; the server needs no font files
 //! (without plotters' `ttf` feature, label sizes are estimated).
 
-use plotters::prelude::*;
+use plotters::{
+    prelude::*,
+    style::text_anchor::{HPos, Pos, VPos},
+};
 
 /// Width and height of one chart in SVG units (it scales with the page).
 const SIZE: (u32, u32) = (760, 260);
-const LABEL_FONT: (&str, u32) = ("sans-serif", 13);
+const LABEL_FONT: (&str, u32) = ("sans-serif", 16);
 const GRID: RGBColor = RGBColor(0xe5, 0xe7, 0xeb);
 
 /// The console's colours (the stylesheet's brand, good and bad).
@@ -55,7 +58,7 @@ pub fn lines(title: &str, labels: &[String], series: &[Series]) -> String {
             .build_cartesian_2d(0..last, 0..top(max))?;
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .axis_style(GREY)
             .x_labels(7)
@@ -99,11 +102,11 @@ pub fn stacked_bars(title: &str, labels: &[String], series: &[Series]) -> String
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(56)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top(max) as f64)?;
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0..top(max))?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .axis_style(GREY)
             .x_labels(7)
@@ -116,7 +119,6 @@ pub fn stacked_bars(title: &str, labels: &[String], series: &[Series]) -> String
                 }
             })
             .y_labels(5)
-            .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(LABEL_FONT)
             .draw()?;
         let half = 0.38;
@@ -129,8 +131,8 @@ pub fn stacked_bars(title: &str, labels: &[String], series: &[Series]) -> String
                 .enumerate()
                 .filter(|(_, v)| **v > 0)
                 .map(|(i, v)| {
-                    let (x, from) = (i as f64, base[i] as f64);
-                    Rectangle::new([(x - half, from), (x + half, from + *v as f64)], color.filled())
+                    let (x, from) = (i as f64, base[i]);
+                    Rectangle::new([(x - half, from), (x + half, from + *v)], color.filled())
                 })
                 .collect();
             for (i, v) in s.values.iter().enumerate() {
@@ -164,11 +166,11 @@ pub fn bars(title: &str, bars: &[(&str, i64, RGBColor)]) -> String {
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(56)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top(max) as f64)?;
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0..top(max))?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .axis_style(GREY)
             .x_labels(n)
@@ -181,13 +183,19 @@ pub fn bars(title: &str, bars: &[(&str, i64, RGBColor)]) -> String {
                 }
             })
             .y_labels(5)
-            .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style(LABEL_FONT)
             .draw()?;
         chart.draw_series(bars.iter().enumerate().map(|(i, (_, v, color))| {
             let x = i as f64;
-            Rectangle::new([(x - 0.3, 0.0), (x + 0.3, *v as f64)], color.filled())
+            Rectangle::new([(x - 0.3, 0), (x + 0.3, *v)], color.filled())
         }))?;
+        // Each bar's value above it, so a zero is seen as a zero.
+        let value_style = TextStyle::from(LABEL_FONT).pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart.draw_series(
+            bars.iter()
+                .enumerate()
+                .map(|(i, (_, v, _))| Text::new(v.to_string(), (i as f64, *v), value_style.clone())),
+        )?;
         root.present()?;
         Ok(())
     })

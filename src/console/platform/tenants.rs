@@ -267,6 +267,7 @@ struct UserChoice {
 struct TenantPageView {
     frame: Frame,
     t: TenantView,
+    created: String,
     stats: TenantStats,
     storage_used: String,
     storage_limit: String,
@@ -284,7 +285,8 @@ fn summary(values: Option<&Value>) -> String {
     };
     let text = map
         .iter()
-        .filter(|(_, v)| !v.is_null() && !v.is_object() && !v.is_array())
+        // Ids mean little to a person; names, emails, reasons and values do.
+        .filter(|(k, v)| *k != "id" && !k.ends_with("_id") && !v.is_null() && !v.is_object() && !v.is_array())
         .map(|(k, v)| format!("{k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
         .collect::<Vec<_>>()
         .join(", ");
@@ -363,6 +365,7 @@ pub async fn tenant_page(me: Platform, Path(id): Path<Uuid>, Query(done): Query<
             .collect(),
         users,
         stats,
+        created: when(t.created_at),
         t,
         notice: notice(&done),
     };
@@ -526,6 +529,16 @@ mod tests {
         assert_eq!(bytes(512), "512 bytes");
         assert_eq!(bytes(10 * 1024 * 1024 * 1024), "10 GiB");
         assert_eq!(bytes(1536 * 1024), "1.5 MiB");
+    }
+
+    #[test]
+    fn audit_summary_leaves_out_ids_and_nested_values() {
+        let v = serde_json::json!({"tenant_id": "x", "user_email": "a@b.test", "reason": "Ticket 1",
+            "limits": {"max_users": 1}, "id": "y"});
+        let text = summary(Some(&v));
+        assert!(text.contains("reason: Ticket 1") && text.contains("user_email: a@b.test"), "{text}");
+        assert!(!text.contains("id:") && !text.contains("max_users"), "{text}");
+        assert_eq!(summary(None), "");
     }
 
     #[test]

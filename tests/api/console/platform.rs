@@ -165,6 +165,8 @@ async fn super_admin_creates_a_tenant_acts_as_its_admin_and_both_audit_chains_sh
         "{text}"
     );
     assert!(text.contains("by a platform admin"), "{text}");
+    b.client.set_window_size(1200, 1500).await.unwrap();
+    b.screenshot("platform-tenant").await;
     b.go(&format!("/platform/tenants/{}", tenantry::db::SYSTEM_TENANT_ID))
         .await;
     let text = b.text().await;

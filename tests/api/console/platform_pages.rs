@@ -70,6 +70,7 @@ async fn the_dashboard_draws_growth_sign_ins_and_the_email_queue_as_svg() {
         .await
         .unwrap();
     assert!(drawn.as_f64().unwrap() > 300.0, "the chart is laid out: {drawn}");
+    b.client.set_window_size(1200, 1750).await.unwrap();
     b.screenshot("platform-dashboard").await;
 
     b.press("7 days").await;
