@@ -1,6 +1,6 @@
-//! The `tenantry` command: serve, migrate, seed, create-super-admin, rotate-keys, db.
+//! The `tenantry` command: serve, migrate, seed, create-super-admin, rotate-keys, db, audit.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -43,7 +43,8 @@ enum Command {
         password: Option<String>,
     },
     /// Re-seal every secret at rest (IdP client secrets, provider tokens, TOTP
-    /// seeds) under the current ENCRYPTION_KEY; resumable and idempotent.
+    /// seeds, webhook signing secrets) under the current ENCRYPTION_KEY;
+    /// resumable and idempotent.
     RotateKeys {
         /// Rows per transaction.
         #[arg(long, default_value_t = 500)]
@@ -55,6 +56,34 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Audit trail tools that need no database.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit export offline: recompute every row's
+    /// hash and its link to the row before (exit code 1 at the first broken row).
+    Verify {
+        /// The export (`GET /api/v1/audit/export`); `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+        /// `ndjson` or `csv`; by default from the file name (`.csv`), else NDJSON.
+        #[arg(long)]
+        format: Option<ExportFileFormat>,
+        /// Accept chains that start after seq 1 (an export with `from=`).
+        #[arg(long)]
+        allow_partial: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFileFormat {
+    Ndjson,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -75,6 +104,9 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Audit { command }) = &cli.command {
+        return audit_command(command);
+    }
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
     if let Some(Command::Db { command }) = &cli.command {
@@ -104,7 +136,7 @@ async fn run() -> anyhow::Result<()> {
             let state = AppState::new(config, db).await?;
             tenantry::seed::run(&state).await?;
         }
-        Command::Db { .. } => unreachable!("handled before connecting"),
+        Command::Db { .. } | Command::Audit { .. } => unreachable!("handled before connecting"),
         Command::CreateSuperAdmin { email, password } => {
             let password = match password {
                 Some(p) => p,
@@ -157,6 +189,43 @@ async fn rotate_keys(config: &Config, url: &str, batch_size: i64) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// `tenantry audit verify`: prints the rows checked and each chain's head, or
+/// the first broken row (and exits 1).
+fn audit_command(command: &AuditCommand) -> anyhow::Result<()> {
+    use tenantry::audit::verify::{FileFormat, VerifyError, verify};
+    let AuditCommand::Verify {
+        file,
+        format,
+        allow_partial,
+    } = command;
+    let format = match format {
+        Some(ExportFileFormat::Csv) => FileFormat::Csv,
+        Some(ExportFileFormat::Ndjson) => FileFormat::Ndjson,
+        None if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) => FileFormat::Csv,
+        None => FileFormat::Ndjson,
+    };
+    let result = if file.as_os_str() == "-" {
+        verify(std::io::stdin().lock(), format, *allow_partial)
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        verify(std::io::BufReader::with_capacity(1 << 16, f), format, *allow_partial)
+    };
+    match result {
+        Ok(v) => {
+            println!("audit verify: OK, {} rows checked, {} chain(s)", v.rows, v.heads.len());
+            for h in &v.heads {
+                println!("  tenant {}: head seq {} hash {}", h.tenant_id, h.seq, h.hash);
+            }
+            Ok(())
+        }
+        Err(VerifyError::Broken(b)) => {
+            println!("audit verify: BROKEN at {b}");
+            std::process::exit(1);
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `tenantry db status|stop`, on the cluster in `TENANTRY_DATA_DIR/pg`.

@@ -17,6 +17,7 @@ use axum::{
 };
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -64,8 +65,10 @@ pub struct ExportRow {
     pub action: String,
     pub resource_type: String,
     pub resource_id: Option<String>,
-    pub old_values: Option<serde_json::Value>,
-    pub new_values: Option<serde_json::Value>,
+    /// `jsonb` text exactly as PostgreSQL prints it: the digest hashes that
+    /// text, and a parsed value would lose it (`1.50` would become `1.5`).
+    pub old_values: Option<Box<RawValue>>,
+    pub new_values: Option<Box<RawValue>>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
@@ -172,7 +175,7 @@ fn encode(row: &ExportRow, format: ExportFormat) -> String {
             line
         }
         ExportFormat::Csv => {
-            let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
+            let json = |v: &Option<Box<RawValue>>| v.as_ref().map(|v| v.get().to_string());
             let uuid = |v: Option<Uuid>| v.map(|v| v.to_string());
             let fields = [
                 Some(row.tenant_id.to_string()),
@@ -199,7 +202,8 @@ fn encode(row: &ExportRow, format: ExportFormat) -> String {
 }
 
 /// One RFC 4180 record ending in CRLF: a field holding `,`, `"`, CR or LF is
-/// quoted with inner quotes doubled; an absent value is an empty field.
+/// quoted with inner quotes doubled; an absent value (NULL) is an empty field
+/// and an empty string is `""`, as PostgreSQL's `COPY … CSV` writes them.
 fn csv_line<S: AsRef<str>>(fields: &[Option<S>]) -> String {
     let mut line = String::new();
     for (i, field) in fields.iter().enumerate() {
@@ -208,7 +212,7 @@ fn csv_line<S: AsRef<str>>(fields: &[Option<S>]) -> String {
         }
         let Some(field) = field else { continue };
         let field = field.as_ref();
-        if field.contains([',', '"', '\r', '\n']) {
+        if field.is_empty() || field.contains([',', '"', '\r', '\n']) {
             line.push('"');
             line.push_str(&field.replace('"', "\"\""));
             line.push('"');
@@ -226,7 +230,14 @@ mod tests {
 
     #[test]
     fn csv_quotes_only_what_needs_it() {
-        let line = csv_line(&[Some("plain"), None, Some("a,b"), Some("say \"hi\""), Some("two\nlines")]);
-        assert_eq!(line, "plain,,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n");
+        let line = csv_line(&[
+            Some("plain"),
+            None,
+            Some("a,b"),
+            Some("say \"hi\""),
+            Some("two\nlines"),
+            Some(""),
+        ]);
+        assert_eq!(line, "plain,,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"\"\r\n");
     }
 }

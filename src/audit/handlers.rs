@@ -108,7 +108,10 @@ pub async fn list_audit_logs(
 }
 
 /// Every row of the caller's tenant matching the filters, oldest first, with
-/// its chain fields: NDJSON (one object a line) or CSV (RFC 4180, header row).
+/// its chain fields: NDJSON (one object a line) or CSV (RFC 4180, header row;
+/// NULL is an empty field, an empty string `""`). `old_values`/`new_values` are
+/// PostgreSQL's `jsonb` text, which the chain hashes: `tenantry audit verify
+/// --file` checks an unfiltered export offline.
 #[utoipa::path(get, path = "/export", tag = "audit", security(("bearer" = ["audit:read"])),
     params(super::export::ExportFilter),
     responses((status = 200, description = "A stream of rows (application/x-ndjson or text/csv)"),

@@ -6,6 +6,8 @@
 
 pub mod export;
 pub mod handlers;
+pub mod jsonb_text;
+pub mod verify;
 
 use serde_json::Value;
 use sqlx::PgConnection;

@@ -9,6 +9,7 @@
 //! | `password_reset` | `first_name?`, `token` (raw reset token), `expires_minutes?` (number) |
 //! | `email_verification` | `first_name?`, `token` (raw verification token), `expires_hours?` (number) |
 //! | `invitation` | `token` (raw invitation token), `inviter_name?`, `role_names?` (array of strings), `expires_hours?` (number) |
+//! | `webhook_disabled` | `endpoint_url`, `endpoint_id`, `last_error?` (the last attempt's error) |
 //! | `security_alert` | `first_name?`, `event` (`account_locked`, `password_changed`, `password_reset`, `mfa_enabled`, `mfa_disabled`, `new_sign_in`, `account_unlocked`, `impersonation_started`, or any other code), `occurred_at?`, `ip_address?`, `detail?`, `locked_minutes?` (number), `unlock_token?` (a lockout alert: rendered as the `{FRONTEND_URL}/unlock?token=` link) |
 //!
 //! Instead of `token`, a caller may pass a complete `link` (an absolute http(s)
@@ -28,16 +29,19 @@ pub enum EmailTemplate {
     EmailVerification,
     Invitation,
     SecurityAlert,
+    /// To a tenant's admins when a webhook endpoint is disabled after its retries ran out.
+    WebhookDisabled,
 }
 
 impl EmailTemplate {
     /// Every template, in a stable order.
-    pub const ALL: [EmailTemplate; 5] = [
+    pub const ALL: [EmailTemplate; 6] = [
         Self::Welcome,
         Self::PasswordReset,
         Self::EmailVerification,
         Self::Invitation,
         Self::SecurityAlert,
+        Self::WebhookDisabled,
     ];
 
     /// The name stored in `email_outbox.template` and used for the template files.
@@ -48,6 +52,7 @@ impl EmailTemplate {
             Self::EmailVerification => "email_verification",
             Self::Invitation => "invitation",
             Self::SecurityAlert => "security_alert",
+            Self::WebhookDisabled => "webhook_disabled",
         }
     }
 
@@ -64,6 +69,7 @@ impl EmailTemplate {
             Self::EmailVerification => "verify-email",
             Self::Invitation => "accept-invitation",
             Self::SecurityAlert => "security",
+            Self::WebhookDisabled => "login",
         }
     }
 
@@ -73,6 +79,7 @@ impl EmailTemplate {
             Self::Welcome => &[],
             Self::PasswordReset | Self::EmailVerification | Self::Invitation => &["token"],
             Self::SecurityAlert => &["event"],
+            Self::WebhookDisabled => &["endpoint_url", "endpoint_id"],
         }
     }
 
@@ -109,6 +116,8 @@ impl EmailTemplate {
                 json!({"first_name": "Ada", "event": "account_locked", "locked_minutes": 30,
                 "occurred_at": "2026-11-27T10:00:00Z", "ip_address": "203.0.113.7", "detail": "5 failed sign-ins"})
             }
+            Self::WebhookDisabled => json!({"endpoint_url": "https://hooks.example.com/tenantry",
+                "endpoint_id": "0190c8a2-0000-7000-8000-000000000001", "last_error": "the endpoint answered 503"}),
         }
     }
 }

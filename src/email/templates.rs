@@ -43,6 +43,14 @@ const SOURCES: &[(&str, &str)] = &[
         "security_alert.txt",
         include_str!("../../templates/email/security_alert.txt"),
     ),
+    (
+        "webhook_disabled.html",
+        include_str!("../../templates/email/webhook_disabled.html"),
+    ),
+    (
+        "webhook_disabled.txt",
+        include_str!("../../templates/email/webhook_disabled.txt"),
+    ),
 ];
 
 /// A message ready to hand to a provider.
@@ -345,6 +353,26 @@ mod tests {
         let other = json!({"event": "password_changed"});
         let r = t.render(EmailTemplate::SecurityAlert, &TO, &other).unwrap();
         assert!(!r.text.contains("/unlock"), "{}", r.text);
+    }
+
+    #[test]
+    fn a_disabled_webhook_mail_names_the_endpoint_the_error_and_how_to_re_enable() {
+        let t = templates();
+        let ctx = json!({"endpoint_url": "https://hooks.acme.test/in?a=1&b=<2>", "endpoint_id": "e-1",
+            "last_error": "the endpoint answered 503"});
+        let r = t.render(EmailTemplate::WebhookDisabled, &TO, &ctx).unwrap();
+        assert!(r.subject.contains("Webhook endpoint disabled"), "{}", r.subject);
+        for text in [&r.text, &r.html] {
+            assert!(text.contains("the endpoint answered 503"), "{text}");
+            assert!(text.contains("PUT /api/v1/webhooks/e-1"), "{text}");
+            assert!(text.contains("\"enabled\": true"), "{text}");
+        }
+        assert!(r.text.contains("https://hooks.acme.test/in?a=1&b=<2>"), "{}", r.text);
+        assert!(r.html.contains("hooks.acme.test") && r.html.contains("a=1&amp;b=&lt;2&gt;"), "{}", r.html);
+        assert!(!r.text.contains("Security alert") && !r.text.contains("reset your password"));
+        let without_error = json!({"endpoint_url": "https://x.test/", "endpoint_id": "e-1"});
+        let r = t.render(EmailTemplate::WebhookDisabled, &TO, &without_error).unwrap();
+        assert!(!r.text.contains("Last error"), "{}", r.text);
     }
 
     #[test]

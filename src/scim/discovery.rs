@@ -30,7 +30,7 @@ pub async fn service_provider_config(State(state): State<AppState>, _auth: ScimA
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken", "name": "SCIM bearer token", "primary": true,

@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::{
+    attributes::Projection,
     auth::{ScimAuth, ScimBody, check_if_match},
     discovery::{GROUP_SCHEMA, base},
     error::{ScimError, ScimResult, scim_response},
@@ -124,17 +125,24 @@ async fn ensure_name_free(tx: &mut TenantTx, name: &str, except: Option<Uuid>) -
     Ok(())
 }
 
-async fn respond(state: &AppState, mut tx: TenantTx, id: Uuid, status: StatusCode) -> ScimResult<Response> {
+async fn respond(
+    state: &AppState,
+    mut tx: TenantTx,
+    id: Uuid,
+    status: StatusCode,
+    projection: &Projection,
+) -> ScimResult<Response> {
     let g = load(&mut tx, &id.to_string()).await?;
-    let body = render(state, &mut tx, &g, true).await?;
+    let body = render(state, &mut tx, &g, projection.includes("members")).await?;
     tx.commit().await?;
-    Ok(scim_response(status, &body))
+    Ok(scim_response(status, &projection.apply(body)))
 }
 
 /// `POST /scim/v2/Groups`.
 pub async fn create(
     State(state): State<AppState>,
     ScimAuth { mut tx, actor, .. }: ScimAuth,
+    Query(projection): Query<Projection>,
     ScimBody(body): ScimBody,
 ) -> ScimResult<Response> {
     let name = display_name(&body)?;
@@ -144,22 +152,23 @@ pub async fn create(
     if let Some(members) = members {
         repo::set_members(&mut tx, &actor, &g, &members).await?;
     }
-    respond(&state, tx, g.id, StatusCode::CREATED).await
+    respond(&state, tx, g.id, StatusCode::CREATED, &projection).await
 }
 
-/// `GET /scim/v2/Groups/{id}` (`excludedAttributes=members` honoured).
+/// `GET /scim/v2/Groups/{id}` (`attributes`/`excludedAttributes` honoured;
+/// members are not even read when they would be dropped).
 pub async fn get(
     State(state): State<AppState>,
     ScimAuth { mut tx, .. }: ScimAuth,
     Path(id): Path<String>,
-    Query(params): Query<ListParams>,
+    Query(projection): Query<Projection>,
 ) -> ScimResult<Response> {
     let g = load(&mut tx, &id).await?;
-    let body = render(&state, &mut tx, &g, !params.excludes("members")).await?;
-    Ok(scim_response(StatusCode::OK, &body))
+    let body = render(&state, &mut tx, &g, projection.includes("members")).await?;
+    Ok(scim_response(StatusCode::OK, &projection.apply(body)))
 }
 
-/// `GET /scim/v2/Groups?filter=displayName eq "…"`.
+/// `GET /scim/v2/Groups?filter=displayName eq "…"&sortBy=…`.
 pub async fn list(
     State(state): State<AppState>,
     ScimAuth { mut tx, .. }: ScimAuth,
@@ -175,8 +184,9 @@ pub async fn list(
     )
     .await?;
     let mut items = Vec::with_capacity(rows.len());
+    let with_members = params.projection.includes("members");
     for g in &rows {
-        items.push(render(&state, &mut tx, g, !params.excludes("members")).await?);
+        items.push(params.projection.apply(render(&state, &mut tx, g, with_members).await?));
     }
     Ok(list_response(items, total, start))
 }
@@ -200,6 +210,7 @@ pub async fn replace(
     State(state): State<AppState>,
     ScimAuth { mut tx, actor, .. }: ScimAuth,
     Path(id): Path<String>,
+    Query(projection): Query<Projection>,
     headers: HeaderMap,
     ScimBody(mut body): ScimBody,
 ) -> ScimResult<Response> {
@@ -209,7 +220,7 @@ pub async fn replace(
         body["members"] = json!([]);
     }
     store(&mut tx, &actor, &old, &body).await?;
-    respond(&state, tx, old.id, StatusCode::OK).await
+    respond(&state, tx, old.id, StatusCode::OK, &projection).await
 }
 
 /// `PATCH /scim/v2/Groups/{id}`: answers 200 with the group (Entra and Okta
@@ -218,6 +229,7 @@ pub async fn patch(
     State(state): State<AppState>,
     ScimAuth { mut tx, actor, .. }: ScimAuth,
     Path(id): Path<String>,
+    Query(projection): Query<Projection>,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> ScimResult<Response> {
@@ -230,7 +242,7 @@ pub async fn patch(
         resource["members"] = json!([]);
     }
     store(&mut tx, &actor, &old, &resource).await?;
-    respond(&state, tx, old.id, StatusCode::OK).await
+    respond(&state, tx, old.id, StatusCode::OK, &projection).await
 }
 
 /// `DELETE /scim/v2/Groups/{id}`: members lose the group's roles at once.

@@ -7,9 +7,11 @@
 //! - [`tokens`]: issuing and revoking SCIM tokens [tenant:manage].
 //! - [`auth`]: the bearer token → tenant transaction front door.
 //! - [`discovery`], [`users`], [`groups`]: the resources.
-//! - [`filter`], [`patch`], [`list`]: the protocol's query and update languages.
+//! - [`filter`], [`patch`], [`list`], [`attributes`]: the protocol's query and
+//!   update languages, and which attributes a response carries.
 //! - [`error`]: RFC 7644 §3.12 errors as `application/scim+json`.
 
+pub mod attributes;
 pub mod auth;
 pub mod discovery;
 pub mod error;

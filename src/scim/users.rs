@@ -19,6 +19,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
 use super::{
+    attributes::Projection,
     auth::{ScimAuth, ScimBody, check_if_match},
     discovery::{USER_SCHEMA, base},
     error::{ScimError, ScimResult, scim_response},
@@ -286,16 +287,23 @@ async fn update(tx: &mut TenantTx, actor: &AuditActor, old: &UserRow, d: &Desire
     Ok(())
 }
 
-async fn respond(state: &AppState, mut tx: TenantTx, id: Uuid, status: StatusCode) -> ScimResult<Response> {
+async fn respond(
+    state: &AppState,
+    mut tx: TenantTx,
+    id: Uuid,
+    status: StatusCode,
+    projection: &Projection,
+) -> ScimResult<Response> {
     let row = load(&mut tx, &id.to_string()).await?;
     tx.commit().await?;
-    Ok(scim_response(status, &render(state, &row)))
+    Ok(scim_response(status, &projection.apply(render(state, &row))))
 }
 
 /// `POST /scim/v2/Users`.
 pub async fn create(
     State(state): State<AppState>,
     ScimAuth { mut tx, actor, .. }: ScimAuth,
+    Query(projection): Query<Projection>,
     ScimBody(body): ScimBody,
 ) -> ScimResult<Response> {
     let d = desired(&body)?;
@@ -308,7 +316,7 @@ pub async fn create(
     .await?;
     if let Some(old) = deleted {
         update(&mut tx, &actor, &old, &d, true).await?;
-        return respond(&state, tx, old.id, StatusCode::CREATED).await;
+        return respond(&state, tx, old.id, StatusCode::CREATED, &projection).await;
     }
     ensure_unique(&mut tx, &d.email, None).await?;
     let view = accounts::create_user(
@@ -335,20 +343,21 @@ pub async fn create(
     if !d.active {
         repo::set_active(&mut tx, view.id, false, None).await?;
     }
-    respond(&state, tx, view.id, StatusCode::CREATED).await
+    respond(&state, tx, view.id, StatusCode::CREATED, &projection).await
 }
 
-/// `GET /scim/v2/Users/{id}`.
+/// `GET /scim/v2/Users/{id}?attributes=…|excludedAttributes=…`.
 pub async fn get(
     State(state): State<AppState>,
     ScimAuth { mut tx, .. }: ScimAuth,
     Path(id): Path<String>,
+    Query(projection): Query<Projection>,
 ) -> ScimResult<Response> {
     let row = load(&mut tx, &id).await?;
-    Ok(scim_response(StatusCode::OK, &render(&state, &row)))
+    Ok(scim_response(StatusCode::OK, &projection.apply(render(&state, &row))))
 }
 
-/// `GET /scim/v2/Users?filter=…&startIndex=…&count=…`.
+/// `GET /scim/v2/Users?filter=…&sortBy=…&sortOrder=…&startIndex=…&count=…`.
 pub async fn list(
     State(state): State<AppState>,
     ScimAuth { mut tx, .. }: ScimAuth,
@@ -363,7 +372,10 @@ pub async fn list(
         &params,
     )
     .await?;
-    let items = rows.iter().map(|r| render(&state, r)).collect();
+    let items = rows
+        .iter()
+        .map(|r| params.projection.apply(render(&state, r)))
+        .collect();
     Ok(list_response(items, total, start))
 }
 
@@ -372,6 +384,7 @@ pub async fn replace(
     State(state): State<AppState>,
     ScimAuth { mut tx, actor, .. }: ScimAuth,
     Path(id): Path<String>,
+    Query(projection): Query<Projection>,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> ScimResult<Response> {
@@ -379,7 +392,7 @@ pub async fn replace(
     check_if_match(&headers, &version_of(old.version))?;
     let d = desired(&body)?;
     update(&mut tx, &actor, &old, &d, false).await?;
-    respond(&state, tx, old.id, StatusCode::OK).await
+    respond(&state, tx, old.id, StatusCode::OK, &projection).await
 }
 
 /// `PATCH /scim/v2/Users/{id}`.
@@ -387,6 +400,7 @@ pub async fn patch(
     State(state): State<AppState>,
     ScimAuth { mut tx, actor, .. }: ScimAuth,
     Path(id): Path<String>,
+    Query(projection): Query<Projection>,
     headers: HeaderMap,
     ScimBody(body): ScimBody,
 ) -> ScimResult<Response> {
@@ -399,7 +413,7 @@ pub async fn patch(
     if d != desired(&render(&state, &old))? {
         update(&mut tx, &actor, &old, &d, false).await?;
     }
-    respond(&state, tx, old.id, StatusCode::OK).await
+    respond(&state, tx, old.id, StatusCode::OK, &projection).await
 }
 
 /// `DELETE /scim/v2/Users/{id}`: deactivates (sessions revoked, last-admin

@@ -203,15 +203,16 @@ impl Deliverer {
         .execute(&mut *tx)
         .await?;
         if status == "failed" {
-            disable_endpoint(&mut tx, c).await?;
+            disable_endpoint(&mut tx, c, o.error.as_deref()).await?;
         }
         tx.commit().await
     }
 }
 
 /// Disables the endpoint whose delivery was given up, audits it and emails
-/// the tenant's admins (every active user holding `tenant:manage`).
-async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed) -> Result<(), sqlx::Error> {
+/// the tenant's admins (every active user holding `tenant:manage`) the
+/// endpoint, the last attempt's error and how to re-enable it.
+async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Option<&str>) -> Result<(), sqlx::Error> {
     let reason = "Deliveries failed for 24 hours";
     let disabled = sqlx::query(
         "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3, updated_at = now() \
@@ -249,18 +250,13 @@ async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed) -> Result<(), sq
     .bind(c.tenant_id)
     .fetch_all(&mut *conn)
     .await?;
-    let detail = format!(
-        "The webhook endpoint {} was disabled after its deliveries failed for 24 hours. \
-         Fix the receiver, then re-enable it (PUT /api/v1/webhooks/{} with enabled: true).",
-        c.url, c.endpoint_id
-    );
     for email in admins {
         outbox::enqueue(
             conn,
             tenant,
             &email,
-            EmailTemplate::SecurityAlert,
-            json!({"event": "webhook_disabled", "detail": detail}),
+            EmailTemplate::WebhookDisabled,
+            json!({"endpoint_url": c.url, "endpoint_id": c.endpoint_id, "last_error": last_error}),
         )
         .await?;
     }

@@ -3,3 +3,4 @@
 mod api_keys;
 mod api_keys_lifecycle;
 mod audit_export;
+mod audit_verify;

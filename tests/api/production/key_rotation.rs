@@ -24,11 +24,11 @@ use crate::{
 
 const OLD_SECRET: &str = "old-secret-key-0123456789abcdef0123456789";
 const NEW_SECRET: &str = "new-secret-key-0123456789abcdef0123456789";
-const OLD_ENCRYPTION: &str = "old-encryption-key-0123456789abcdef012345";
-const NEW_ENCRYPTION: &str = "new-encryption-key-0123456789abcdef012345";
+pub(crate) const OLD_ENCRYPTION: &str = "old-encryption-key-0123456789abcdef012345";
+pub(crate) const NEW_ENCRYPTION: &str = "new-encryption-key-0123456789abcdef012345";
 
 /// Old keys (generation 1).
-fn old_keys() -> Vec<(&'static str, String)> {
+pub(crate) fn old_keys() -> Vec<(&'static str, String)> {
     vec![
         ("SECRET_KEY", OLD_SECRET.into()),
         ("ENCRYPTION_KEY", OLD_ENCRYPTION.into()),
@@ -37,7 +37,7 @@ fn old_keys() -> Vec<(&'static str, String)> {
 }
 
 /// New keys, with the old ones still accepted (generation 2).
-fn rotating_keys() -> Vec<(&'static str, String)> {
+pub(crate) fn rotating_keys() -> Vec<(&'static str, String)> {
     let mut keys = new_keys();
     keys.push(("SECRET_KEY_PREVIOUS", OLD_SECRET.into()));
     keys.push(("ENCRYPTION_KEYS_PREVIOUS", format!("k1:{OLD_ENCRYPTION}")));
@@ -228,7 +228,7 @@ async fn sealed_values(app: &TestApp, secrets: &SecretBox) -> Vec<(String, Strin
 }
 
 /// Runs the real `tenantry rotate-keys` with `keys`; returns stdout.
-async fn rotate_keys(app: &TestApp, keys: &[(&str, String)]) -> String {
+pub(crate) async fn rotate_keys(app: &TestApp, keys: &[(&str, String)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
         .args(["rotate-keys", "--batch-size", "1"])

@@ -2,7 +2,7 @@
 //! embedded cluster, rate limits on every route and data retention.
 
 mod embedded_cli;
-mod key_rotation;
+pub(crate) mod key_rotation;
 mod rate_limits;
 mod retention;
 mod startup_refusals;

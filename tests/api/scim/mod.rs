@@ -2,6 +2,7 @@
 //! request sequences Microsoft Entra ID and Okta document.
 
 mod groups;
+mod query;
 mod tokens;
 mod users;
 

@@ -89,7 +89,7 @@ async fn discovery_answers_what_is_supported() {
     assert!(r.body["filter"]["maxResults"].as_i64().unwrap() > 0);
     assert_eq!(r.body["etag"]["supported"], true);
     assert_eq!(r.body["bulk"]["supported"], false);
-    assert_eq!(r.body["sort"]["supported"], false);
+    assert_eq!(r.body["sort"]["supported"], true);
     assert_eq!(r.body["changePassword"]["supported"], false);
     let r = scim(&app, Method::GET, "/ResourceTypes", &token, None, None).await;
     let names: Vec<&str> = r.body["Resources"]

@@ -229,12 +229,38 @@ async fn after_the_last_retry_the_endpoint_is_disabled_and_admins_are_emailed() 
         .unwrap();
     assert_eq!(ping["status"], "failed");
     let mut db = app.db.superuser().await;
-    let mails: Vec<String> = sqlx::query_scalar(
-        "SELECT to_email FROM email_outbox WHERE tenant_id = $1 AND context->>'event' = 'webhook_disabled'",
+    let mails: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT to_email, context FROM email_outbox WHERE tenant_id = $1 AND template = 'webhook_disabled'",
     )
     .bind(t.id)
     .fetch_all(&mut db)
     .await
     .unwrap();
-    assert_eq!(mails, vec![t.email("tenant_admin").to_string()]);
+    let recipients: Vec<&str> = mails.iter().map(|(to, _)| to.as_str()).collect();
+    assert_eq!(recipients, vec![t.email("tenant_admin")]);
+    let context = &mails[0].1;
+    assert_eq!(context["endpoint_url"], rx.url.as_str());
+    assert_eq!(context["endpoint_id"], id.as_str());
+    assert_eq!(context["last_error"], "the endpoint answered 500");
+    // The dedicated template, rendered as the email worker will.
+    let tenant = tenantry::email::templates::Recipient {
+        to_email: recipients[0],
+        tenant_name: "Acme",
+        tenant_slug: "acme",
+    };
+    let mail = app
+        .state
+        .email
+        .templates
+        .render(tenantry::email::kind::EmailTemplate::WebhookDisabled, &tenant, context)
+        .unwrap();
+    assert!(mail.text.contains(&rx.url) && mail.text.contains("the endpoint answered 500"));
+    assert!(mail.text.contains(&format!("PUT /api/v1/webhooks/{id}")), "{}", mail.text);
+    let security_alerts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE tenant_id = $1 AND template = 'security_alert'")
+            .bind(t.id)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(security_alerts, 0, "no longer a security alert");
 }

@@ -3,4 +3,5 @@
 
 mod delivery;
 mod endpoints;
+mod key_rotation;
 mod receiver;
