@@ -63,10 +63,7 @@ pub async fn act_as_submit(
         user_id,
         reason: form.reason,
     };
-    let (Some(own), Some(claims)) = (
-        cookie(&headers, SESSION_COOKIE),
-        session_claims(&state, &headers),
-    ) else {
+    let (Some(own), Some(claims)) = (cookie(&headers, SESSION_COOKIE), session_claims(&state, &headers)) else {
         return refused(ApiError::Unauthorized("Sign in again".into()));
     };
     let started = match me.handle().await {
@@ -92,7 +89,12 @@ pub async fn act_as_submit(
 /// to the impersonator's own console session (kept in [`RETURN_COOKIE`]) on
 /// the tenant's page, when that cookie still verifies and is theirs. `None`:
 /// the caller signs the browser out instead.
-pub fn return_to_self(state: &AppState, headers: &HeaderMap, impersonator: &Actor, tenant: TenantId) -> Option<Response> {
+pub fn return_to_self(
+    state: &AppState,
+    headers: &HeaderMap,
+    impersonator: &Actor,
+    tenant: TenantId,
+) -> Option<Response> {
     let own = cookie(headers, RETURN_COOKIE)?;
     let claims = state.jwt.verify(&own, CONSOLE_AUDIENCE)?;
     if claims.sub != impersonator.sub || claims.act.is_some() {

@@ -147,4 +147,3 @@ fn refused(e: ApiError) -> Response {
 fn failed(e: impl Into<ApiError>) -> Response {
     render::api_error(e.into())
 }
-

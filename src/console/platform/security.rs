@@ -151,10 +151,7 @@ pub async fn security_page(State(state): State<AppState>, me: Platform, Query(q)
         },
         async {
             let filter = SuppressionFilter {
-                page: PageParams {
-                    page: 1,
-                    page_size: 50,
-                },
+                page: PageParams { page: 1, page_size: 50 },
                 ..SuppressionFilter::default()
             };
             email_suppressions::list_suppressions(me.handle().await?, ApiQuery(filter)).await

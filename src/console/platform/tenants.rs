@@ -319,12 +319,8 @@ pub async fn tenant_page(me: Platform, Path(id): Path<Uuid>, Query(done): Query<
         async { handlers::tenant_stats(me.handle().await?, ApiPath(id)).await },
         async {
             let page = PageParams { page: 1, page_size: 50 };
-            crate::tenants::identity_providers::list_identity_providers(
-                me.handle().await?,
-                ApiPath(id),
-                ApiQuery(page),
-            )
-            .await
+            crate::tenants::identity_providers::list_identity_providers(me.handle().await?, ApiPath(id), ApiQuery(page))
+                .await
         },
         async { overview::audit_logs(me.handle().await?, ApiQuery(audit_filter)).await },
         act_as_choices(&me, id),
@@ -536,7 +532,10 @@ mod tests {
         let v = serde_json::json!({"tenant_id": "x", "user_email": "a@b.test", "reason": "Ticket 1",
             "limits": {"max_users": 1}, "id": "y"});
         let text = summary(Some(&v));
-        assert!(text.contains("reason: Ticket 1") && text.contains("user_email: a@b.test"), "{text}");
+        assert!(
+            text.contains("reason: Ticket 1") && text.contains("user_email: a@b.test"),
+            "{text}"
+        );
         assert!(!text.contains("id:") && !text.contains("max_users"), "{text}");
         assert_eq!(summary(None), "");
     }

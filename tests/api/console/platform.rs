@@ -22,7 +22,14 @@ pub async fn console_cookie(app: &TestApp, email: &str, password: &str) -> Strin
         .find(|v| v.starts_with("tenantry_csrf="))
         .unwrap()
         .to_string();
-    let csrf = csrf_line.split(';').next().unwrap().split_once('=').unwrap().1.to_string();
+    let csrf = csrf_line
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
     let r = app
         .client
         .post(app.url("/login"))
@@ -170,7 +177,10 @@ async fn super_admin_creates_a_tenant_acts_as_its_admin_and_both_audit_chains_sh
     b.go(&format!("/platform/tenants/{}", tenantry::db::SYSTEM_TENANT_ID))
         .await;
     let text = b.text().await;
-    assert!(text.contains("impersonation.ended") && text.contains("Ticket 4711"), "{text}");
+    assert!(
+        text.contains("impersonation.ended") && text.contains("Ticket 4711"),
+        "{text}"
+    );
     let token = app.super_admin_token().await;
     let verify = app.get("/api/v1/admin/audit/verify", &token).await;
     assert_eq!(verify.body["valid"], true, "{}", verify.body);
@@ -192,7 +202,15 @@ async fn limits_status_and_a_deletion_that_needs_the_slug_typed() {
     b.press("Create tenant").await;
     let text = b.text().await;
     assert!(text.contains("The tenant was not created."), "{text}");
-    assert_eq!(b.labelled("Organisation name").await.prop("value").await.unwrap().unwrap(), "Acme again");
+    assert_eq!(
+        b.labelled("Organisation name")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap(),
+        "Acme again"
+    );
 
     // Search and the status filter.
     b.go("/platform/tenants?search=acm").await;
@@ -204,12 +222,11 @@ async fn limits_status_and_a_deletion_that_needs_the_slug_typed() {
     b.press("Save limits").await;
     assert!(b.text().await.contains("The limits are saved."));
     let mut su = app.db.superuser().await;
-    let (users, storage): (i32, i64) =
-        sqlx::query_as("SELECT max_users, max_storage_bytes FROM tenants WHERE id = $1")
-            .bind(t.id)
-            .fetch_one(&mut su)
-            .await
-            .unwrap();
+    let (users, storage): (i32, i64) = sqlx::query_as("SELECT max_users, max_storage_bytes FROM tenants WHERE id = $1")
+        .bind(t.id)
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
     assert_eq!((users, storage), (7, 2_684_354_560));
 
     b.press("Deactivate tenant").await;
@@ -309,10 +326,7 @@ async fn a_tenant_admin_sees_no_platform_menu_and_gets_403() {
     b.signs_in(t.email("tenant_admin"), PASSWORD).await;
     assert!(!nav_hrefs(&b).await.iter().any(|h| h.starts_with("/platform")));
     assert!(
-        b.client
-            .find(Locator::Css("nav a[href='/admin/users']"))
-            .await
-            .is_ok(),
+        b.client.find(Locator::Css("nav a[href='/admin/users']")).await.is_ok(),
         "the tenant admin's own menu is there"
     );
     b.close().await;

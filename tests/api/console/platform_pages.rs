@@ -10,7 +10,10 @@ use crate::helpers::*;
 async fn count(b: &Browser, css: &str) -> u64 {
     let v: Value = b
         .client
-        .execute("return document.querySelectorAll(arguments[0]).length;", vec![json!(css)])
+        .execute(
+            "return document.querySelectorAll(arguments[0]).length;",
+            vec![json!(css)],
+        )
         .await
         .unwrap();
     v.as_u64().unwrap()
@@ -31,7 +34,10 @@ async fn the_dashboard_draws_growth_sign_ins_and_the_email_queue_as_svg() {
     b.press("Dashboard").await;
     assert_eq!(b.path().await, "/platform");
     let text = b.text().await;
-    assert!(text.contains("Platform dashboard") && text.contains("Locked accounts"), "{text}");
+    assert!(
+        text.contains("Platform dashboard") && text.contains("Locked accounts"),
+        "{text}"
+    );
     // Two tenants (system and acme), five users: the API's numbers.
     let users = b
         .client
@@ -57,7 +63,10 @@ async fn the_dashboard_draws_growth_sign_ins_and_the_email_queue_as_svg() {
     assert!(labels.contains("Tenants") && labels.contains("Users") && labels.contains("Projects"));
     // Sign-ins: today's bar of each kind, two legend swatches, the background.
     assert!(count(&b, "#chart-sign-ins svg rect").await >= 5);
-    assert!(text.contains("3 successful and 1 failed sign-ins in the last 30 days"), "{text}");
+    assert!(
+        text.contains("3 successful and 1 failed sign-ins in the last 30 days"),
+        "{text}"
+    );
     assert!(count(&b, "#chart-email svg rect").await >= 1);
     // Nothing inline-styled (the CSP would block it): presentation attributes only.
     assert_eq!(count(&b, "svg [style], svg[style]").await, 0);
@@ -77,7 +86,10 @@ async fn the_dashboard_draws_growth_sign_ins_and_the_email_queue_as_svg() {
     assert_eq!(b.path().await, "/platform?days=7");
     assert!(b.text().await.contains("in the last 7 days"));
     b.go("/platform?days=12").await;
-    assert!(b.text().await.contains("in the last 30 days"), "an unknown range falls back");
+    assert!(
+        b.text().await.contains("in the last 30 days"),
+        "an unknown range falls back"
+    );
     b.close().await;
 }
 
@@ -106,13 +118,19 @@ async fn security_page_unlocks_removes_a_suppression_and_runs_the_cleanup() {
     b.press("Security").await;
     assert_eq!(b.path().await, "/platform/security");
     let text = b.text().await;
-    assert!(text.contains(t.email("viewer")), "the attacked account is listed: {text}");
+    assert!(
+        text.contains(t.email("viewer")),
+        "the attacked account is listed: {text}"
+    );
     assert!(text.contains("bounced@example.test"), "{text}");
 
     // Unlock the locked user (the only row with an Unlock button besides the
     // viewer, whose failures also count).
     b.client
-        .find(Locator::Css(&format!("button[aria-label='Unlock {}']", t.email("user"))))
+        .find(Locator::Css(&format!(
+            "button[aria-label='Unlock {}']",
+            t.email("user")
+        )))
         .await
         .unwrap()
         .click()
@@ -144,7 +162,11 @@ async fn security_page_unlocks_removes_a_suppression_and_runs_the_cleanup() {
     t.token(&app, "user").await;
 
     b.press("Remove").await;
-    assert!(b.text().await.contains("The address is removed from the suppression list."));
+    assert!(
+        b.text()
+            .await
+            .contains("The address is removed from the suppression list.")
+    );
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM email_suppressions")
         .fetch_one(&mut su)
         .await
