@@ -9,6 +9,8 @@
 //!   and activity.
 //! - [`admin`]: tenant administration (users, role assignment), each page
 //!   behind the permission its API route needs.
+//! - [`tenant`]: the tenant's work and oversight pages (CSV import, projects
+//!   and documents, search, audit log, overview), likewise.
 //! - [`session`]: the cookie session (the same `user_sessions` row a token
 //!   uses) and CSRF; [`render`]: templates and the page frame.
 //!
@@ -30,6 +32,7 @@ mod links;
 mod render;
 mod session;
 mod signin;
+mod tenant;
 
 use std::sync::LazyLock;
 
@@ -45,6 +48,8 @@ use crate::app::AppState;
 
 const HTMX_JS: &[u8] = include_bytes!("assets/htmx.min.js");
 const CONSOLE_CSS: &[u8] = include_bytes!("assets/console.css");
+/// The console's own script: progress bars of CSV imports and uploads.
+const CONSOLE_JS: &[u8] = include_bytes!("assets/console.js");
 
 /// The product name in page titles (`APP_NAME`, set when the router is built).
 static APP_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -57,6 +62,10 @@ static ASSET_URLS: LazyLock<(String, String)> = LazyLock::new(|| {
         format!("/console/assets/console-{}.css", tag(CONSOLE_CSS)),
     )
 });
+
+/// The content-hashed URL of [`CONSOLE_JS`].
+static SCRIPT_URL: LazyLock<String> =
+    LazyLock::new(|| format!("/console/assets/console-{}.js", &crate::crypto::sha256_hex(CONSOLE_JS)[..12]));
 
 fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
     let mut res = (StatusCode::OK, bytes).into_response();
@@ -74,6 +83,7 @@ async fn serve_asset(axum::extract::Path(name): axum::extract::Path<String>) -> 
     match format!("/console/assets/{name}") {
         p if p == *js => asset("text/javascript; charset=utf-8", HTMX_JS),
         p if p == *css => asset("text/css; charset=utf-8", CONSOLE_CSS),
+        p if p == *SCRIPT_URL => asset("text/javascript; charset=utf-8", CONSOLE_JS),
         _ => render::message(StatusCode::NOT_FOUND, "Not found", "There is no such file."),
     }
 }
@@ -129,6 +139,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/activity", get(account::activity_page))
         .merge(admin::router())
+        .merge(tenant::router())
         .layer(middleware::from_fn_with_state(state, session::require_csrf))
         .route("/console/assets/{name}", get(serve_asset))
 }

@@ -8,3 +8,7 @@ mod http;
 mod links;
 mod signin;
 mod sso;
+mod tenant_access;
+mod tenant_audit;
+mod tenant_documents;
+mod tenant_import;
