@@ -71,7 +71,10 @@
       cell(tr, email);
       cell(tr, label, ok ? "tag good" : "tag bad");
       cell(tr, detail);
-      tbody.appendChild(tr);
+      tr.dataset.line = String(line);
+      // In file order, whichever batch answers first.
+      var after = Array.prototype.find.call(tbody.rows, function (r) { return Number(r.dataset.line) > line; });
+      tbody.insertBefore(tr, after || null);
       results.hidden = false;
     }
 

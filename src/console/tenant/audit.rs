@@ -286,8 +286,11 @@ struct RowView {
     request_id: String,
     seq: i64,
     hash: String,
-    lines: Vec<DiffLine>,
-    changed: usize,
+    /// How many keys either side has; split into what changed (shown first)
+    /// and what did not (folded).
+    fields: usize,
+    changed: Vec<DiffLine>,
+    same: Vec<DiffLine>,
 }
 
 pub async fn row_page(State(state): State<AppState>, me: Auditor, Path(id): Path<Uuid>) -> Response {
@@ -308,7 +311,9 @@ pub async fn row_page(State(state): State<AppState>, me: Auditor, Path(id): Path
         Ok(e) => e,
         Err(e) => return render::api_error(e.into()),
     };
-    let lines = diff(row.old_values.as_ref(), row.new_values.as_ref());
+    let (same, changed): (Vec<DiffLine>, Vec<DiffLine>) = diff(row.old_values.as_ref(), row.new_values.as_ref())
+        .into_iter()
+        .partition(|l| l.change == "same");
     render::ok(
         "tenant_audit_row.html",
         RowView {
@@ -326,8 +331,9 @@ pub async fn row_page(State(state): State<AppState>, me: Auditor, Path(id): Path
             request_id: row.request_id.unwrap_or_default(),
             seq: row.seq,
             hash: row.hash,
-            changed: lines.iter().filter(|l| l.change != "same").count(),
-            lines,
+            fields: changed.len() + same.len(),
+            changed,
+            same,
         },
     )
 }

@@ -63,6 +63,10 @@ async fn an_admin_reads_an_update_as_a_diff_and_verifies_the_chain() {
         assert!(changed.contains(&key), "{key} marked changed: {changed:?}");
     }
     assert!(!changed.contains(&"description"), "an unchanged key is not marked: {changed:?}");
+    let unchanged: Value = b
+        .js("return Array.from(document.querySelectorAll('table.diff.same th code'), e => e.textContent);")
+        .await;
+    assert!(unchanged.as_array().unwrap().contains(&json!("description")), "{unchanged}");
     let name_row = b
         .client
         .find(Locator::XPath("//table[@class='diff']//tr[th/code='name']"))

@@ -151,8 +151,11 @@ async fn projects_filter_and_search_shows_escaped_highlighted_hits() {
 
     b.go("/projects/search").await;
     b.fill("Words", "roadmap").await;
-    b.press("Search").await;
-    let bold = b.client.find(Locator::Css(".snippet b")).await.unwrap();
+    b.press("Find").await;
+    let bold = match b.client.find(Locator::Css(".snippet b")).await {
+        Ok(e) => e,
+        Err(e) => panic!("no highlighted word ({e}): {}", b.text().await),
+    };
     assert_eq!(bold.text().await.unwrap().to_lowercase(), "roadmap");
     assert!(b.client.find_all(Locator::Css(".snippet img")).await.unwrap().is_empty());
     assert_eq!(inline_scripts(&b).await, 0);

@@ -72,12 +72,15 @@ async fn an_admin_imports_a_csv_with_progress_and_per_row_results() {
         .unwrap();
     assert_eq!(rows.len(), 17, "one result line per CSV line");
     let mut bob = None;
+    let mut lines = Vec::new();
     for row in rows {
+        lines.push(row.attr("data-line").await.unwrap().unwrap().parse::<usize>().unwrap());
         let line = row.text().await.unwrap();
         if line.contains("bob@acme.test") {
             bob = Some(line);
         }
     }
+    assert_eq!(lines, (2..=18).collect::<Vec<_>>(), "results in file order");
     let bob = bob.expect("bob's row is shown");
     assert!(
         bob.contains("refused (403)") && bob.contains("You cannot grant permissions you do not hold: audit:read"),
@@ -85,6 +88,7 @@ async fn an_admin_imports_a_csv_with_progress_and_per_row_results() {
     );
     assert!(text.contains("No email address on this line"), "{text}");
     assert!(text.contains("refused (409)"), "the existing member's row: {text}");
+    b.js("document.getElementById('import-heading').scrollIntoView(); return null;").await;
     b.screenshot("csv-import").await;
 
     // The created accounts are in the users table; the refused one is not.
