@@ -64,8 +64,12 @@ static ASSET_URLS: LazyLock<(String, String)> = LazyLock::new(|| {
 });
 
 /// The content-hashed URL of [`CONSOLE_JS`].
-static SCRIPT_URL: LazyLock<String> =
-    LazyLock::new(|| format!("/console/assets/console-{}.js", &crate::crypto::sha256_hex(CONSOLE_JS)[..12]));
+static SCRIPT_URL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "/console/assets/console-{}.js",
+        &crate::crypto::sha256_hex(CONSOLE_JS)[..12]
+    )
+});
 
 fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
     let mut res = (StatusCode::OK, bytes).into_response();

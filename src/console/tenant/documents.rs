@@ -85,8 +85,10 @@ pub async fn upload_complete(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (_, ApiJson(doc)) = uploads::complete_upload(State(state), me.authz, ApiPath(id), body).await?;
-    Ok(ApiJson(json!({"id": doc.id, "name": doc.name, "size_bytes": doc.size_bytes, "sha256": doc.sha256}))
-        .into_response())
+    Ok(
+        ApiJson(json!({"id": doc.id, "name": doc.name, "size_bytes": doc.size_bytes, "sha256": doc.sha256}))
+            .into_response(),
+    )
 }
 
 /// The bytes (or a redirect to a presigned URL), audited by the API's handler.

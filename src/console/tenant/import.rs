@@ -199,7 +199,11 @@ struct RowResult {
 }
 
 /// Runs `rows` through the API's `bulk_create` in `authz`'s transaction.
-async fn run_batch(state: &AppState, authz: Authz<perm::UsersCreate>, rows: &[CsvRow]) -> Result<Vec<RowResult>, ApiError> {
+async fn run_batch(
+    state: &AppState,
+    authz: Authz<perm::UsersCreate>,
+    rows: &[CsvRow],
+) -> Result<Vec<RowResult>, ApiError> {
     let users = rows
         .iter()
         .map(|r| json!({"email": r.email, "first_name": r.first_name, "last_name": r.last_name, "role_names": r.role_names}))
@@ -340,9 +344,18 @@ mod tests {
         let p = parse("Email,First name,Last name,Roles\nann@x.test,Ann,Lee,viewer; user\n,Bob,,\n");
         assert_eq!(p.rows.len(), 1);
         assert_eq!(p.rows[0].line, 2);
-        assert_eq!((p.rows[0].first_name.as_str(), p.rows[0].last_name.as_str()), ("Ann", "Lee"));
+        assert_eq!(
+            (p.rows[0].first_name.as_str(), p.rows[0].last_name.as_str()),
+            ("Ann", "Lee")
+        );
         assert_eq!(p.rows[0].role_names, ["viewer", "user"]);
-        assert_eq!(p.errors, [LineError { line: 3, detail: "No email address on this line".into() }]);
+        assert_eq!(
+            p.errors,
+            [LineError {
+                line: 3,
+                detail: "No email address on this line".into()
+            }]
+        );
 
         let p = parse("bob@x.test,viewer,project_manager\ncy@x.test\n");
         assert_eq!(p.rows[0].role_names, ["viewer", "project_manager"]);

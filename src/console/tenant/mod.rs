@@ -104,7 +104,11 @@ fn href(path: &str, pairs: &[(&str, &str)], page: i64) -> String {
         q.append_pair("page", &page.to_string());
     }
     let q = q.finish();
-    if q.is_empty() { path.to_string() } else { format!("{path}?{q}") }
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{q}")
+    }
 }
 
 /// Bytes as a person reads them (binary units, one decimal).
@@ -116,7 +120,11 @@ fn human_bytes(n: i64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} bytes") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// An API refusal as a page (the admin pages' own wording).
@@ -136,7 +144,10 @@ mod tests {
             "/projects?search=a+b%26c&status=active&page=3"
         );
         let p = Pager::new(2, 51, 25, |n| format!("/x?page={n}"));
-        assert_eq!((p.pages, p.prev.as_deref(), p.next.as_deref()), (3, Some("/x?page=1"), Some("/x?page=3")));
+        assert_eq!(
+            (p.pages, p.prev.as_deref(), p.next.as_deref()),
+            (3, Some("/x?page=1"), Some("/x?page=3"))
+        );
         let p = Pager::new(1, 0, 25, |n| n.to_string());
         assert_eq!((p.pages, p.prev, p.next), (1, None, None));
     }

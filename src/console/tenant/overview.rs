@@ -19,14 +19,14 @@ use crate::{
     users::insights as user_insights,
 };
 
-/// One usage bar: `used` of `limit`, coloured by `<meter>` from 80 % on.
+/// One usage bar: `used` of `limit`, coloured by `<meter>` above 80 %.
 #[derive(Debug, Serialize)]
 struct Usage {
     id: &'static str,
     label: &'static str,
     used: i64,
     limit: i64,
-    /// 80 % and 95 % of the limit: where the bar turns amber, then red.
+    /// 80 % and 95 % of the limit: above them the bar turns amber, then red.
     high: i64,
     low: i64,
     text: String,
@@ -86,7 +86,13 @@ pub async fn overview_page(State(state): State<AppState>, me: Console<perm::User
         Err(e) => return refused(e),
     };
     let plain = |n: i64| n.to_string();
-    let mut bars = vec![Usage::new("usage-users", "Active users", users.active, users.max_users, plain)];
+    let mut bars = vec![Usage::new(
+        "usage-users",
+        "Active users",
+        users.active,
+        users.max_users,
+        plain,
+    )];
     let (mut projects, mut documents) = (None, None);
     if ctx.has(Permission::ProjectsRead) {
         let stats = match another::<perm::ProjectsRead>(&state, &ctx).await {

@@ -247,7 +247,11 @@ async fn upload_origin(state: &AppState) -> Option<String> {
     }
     let url = state
         .storage
-        .presign(object_store::signer::Method::PUT, "origin-probe", std::time::Duration::from_secs(60))
+        .presign(
+            object_store::signer::Method::PUT,
+            "origin-probe",
+            std::time::Duration::from_secs(60),
+        )
         .await
         .ok()??;
     Some(url.origin().ascii_serialization())

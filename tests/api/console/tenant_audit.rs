@@ -58,15 +58,26 @@ async fn an_admin_reads_an_update_as_a_diff_and_verifies_the_chain() {
     let changed: Value = b
         .js("return Array.from(document.querySelectorAll('table.diff tr.changed th code'), e => e.textContent);")
         .await;
-    let changed: Vec<&str> = changed.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let changed: Vec<&str> = changed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     for key in ["name", "status", "version"] {
         assert!(changed.contains(&key), "{key} marked changed: {changed:?}");
     }
-    assert!(!changed.contains(&"description"), "an unchanged key is not marked: {changed:?}");
+    assert!(
+        !changed.contains(&"description"),
+        "an unchanged key is not marked: {changed:?}"
+    );
     let unchanged: Value = b
         .js("return Array.from(document.querySelectorAll('table.diff.same th code'), e => e.textContent);")
         .await;
-    assert!(unchanged.as_array().unwrap().contains(&json!("description")), "{unchanged}");
+    assert!(
+        unchanged.as_array().unwrap().contains(&json!("description")),
+        "{unchanged}"
+    );
     let name_row = b
         .client
         .find(Locator::XPath("//table[@class='diff']//tr[th/code='name']"))

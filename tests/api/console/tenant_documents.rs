@@ -44,7 +44,9 @@ async fn a_member_uploads_with_progress_downloads_the_same_bytes_and_deletes() {
     // 3 MiB of varied bytes: several progress events over the loopback.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("launch-plan.bin");
-    let bytes: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&file, &bytes).unwrap();
     b.labelled("File")
         .await
@@ -60,7 +62,10 @@ async fn a_member_uploads_with_progress_downloads_the_same_bytes_and_deletes() {
         .await;
     assert_eq!(bar[0], json!(bytes.len()), "{bar}");
     assert_eq!(bar[1], json!(bytes.len()), "{bar}");
-    assert!(bar[2].as_u64().unwrap() >= 1, "the bar moved with upload progress events: {bar}");
+    assert!(
+        bar[2].as_u64().unwrap() >= 1,
+        "the bar moved with upload progress events: {bar}"
+    );
     // The document list is redrawn in place with the new document.
     b.wait_for("document.querySelector('#documents table').textContent.includes('launch-plan.bin')")
         .await;
@@ -76,7 +81,10 @@ async fn a_member_uploads_with_progress_downloads_the_same_bytes_and_deletes() {
         .await
         .unwrap();
     assert_eq!(status, "uploaded");
-    assert_eq!(sha.unwrap(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+    assert_eq!(
+        sha.unwrap(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+    );
 
     // The download link, fetched with the person's session: the same bytes.
     let href = b
@@ -103,7 +111,10 @@ async fn a_member_uploads_with_progress_downloads_the_same_bytes_and_deletes() {
             .unwrap()
             .contains("launch-plan.bin")
     );
-    assert!(res.bytes().await.unwrap() == bytes, "downloaded bytes equal the uploaded ones");
+    assert!(
+        res.bytes().await.unwrap() == bytes,
+        "downloaded bytes equal the uploaded ones"
+    );
     // Without the session: the sign-in page, not the bytes.
     let res = app.client.get(app.url(&href)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -113,7 +124,11 @@ async fn a_member_uploads_with_progress_downloads_the_same_bytes_and_deletes() {
     assert!(b.text().await.contains("Delete this document?"));
     assert_eq!(document_ids(&app, project).await.len(), 1);
     b.press("Yes, delete").await;
-    assert!(b.text().await.contains("The document is deleted."), "{}", b.text().await);
+    assert!(
+        b.text().await.contains("The document is deleted."),
+        "{}",
+        b.text().await
+    );
     assert!(document_ids(&app, project).await.is_empty());
     b.close().await;
 }
@@ -124,7 +139,11 @@ async fn projects_filter_and_search_shows_escaped_highlighted_hits() {
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "user").await;
     for (name, description, status) in [
-        ("Roadmap", "The quarterly roadmap <img src=x onerror=\"alert(1)\"> & review", "active"),
+        (
+            "Roadmap",
+            "The quarterly roadmap <img src=x onerror=\"alert(1)\"> & review",
+            "active",
+        ),
         ("Archive 2025", "Old material", "archived"),
     ] {
         let r = app
@@ -141,7 +160,10 @@ async fn projects_filter_and_search_shows_escaped_highlighted_hits() {
     b.press("Projects").await;
     assert!(b.text().await.contains("2 projects"), "{}", b.text().await);
     assert!(
-        b.client.find(Locator::XPath("//a[normalize-space(.)='New project']")).await.is_err(),
+        b.client
+            .find(Locator::XPath("//a[normalize-space(.)='New project']"))
+            .await
+            .is_err(),
         "a viewer is not offered project creation"
     );
     b.labelled("Status").await.select_by_value("archived").await.unwrap();
@@ -157,7 +179,13 @@ async fn projects_filter_and_search_shows_escaped_highlighted_hits() {
         Err(e) => panic!("no highlighted word ({e}): {}", b.text().await),
     };
     assert_eq!(bold.text().await.unwrap().to_lowercase(), "roadmap");
-    assert!(b.client.find_all(Locator::Css(".snippet img")).await.unwrap().is_empty());
+    assert!(
+        b.client
+            .find_all(Locator::Css(".snippet img"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(inline_scripts(&b).await, 0);
     b.close().await;
 }

@@ -22,7 +22,11 @@ async fn an_admin_imports_a_csv_with_progress_and_per_row_results() {
         .filter(|p| *p != "audit:read")
         .collect();
     let r = app
-        .post("/api/v1/roles", &admin, json!({"name": "people_admin", "permissions": perms}))
+        .post(
+            "/api/v1/roles",
+            &admin,
+            json!({"name": "people_admin", "permissions": perms}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let people_admin = r.body["id"].as_str().unwrap().to_string();
@@ -35,7 +39,11 @@ async fn an_admin_imports_a_csv_with_progress_and_per_row_results() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = app
-        .post("/api/v1/roles", &admin, json!({"name": "auditor", "permissions": ["audit:read"]}))
+        .post(
+            "/api/v1/roles",
+            &admin,
+            json!({"name": "auditor", "permissions": ["audit:read"]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
@@ -88,7 +96,8 @@ async fn an_admin_imports_a_csv_with_progress_and_per_row_results() {
     );
     assert!(text.contains("No email address on this line"), "{text}");
     assert!(text.contains("refused (409)"), "the existing member's row: {text}");
-    b.js("document.getElementById('import-heading').scrollIntoView(); return null;").await;
+    b.js("document.getElementById('import-heading').scrollIntoView(); return null;")
+        .await;
     b.screenshot("csv-import").await;
 
     // The created accounts are in the users table; the refused one is not.
@@ -124,10 +133,14 @@ async fn without_javascript_the_form_imports_in_one_post() {
     b.go("/admin/users/invite").await;
     // The form's own submission, as a browser without the script sends it.
     b.fill("CSV text", "dee@acme.test,viewer\nnot-an-email,viewer\n").await;
-    b.js("document.getElementById('csv-import').submit(); return null;").await;
+    b.js("document.getElementById('csv-import').submit(); return null;")
+        .await;
     b.wait_for("location.pathname === '/admin/users/import'").await;
     let text = b.text().await;
     assert!(text.contains("1 created, 1 failed."), "{text}");
-    assert!(text.contains("dee@acme.test") && text.contains("refused (422)"), "{text}");
+    assert!(
+        text.contains("dee@acme.test") && text.contains("refused (422)"),
+        "{text}"
+    );
     b.close().await;
 }
