@@ -90,7 +90,9 @@
         var res = await post(form, form.dataset.parseUrl, new URLSearchParams({ csv: csv }),
           "application/x-www-form-urlencoded");
         if (!res.ok) {
-          status.textContent = await problem(res);
+          status.textContent = res.status === 413
+            ? "The CSV is larger than 64 KiB: split it into smaller files."
+            : await problem(res);
           return;
         }
         var parsed = await res.json();
