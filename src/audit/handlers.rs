@@ -63,6 +63,20 @@ pub struct AuditFilter {
     pub page: PageParams,
 }
 
+/// The columns of an [`AuditLogView`].
+const VIEW_COLUMNS: &str = "id, tenant_id, seq, created_at, actor_id, impersonator_id, action, resource_type, \
+    resource_id, old_values, new_values, ip_address, user_agent, request_id, encode(hash, 'hex') AS hash";
+
+/// One row by id, as the searches show it (RLS decides whether it is visible).
+pub async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<AuditLogView>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {VIEW_COLUMNS} FROM audit_logs WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// The SELECT behind both audit searches; RLS (or the platform role) decides
 /// which tenants it can see.
 pub async fn search(conn: &mut sqlx::PgConnection, f: &AuditFilter) -> Result<Page<AuditLogView>, sqlx::Error> {
@@ -79,9 +93,7 @@ pub async fn search(conn: &mut sqlx::PgConnection, f: &AuditFilter) -> Result<Pa
         .fetch_one(&mut *conn)
         .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id, tenant_id, seq, created_at, actor_id, impersonator_id, action, resource_type, resource_id, \
-         old_values, new_values, ip_address, user_agent, request_id, encode(hash, 'hex') AS hash \
-         FROM audit_logs {WHERE} ORDER BY created_at DESC, seq DESC LIMIT $7 OFFSET $8"
+        "SELECT {VIEW_COLUMNS} FROM audit_logs {WHERE} ORDER BY created_at DESC, seq DESC LIMIT $7 OFFSET $8"
     )))
     .bind(f.tenant_id)
     .bind(f.user_id)

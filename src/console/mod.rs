@@ -11,6 +11,8 @@
 //!   behind the permission its API route needs.
 //! - [`platform`]: the platform operator's pages (super admins only):
 //!   dashboard with server-drawn SVG charts, tenants, impersonation, security.
+//! - [`tenant`]: the tenant's work and oversight pages (CSV import, projects
+//!   and documents, search, audit log, overview), likewise.
 //! - [`session`]: the cookie session (the same `user_sessions` row a token
 //!   uses) and CSRF; [`render`]: templates and the page frame.
 //!
@@ -33,6 +35,7 @@ mod platform;
 mod render;
 mod session;
 mod signin;
+mod tenant;
 
 use std::sync::LazyLock;
 
@@ -48,6 +51,8 @@ use crate::app::AppState;
 
 const HTMX_JS: &[u8] = include_bytes!("assets/htmx.min.js");
 const CONSOLE_CSS: &[u8] = include_bytes!("assets/console.css");
+/// The console's own script: progress bars of CSV imports and uploads.
+const CONSOLE_JS: &[u8] = include_bytes!("assets/console.js");
 
 /// The product name in page titles (`APP_NAME`, set when the router is built).
 static APP_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -58,6 +63,14 @@ static ASSET_URLS: LazyLock<(String, String)> = LazyLock::new(|| {
     (
         format!("/console/assets/htmx-{}.js", tag(HTMX_JS)),
         format!("/console/assets/console-{}.css", tag(CONSOLE_CSS)),
+    )
+});
+
+/// The content-hashed URL of [`CONSOLE_JS`].
+static SCRIPT_URL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "/console/assets/console-{}.js",
+        &crate::crypto::sha256_hex(CONSOLE_JS)[..12]
     )
 });
 
@@ -77,6 +90,7 @@ async fn serve_asset(axum::extract::Path(name): axum::extract::Path<String>) -> 
     match format!("/console/assets/{name}") {
         p if p == *js => asset("text/javascript; charset=utf-8", HTMX_JS),
         p if p == *css => asset("text/css; charset=utf-8", CONSOLE_CSS),
+        p if p == *SCRIPT_URL => asset("text/javascript; charset=utf-8", CONSOLE_JS),
         _ => render::message(StatusCode::NOT_FOUND, "Not found", "There is no such file."),
     }
 }
@@ -133,6 +147,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/activity", get(account::activity_page))
         .merge(admin::router())
         .merge(platform::router())
+        .merge(tenant::router())
         .layer(middleware::from_fn_with_state(state, session::require_csrf))
         .route("/console/assets/{name}", get(serve_asset))
 }

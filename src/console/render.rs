@@ -2,7 +2,9 @@
 //!
 //! Templates own markup, handlers own data: a handler builds a serialisable
 //! view and renders one template. Every `.html` template is auto-escaped; the
-//! only value marked safe is the QR code SVG this server draws itself.
+//! only values marked safe are the QR code SVG this server draws itself and
+//! search snippets, escaped by the API with `<b>` as their only markup (and
+//! checked again before they are marked, see `tenant::search`).
 
 use std::sync::LazyLock;
 
@@ -16,7 +18,7 @@ use serde::Serialize;
 use crate::{auth::AuthCtx, http::ApiError, rbac::Permission};
 
 /// No inline script or style anywhere in the console: everything comes from
-/// this origin's two assets. `form-action` is left open because SSO buttons
+/// this origin's assets. `form-action` is left open because SSO buttons
 /// post here and are redirected on to the organisation's identity provider.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -62,6 +64,17 @@ const SOURCES: &[(&str, &str)] = templates![
     "platform_tenant_delete.html",
     "platform_security.html",
     "platform_cleanup.html",
+    "tenant_pager.html",
+    "tenant_import.html",
+    "tenant_projects.html",
+    "tenant_project.html",
+    "tenant_project_new.html",
+    "tenant_document_delete.html",
+    "tenant_search.html",
+    "tenant_audit.html",
+    "tenant_audit_row.html",
+    "tenant_audit_verify.html",
+    "tenant_overview.html",
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -71,6 +84,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let (js_url, css_url) = &*super::ASSET_URLS;
     env.add_global("js_url", js_url.as_str());
     env.add_global("css_url", css_url.as_str());
+    env.add_global("script_url", super::SCRIPT_URL.as_str());
     env.add_global("app_name", super::APP_NAME.get().map_or("Tenantry", String::as_str));
     for (name, source) in SOURCES {
         env.add_template(name, source)
@@ -103,6 +117,17 @@ pub fn page(status: StatusCode, template: &str, view: impl Serialize) -> Respons
 
 pub fn ok(template: &str, view: impl Serialize) -> Response {
     page(StatusCode::OK, template, view)
+}
+
+/// [`ok`] whose script may also connect to `origin` (the object store a
+/// browser uploads to directly with a presigned URL).
+pub fn ok_connecting(template: &str, view: impl Serialize, origin: &str) -> Response {
+    let mut res = ok(template, view);
+    let csp = CSP.replace("connect-src 'self'", &format!("connect-src 'self' {origin}"));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        res.headers_mut().insert("content-security-policy", v);
+    }
+    res
 }
 
 #[derive(Serialize)]
@@ -167,6 +192,11 @@ const NAV: &[NavEntry] = &[
         needs: None,
     },
     NavEntry {
+        href: "/overview",
+        label: "Overview",
+        needs: Some(Permission::UsersRead),
+    },
+    NavEntry {
         href: "/admin/users",
         label: "Users",
         needs: Some(Permission::UsersRead),
@@ -175,6 +205,21 @@ const NAV: &[NavEntry] = &[
         href: "/admin/roles",
         label: "Roles",
         needs: Some(Permission::RolesRead),
+    },
+    NavEntry {
+        href: "/projects",
+        label: "Projects",
+        needs: Some(Permission::ProjectsRead),
+    },
+    NavEntry {
+        href: "/projects/search",
+        label: "Search",
+        needs: Some(Permission::ProjectsRead),
+    },
+    NavEntry {
+        href: "/audit",
+        label: "Audit log",
+        needs: Some(Permission::AuditRead),
     },
 ];
 

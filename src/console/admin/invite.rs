@@ -34,6 +34,8 @@ struct InviteView {
     email: String,
     roles: Vec<RoleChoice>,
     error: Option<String>,
+    /// The CSV import (accounts created through `bulk_create`) needs users:create.
+    can_import: bool,
 }
 
 /// The roles the caller could grant in full, `checked` as given.
@@ -65,6 +67,7 @@ pub async fn invite_page(me: Inviter) -> Response {
                 email: String::new(),
                 roles,
                 error: None,
+                can_import: ctx.has(Permission::UsersCreate),
             },
         ),
         Err(e) => render::api_error(e.into()),
@@ -94,6 +97,7 @@ pub async fn invite_submit(me: Inviter, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return render::api_error(e.into()),
     };
+    let can_import = ctx.has(Permission::UsersCreate);
     let authz = match Authz::<perm::UsersInvite>::checked(ctx, tx) {
         Ok(a) => a,
         Err(e) => return render::api_error(e),
@@ -111,6 +115,7 @@ pub async fn invite_submit(me: Inviter, body: Bytes) -> Response {
                 email,
                 roles,
                 error: Some(field_message(&e)),
+                can_import,
             };
             render::page(status, "admin_invite.html", view)
         }

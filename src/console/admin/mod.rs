@@ -61,7 +61,7 @@ fn notice(done: &Done) -> Option<&'static str> {
 
 /// The API's refusal of an action, as a page that says why (403 and 409
 /// carry the API's own detail, e.g. the last tenant admin).
-pub(super) fn refused(e: ApiError) -> Response {
+pub(in crate::console) fn refused(e: ApiError) -> Response {
     match e {
         ApiError::Forbidden(detail) => render::message(StatusCode::FORBIDDEN, "Not allowed", &detail),
         e @ (ApiError::Conflict { .. } | ApiError::NotFound(_) | ApiError::Validation(_)) => {
@@ -78,7 +78,7 @@ pub(super) fn refused(e: ApiError) -> Response {
 }
 
 /// A validation error's first field as a sentence, or the error's detail.
-fn field_message(e: &ApiError) -> String {
+pub(in crate::console) fn field_message(e: &ApiError) -> String {
     match e {
         ApiError::Validation(fields) => fields
             .first()

@@ -172,6 +172,43 @@ impl Browser {
         }
     }
 
+    /// Clicks the button showing exactly this text and does not wait: for
+    /// buttons whose script stays on the page.
+    pub async fn click(&self, text: &str) {
+        let xpath = format!("//button[normalize-space(.)='{text}']");
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Runs `script` (a function body: `return …`) in the page.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Waits (up to 30 s) until `condition`, a JavaScript expression, is true.
+    pub async fn wait_for(&self, condition: &str) {
+        let script = format!("return !!({condition});");
+        for _ in 0..600 {
+            if self.js(&script).await == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("still not true after 30 s: {condition}\n{}", self.text().await);
+    }
+
+    /// The console session cookie as a `Cookie` header value, for fetching
+    /// what the signed-in person would.
+    pub async fn session_cookie(&self) -> String {
+        let c = self.client.get_named_cookie("tenantry_session").await.unwrap();
+        format!("{}={}", c.name(), c.value())
+    }
+
     /// The page's visible text.
     pub async fn text(&self) -> String {
         self.client

@@ -10,3 +10,7 @@ mod platform;
 mod platform_pages;
 mod signin;
 mod sso;
+mod tenant_access;
+mod tenant_audit;
+mod tenant_documents;
+mod tenant_import;
