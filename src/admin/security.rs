@@ -15,6 +15,7 @@ use crate::{
         extract::{ApiJson, ApiPath, ApiQuery},
     },
     pagination::{Page, PageParams},
+    users::accounts,
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -258,12 +259,7 @@ pub async fn unlock_user(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::not_found("User"))?;
-    sqlx::query("UPDATE users SET failed_login_count = 0, locked_until = NULL, updated_by = $3 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(id)
-        .bind(ctx.user_id)
-        .execute(&mut *tx)
-        .await?;
+    accounts::clear_lock_as_platform(&mut tx, tenant, id, ctx.user_id).await?;
     let old = json!({"failed_login_count": count, "locked_until": audit::timestamp(locked_until)});
     let new = json!({"failed_login_count": 0, "locked_until": null});
     audit::record(

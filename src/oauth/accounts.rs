@@ -11,9 +11,9 @@ use super::model::{IdpRow, Provider};
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
-    auth::accounts::{NewUser, RoleGrant, create_user},
     db::TenantTx,
     http::{ApiError, ApiResult, extract::ClientMeta},
+    users::accounts::{NewUser, RoleGrant, create_user},
 };
 
 /// The person the provider vouched for, after the provider-specific checks.

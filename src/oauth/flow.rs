@@ -316,10 +316,7 @@ async fn callback(
         },
     )
     .await?;
-    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    crate::users::accounts::touch_last_login(&mut tx, user).await?;
     record_attempt(&mut tx, tenant_id, Some(user), &ident.email, meta, true, None).await?;
     audit::record(
         &mut tx,

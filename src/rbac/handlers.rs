@@ -33,6 +33,7 @@ use crate::{
         extract::{ApiJson, ApiPath, ApiQuery},
     },
     pagination::{Page, PageParams},
+    users::accounts,
 };
 
 /// The role, or 404 (another tenant's roles are invisible).
@@ -237,7 +238,7 @@ pub async fn assign_role(
     // An expiry on the last lasting admin's `tenant_admin` would take them away.
     let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::find_assignment(&mut tx, user, role.id).await?;
-    repo::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
+    accounts::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
     admins.ensure_admin_remains(&mut tx).await?;
     let new = repo::find_assignment(&mut tx, user, role.id)
         .await?
@@ -279,7 +280,7 @@ pub async fn remove_role(
     let admins = AdminGuard::lock(&mut tx).await?;
     grants::ensure_can_manage(&mut tx, &ctx.permissions, user).await?;
     grants::ensure_can_grant(&ctx.permissions, role_perms(&role))?;
-    repo::delete_assignment(&mut tx, user, role_id).await?;
+    accounts::delete_assignment(&mut tx, user, role_id).await?;
     admins.ensure_admin_remains(&mut tx).await?;
     audit::record(
         &mut tx,

@@ -23,9 +23,7 @@ use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
     auth::{
-        AuthCtx, Authz,
-        accounts::{self, NewUser, RoleGrant, hash_new_password},
-        security,
+        AuthCtx, Authz, security,
         session::revoke_user_sessions,
         tokens::{self, TokenKind, WELCOME_SET_PASSWORD_TTL},
     },
@@ -33,6 +31,7 @@ use crate::{
     email::{self, EmailTemplate},
     http::{ApiError, ApiResult, extract::ApiJson},
     rbac::{admins::AdminGuard, grants, perm},
+    users::accounts::{self, NewUser, RoleGrant, hash_new_password},
 };
 
 /// The largest batch one request may carry.
@@ -283,7 +282,7 @@ async fn apply_action(
             }
             repo::ensure_seat_available(tx).await?;
             repo::lock_user(tx, id).await?;
-            repo::set_active(tx, id, true, Some(ctx.user_id)).await?;
+            accounts::set_active(tx, id, true, Some(ctx.user_id)).await?;
             let ev = AuditEvent::new("user.activated", "user", id)
                 .old(json!({"is_active": false}))
                 .new_values(json!({"is_active": true}));
@@ -295,7 +294,7 @@ async fn apply_action(
                 return Err(ApiError::conflict("You cannot deactivate your own account"));
             }
             let user = repo::lock_user(tx, id).await?;
-            let revoked = repo::set_active(tx, id, false, Some(ctx.user_id)).await?;
+            let revoked = accounts::set_active(tx, id, false, Some(ctx.user_id)).await?;
             admins.ensure_admin_remains(tx).await?;
             let ev = AuditEvent::new("user.deactivated", "user", id)
                 .old(json!({"is_active": user.is_active}))
@@ -317,10 +316,7 @@ async fn apply_action(
                     .fetch_optional(&mut **tx)
                     .await?
                     .ok_or_else(|| ApiError::not_found("User"))?;
-            sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            accounts::clear_lock(tx, id).await?;
             security::record_event(
                 tx,
                 tenant,

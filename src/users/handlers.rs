@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     audit::{self, AuditEvent},
-    auth::{Authz, accounts::validate_name, session::revoke_user_sessions},
+    auth::{Authz, session::revoke_user_sessions},
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -22,6 +22,7 @@ use crate::{
     },
     pagination::Page,
     rbac::{admins::AdminGuard, grants, perm},
+    users::accounts::{self, validate_name},
 };
 
 /// Trims the names given and applies the one name rule ([`validate_name`]).
@@ -52,15 +53,8 @@ pub async fn update_me(
 ) -> ApiResult<ApiJson<UserView>> {
     check_names(&mut input.first_name, &mut input.last_name)?;
     let old = repo::lock_user(&mut tx, ctx.user_id).await?;
-    sqlx::query(
-        "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
-         updated_by = $1, version = version + 1 WHERE id = $1",
-    )
-    .bind(ctx.user_id)
-    .bind(&input.first_name)
-    .bind(&input.last_name)
-    .execute(&mut *tx)
-    .await?;
+    let (first, last) = (input.first_name.as_deref(), input.last_name.as_deref());
+    accounts::update_names(&mut tx, ctx.user_id, first, last, ctx.user_id).await?;
     let new = repo::get_user(&mut tx, ctx.user_id).await?;
     audit::record(
         &mut tx,
@@ -124,19 +118,11 @@ pub async fn update_user(
         _ => None,
     };
     let old = repo::lock_user(&mut tx, id).await?;
-    sqlx::query(
-        "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
-         updated_by = $4, version = version + 1 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&input.first_name)
-    .bind(&input.last_name)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    let (first, last) = (input.first_name.as_deref(), input.last_name.as_deref());
+    accounts::update_names(&mut tx, id, first, last, ctx.user_id).await?;
     let mut revoked = 0;
     if let Some(active) = input.is_active.filter(|a| *a != old.is_active) {
-        revoked = repo::set_active(&mut tx, id, active, Some(ctx.user_id)).await?;
+        revoked = accounts::set_active(&mut tx, id, active, Some(ctx.user_id)).await?;
     }
     if let Some(admins) = admins {
         admins.ensure_admin_remains(&mut tx).await?;
@@ -174,7 +160,7 @@ pub async fn delete_user(
     let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::lock_user(&mut tx, id).await?;
     grants::ensure_can_manage(&mut tx, &ctx.permissions, id).await?;
-    let revoked = repo::set_active(&mut tx, id, false, Some(ctx.user_id)).await?;
+    let revoked = accounts::set_active(&mut tx, id, false, Some(ctx.user_id)).await?;
     admins.ensure_admin_remains(&mut tx).await?;
     audit::record(
         &mut tx,

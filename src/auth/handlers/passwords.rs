@@ -12,7 +12,6 @@ use crate::{
     audit::{self, AuditActor, AuditEvent},
     auth::{
         Authz,
-        accounts::hash_new_password,
         budget::{check_account, fail_account, limit_ip},
         model::{Accepted, ChangePasswordRequest, ResetConfirm, ResetRequest},
         security::{self, Recipient, kind},
@@ -27,6 +26,7 @@ use crate::{
         extract::{ApiJson, ClientMeta},
     },
     rbac::perm,
+    users::accounts::{self, hash_new_password},
 };
 
 /// The per-IP budget scope of emailed-link confirmations (reset, set-password,
@@ -90,11 +90,7 @@ pub async fn change_password(
         ));
     }
     let hash = hash_new_password(&state, "new_password", &input.new_password, Some(&ctx.email)).await?;
-    sqlx::query("UPDATE users SET password_hash = $2, version = version + 1 WHERE id = $1")
-        .bind(ctx.user_id)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+    accounts::set_password(&mut tx, ctx.user_id, &hash).await?;
     tokens::revoke_open_links(&mut tx, ctx.tenant_id, Some(ctx.user_id)).await?;
     let revoked = revoke_user_sessions(&mut tx, ctx.user_id, Some(ctx.session_id), "password_changed").await?;
     let tenant = ctx.tenant_id;
@@ -216,15 +212,7 @@ pub async fn confirm_password_reset(
     if consumed != Some(user) {
         return Err(invalid_token());
     }
-    let first_name: String = sqlx::query_scalar(
-        "UPDATE users SET password_hash = $2, failed_login_count = 0, locked_until = NULL, \
-         email_verified_at = coalesce(email_verified_at, now()), version = version + 1 \
-         WHERE id = $1 RETURNING first_name",
-    )
-    .bind(user)
-    .bind(&hash)
-    .fetch_one(&mut *tx)
-    .await?;
+    let first_name = accounts::reset_password(&mut tx, user, &hash).await?;
     // Other outstanding links (reset, set-password, invitation, unlock) die with this one.
     tokens::revoke_open_links(&mut tx, tenant, Some(user)).await?;
     let revoked = revoke_user_sessions(&mut tx, user, None, "password_reset").await?;

@@ -1,24 +1,44 @@
-//! Creating user accounts: the one place that enforces the tenant's seat limit,
-//! email uniqueness, name rules, role resolution and "nobody grants what they do
-//! not hold" for new accounts, and writes the `user.created` audit row.
+//! User accounts: the one writer of the `users` and `user_roles` tables. Every
+//! `INSERT`, `UPDATE` or `DELETE` of them, in any feature, is a function here
+//! (`src/layout_tests.rs` fails when such SQL appears elsewhere), so the rules
+//! of an account — the seat limit, email and name syntax, who may grant which
+//! role, what a password change or a lock resets — are read in one place.
 //!
-//! Reused by every path that makes a user: `POST /auth/create-user`, the users
-//! bulk-create, invitation acceptance and OAuth auto-provisioning. Callers own
-//! the surrounding transaction (so a failure rolls back everything they did) and
-//! the emails that follow; this module only writes the account and its roles.
+//! - [`create_user`]: the one place that enforces the tenant's seat limit,
+//!   email uniqueness, name rules, role resolution and "nobody grants what they
+//!   do not hold" for new accounts, and writes the `user.created` audit row.
+//!   Reused by every path that makes a user: `POST /auth/create-user`, the
+//!   users bulk-create, invitation acceptance, SCIM and OAuth
+//!   auto-provisioning. Callers own the surrounding transaction (so a failure
+//!   rolls back everything they did) and the emails that follow.
+//! - [`insert_user`] and [`roles::add_role`]: the bare rows, for the paths
+//!   that create an account outside a tenant's own rules (a new tenant's first
+//!   admin, the configured super admin, sample data).
+//! - [`writes`]: every later change of a `users` row (names, activity, locks,
+//!   passwords, MFA, SCIM fields, sign-in bookkeeping); [`roles`]: role
+//!   assignments.
+//! - [`Email`]: the one email-address rule.
 
-use serde::Serialize;
+mod email;
+pub mod roles;
+pub mod writes;
+
+pub use email::{Email, INVALID_EMAIL};
+pub use roles::{add_role, delete_assignment, delete_expired_assignments, upsert_assignment};
+pub use writes::*;
+
 use serde_json::json;
-use time::OffsetDateTime;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
     app::AppState,
     audit::{self, AuditActor, AuditEvent},
-    auth::password::check_policy,
+    auth::{password::check_policy, session::revoke_user_sessions, tokens::revoke_open_links},
     db::TenantTx,
     http::error::{ApiError, Validator},
     rbac::{Permission, grants},
+    users::{model::UserView, repo},
 };
 
 pub use crate::rbac::grants::DEFAULT_ROLE;
@@ -51,46 +71,6 @@ pub struct NewUser {
     pub email_verified: bool,
 }
 
-/// A user account as the sign-up and account endpoints show it (no secrets).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct AccountView {
-    pub id: Uuid,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_active: bool,
-    pub is_super_admin: bool,
-    pub mfa_enabled: bool,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub email_verified_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_login_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// Names of the user's unexpired roles, sorted.
-    pub roles: Vec<String>,
-}
-
-const USER_VIEW_SQL: &str = "\
-SELECT u.id, u.email, u.first_name, u.last_name, u.is_active, u.is_super_admin, u.mfa_enabled,
-       u.email_verified_at, u.last_login_at, u.created_at, u.updated_at,
-       ARRAY(SELECT r.name FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id
-             WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id
-               AND (ur.expires_at IS NULL OR ur.expires_at > now())
-             ORDER BY r.name) AS roles
-FROM users u WHERE u.id = $1";
-
-/// Loads one user of the transaction's tenant (404 when RLS hides it).
-pub async fn load_account_view(tx: &mut TenantTx, user: Uuid) -> Result<AccountView, ApiError> {
-    sqlx::query_as(USER_VIEW_SQL)
-        .bind(user)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))
-}
-
 /// Applies the password policy (422 naming `field` and the rule) and hashes
 /// off the runtime.
 pub async fn hash_new_password(
@@ -101,17 +81,6 @@ pub async fn hash_new_password(
 ) -> Result<String, ApiError> {
     check_policy(field, password, email)?;
     Ok(state.passwords.hash(password).await)
-}
-
-/// The syntactic checks the `users` table also enforces, as 422s naming the field.
-pub fn validate_email(v: &mut Validator, field: &str, email: &str) {
-    let ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        })
-        && email.matches('@').count() == 1
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    v.check(ok, field, "must be a valid email address");
 }
 
 /// The one name rule (first and last names, everywhere a person's name is
@@ -140,15 +109,15 @@ pub async fn create_user(
     actor: &AuditActor,
     grant: RoleGrant<'_>,
     input: NewUser,
-) -> Result<AccountView, ApiError> {
-    let email = input.email.trim().to_lowercase();
+) -> Result<UserView, ApiError> {
     let first_name = input.first_name.trim().to_string();
     let last_name = input.last_name.trim().to_string();
     let mut v = Validator::new();
-    validate_email(&mut v, "email", &email);
+    let email = Email::parse_field(&mut v, "email", &input.email);
     validate_name(&mut v, "first_name", &first_name);
     validate_name(&mut v, "last_name", &last_name);
     v.finish()?;
+    let email = email.expect("no validation error, so a valid email");
 
     let roles = grants::resolve_roles(tx, "role_names", &input.role_names).await?;
     if let RoleGrant::ByCaller(held) = grant {
@@ -164,7 +133,7 @@ pub async fn create_user(
     let (active, exists): (i64, bool) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE is_active), coalesce(bool_or(lower(email) = $1), false) FROM users",
     )
-    .bind(&email)
+    .bind(email.as_str())
     .fetch_one(&mut **tx)
     .await?;
     if exists {
@@ -179,30 +148,22 @@ pub async fn create_user(
     }
 
     let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, email_verified_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8)",
-    )
-    .bind(tenant.0)
-    .bind(id)
-    .bind(&email)
-    .bind(&first_name)
-    .bind(&last_name)
-    .bind(input.password_hash.as_deref())
-    .bind(input.email_verified)
-    .bind(actor.user_id)
-    .execute(&mut **tx)
-    .await?;
+    let row = UserRow {
+        tenant: tenant.0,
+        id,
+        email: email.as_str(),
+        first_name: &first_name,
+        last_name: &last_name,
+        password_hash: input.password_hash.as_deref(),
+        email_verified: input.email_verified,
+        created_by: actor.user_id,
+        ..UserRow::default()
+    };
+    insert_user(tx, &row).await?;
     for role in &roles {
-        sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id, granted_by) VALUES ($1, $2, $3, $4)")
-            .bind(tenant.0)
-            .bind(id)
-            .bind(role.id)
-            .bind(actor.user_id)
-            .execute(&mut **tx)
-            .await?;
+        add_role(tx, tenant.0, id, role.id, actor.user_id).await?;
     }
-    let view = load_account_view(tx, id).await?;
+    let view = repo::get_user(tx, id).await?;
     audit::record(
         tx,
         tenant,
@@ -215,4 +176,61 @@ pub async fn create_user(
     )
     .await?;
     Ok(view)
+}
+
+/// A `users` row as [`insert_user`] writes it; the other columns take their
+/// defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserRow<'a> {
+    pub tenant: Uuid,
+    pub id: Uuid,
+    /// Already normalised ([`Email::parse`]).
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub is_super_admin: bool,
+    /// `email_verified_at` = now.
+    pub email_verified: bool,
+    pub created_by: Option<Uuid>,
+    pub updated_by: Option<Uuid>,
+}
+
+/// Inserts one `users` row, none of the rules of [`create_user`] applied.
+/// Takes a bare connection because tenant transactions ([`create_user`]) and
+/// platform ones (a new tenant's admin, the super admin, sample data) share it.
+pub async fn insert_user(conn: &mut PgConnection, row: &UserRow<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, is_super_admin, \
+         email_verified_at, created_by, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 THEN now() END, $9, $10)",
+    )
+    .bind(row.tenant)
+    .bind(row.id)
+    .bind(row.email)
+    .bind(row.first_name)
+    .bind(row.last_name)
+    .bind(row.password_hash)
+    .bind(row.is_super_admin)
+    .bind(row.email_verified)
+    .bind(row.created_by)
+    .bind(row.updated_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets `is_active`; deactivation also revokes every session, so the user's
+/// access tokens stop working at once, and ends every open reset, set-password,
+/// invitation and unlock link of the account. Every deactivation path (`DELETE`,
+/// `PUT is_active:false`, bulk deactivate) comes through here. Returns the
+/// number of sessions revoked.
+pub async fn set_active(tx: &mut TenantTx, user: Uuid, active: bool, by: Option<Uuid>) -> Result<u64, ApiError> {
+    write_active(tx, user, active, by).await?;
+    if active {
+        return Ok(0);
+    }
+    let tenant = tx.tenant();
+    revoke_open_links(tx, tenant, Some(user)).await?;
+    Ok(revoke_user_sessions(tx, user, None, "user deactivated").await?)
 }
