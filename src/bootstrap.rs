@@ -100,7 +100,7 @@ pub async fn ensure_super_admin(db: &Db, email: &str, password: &str) -> anyhow:
         &mut tx,
         crate::db::TenantId(SYSTEM_TENANT_ID),
         &Default::default(),
-        crate::audit::AuditEvent::new("user.created", "user", id)
+        crate::audit::AuditEvent::new(crate::audit::AuditAction::UserCreated, "user", id)
             .new_values(serde_json::json!({"email": email, "is_super_admin": true})),
     )
     .await?;

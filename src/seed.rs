@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     crypto::random_token,
     db::{PlatformTx, TenantId},
     rbac::SYSTEM_ROLES,
@@ -151,7 +151,7 @@ async fn add_user(
     record_seeded(
         tx,
         tenant,
-        AuditEvent::new("user.created", "user", id)
+        AuditEvent::new(AuditAction::UserCreated, "user", id)
             .new_values(json!({"email": email, "roles": [role], "seeded": true})),
     )
     .await?;
@@ -186,7 +186,8 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
         record_seeded(
             tx,
             tenant,
-            AuditEvent::new("project.created", "project", project).new_values(json!({"name": name, "seeded": true})),
+            AuditEvent::new(AuditAction::ProjectCreated, "project", project)
+                .new_values(json!({"name": name, "seeded": true})),
         )
         .await?;
         for doc in *documents {
@@ -205,7 +206,7 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
             record_seeded(
                 tx,
                 tenant,
-                AuditEvent::new("document.created", "document", id)
+                AuditEvent::new(AuditAction::DocumentCreated, "document", id)
                     .new_values(json!({"name": doc, "project_id": project, "seeded": true})),
             )
             .await?;

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::{SuperAdmin, security},
     db::TenantId,
     http::{
@@ -266,7 +266,9 @@ pub async fn unlock_user(
         &mut tx,
         TenantId(tenant),
         &ctx.actor(),
-        AuditEvent::new("user.unlocked", "user", id).old(&old).new_values(&new),
+        AuditEvent::new(AuditAction::UserUnlocked, "user", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     security::record_event(

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::{TenantId, TenantTx},
     http::{error::ApiError, extract::ClientMeta},
     users::accounts,
@@ -169,7 +169,7 @@ pub async fn release_expired_lock(tx: &mut TenantTx, user: Uuid, meta: &ClientMe
         tx,
         tenant,
         &system_actor(meta),
-        AuditEvent::new("user.unlocked", "user", user).new_values(json!({"reason": "lock_expired"})),
+        AuditEvent::new(AuditAction::UserUnlocked, "user", user).new_values(json!({"reason": "lock_expired"})),
     )
     .await?;
     Ok(true)
@@ -230,7 +230,7 @@ pub async fn register_failure(
         tx,
         tenant,
         &system_actor(meta),
-        AuditEvent::new("user.locked", "user", user).new_values(details),
+        AuditEvent::new(AuditAction::UserLocked, "user", user).new_values(details),
     )
     .await?;
     let unlock_until = until.min(now + tokens::UNLOCK_MAX_TTL);

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         budget::limit_ip,
         session::{AuthMethod, TokenResponse, start_session},
@@ -322,7 +322,7 @@ async fn callback(
         &mut tx,
         tenant_id,
         &AuditActor::user(user, meta.clone()),
-        AuditEvent::new("auth.oauth_login", "user", user).new_values(json!({
+        AuditEvent::new(AuditAction::AuthOauthLogin, "user", user).new_values(json!({
             "provider": provider.as_str(), "issuer": ident.issuer, "account": resolution.as_str(),
         })),
     )
@@ -379,7 +379,7 @@ async fn record_failure(
         Some(&reason),
     )
     .await?;
-    let mut event = AuditEvent::new("auth.oauth_login_failed", "user", "").new_values(json!({
+    let mut event = AuditEvent::new(AuditAction::AuthOauthLoginFailed, "user", "").new_values(json!({
         "provider": provider.as_str(), "email": info.email, "status": err.status().as_u16(), "reason": reason,
     }));
     event.resource_id = info.user.map(|u| u.to_string());

@@ -24,7 +24,7 @@ use super::{
     perm, repo,
 };
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     db::TenantTx,
     http::{
@@ -98,7 +98,7 @@ pub async fn create_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.created", "role", id).new_values(&role),
+        AuditEvent::new(AuditAction::RoleCreated, "role", id).new_values(&role),
     )
     .await?;
     tx.commit().await?;
@@ -169,7 +169,9 @@ pub async fn update_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.updated", "role", id).old(&old).new_values(&new),
+        AuditEvent::new(AuditAction::RoleUpdated, "role", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     tx.commit().await?;
@@ -199,7 +201,7 @@ pub async fn delete_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.deleted", "role", id).old(&old),
+        AuditEvent::new(AuditAction::RoleDeleted, "role", id).old(&old),
     )
     .await?;
     tx.commit().await?;
@@ -247,7 +249,7 @@ pub async fn assign_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.assigned", "user", user)
+        AuditEvent::new(AuditAction::RoleAssigned, "user", user)
             .old(&old)
             .new_values(json!({"role_id": role.id, "role_name": role.name,
                 "expires_at": audit::timestamp(new.expires_at)})),
@@ -286,7 +288,7 @@ pub async fn remove_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.revoked", "user", user).old(&old),
+        AuditEvent::new(AuditAction::RoleRevoked, "user", user).old(&old),
     )
     .await?;
     tx.commit().await?;

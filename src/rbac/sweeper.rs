@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::{Db, TenantId},
     users::accounts,
 };
@@ -27,7 +27,7 @@ pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
             &mut tx,
             TenantId(*tenant),
             &system,
-            AuditEvent::new("role.assignment_expired", "user", user).old(old),
+            AuditEvent::new(AuditAction::RoleAssignmentExpired, "user", user).old(old),
         )
         .await?;
     }

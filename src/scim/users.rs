@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantTx,
     http::error::Validator,
     rbac::admins::AdminGuard,
@@ -267,7 +267,7 @@ async fn update(tx: &mut TenantTx, actor: &AuditActor, old: &UserRow, d: &Desire
         tx,
         tenant,
         actor,
-        AuditEvent::new("user.updated", "user", old.id)
+        AuditEvent::new(AuditAction::UserUpdated, "user", old.id)
             .old(
                 json!({"email": old.email, "first_name": old.first_name, "last_name": old.last_name,
                 "is_active": old.is_active, "external_id": old.scim_external_id}),
@@ -416,7 +416,7 @@ pub async fn delete(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.deactivated", "user", old.id)
+        AuditEvent::new(AuditAction::UserDeactivated, "user", old.id)
             .old(json!({"email": old.email, "is_active": old.is_active}))
             .new_values(json!({"is_active": false, "sessions_revoked": revoked, "scim_deleted": true})),
     )

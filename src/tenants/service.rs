@@ -15,7 +15,7 @@ use super::{
     repo,
 };
 use crate::{
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         password::{Passwords, check_policy},
         tokens::revoke_open_links,
@@ -162,21 +162,21 @@ pub async fn create_tenant(
         tx,
         SYSTEM,
         actor,
-        AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&created),
+        AuditEvent::new(AuditAction::TenantCreated, "tenant", tenant_id).new_values(&created),
     )
     .await?;
     audit::record(
         tx,
         tenant,
         actor,
-        AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&view),
+        AuditEvent::new(AuditAction::TenantCreated, "tenant", tenant_id).new_values(&view),
     )
     .await?;
     audit::record(
         tx,
         tenant,
         actor,
-        AuditEvent::new("user.created", "user", user_id).new_values(json!({
+        AuditEvent::new(AuditAction::UserCreated, "user", user_id).new_values(json!({
             "email": &admin_email, "first_name": &admin_user.first_name, "last_name": &admin_user.last_name,
             "roles": ["tenant_admin"], "set_password_email": email_sent,
         })),
@@ -285,7 +285,7 @@ pub async fn update_tenant(
     let old = TenantView::from(current);
     let new = TenantView::from(repo::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?);
     let event = || {
-        AuditEvent::new("tenant.updated", "tenant", id)
+        AuditEvent::new(AuditAction::TenantUpdated, "tenant", id)
             .old(&old)
             .new_values(&new)
     };
@@ -324,9 +324,9 @@ pub async fn set_active(
         repo::revoke_all_sessions(tx, id, "tenant_deactivated").await?
     };
     let action = if active {
-        "tenant.activated"
+        AuditAction::TenantActivated
     } else {
-        "tenant.deactivated"
+        AuditAction::TenantDeactivated
     };
     let old = json!({"is_active": current.is_active});
     let new = json!({"is_active": active, "sessions_revoked": revoked});
@@ -372,7 +372,7 @@ pub async fn delete_tenant(tx: &mut PlatformTx, actor: &AuditActor, id: Uuid) ->
         tx,
         SYSTEM,
         actor,
-        AuditEvent::new("tenant.deleted", "tenant", id).old(&old),
+        AuditEvent::new(AuditAction::TenantDeleted, "tenant", id).old(&old),
     )
     .await?;
     Ok(old)

@@ -13,7 +13,7 @@ use super::{
     repo,
 };
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::{Authz, session::revoke_user_sessions},
     http::{
         ApiError, ApiResult,
@@ -60,7 +60,7 @@ pub async fn update_me(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.updated", "user", ctx.user_id)
+        AuditEvent::new(AuditAction::UserUpdated, "user", ctx.user_id)
             .old(json!({"first_name": old.first_name, "last_name": old.last_name}))
             .new_values(json!({"first_name": new.first_name, "last_name": new.last_name})),
     )
@@ -132,7 +132,7 @@ pub async fn update_user(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.updated", "user", id)
+        AuditEvent::new(AuditAction::UserUpdated, "user", id)
             .old(json!({"first_name": old.first_name, "last_name": old.last_name, "is_active": old.is_active}))
             .new_values(json!({"first_name": new.first_name, "last_name": new.last_name,
                 "is_active": new.is_active, "sessions_revoked": revoked})),
@@ -166,7 +166,7 @@ pub async fn delete_user(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.deactivated", "user", id)
+        AuditEvent::new(AuditAction::UserDeactivated, "user", id)
             .old(json!({"email": old.email, "is_active": old.is_active}))
             .new_values(json!({"is_active": false, "sessions_revoked": revoked})),
     )
@@ -225,7 +225,8 @@ pub async fn terminate_sessions(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.sessions_terminated", "user", id).new_values(json!({"sessions_revoked": revoked})),
+        AuditEvent::new(AuditAction::UserSessionsTerminated, "user", id)
+            .new_values(json!({"sessions_revoked": revoked})),
     )
     .await?;
     tx.commit().await?;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::model::{InvitationView, InviteRequest};
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     crypto::{random_token, token_hash},
     email::{self, EmailTemplate},
@@ -95,7 +95,7 @@ pub async fn invite_user(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("invitation.created", "invitation", id)
+        AuditEvent::new(AuditAction::InvitationCreated, "invitation", id)
             .old(replaced.map(|r| json!({"replaced_invitation_id": r})))
             .new_values(json!({"email": email, "role_names": invitation.role_names,
                 "expires_at": invitation.expires_at.unix_timestamp()})),

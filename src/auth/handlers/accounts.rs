@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::passwords::{TOKEN_SCOPE, consume_link, invalid_token};
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         Authz,
         budget::limit_ip,
@@ -112,7 +112,7 @@ pub async fn verify_email(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.email_verified", "user", user),
+        AuditEvent::new(AuditAction::UserEmailVerified, "user", user),
     )
     .await?;
     tx.commit().await?;
@@ -199,12 +199,12 @@ pub async fn accept_invitation(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("invitation.accepted", "invitation", inv.id).new_values(json!({"user_id": user.id})),
+        AuditEvent::new(AuditAction::InvitationAccepted, "invitation", inv.id).new_values(json!({"user_id": user.id})),
     )
     .await?;
     signin::register_success(&mut tx, user.id, &user.email, Method::Password, &meta).await?;
     let tokens = start_session(&state, &mut tx, user.id, AuthMethod::Invitation, &meta, None).await?;
-    let event = AuditEvent::new("session.created", "session", tokens.session_id)
+    let event = AuditEvent::new(AuditAction::SessionCreated, "session", tokens.session_id)
         .new_values(json!({"auth_method": AuthMethod::Invitation.as_str()}));
     audit::record(&mut tx, tenant, &actor, event).await?;
     tx.commit().await?;

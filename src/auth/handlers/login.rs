@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         budget::{check_account, fail_account, limit_ip},
         jwt::MFA_AUDIENCE,
@@ -51,7 +51,7 @@ async fn finish_sign_in(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("session.created", "session", tokens.session_id)
+        AuditEvent::new(AuditAction::SessionCreated, "session", tokens.session_id)
             .new_values(json!({"auth_method": method.as_str()})),
     )
     .await?;

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::reauth;
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::{
         AuthCtx, Authz,
         model::{MfaStatus, TotpCode, TotpDisable, TotpSetup},
@@ -61,9 +61,9 @@ fn invalid_code() -> ApiError {
 /// Records the MFA change (security event, audit row, alert email) and commits.
 async fn finish(mut tx: TenantTx, ctx: &AuthCtx, enabled: bool) -> ApiResult<ApiJson<MfaStatus>> {
     let (event, action, alert) = if enabled {
-        (kind::MFA_ENABLED, "user.mfa_enabled", "mfa_enabled")
+        (kind::MFA_ENABLED, AuditAction::UserMfaEnabled, "mfa_enabled")
     } else {
-        (kind::MFA_DISABLED, "user.mfa_disabled", "mfa_disabled")
+        (kind::MFA_DISABLED, AuditAction::UserMfaDisabled, "mfa_disabled")
     };
     let tenant = ctx.tenant_id;
     security::record_event(

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{own_credentials, reauth};
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         Authz,
         budget::{check_account, fail_account, limit_ip},
@@ -108,7 +108,7 @@ pub async fn change_password(
         &mut tx,
         tenant,
         &ctx.actor(),
-        AuditEvent::new("user.password_changed", "user", ctx.user_id).new_values(details),
+        AuditEvent::new(AuditAction::UserPasswordChanged, "user", ctx.user_id).new_values(details),
     )
     .await?;
     let to = Recipient {
@@ -167,7 +167,7 @@ pub async fn request_password_reset(
             &mut tx,
             c.tenant(),
             &actor,
-            AuditEvent::new("user.password_reset_requested", "user", c.user_id),
+            AuditEvent::new(AuditAction::UserPasswordResetRequested, "user", c.user_id),
         )
         .await?;
         tx.commit().await?;
@@ -231,7 +231,7 @@ pub async fn confirm_password_reset(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.password_reset", "user", user).new_values(details),
+        AuditEvent::new(AuditAction::UserPasswordReset, "user", user).new_values(details),
     )
     .await?;
     let to = Recipient {

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::passwords::consume_link;
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         budget::limit_ip,
         model::UnlockRequest,
@@ -59,7 +59,7 @@ pub async fn unlock_account(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.unlocked", "user", user).new_values(details),
+        AuditEvent::new(AuditAction::UserUnlocked, "user", user).new_values(details),
     )
     .await?;
     tx.commit().await?;

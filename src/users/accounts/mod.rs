@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{password::check_policy, session::revoke_user_sessions, tokens::revoke_open_links},
     db::TenantTx,
     http::error::{ApiError, Validator},
@@ -168,7 +168,7 @@ pub async fn create_user(
         tx,
         tenant,
         actor,
-        AuditEvent::new("user.created", "user", id).new_values(json!({
+        AuditEvent::new(AuditAction::UserCreated, "user", id).new_values(json!({
             "email": view.email, "first_name": view.first_name, "last_name": view.last_name,
             "roles": view.roles, "has_password": input.password_hash.is_some(),
             "email_verified": input.email_verified,
