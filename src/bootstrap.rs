@@ -10,6 +10,7 @@ use crate::{
     auth::password::{Passwords, check_policy},
     config::Config,
     db::{Db, SYSTEM_TENANT_ID, embedded},
+    users::accounts,
 };
 
 /// DATABASE_URL, or the embedded cluster's URL (started if needed).
@@ -80,22 +81,26 @@ pub async fn ensure_super_admin(db: &Db, email: &str, password: &str) -> anyhow:
     }
     let hash = Passwords::default().hash(password).await;
     let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, is_super_admin, email_verified_at) \
-         VALUES ($1, $2, $3, 'Super', 'Admin', $4, true, now())",
-    )
-    .bind(SYSTEM_TENANT_ID)
-    .bind(id)
-    .bind(email.to_lowercase())
-    .bind(hash)
-    .execute(&mut *tx)
-    .await
-    .context("creating the super admin")?;
+    let email_lower = email.to_lowercase();
+    let row = accounts::UserRow {
+        tenant: SYSTEM_TENANT_ID,
+        id,
+        email: &email_lower,
+        first_name: "Super",
+        last_name: "Admin",
+        password_hash: Some(&hash),
+        is_super_admin: true,
+        email_verified: true,
+        ..Default::default()
+    };
+    accounts::insert_user(&mut tx, &row)
+        .await
+        .context("creating the super admin")?;
     crate::audit::record(
         &mut tx,
         crate::db::TenantId(SYSTEM_TENANT_ID),
         &Default::default(),
-        crate::audit::AuditEvent::new("user.created", "user", id)
+        crate::audit::AuditEvent::new(crate::audit::AuditAction::UserCreated, "user", id)
             .new_values(serde_json::json!({"email": email, "is_super_admin": true})),
     )
     .await?;

@@ -4,7 +4,9 @@
 //!   feature or service module. The forbidden list is every `pub mod` of
 //!   `src/lib.rs` but the kernel, so a new feature is covered without an edit;
 //! - the services `storage` and `email` never name `crate::app` or `AppState`:
-//!   they take their own handles (`&Storage`, `&Db`, `&EmailService`).
+//!   they take their own handles (`&Storage`, `&Db`, `&EmailService`);
+//! - one writer per table: SQL that inserts, updates or deletes `users` or
+//!   `user_roles` appears only under `src/users/accounts/`.
 
 use std::path::{Path, PathBuf};
 
@@ -164,4 +166,61 @@ fn the_checker_sees_plain_and_grouped_paths_but_not_comments() {
                   // crate::router is only mentioned here\n\
                   fn f() { crate::auth::extract::check(); }";
     assert_eq!(crate_modules(source), ["app", "db", "http", "auth"]);
+}
+
+/// The SQL statements that write `table` in `code`, as `INSERT INTO users`.
+fn writes_of(code: &str, table: &str) -> Vec<String> {
+    let words: Vec<&str> = code
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for w in words.windows(3) {
+        let verb = match (w[0].to_ascii_uppercase().as_str(), w[1].to_ascii_uppercase().as_str()) {
+            ("INSERT", "INTO") | ("DELETE", "FROM") => format!("{} {} {}", w[0], w[1], w[2]),
+            _ => continue,
+        };
+        if w[2] == table {
+            out.push(verb);
+        }
+    }
+    for w in words.windows(2) {
+        if w[0].eq_ignore_ascii_case("UPDATE") && w[1] == table {
+            out.push(format!("UPDATE {table}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn only_users_accounts_writes_users_and_user_roles() {
+    let owner = src().join("users").join("accounts");
+    let mut found = Vec::new();
+    for module in public_modules() {
+        for (path, text) in sources_of(&module) {
+            if path.starts_with(&owner) {
+                continue;
+            }
+            let code = code(&text);
+            for table in ["users", "user_roles"] {
+                for write in writes_of(&code, table) {
+                    let shown = path.strip_prefix(src()).unwrap_or(&path).display().to_string();
+                    found.push(format!("src/{shown}: {write}"));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "`users`/`user_roles` written outside src/users/accounts/:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_write_finder_sees_inserts_updates_and_deletes_of_the_table_only() {
+    let sql = "INSERT INTO users (id) VALUES ($1); UPDATE users SET x = 1; \
+               DELETE FROM user_roles WHERE x; UPDATE user_sessions SET y; SELECT * FROM users";
+    assert_eq!(writes_of(sql, "users"), ["INSERT INTO users", "UPDATE users"]);
+    assert_eq!(writes_of(sql, "user_roles"), ["DELETE FROM user_roles"]);
 }

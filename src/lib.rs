@@ -1,4 +1,19 @@
-//! tenantry: an enterprise multi-tenant backend. See README.md for the tour.
+//! tenantry: an enterprise multi-tenant backend. See README.md for the tour
+//! ("Architecture" maps every folder and every URL prefix to its code).
+//!
+//! Layers, arrows pointing down (`src/layout_tests.rs` checks the first two):
+//! - kernel — [`config`], [`db`], [`http`], [`crypto`], [`pagination`],
+//!   [`telemetry`]: names no feature and not `app`, `router` or `jobs`;
+//! - services — [`email`], [`storage`]: take their own handles, never
+//!   [`app::AppState`];
+//! - [`app`]: the state and its construction;
+//! - features — one folder per URL prefix ([`auth`], [`oauth`], [`tenants`],
+//!   [`users`], [`rbac`], [`groups`], [`projects`], [`audit`], [`admin`],
+//!   [`integrations`], [`scim`], [`console`]): handlers, model and SQL of
+//!   their URLs; a table has one writer (`users` and `user_roles`:
+//!   [`users::accounts`], test-enforced);
+//! - [`router`] (the one route table) and [`jobs`] (every background task),
+//!   assembled by `main`; the commands [`bootstrap`], [`seed`], [`rotate_keys`].
 
 pub mod admin;
 pub mod app;

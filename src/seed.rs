@@ -7,11 +7,12 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     crypto::random_token,
     db::{PlatformTx, TenantId},
     rbac::SYSTEM_ROLES,
     tenants::{NewTenant, create_tenant},
+    users::accounts,
 };
 
 const TENANTS: &[(&str, &str)] = &[("acme", "Acme Corporation"), ("globex", "Globex Inc.")];
@@ -130,30 +131,27 @@ async fn add_user(
     let id = Uuid::new_v4();
     let hash = state.passwords.hash(password).await;
     let first = role.split('_').map(capitalise).collect::<Vec<_>>().join(" ");
-    sqlx::query(
-        "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, email_verified_at) \
-         VALUES ($1, $2, $3, $4, 'Sample', $5, now())",
-    )
-    .bind(tenant)
-    .bind(id)
-    .bind(email)
-    .bind(&first)
-    .bind(hash)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO user_roles (tenant_id, user_id, role_id) \
-         SELECT $1, $2, id FROM roles WHERE tenant_id = $1 AND name = $3",
-    )
-    .bind(tenant)
-    .bind(id)
-    .bind(role)
-    .execute(&mut **tx)
-    .await?;
+    let row = accounts::UserRow {
+        tenant,
+        id,
+        email,
+        first_name: &first,
+        last_name: "Sample",
+        password_hash: Some(&hash),
+        email_verified: true,
+        ..Default::default()
+    };
+    accounts::insert_user(tx, &row).await?;
+    let role_id: Uuid = sqlx::query_scalar("SELECT id FROM roles WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant)
+        .bind(role)
+        .fetch_one(&mut **tx)
+        .await?;
+    accounts::add_role(tx, tenant, id, role_id, None).await?;
     record_seeded(
         tx,
         tenant,
-        AuditEvent::new("user.created", "user", id)
+        AuditEvent::new(AuditAction::UserCreated, "user", id)
             .new_values(json!({"email": email, "roles": [role], "seeded": true})),
     )
     .await?;
@@ -188,7 +186,8 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
         record_seeded(
             tx,
             tenant,
-            AuditEvent::new("project.created", "project", project).new_values(json!({"name": name, "seeded": true})),
+            AuditEvent::new(AuditAction::ProjectCreated, "project", project)
+                .new_values(json!({"name": name, "seeded": true})),
         )
         .await?;
         for doc in *documents {
@@ -207,7 +206,7 @@ async fn add_projects(tx: &mut PlatformTx, tenant: Uuid, owner: Uuid) -> anyhow:
             record_seeded(
                 tx,
                 tenant,
-                AuditEvent::new("document.created", "document", id)
+                AuditEvent::new(AuditAction::DocumentCreated, "document", id)
                     .new_values(json!({"name": doc, "project_id": project, "seeded": true})),
             )
             .await?;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::SuperAdmin,
     db::{SYSTEM_TENANT_ID, TenantId},
     email::suppression_list::SuppressionReason,
@@ -91,8 +91,12 @@ pub async fn delete_suppression(
     .fetch_optional(&mut *tx)
     .await?;
     let removed = removed.ok_or_else(|| ApiError::not_found("Suppression"))?;
-    let event = AuditEvent::new("email_suppression.deleted", "email_suppression", &removed.email)
-        .old(json!({"email": removed.email, "reason": removed.reason, "details": removed.details}));
+    let event = AuditEvent::new(
+        AuditAction::EmailSuppressionDeleted,
+        "email_suppression",
+        &removed.email,
+    )
+    .old(json!({"email": removed.email, "reason": removed.reason, "details": removed.details}));
     audit::record(&mut tx, TenantId(SYSTEM_TENANT_ID), &ctx.actor(), event).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

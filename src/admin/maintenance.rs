@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::SuperAdmin,
     db::{PlatformTx, SYSTEM_TENANT_ID, TenantId},
     http::{ApiResult, extract::ApiJson},
@@ -120,7 +120,7 @@ async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> 
         &mut tx,
         TenantId(SYSTEM_TENANT_ID),
         &actor,
-        AuditEvent::new("maintenance.cleanup", "maintenance_run", run_id).new_values(&counts),
+        AuditEvent::new(AuditAction::MaintenanceCleanup, "maintenance_run", run_id).new_values(&counts),
     )
     .await?;
     tx.commit().await?;

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::{SuperAdmin, security},
     db::TenantId,
     http::{
@@ -15,6 +15,7 @@ use crate::{
         extract::{ApiJson, ApiPath, ApiQuery},
     },
     pagination::{Page, PageParams},
+    users::accounts,
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -258,19 +259,16 @@ pub async fn unlock_user(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::not_found("User"))?;
-    sqlx::query("UPDATE users SET failed_login_count = 0, locked_until = NULL, updated_by = $3 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(id)
-        .bind(ctx.user_id)
-        .execute(&mut *tx)
-        .await?;
+    accounts::clear_lock_as_platform(&mut tx, tenant, id, ctx.user_id).await?;
     let old = json!({"failed_login_count": count, "locked_until": audit::timestamp(locked_until)});
     let new = json!({"failed_login_count": 0, "locked_until": null});
     audit::record(
         &mut tx,
         TenantId(tenant),
         &ctx.actor(),
-        AuditEvent::new("user.unlocked", "user", id).old(&old).new_values(&new),
+        AuditEvent::new(AuditAction::UserUnlocked, "user", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     security::record_event(

@@ -4,10 +4,13 @@
 //! [`record`] is the only writer. The chain (seq, prev_hash, hash) is filled by a
 //! database trigger that locks the tenant's chain head for this transaction only.
 
+pub mod action;
 pub mod export;
 pub mod handlers;
 pub mod jsonb_text;
 pub mod verify;
+
+pub use action::AuditAction;
 
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -41,7 +44,7 @@ impl AuditActor {
 /// What happened to which resource; old and new values are redacted on write.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub action: &'static str,
+    pub action: AuditAction,
     pub resource_type: &'static str,
     pub resource_id: Option<String>,
     pub old_values: Option<Value>,
@@ -49,7 +52,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(action: &'static str, resource_type: &'static str, resource_id: impl ToString) -> Self {
+    pub fn new(action: AuditAction, resource_type: &'static str, resource_id: impl ToString) -> Self {
         Self {
             action,
             resource_type,
@@ -84,7 +87,7 @@ pub async fn record(
     .bind(Uuid::new_v4())
     .bind(actor.user_id)
     .bind(actor.impersonator_id)
-    .bind(event.action)
+    .bind(event.action.as_str())
     .bind(event.resource_type)
     .bind(event.resource_id)
     .bind(event.old_values.map(redact))

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         Authz, SuperAdmin,
         jwt::Actor,
@@ -116,7 +116,7 @@ pub async fn impersonate(
         &mut tx,
         TenantId(SYSTEM_TENANT_ID),
         &ctx.actor(),
-        AuditEvent::new("impersonation.started", "user", target.id).new_values(&details),
+        AuditEvent::new(AuditAction::ImpersonationStarted, "user", target.id).new_values(&details),
     )
     .await?;
 
@@ -149,7 +149,7 @@ pub async fn impersonate(
         &mut ttx,
         tenant,
         &as_user,
-        AuditEvent::new("impersonation.started", "user", target.id).new_values(&details),
+        AuditEvent::new(AuditAction::ImpersonationStarted, "user", target.id).new_values(&details),
     )
     .await?;
     security::record_event(
@@ -201,7 +201,7 @@ pub async fn end_impersonation(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("impersonation.ended", "user", ctx.user_id).new_values(&details),
+        AuditEvent::new(AuditAction::ImpersonationEnded, "user", ctx.user_id).new_values(&details),
     )
     .await?;
     security::record_event(
@@ -219,7 +219,7 @@ pub async fn end_impersonation(
         &mut sys,
         TenantId(SYSTEM_TENANT_ID),
         &sa,
-        AuditEvent::new("impersonation.ended", "user", ctx.user_id).new_values(&details),
+        AuditEvent::new(AuditAction::ImpersonationEnded, "user", ctx.user_id).new_values(&details),
     )
     .await?;
     tx.commit().await?;

@@ -23,7 +23,6 @@
 //!   valid once MFA is enabled; setup again replaces them.
 //! - Credentials (password, MFA) cannot be changed while impersonating.
 
-pub mod accounts;
 pub mod budget;
 pub mod cache;
 pub mod extract;

@@ -26,9 +26,10 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::{TenantId, TenantTx},
     http::{error::ApiError, extract::ClientMeta},
+    users::accounts,
 };
 
 /// An account that may sign in with a given email (from the SECURITY DEFINER
@@ -158,10 +159,7 @@ pub async fn release_expired_lock(tx: &mut TenantTx, user: Uuid, meta: &ClientMe
         .flatten();
     let released = locked.filter(|t| *t <= OffsetDateTime::now_utc());
     if released.is_some() {
-        sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
-            .bind(user)
-            .execute(&mut **tx)
-            .await?;
+        accounts::clear_lock(tx, user).await?;
     }
     let Some(was) = released else { return Ok(false) };
     let tenant = tx.tenant();
@@ -171,7 +169,7 @@ pub async fn release_expired_lock(tx: &mut TenantTx, user: Uuid, meta: &ClientMe
         tx,
         tenant,
         &system_actor(meta),
-        AuditEvent::new("user.unlocked", "user", user).new_values(json!({"reason": "lock_expired"})),
+        AuditEvent::new(AuditAction::UserUnlocked, "user", user).new_values(json!({"reason": "lock_expired"})),
     )
     .await?;
     Ok(true)
@@ -208,12 +206,7 @@ pub async fn register_failure(
     let count = count + 1;
     let lock = !already_locked && count >= state.config.max_failed_logins;
     let new_lock = lock.then(|| now + Duration::seconds(state.config.lockout_seconds));
-    sqlx::query("UPDATE users SET failed_login_count = $2, locked_until = coalesce($3, locked_until) WHERE id = $1")
-        .bind(user)
-        .bind(count)
-        .bind(new_lock)
-        .execute(&mut **tx)
-        .await?;
+    accounts::count_failure(tx, user, count, new_lock).await?;
     let attempt = Attempt {
         tenant: Some(tenant),
         user: Some(user),
@@ -237,7 +230,7 @@ pub async fn register_failure(
         tx,
         tenant,
         &system_actor(meta),
-        AuditEvent::new("user.locked", "user", user).new_values(details),
+        AuditEvent::new(AuditAction::UserLocked, "user", user).new_values(details),
     )
     .await?;
     let unlock_until = until.min(now + tokens::UNLOCK_MAX_TTL);
@@ -270,10 +263,7 @@ pub async fn register_success(
     method: Method,
     meta: &ClientMeta,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login_at = now() WHERE id = $1")
-        .bind(user)
-        .execute(&mut **tx)
-        .await?;
+    accounts::record_sign_in(tx, user).await?;
     let tenant = tx.tenant();
     record_attempt(
         tx,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use crate::{
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::{SYSTEM_TENANT_ID, TenantId},
 };
 
@@ -50,7 +50,7 @@ pub async fn upsert(
     .bind(&details)
     .fetch_one(&mut *conn)
     .await?;
-    let event = AuditEvent::new("email_suppression.upserted", "email_suppression", &email)
+    let event = AuditEvent::new(AuditAction::EmailSuppressionUpserted, "email_suppression", &email)
         .new_values(json!({"email": email, "reason": reason.as_str(), "details": details}));
     audit::record(conn, TenantId(SYSTEM_TENANT_ID), &AuditActor::default(), event).await?;
     Ok(inserted)

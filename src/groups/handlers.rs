@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::repo::{self, GroupRoleRef, GroupRow, MemberRef};
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::{AuthCtx, Authz},
     db::TenantTx,
     http::{
@@ -171,7 +171,7 @@ pub async fn add_group_role(
             &mut tx,
             ctx.tenant_id,
             &ctx.actor(),
-            AuditEvent::new("group.role_added", "group", group.id)
+            AuditEvent::new(AuditAction::GroupRoleAdded, "group", group.id)
                 .new_values(json!({"role_id": role.id, "role": role.name})),
         )
         .await?;
@@ -203,7 +203,8 @@ pub async fn remove_group_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("group.role_removed", "group", group.id).old(json!({"role_id": role_id, "role": name})),
+        AuditEvent::new(AuditAction::GroupRoleRemoved, "group", group.id)
+            .old(json!({"role_id": role_id, "role": name})),
     )
     .await?;
     tx.commit().await?;

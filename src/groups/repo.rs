@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantTx,
     http::{ApiError, error::Validator},
     rbac::Permission,
@@ -149,7 +149,7 @@ pub async fn create(
         tx,
         tenant,
         actor,
-        AuditEvent::new("group.created", "group", id)
+        AuditEvent::new(AuditAction::GroupCreated, "group", id)
             .new_values(json!({"display_name": name, "external_id": external_id})),
     )
     .await?;
@@ -178,7 +178,7 @@ pub async fn rename(
         tx,
         tenant,
         actor,
-        AuditEvent::new("group.updated", "group", old.id)
+        AuditEvent::new(AuditAction::GroupUpdated, "group", old.id)
             .old(json!({"display_name": old.display_name, "external_id": old.external_id}))
             .new_values(json!({"display_name": name, "external_id": external_id})),
     )
@@ -197,7 +197,7 @@ pub async fn delete(tx: &mut TenantTx, actor: &AuditActor, old: &GroupRow) -> Re
         tx,
         tenant,
         actor,
-        AuditEvent::new("group.deleted", "group", old.id)
+        AuditEvent::new(AuditAction::GroupDeleted, "group", old.id)
             .old(json!({"display_name": old.display_name, "members": members})),
     )
     .await?;
@@ -250,7 +250,7 @@ pub async fn set_members(
         tx,
         tenant,
         actor,
-        AuditEvent::new("group.members_changed", "group", group.id)
+        AuditEvent::new(AuditAction::GroupMembersChanged, "group", group.id)
             .old(json!({"removed": removed}))
             .new_values(json!({"added": added})),
     )

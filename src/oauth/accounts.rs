@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::model::{IdpRow, Provider};
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
-    auth::accounts::{NewUser, RoleGrant, create_user},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantTx,
     http::{ApiError, ApiResult, extract::ClientMeta},
+    users::accounts::{NewUser, RoleGrant, create_user},
 };
 
 /// The person the provider vouched for, after the provider-specific checks.
@@ -192,7 +192,7 @@ async fn link(tx: &mut TenantTx, user: Uuid, ident: &ExternalIdentity, meta: &Cl
         tx,
         tenant,
         &actor(Some(user), meta),
-        AuditEvent::new("user.identity_linked", "user", user).new_values(json!({
+        AuditEvent::new(AuditAction::UserIdentityLinked, "user", user).new_values(json!({
             "identity_id": id, "provider": ident.provider.as_str(), "issuer": ident.issuer,
             "subject": ident.subject, "email": ident.email,
         })),

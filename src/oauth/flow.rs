@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         budget::limit_ip,
         session::{AuthMethod, TokenResponse, start_session},
@@ -316,16 +316,13 @@ async fn callback(
         },
     )
     .await?;
-    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    crate::users::accounts::touch_last_login(&mut tx, user).await?;
     record_attempt(&mut tx, tenant_id, Some(user), &ident.email, meta, true, None).await?;
     audit::record(
         &mut tx,
         tenant_id,
         &AuditActor::user(user, meta.clone()),
-        AuditEvent::new("auth.oauth_login", "user", user).new_values(json!({
+        AuditEvent::new(AuditAction::AuthOauthLogin, "user", user).new_values(json!({
             "provider": provider.as_str(), "issuer": ident.issuer, "account": resolution.as_str(),
         })),
     )
@@ -382,7 +379,7 @@ async fn record_failure(
         Some(&reason),
     )
     .await?;
-    let mut event = AuditEvent::new("auth.oauth_login_failed", "user", "").new_values(json!({
+    let mut event = AuditEvent::new(AuditAction::AuthOauthLoginFailed, "user", "").new_values(json!({
         "provider": provider.as_str(), "email": info.email, "status": err.status().as_u16(), "reason": reason,
     }));
     event.resource_id = info.user.map(|u| u.to_string());

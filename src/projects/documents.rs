@@ -8,7 +8,7 @@ use axum::{
 use uuid::Uuid;
 
 use super::{
-    etag::{IfMatch, etag_headers},
+    etag::{IfMatch, VersionedUpdate, etag_headers},
     model::{
         DocumentChanges, DocumentFilter, DocumentView, NewDocument, check_description, check_name, valid_content_type,
     },
@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     http::{
         ApiResult,
@@ -66,7 +66,7 @@ pub async fn create_document(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("document.created", "document", id).new_values(&doc),
+        AuditEvent::new(AuditAction::DocumentCreated, "document", id).new_values(&doc),
     )
     .await?;
     tx.commit().await?;
@@ -101,37 +101,21 @@ pub async fn get_document(
     responses((status = 200, body = DocumentView, headers(("ETag" = String))), (status = 404, description = "No such document"),
         (status = 412, description = "If-Match does not match the current version")))]
 pub async fn update_document(
-    Authz { ctx, mut tx, .. }: Authz<perm::DocumentsUpdate>,
+    Authz { ctx, tx, .. }: Authz<perm::DocumentsUpdate>,
     ApiPath(id): ApiPath<Uuid>,
     if_match: IfMatch,
     ApiJson(mut changes): ApiJson<DocumentChanges>,
 ) -> ApiResult<(HeaderMap, ApiJson<DocumentView>)> {
     changes.validate()?;
-    let old = repo::get_document(&mut tx, id, true).await?;
-    if_match.check(old.version)?;
-    sqlx::query(
-        "UPDATE documents SET name = COALESCE($2, name), description = COALESCE($3, description), \
-         content_type = COALESCE($4, content_type), version = version + 1, updated_by = $5 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&changes.name)
-    .bind(&changes.description)
-    .bind(&changes.content_type)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
-    let new = repo::get_document(&mut tx, id, false).await?;
-    audit::record(
-        &mut tx,
-        ctx.tenant_id,
-        &ctx.actor(),
-        AuditEvent::new("document.updated", "document", id)
-            .old(&old)
-            .new_values(&new),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((etag_headers(new.version), ApiJson(new)))
+    let mut update = VersionedUpdate::<DocumentView>::begin(tx, id, &if_match).await?;
+    repo::update_document(update.parts().0, id, &changes, ctx.user_id).await?;
+    update
+        .finish(&ctx, |old, new| {
+            AuditEvent::new(AuditAction::DocumentUpdated, "document", id)
+                .old(old)
+                .new_values(new)
+        })
+        .await
 }
 
 /// Deletes a document; its bytes leave the quota now and storage after commit.
@@ -157,7 +141,7 @@ pub async fn delete_document(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("document.deleted", "document", id).old(&old),
+        AuditEvent::new(AuditAction::DocumentDeleted, "document", id).old(&old),
     )
     .await?;
     tx.commit().await?;

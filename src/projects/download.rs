@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::repo;
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     config::StorageBackend,
     http::{ApiError, ApiResult, extract::ApiPath},
@@ -50,7 +50,7 @@ pub async fn download_document(
         .fetch_one(&mut *tx)
         .await?;
     let audited = |via: &'static str| {
-        AuditEvent::new("document.downloaded", "document", id).new_values(json!({
+        AuditEvent::new(AuditAction::DocumentDownloaded, "document", id).new_values(json!({
             "project_id": doc.project_id, "name": doc.name, "size_bytes": doc.size_bytes, "via": via,
         }))
     };

@@ -1,13 +1,63 @@
 //! Optimistic concurrency: a resource's `version` travels as a strong `ETag`
 //! (`"3"`), and a write carrying a stale `If-Match` is refused with 412 instead
-//! of silently overwriting someone else's change.
+//! of silently overwriting someone else's change. [`VersionedUpdate`] is the
+//! one sequence every versioned update follows.
 
 use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, HeaderValue, header, request::Parts},
 };
+use serde::Serialize;
+use uuid::Uuid;
 
-use crate::http::ApiError;
+use crate::{
+    audit::{self, AuditEvent},
+    auth::AuthCtx,
+    db::TenantTx,
+    http::{ApiError, ApiResult, extract::ApiJson},
+};
+
+/// A resource whose `version` column is its `ETag`.
+pub trait Versioned: Serialize + Sized + Send {
+    fn version(&self) -> i32;
+    /// Reads the resource (404 when absent), locked `FOR UPDATE` when `lock`.
+    fn load(tx: &mut TenantTx, id: Uuid, lock: bool) -> impl Future<Output = Result<Self, ApiError>> + Send;
+}
+
+/// The one update sequence of a versioned resource: [`begin`](Self::begin)
+/// reads it locked and checks `If-Match` (412); the caller writes through
+/// [`parts`](Self::parts); [`finish`](Self::finish) reads it again, records the
+/// audit row, commits and answers the new state with its `ETag`.
+pub struct VersionedUpdate<T> {
+    tx: TenantTx,
+    id: Uuid,
+    old: T,
+}
+
+impl<T: Versioned> VersionedUpdate<T> {
+    pub async fn begin(mut tx: TenantTx, id: Uuid, if_match: &IfMatch) -> Result<Self, ApiError> {
+        let old = T::load(&mut tx, id, true).await?;
+        if_match.check(old.version())?;
+        Ok(Self { tx, id, old })
+    }
+
+    /// The transaction to write in, and the state before the write.
+    pub fn parts(&mut self) -> (&mut TenantTx, &T) {
+        (&mut self.tx, &self.old)
+    }
+
+    /// `audit(old, new)` is the row recorded for the change.
+    pub async fn finish(
+        mut self,
+        ctx: &AuthCtx,
+        audit: impl FnOnce(&T, &T) -> AuditEvent,
+    ) -> ApiResult<(HeaderMap, ApiJson<T>)> {
+        let new = T::load(&mut self.tx, self.id, false).await?;
+        audit::record(&mut self.tx, ctx.tenant_id, &ctx.actor(), audit(&self.old, &new)).await?;
+        self.tx.commit().await?;
+        Ok((etag_headers(new.version()), ApiJson(new)))
+    }
+}
 
 /// The `ETag` value for a version.
 pub fn etag(version: i32) -> HeaderValue {

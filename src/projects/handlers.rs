@@ -8,13 +8,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    etag::{IfMatch, etag_headers},
+    etag::{IfMatch, VersionedUpdate, etag_headers},
     model::{NewProject, ProjectChanges, ProjectFilter, ProjectView},
     repo,
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     http::{
         ApiError, ApiResult,
@@ -66,7 +66,7 @@ pub async fn create_project(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("project.created", "project", id).new_values(&project),
+        AuditEvent::new(AuditAction::ProjectCreated, "project", id).new_values(&project),
     )
     .await?;
     tx.commit().await?;
@@ -102,37 +102,21 @@ pub async fn get_project(
     responses((status = 200, body = ProjectView, headers(("ETag" = String))), (status = 404, description = "No such project"),
         (status = 412, description = "If-Match does not match the current version")))]
 pub async fn update_project(
-    Authz { ctx, mut tx, .. }: Authz<perm::ProjectsUpdate>,
+    Authz { ctx, tx, .. }: Authz<perm::ProjectsUpdate>,
     ApiPath(id): ApiPath<Uuid>,
     if_match: IfMatch,
     ApiJson(mut changes): ApiJson<ProjectChanges>,
 ) -> ApiResult<(HeaderMap, ApiJson<ProjectView>)> {
     changes.validate()?;
-    let old = repo::get_project(&mut tx, id, true).await?;
-    if_match.check(old.version)?;
-    sqlx::query(
-        "UPDATE projects SET name = COALESCE($2, name), description = COALESCE($3, description), \
-         status = COALESCE($4, status), version = version + 1, updated_by = $5 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&changes.name)
-    .bind(&changes.description)
-    .bind(changes.status.map(|s| s.as_str()))
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
-    let new = repo::get_project(&mut tx, id, false).await?;
-    audit::record(
-        &mut tx,
-        ctx.tenant_id,
-        &ctx.actor(),
-        AuditEvent::new("project.updated", "project", id)
-            .old(&old)
-            .new_values(&new),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((etag_headers(new.version), ApiJson(new)))
+    let mut update = VersionedUpdate::<ProjectView>::begin(tx, id, &if_match).await?;
+    repo::update_project(update.parts().0, id, &changes, ctx.user_id).await?;
+    update
+        .finish(&ctx, |old, new| {
+            AuditEvent::new(AuditAction::ProjectUpdated, "project", id)
+                .old(old)
+                .new_values(new)
+        })
+        .await
 }
 
 /// Deletes a project together with its documents; their stored bytes are
@@ -166,7 +150,7 @@ pub async fn delete_project(
             &mut tx,
             ctx.tenant_id,
             &ctx.actor(),
-            AuditEvent::new("document.deleted", "document", doc_id)
+            AuditEvent::new(AuditAction::DocumentDeleted, "document", doc_id)
                 .old(json!({"id": doc_id, "project_id": id, "name": name, "size_bytes": size}))
                 .new_values(json!({"reason": "project deleted"})),
         )
@@ -176,7 +160,7 @@ pub async fn delete_project(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("project.deleted", "project", id)
+        AuditEvent::new(AuditAction::ProjectDeleted, "project", id)
             .old(&old)
             .new_values(json!({"documents_deleted": docs.len(), "bytes_released": released})),
     )

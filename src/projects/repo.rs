@@ -5,9 +5,10 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::model::{DocumentFilter, DocumentView, ProjectFilter, ProjectView};
+use super::etag::Versioned;
+use super::model::{DocumentChanges, DocumentFilter, DocumentView, ProjectChanges, ProjectFilter, ProjectView};
 use crate::{
-    db::TenantId,
+    db::{TenantId, TenantTx},
     http::ApiError,
     pagination::{Page, order_by, search_pattern},
 };
@@ -221,4 +222,86 @@ pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Resu
 pub struct StoredRef {
     pub storage_key: Option<String>,
     pub size_bytes: Option<i64>,
+}
+
+/// Partial update of a project (each field kept when `None`); bumps the version.
+pub async fn update_project(
+    conn: &mut PgConnection,
+    id: Uuid,
+    changes: &ProjectChanges,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projects SET name = COALESCE($2, name), description = COALESCE($3, description), \
+         status = COALESCE($4, status), version = version + 1, updated_by = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&changes.name)
+    .bind(&changes.description)
+    .bind(changes.status.map(|s| s.as_str()))
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Partial update of a document's metadata; bumps the version.
+pub async fn update_document(
+    conn: &mut PgConnection,
+    id: Uuid,
+    changes: &DocumentChanges,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE documents SET name = COALESCE($2, name), description = COALESCE($3, description), \
+         content_type = COALESCE($4, content_type), version = version + 1, updated_by = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&changes.name)
+    .bind(&changes.description)
+    .bind(&changes.content_type)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A completed upload: the stored bytes' checksum, no expiry any more.
+pub async fn mark_uploaded(conn: &mut PgConnection, id: Uuid, sha256: &str, by: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE documents SET status = 'uploaded', sha256 = $2, uploaded_at = now(), upload_expires_at = NULL, \
+         version = version + 1, updated_by = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(sha256)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The object key of a document.
+pub async fn storage_key(conn: &mut PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT storage_key FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+impl Versioned for ProjectView {
+    fn version(&self) -> i32 {
+        self.version
+    }
+    async fn load(tx: &mut TenantTx, id: Uuid, lock: bool) -> Result<Self, ApiError> {
+        get_project(tx, id, lock).await
+    }
+}
+
+impl Versioned for DocumentView {
+    fn version(&self) -> i32 {
+        self.version
+    }
+    async fn load(tx: &mut TenantTx, id: Uuid, lock: bool) -> Result<Self, ApiError> {
+        get_document(tx, id, lock).await
+    }
 }

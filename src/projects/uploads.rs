@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    etag::etag_headers,
+    etag::{IfMatch, VersionedUpdate},
     model::{
         DocumentView, UploadComplete, UploadReceipt, UploadRequest, UploadTicket, check_description, check_name,
         valid_content_type,
@@ -30,10 +30,10 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::Authz,
     config::StorageBackend,
-    db::TenantId,
+    db::{TenantId, TenantTx},
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -113,7 +113,7 @@ pub async fn initiate_upload(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("document.upload_started", "document", id).new_values(&document),
+        AuditEvent::new(AuditAction::DocumentUploadStarted, "document", id).new_values(&document),
     )
     .await?;
 
@@ -259,7 +259,7 @@ fn too_large(declared: u64) -> ApiError {
         (status = 422, description = "Size or checksum mismatch")))]
 pub async fn complete_upload(
     State(state): State<AppState>,
-    Authz { ctx, mut tx, .. }: Authz<perm::DocumentsCreate>,
+    Authz { ctx, tx, .. }: Authz<perm::DocumentsCreate>,
     ApiPath(id): ApiPath<Uuid>,
     body: Bytes,
 ) -> ApiResult<(HeaderMap, ApiJson<DocumentView>)> {
@@ -275,27 +275,45 @@ pub async fn complete_upload(
     {
         return Err(ApiError::invalid("sha256", "must be 64 hex characters"));
     }
-    let old = repo::get_document(&mut tx, id, true).await?;
-    if old.status != "pending" {
+    // No If-Match: completing is a one-way step that the status already guards.
+    let mut update = VersionedUpdate::<DocumentView>::begin(tx, id, &IfMatch::Absent).await?;
+    let (tx, old) = update.parts();
+    let sha256 = verify_stored(&state.storage, tx, old, expected_sha.as_deref()).await?;
+    repo::mark_uploaded(tx, id, &sha256, ctx.user_id).await?;
+    update
+        .finish(&ctx, |old, new| {
+            AuditEvent::new(AuditAction::DocumentUploaded, "document", id)
+                .old(json!({"status": old.status, "size_bytes": old.size_bytes}))
+                .new_values(json!({"status": new.status, "size_bytes": new.size_bytes, "sha256": new.sha256}))
+        })
+        .await
+}
+
+/// Checks that `doc` awaits its upload and that the stored object has the
+/// declared size (and `expected_sha` when given); answers its SHA-256.
+async fn verify_stored(
+    storage: &Storage,
+    tx: &mut TenantTx,
+    doc: &DocumentView,
+    expected_sha: Option<&str>,
+) -> Result<String, ApiError> {
+    if doc.status != "pending" {
         return Err(ApiError::conflict(format!(
             "The document is {}, not awaiting an upload",
-            old.status
+            doc.status
         )));
     }
-    if old.upload_expires_at.is_none_or(|e| e <= OffsetDateTime::now_utc()) {
+    if doc.upload_expires_at.is_none_or(|e| e <= OffsetDateTime::now_utc()) {
         return Err(ApiError::conflict("The upload has expired; start a new one"));
     }
-    let key: String = sqlx::query_scalar("SELECT storage_key FROM documents WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let declared = old.size_bytes.unwrap_or(0) as u64;
-    match state.storage.size(&key).await.map_err(anyhow::Error::from)? {
+    let key = repo::storage_key(tx, doc.id).await?;
+    let declared = doc.size_bytes.unwrap_or(0) as u64;
+    match storage.size(&key).await.map_err(anyhow::Error::from)? {
         None => {
             return Err(ApiError::conflict("No bytes have been uploaded for this document yet"));
         }
         Some(size) if size != declared => {
-            state.storage.delete_all_logged(&[key]).await;
+            storage.delete_all_logged(&[key]).await;
             return Err(ApiError::invalid(
                 "size_bytes",
                 format!("the stored object has {size} bytes but {declared} were declared; upload again"),
@@ -303,33 +321,13 @@ pub async fn complete_upload(
         }
         Some(_) => {}
     }
-    let stored = state.storage.digest(&key).await.map_err(anyhow::Error::from)?;
+    let stored = storage.digest(&key).await.map_err(anyhow::Error::from)?;
     if let Some(sha) = expected_sha
         && sha != stored.sha256
     {
         return Err(ApiError::invalid("sha256", "does not match the stored bytes"));
     }
-    sqlx::query(
-        "UPDATE documents SET status = 'uploaded', sha256 = $2, uploaded_at = now(), upload_expires_at = NULL, \
-         version = version + 1, updated_by = $3 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&stored.sha256)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
-    let new = repo::get_document(&mut tx, id, false).await?;
-    audit::record(
-        &mut tx,
-        ctx.tenant_id,
-        &ctx.actor(),
-        AuditEvent::new("document.uploaded", "document", id)
-            .old(json!({"status": old.status, "size_bytes": old.size_bytes}))
-            .new_values(json!({"status": new.status, "size_bytes": new.size_bytes, "sha256": new.sha256})),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((etag_headers(new.version), ApiJson(new)))
+    Ok(stored.sha256)
 }
 
 /// A pending document removed by the sweep.
@@ -372,7 +370,7 @@ pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
         for r in &rows {
             let old = json!({"id": r.id, "project_id": r.project_id, "name": r.name, "status": "pending",
                 "size_bytes": r.size_bytes});
-            let event = AuditEvent::new("document.upload_expired", "document", r.id)
+            let event = AuditEvent::new(AuditAction::DocumentUploadExpired, "document", r.id)
                 .old(old)
                 .new_values(json!({"reason": "upload not completed before its URL expired"}));
             audit::record(&mut tx, TenantId(tenant), &AuditActor::default(), event).await?;

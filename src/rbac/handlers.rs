@@ -24,7 +24,7 @@ use super::{
     perm, repo,
 };
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     db::TenantTx,
     http::{
@@ -33,6 +33,7 @@ use crate::{
         extract::{ApiJson, ApiPath, ApiQuery},
     },
     pagination::{Page, PageParams},
+    users::accounts,
 };
 
 /// The role, or 404 (another tenant's roles are invisible).
@@ -97,7 +98,7 @@ pub async fn create_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.created", "role", id).new_values(&role),
+        AuditEvent::new(AuditAction::RoleCreated, "role", id).new_values(&role),
     )
     .await?;
     tx.commit().await?;
@@ -168,7 +169,9 @@ pub async fn update_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.updated", "role", id).old(&old).new_values(&new),
+        AuditEvent::new(AuditAction::RoleUpdated, "role", id)
+            .old(&old)
+            .new_values(&new),
     )
     .await?;
     tx.commit().await?;
@@ -198,7 +201,7 @@ pub async fn delete_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.deleted", "role", id).old(&old),
+        AuditEvent::new(AuditAction::RoleDeleted, "role", id).old(&old),
     )
     .await?;
     tx.commit().await?;
@@ -237,7 +240,7 @@ pub async fn assign_role(
     // An expiry on the last lasting admin's `tenant_admin` would take them away.
     let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::find_assignment(&mut tx, user, role.id).await?;
-    repo::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
+    accounts::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
     admins.ensure_admin_remains(&mut tx).await?;
     let new = repo::find_assignment(&mut tx, user, role.id)
         .await?
@@ -246,7 +249,7 @@ pub async fn assign_role(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.assigned", "user", user)
+        AuditEvent::new(AuditAction::RoleAssigned, "user", user)
             .old(&old)
             .new_values(json!({"role_id": role.id, "role_name": role.name,
                 "expires_at": audit::timestamp(new.expires_at)})),
@@ -279,13 +282,13 @@ pub async fn remove_role(
     let admins = AdminGuard::lock(&mut tx).await?;
     grants::ensure_can_manage(&mut tx, &ctx.permissions, user).await?;
     grants::ensure_can_grant(&ctx.permissions, role_perms(&role))?;
-    repo::delete_assignment(&mut tx, user, role_id).await?;
+    accounts::delete_assignment(&mut tx, user, role_id).await?;
     admins.ensure_admin_remains(&mut tx).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("role.revoked", "user", user).old(&old),
+        AuditEvent::new(AuditAction::RoleRevoked, "user", user).old(&old),
     )
     .await?;
     tx.commit().await?;

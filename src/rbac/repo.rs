@@ -2,7 +2,6 @@
 //! confines every statement to that tenant).
 
 use sqlx::PgConnection;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Permission, model::AssignmentView, model::RoleView};
@@ -136,37 +135,4 @@ pub async fn find_assignment(
     .bind(role)
     .fetch_optional(conn)
     .await
-}
-
-/// Grants (or re-grants with a new expiry) `role` to `user`.
-pub async fn upsert_assignment(
-    conn: &mut PgConnection,
-    tenant: Uuid,
-    user: Uuid,
-    role: Uuid,
-    expires_at: Option<OffsetDateTime>,
-    by: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO user_roles (tenant_id, user_id, role_id, expires_at, granted_by) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (tenant_id, user_id, role_id) DO UPDATE SET expires_at = EXCLUDED.expires_at, \
-         granted_by = EXCLUDED.granted_by, created_at = now()",
-    )
-    .bind(tenant)
-    .bind(user)
-    .bind(role)
-    .bind(expires_at)
-    .bind(by)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn delete_assignment(conn: &mut PgConnection, user: Uuid, role: Uuid) -> Result<u64, sqlx::Error> {
-    sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
-        .bind(user)
-        .bind(role)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
 }

@@ -5,33 +5,21 @@
 use std::time::Duration;
 
 use serde_json::json;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::{Db, TenantId},
+    users::accounts,
 };
 
 /// How often the sweeper runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// A removed assignment: tenant, user, role, expiry, role name.
-type Expired = (Uuid, Uuid, Uuid, Option<OffsetDateTime>, Option<String>);
-
 /// One sweep: answers how many assignments were removed.
 pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
     let mut tx = db.system_job_tx("role assignment sweeper").await?;
-    let rows: Vec<Expired> = sqlx::query_as(
-        "WITH gone AS (DELETE FROM user_roles WHERE expires_at <= now() \
-                       RETURNING tenant_id, user_id, role_id, expires_at) \
-         SELECT g.tenant_id, g.user_id, g.role_id, g.expires_at, r.name \
-         FROM gone g LEFT JOIN roles r ON r.tenant_id = g.tenant_id AND r.id = g.role_id \
-         ORDER BY g.tenant_id, g.expires_at",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = accounts::delete_expired_assignments(&mut tx).await?;
     let system = AuditActor::default();
     for (tenant, user, role, expires_at, role_name) in &rows {
         let old = json!({"role_id": role, "role_name": role_name, "expires_at": audit::timestamp(*expires_at)});
@@ -39,7 +27,7 @@ pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
             &mut tx,
             TenantId(*tenant),
             &system,
-            AuditEvent::new("role.assignment_expired", "user", user).old(old),
+            AuditEvent::new(AuditAction::RoleAssignmentExpired, "user", user).old(old),
         )
         .await?;
     }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     crypto::{random_token, token_hash},
     http::{
@@ -102,7 +102,7 @@ pub async fn create_token(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("scim_token.created", "scim_token", id)
+        AuditEvent::new(AuditAction::ScimTokenCreated, "scim_token", id)
             .new_values(json!({"name": name, "prefix": prefix, "expires_at": input.expires_at})),
     )
     .await?;
@@ -141,7 +141,7 @@ pub async fn revoke_token(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("scim_token.revoked", "scim_token", id).old(json!({"name": name})),
+        AuditEvent::new(AuditAction::ScimTokenRevoked, "scim_token", id).old(json!({"name": name})),
     )
     .await?;
     tx.commit().await?;

@@ -1,10 +1,10 @@
 //! `/scim/v2/Users`: tenant users as SCIM resources. `userName` is the email.
 //!
 //! Every write goes through the account code the rest of the API uses:
-//! creation through `auth::accounts::create_user` (seat limit, name rules,
+//! creation through `users::accounts::create_user` (seat limit, name rules,
 //! default role, `user.created` audit; no password mail is sent: the
 //! identity provider signs the user in), deactivation through
-//! `users::repo::set_active` (revokes sessions and open links) under the
+//! `users::accounts::set_active` (revokes sessions and open links) under the
 //! last-admin guard. `DELETE` deactivates and marks the row `scim_deleted_at`:
 //! SCIM then answers 404 for it, the row and its audit trail stay, and a later
 //! `POST` of the same userName brings it back.
@@ -29,12 +29,14 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
-    auth::accounts::{self, NewUser, RoleGrant, validate_email, validate_name},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantTx,
     http::error::Validator,
     rbac::admins::AdminGuard,
-    users::repo,
+    users::{
+        accounts::{self, Email, NewUser, RoleGrant, ScimFields, validate_name},
+        repo,
+    },
 };
 
 /// A user as SCIM sees it.
@@ -184,8 +186,7 @@ fn desired(body: &Value) -> ScimResult<Desired> {
     });
     let email = opt_string(body, "userName")?
         .or_else(|| primary_email.map(str::to_string))
-        .ok_or_else(|| invalid_value("userName is required"))?
-        .to_lowercase();
+        .ok_or_else(|| invalid_value("userName is required"))?;
     let mut first_name = opt_string(body, "name.givenName")?.unwrap_or_default();
     let mut last_name = opt_string(body, "name.familyName")?.unwrap_or_default();
     if first_name.is_empty()
@@ -197,7 +198,7 @@ fn desired(body: &Value) -> ScimResult<Desired> {
     }
     let external_id = opt_string(body, "externalId")?.filter(|s| !s.is_empty());
     let mut v = Validator::new();
-    validate_email(&mut v, "userName", &email);
+    let email = Email::parse_field(&mut v, "userName", &email);
     validate_name(&mut v, "name.givenName", &first_name);
     validate_name(&mut v, "name.familyName", &last_name);
     v.check(
@@ -207,7 +208,7 @@ fn desired(body: &Value) -> ScimResult<Desired> {
     );
     v.finish()?;
     Ok(Desired {
-        email,
+        email: email.expect("no validation error, so a valid email").into_string(),
         first_name,
         last_name,
         active: read_active(lookup(body, "active"))?,
@@ -247,22 +248,17 @@ async fn update(tx: &mut TenantTx, actor: &AuditActor, old: &UserRow, d: &Desire
         (true, false) => Some(AdminGuard::lock(tx).await?),
         _ => None,
     };
-    sqlx::query(
-        "UPDATE users SET email = $2, first_name = $3, last_name = $4, scim_external_id = $5, \
-         scim_deleted_at = CASE WHEN $6 THEN NULL ELSE scim_deleted_at END, updated_by = NULL, version = version + 1 \
-         WHERE id = $1",
-    )
-    .bind(old.id)
-    .bind(&d.email)
-    .bind(&d.first_name)
-    .bind(&d.last_name)
-    .bind(&d.external_id)
-    .bind(undelete)
-    .execute(&mut **tx)
-    .await?;
+    let fields = ScimFields {
+        email: &d.email,
+        first_name: &d.first_name,
+        last_name: &d.last_name,
+        external_id: d.external_id.as_deref(),
+        undelete,
+    };
+    accounts::scim_replace(tx, old.id, fields).await?;
     let mut revoked = 0;
     if d.active != old.is_active {
-        revoked = repo::set_active(tx, old.id, d.active, None).await?;
+        revoked = accounts::set_active(tx, old.id, d.active, None).await?;
     }
     if let Some(admins) = admins {
         admins.ensure_admin_remains(tx).await?;
@@ -272,7 +268,7 @@ async fn update(tx: &mut TenantTx, actor: &AuditActor, old: &UserRow, d: &Desire
         tx,
         tenant,
         actor,
-        AuditEvent::new("user.updated", "user", old.id)
+        AuditEvent::new(AuditAction::UserUpdated, "user", old.id)
             .old(
                 json!({"email": old.email, "first_name": old.first_name, "last_name": old.last_name,
                 "is_active": old.is_active, "external_id": old.scim_external_id}),
@@ -335,13 +331,9 @@ pub async fn create(
         },
     )
     .await?;
-    sqlx::query("UPDATE users SET scim_external_id = $2 WHERE id = $1")
-        .bind(view.id)
-        .bind(&d.external_id)
-        .execute(&mut *tx)
-        .await?;
+    accounts::set_scim_external_id(&mut tx, view.id, d.external_id.as_deref()).await?;
     if !d.active {
-        repo::set_active(&mut tx, view.id, false, None).await?;
+        accounts::set_active(&mut tx, view.id, false, None).await?;
     }
     respond(&state, tx, view.id, StatusCode::CREATED, &projection).await
 }
@@ -426,12 +418,9 @@ pub async fn delete(
     let old = load(&mut tx, &id).await?;
     check_if_match(&headers, &version_of(old.version))?;
     let admins = AdminGuard::lock(&mut tx).await?;
-    sqlx::query("UPDATE users SET scim_deleted_at = now(), version = version + 1 WHERE id = $1")
-        .bind(old.id)
-        .execute(&mut *tx)
-        .await?;
+    accounts::scim_hide(&mut tx, old.id).await?;
     let revoked = if old.is_active {
-        repo::set_active(&mut tx, old.id, false, None).await?
+        accounts::set_active(&mut tx, old.id, false, None).await?
     } else {
         0
     };
@@ -441,7 +430,7 @@ pub async fn delete(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.deactivated", "user", old.id)
+        AuditEvent::new(AuditAction::UserDeactivated, "user", old.id)
             .old(json!({"email": old.email, "is_active": old.is_active}))
             .new_values(json!({"is_active": false, "sessions_revoked": revoked, "scim_deleted": true})),
     )

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::SuperAdmin,
     db::TenantId,
     http::{
@@ -149,7 +149,7 @@ async fn create(
         &mut tx,
         TenantId(tenant),
         &ctx.actor(),
-        AuditEvent::new("identity_provider.created", "identity_provider", row.id).new_values(&view),
+        AuditEvent::new(AuditAction::IdentityProviderCreated, "identity_provider", row.id).new_values(&view),
     )
     .await?;
     tx.commit().await?;
@@ -268,7 +268,7 @@ pub async fn update_identity_provider(
         &mut tx,
         TenantId(tenant),
         &ctx.actor(),
-        AuditEvent::new("identity_provider.updated", "identity_provider", id)
+        AuditEvent::new(AuditAction::IdentityProviderUpdated, "identity_provider", id)
             .old(IdentityProviderView::from(&old))
             .new_values(&view),
     )
@@ -293,7 +293,8 @@ pub async fn delete_identity_provider(
         &mut tx,
         TenantId(tenant),
         &ctx.actor(),
-        AuditEvent::new("identity_provider.deleted", "identity_provider", id).old(IdentityProviderView::from(&old)),
+        AuditEvent::new(AuditAction::IdentityProviderDeleted, "identity_provider", id)
+            .old(IdentityProviderView::from(&old)),
     )
     .await?;
     tx.commit().await?;

@@ -187,19 +187,6 @@ pub fn check_settings(v: &mut Validator, settings: &Value) {
     }
 }
 
-/// Loose syntactic check matching the `users.email` CHECK constraint.
-pub fn looks_like_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && email.len() <= 254
-        && !domain.contains('@')
-        && domain.split('.').count() >= 2
-        && domain.split('.').all(|p| !p.is_empty())
-        && !email.chars().any(char::is_whitespace)
-}
-
 /// A tenant row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TenantRow {

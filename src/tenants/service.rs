@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use super::{
     model::{AdminUserView, CreatedTenant, NewTenant, Slug, TenantLimits, TenantView, UpdateTenant},
-    model::{check_name, check_settings, looks_like_email},
+    model::{check_name, check_settings},
     repo,
 };
 use crate::{
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         password::{Passwords, check_policy},
         tokens::revoke_open_links,
@@ -25,6 +25,7 @@ use crate::{
     email::{self, EmailTemplate},
     http::{ApiError, error::Validator},
     rbac::{SYSTEM_ROLES, system_role_permissions},
+    users::accounts::{self, Email, UserRow, validate_name},
 };
 
 /// How long the set-password link of a new tenant admin stays valid.
@@ -50,27 +51,15 @@ pub async fn create_tenant(
             None
         }
     };
-    let admin_email = input.admin_email.trim().to_lowercase();
-    v.check(
-        looks_like_email(&admin_email),
-        "admin_email",
-        "must be a valid email address",
-    );
-    v.check(
-        input.admin_first_name.chars().count() <= 100,
-        "admin_first_name",
-        "must be at most 100 characters",
-    );
-    v.check(
-        input.admin_last_name.chars().count() <= 100,
-        "admin_last_name",
-        "must be at most 100 characters",
-    );
+    let admin_email = Email::parse_field(&mut v, "admin_email", &input.admin_email);
+    validate_name(&mut v, "admin_first_name", input.admin_first_name.trim());
+    validate_name(&mut v, "admin_last_name", input.admin_last_name.trim());
     let settings = input.settings.clone().unwrap_or_else(|| json!({}));
     check_settings(&mut v, &settings);
     let limits = input.limits.unwrap_or_default().apply(TenantLimits::default(), &mut v);
     if let Some(p) = &input.admin_password
-        && let Err(ApiError::Validation(errors)) = check_policy("admin_password", p, Some(&admin_email))
+        && let Err(ApiError::Validation(errors)) =
+            check_policy("admin_password", p, admin_email.as_ref().map(Email::as_str))
     {
         for e in errors {
             v.push(&e.field, e.message);
@@ -78,6 +67,7 @@ pub async fn create_tenant(
     }
     v.finish()?;
     let slug = slug.expect("validated");
+    let admin_email = admin_email.expect("validated").into_string();
 
     let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = $1)")
         .bind(slug.as_str())
@@ -113,26 +103,20 @@ pub async fn create_tenant(
     let user_id = Uuid::new_v4();
     // A super admin who sets the password vouches for the address; otherwise the
     // set-password link proves it.
-    sqlx::query(
-        "INSERT INTO users (tenant_id, id, email, first_name, last_name, password_hash, email_verified_at, created_by, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::text IS NULL THEN NULL ELSE now() END, $7, $7)",
-    )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(&admin_email)
-    .bind(input.admin_first_name.trim())
-    .bind(input.admin_last_name.trim())
-    .bind(&password_hash)
-    .bind(actor.user_id)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role_id, granted_by) VALUES ($1, $2, $3, $4)")
-        .bind(tenant_id)
-        .bind(user_id)
-        .bind(admin_role)
-        .bind(actor.user_id)
-        .execute(&mut **tx)
-        .await?;
+    let row = UserRow {
+        tenant: tenant_id,
+        id: user_id,
+        email: &admin_email,
+        first_name: input.admin_first_name.trim(),
+        last_name: input.admin_last_name.trim(),
+        password_hash: password_hash.as_deref(),
+        email_verified: password_hash.is_some(),
+        created_by: actor.user_id,
+        updated_by: actor.user_id,
+        ..UserRow::default()
+    };
+    accounts::insert_user(tx, &row).await?;
+    accounts::add_role(tx, tenant_id, user_id, admin_role, actor.user_id).await?;
 
     let email_sent = password_hash.is_none();
     if email_sent {
@@ -178,21 +162,21 @@ pub async fn create_tenant(
         tx,
         SYSTEM,
         actor,
-        AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&created),
+        AuditEvent::new(AuditAction::TenantCreated, "tenant", tenant_id).new_values(&created),
     )
     .await?;
     audit::record(
         tx,
         tenant,
         actor,
-        AuditEvent::new("tenant.created", "tenant", tenant_id).new_values(&view),
+        AuditEvent::new(AuditAction::TenantCreated, "tenant", tenant_id).new_values(&view),
     )
     .await?;
     audit::record(
         tx,
         tenant,
         actor,
-        AuditEvent::new("user.created", "user", user_id).new_values(json!({
+        AuditEvent::new(AuditAction::UserCreated, "user", user_id).new_values(json!({
             "email": &admin_email, "first_name": &admin_user.first_name, "last_name": &admin_user.last_name,
             "roles": ["tenant_admin"], "set_password_email": email_sent,
         })),
@@ -301,7 +285,7 @@ pub async fn update_tenant(
     let old = TenantView::from(current);
     let new = TenantView::from(repo::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Tenant"))?);
     let event = || {
-        AuditEvent::new("tenant.updated", "tenant", id)
+        AuditEvent::new(AuditAction::TenantUpdated, "tenant", id)
             .old(&old)
             .new_values(&new)
     };
@@ -340,9 +324,9 @@ pub async fn set_active(
         repo::revoke_all_sessions(tx, id, "tenant_deactivated").await?
     };
     let action = if active {
-        "tenant.activated"
+        AuditAction::TenantActivated
     } else {
-        "tenant.deactivated"
+        AuditAction::TenantDeactivated
     };
     let old = json!({"is_active": current.is_active});
     let new = json!({"is_active": active, "sessions_revoked": revoked});
@@ -388,7 +372,7 @@ pub async fn delete_tenant(tx: &mut PlatformTx, actor: &AuditActor, id: Uuid) ->
         tx,
         SYSTEM,
         actor,
-        AuditEvent::new("tenant.deleted", "tenant", id).old(&old),
+        AuditEvent::new(AuditAction::TenantDeleted, "tenant", id).old(&old),
     )
     .await?;
     Ok(old)

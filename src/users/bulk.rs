@@ -21,11 +21,9 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
-        AuthCtx, Authz,
-        accounts::{self, NewUser, RoleGrant, hash_new_password},
-        security,
+        AuthCtx, Authz, security,
         session::revoke_user_sessions,
         tokens::{self, TokenKind, WELCOME_SET_PASSWORD_TTL},
     },
@@ -33,6 +31,7 @@ use crate::{
     email::{self, EmailTemplate},
     http::{ApiError, ApiResult, extract::ApiJson},
     rbac::{admins::AdminGuard, grants, perm},
+    users::accounts::{self, NewUser, RoleGrant, hash_new_password},
 };
 
 /// The largest batch one request may carry.
@@ -146,7 +145,7 @@ pub async fn bulk_create(
         &mut tx,
         ctx.tenant_id,
         &actor,
-        AuditEvent::new("user.bulk_created", "user", "bulk").new_values(json!({
+        AuditEvent::new(AuditAction::UserBulkCreated, "user", "bulk").new_values(json!({
             "total": total, "created": created.iter().map(|c| c.user.id).collect::<Vec<_>>(), "failed": errors.len(),
         })),
     )
@@ -283,8 +282,8 @@ async fn apply_action(
             }
             repo::ensure_seat_available(tx).await?;
             repo::lock_user(tx, id).await?;
-            repo::set_active(tx, id, true, Some(ctx.user_id)).await?;
-            let ev = AuditEvent::new("user.activated", "user", id)
+            accounts::set_active(tx, id, true, Some(ctx.user_id)).await?;
+            let ev = AuditEvent::new(AuditAction::UserActivated, "user", id)
                 .old(json!({"is_active": false}))
                 .new_values(json!({"is_active": true}));
             audit::record(tx, tenant, &actor, ev).await?;
@@ -295,9 +294,9 @@ async fn apply_action(
                 return Err(ApiError::conflict("You cannot deactivate your own account"));
             }
             let user = repo::lock_user(tx, id).await?;
-            let revoked = repo::set_active(tx, id, false, Some(ctx.user_id)).await?;
+            let revoked = accounts::set_active(tx, id, false, Some(ctx.user_id)).await?;
             admins.ensure_admin_remains(tx).await?;
-            let ev = AuditEvent::new("user.deactivated", "user", id)
+            let ev = AuditEvent::new(AuditAction::UserDeactivated, "user", id)
                 .old(json!({"is_active": user.is_active}))
                 .new_values(json!({"is_active": false, "sessions_revoked": revoked}));
             audit::record(tx, tenant, &actor, ev).await?;
@@ -305,7 +304,7 @@ async fn apply_action(
         }
         BulkActionKind::TerminateSessions => {
             let revoked = revoke_user_sessions(tx, id, None, "terminated by administrator").await?;
-            let ev = AuditEvent::new("user.sessions_terminated", "user", id)
+            let ev = AuditEvent::new(AuditAction::UserSessionsTerminated, "user", id)
                 .new_values(json!({"sessions_revoked": revoked}));
             audit::record(tx, tenant, &actor, ev).await?;
             Ok(format!("{revoked} session(s) revoked"))
@@ -317,10 +316,7 @@ async fn apply_action(
                     .fetch_optional(&mut **tx)
                     .await?
                     .ok_or_else(|| ApiError::not_found("User"))?;
-            sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            accounts::clear_lock(tx, id).await?;
             security::record_event(
                 tx,
                 tenant,
@@ -330,7 +326,7 @@ async fn apply_action(
                 &ctx.meta,
             )
             .await?;
-            let ev = AuditEvent::new("user.unlocked", "user", id)
+            let ev = AuditEvent::new(AuditAction::UserUnlocked, "user", id)
                 .old(json!({"locked_until": locked_until.map(|t| t.unix_timestamp()), "failed_login_count": failed}))
                 .new_values(json!({"locked_until": null, "failed_login_count": 0}));
             audit::record(tx, tenant, &actor, ev).await?;

@@ -13,8 +13,8 @@ use super::{
     repo,
 };
 use crate::{
-    audit::{self, AuditEvent},
-    auth::{Authz, accounts::validate_name, session::revoke_user_sessions},
+    audit::{self, AuditAction, AuditEvent},
+    auth::{Authz, session::revoke_user_sessions},
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -22,6 +22,7 @@ use crate::{
     },
     pagination::Page,
     rbac::{admins::AdminGuard, grants, perm},
+    users::accounts::{self, validate_name},
 };
 
 /// Trims the names given and applies the one name rule ([`validate_name`]).
@@ -52,21 +53,14 @@ pub async fn update_me(
 ) -> ApiResult<ApiJson<UserView>> {
     check_names(&mut input.first_name, &mut input.last_name)?;
     let old = repo::lock_user(&mut tx, ctx.user_id).await?;
-    sqlx::query(
-        "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
-         updated_by = $1, version = version + 1 WHERE id = $1",
-    )
-    .bind(ctx.user_id)
-    .bind(&input.first_name)
-    .bind(&input.last_name)
-    .execute(&mut *tx)
-    .await?;
+    let (first, last) = (input.first_name.as_deref(), input.last_name.as_deref());
+    accounts::update_names(&mut tx, ctx.user_id, first, last, ctx.user_id).await?;
     let new = repo::get_user(&mut tx, ctx.user_id).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.updated", "user", ctx.user_id)
+        AuditEvent::new(AuditAction::UserUpdated, "user", ctx.user_id)
             .old(json!({"first_name": old.first_name, "last_name": old.last_name}))
             .new_values(json!({"first_name": new.first_name, "last_name": new.last_name})),
     )
@@ -124,19 +118,11 @@ pub async fn update_user(
         _ => None,
     };
     let old = repo::lock_user(&mut tx, id).await?;
-    sqlx::query(
-        "UPDATE users SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
-         updated_by = $4, version = version + 1 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&input.first_name)
-    .bind(&input.last_name)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    let (first, last) = (input.first_name.as_deref(), input.last_name.as_deref());
+    accounts::update_names(&mut tx, id, first, last, ctx.user_id).await?;
     let mut revoked = 0;
     if let Some(active) = input.is_active.filter(|a| *a != old.is_active) {
-        revoked = repo::set_active(&mut tx, id, active, Some(ctx.user_id)).await?;
+        revoked = accounts::set_active(&mut tx, id, active, Some(ctx.user_id)).await?;
     }
     if let Some(admins) = admins {
         admins.ensure_admin_remains(&mut tx).await?;
@@ -146,7 +132,7 @@ pub async fn update_user(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.updated", "user", id)
+        AuditEvent::new(AuditAction::UserUpdated, "user", id)
             .old(json!({"first_name": old.first_name, "last_name": old.last_name, "is_active": old.is_active}))
             .new_values(json!({"first_name": new.first_name, "last_name": new.last_name,
                 "is_active": new.is_active, "sessions_revoked": revoked})),
@@ -174,13 +160,13 @@ pub async fn delete_user(
     let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::lock_user(&mut tx, id).await?;
     grants::ensure_can_manage(&mut tx, &ctx.permissions, id).await?;
-    let revoked = repo::set_active(&mut tx, id, false, Some(ctx.user_id)).await?;
+    let revoked = accounts::set_active(&mut tx, id, false, Some(ctx.user_id)).await?;
     admins.ensure_admin_remains(&mut tx).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.deactivated", "user", id)
+        AuditEvent::new(AuditAction::UserDeactivated, "user", id)
             .old(json!({"email": old.email, "is_active": old.is_active}))
             .new_values(json!({"is_active": false, "sessions_revoked": revoked})),
     )
@@ -239,7 +225,8 @@ pub async fn terminate_sessions(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("user.sessions_terminated", "user", id).new_values(json!({"sessions_revoked": revoked})),
+        AuditEvent::new(AuditAction::UserSessionsTerminated, "user", id)
+            .new_values(json!({"sessions_revoked": revoked})),
     )
     .await?;
     tx.commit().await?;

@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use super::model::{InvitationView, InviteRequest};
 use crate::{
-    audit::{self, AuditEvent},
-    auth::{Authz, accounts::validate_email},
+    audit::{self, AuditAction, AuditEvent},
+    auth::Authz,
     crypto::{random_token, token_hash},
     email::{self, EmailTemplate},
-    http::{ApiError, ApiResult, error::Validator, extract::ApiJson},
+    http::{ApiError, ApiResult, extract::ApiJson},
     rbac::{grants, perm},
+    users::accounts::Email,
 };
 
 /// How long an invitation stays open.
@@ -32,10 +33,9 @@ pub async fn invite_user(
     Authz { ctx, mut tx, .. }: Authz<perm::UsersInvite>,
     ApiJson(input): ApiJson<InviteRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<InvitationView>)> {
-    let email = input.email.trim().to_lowercase();
-    let mut v = Validator::new();
-    validate_email(&mut v, "email", &email);
-    v.finish()?;
+    let email = Email::parse(&input.email)
+        .map_err(|msg| ApiError::invalid("email", msg))?
+        .into_string();
     let roles = grants::resolve_roles(&mut tx, "role_names", input.role_names.as_deref().unwrap_or_default()).await?;
     grants::ensure_can_grant(&ctx.permissions, grants::permissions_of(&roles))?;
     let role_names: Vec<String> = roles.into_iter().map(|r| r.name).collect();
@@ -95,7 +95,7 @@ pub async fn invite_user(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("invitation.created", "invitation", id)
+        AuditEvent::new(AuditAction::InvitationCreated, "invitation", id)
             .old(replaced.map(|r| json!({"replaced_invitation_id": r})))
             .new_values(json!({"email": email, "role_names": invitation.role_names,
                 "expires_at": invitation.expires_at.unix_timestamp()})),

@@ -1,8 +1,11 @@
 //! Tenant user management (`/api/v1/users`): the caller's own profile, listing
 //! and administering users, sessions, invitations, bulk operations, statistics
-//! and security views. Account creation itself lives in `auth::accounts`
-//! (shared with `/auth/create-user`); role assignment in `rbac`.
+//! and security views; [`accounts`], the one writer of `users` and
+//! `user_roles` (account creation, shared with `/auth/create-user`, SCIM and
+//! OAuth, and every later change of an account). Role assignment's routes
+//! live in `rbac`.
 
+pub mod accounts;
 pub mod bulk;
 pub mod handlers;
 pub mod insights;

@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::pagination::PageParams;
 
-/// A user as tenant administrators see it (no secrets).
+/// A user as every user endpoint shows it (no secrets): `/users`, `/users/me`,
+/// `/auth/create-user`, bulk create. Token responses and `/auth/status` carry
+/// the shorter [`crate::auth::session::UserSummary`], a subset of these fields.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserView {
     pub id: Uuid,
@@ -14,6 +16,7 @@ pub struct UserView {
     pub first_name: String,
     pub last_name: String,
     pub is_active: bool,
+    pub is_super_admin: bool,
     pub email_verified: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub email_verified_at: Option<OffsetDateTime>,

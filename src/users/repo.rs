@@ -5,13 +5,12 @@ use uuid::Uuid;
 
 use super::model::{UserFilter, UserView};
 use crate::{
-    auth::{session::revoke_user_sessions, tokens::revoke_open_links},
     db::TenantTx,
     http::ApiError,
     pagination::{Page, order_by, search_pattern},
 };
 
-const USER_COLUMNS: &str = "u.id, u.email, u.first_name, u.last_name, u.is_active, \
+const USER_COLUMNS: &str = "u.id, u.email, u.first_name, u.last_name, u.is_active, u.is_super_admin, \
     (u.email_verified_at IS NOT NULL) AS email_verified, u.email_verified_at, u.mfa_enabled, \
     COALESCE(u.locked_until > now(), false) AS is_locked, u.last_login_at, \
     ARRAY(SELECT r.name FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
@@ -101,24 +100,4 @@ pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-/// Sets `is_active`; deactivation also revokes every session, so the user's
-/// access tokens stop working at once, and ends every open reset, set-password,
-/// invitation and unlock link of the account. Every deactivation path (`DELETE`,
-/// `PUT is_active:false`, bulk deactivate) comes through here. Returns the
-/// number of sessions revoked.
-pub async fn set_active(tx: &mut TenantTx, user: Uuid, active: bool, by: Option<Uuid>) -> Result<u64, ApiError> {
-    sqlx::query("UPDATE users SET is_active = $2, updated_by = $3, version = version + 1 WHERE id = $1")
-        .bind(user)
-        .bind(active)
-        .bind(by)
-        .execute(&mut **tx)
-        .await?;
-    if active {
-        return Ok(0);
-    }
-    let tenant = tx.tenant();
-    revoke_open_links(tx, tenant, Some(user)).await?;
-    Ok(revoke_user_sessions(tx, user, None, "user deactivated").await?)
 }

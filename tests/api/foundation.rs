@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::{Acquire, Row};
 use tenantry::{
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantId,
 };
 use uuid::Uuid;
@@ -172,7 +172,7 @@ async fn audit_rows_are_append_only_and_tampering_is_detected() {
             &mut tx,
             TenantId(a.id),
             &AuditActor::default(),
-            AuditEvent::new("project.created", "project", i).new_values(json!({"name": format!("p{i}")})),
+            AuditEvent::new(AuditAction::ProjectCreated, "project", i).new_values(json!({"name": format!("p{i}")})),
         )
         .await
         .unwrap();
@@ -227,7 +227,7 @@ async fn deleting_a_tenant_removes_its_audit_trail_but_nothing_else_can() {
             &mut tx,
             TenantId(t.id),
             &AuditActor::default(),
-            AuditEvent::new("tenant.updated", "tenant", t.id),
+            AuditEvent::new(AuditAction::TenantUpdated, "tenant", t.id),
         )
         .await
         .unwrap();

@@ -14,10 +14,9 @@ use uuid::Uuid;
 use super::passwords::{TOKEN_SCOPE, consume_link, invalid_token};
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         Authz,
-        accounts::{self, AccountView, NewUser, RoleGrant, hash_new_password},
         budget::limit_ip,
         model::{AcceptInvitationRequest, CreateUserRequest, VerifyEmailRequest},
         session::{AuthMethod, TokenResponse, start_session, token_tenant},
@@ -32,10 +31,14 @@ use crate::{
         extract::{ApiJson, ClientMeta},
     },
     rbac::perm,
+    users::{
+        accounts::{self, NewUser, RoleGrant, hash_new_password},
+        model::UserView,
+    },
 };
 
 /// Queues an email-verification link for `user`.
-pub async fn send_verification(tx: &mut TenantTx, user: &AccountView) -> Result<(), sqlx::Error> {
+pub async fn send_verification(tx: &mut TenantTx, user: &UserView) -> Result<(), sqlx::Error> {
     let token = tokens::issue(tx, TokenKind::EmailVerification, user.id, EMAIL_VERIFICATION_TTL).await?;
     let context = json!({"first_name": user.first_name, "token": token,
         "expires_hours": EMAIL_VERIFICATION_TTL.whole_hours()});
@@ -49,7 +52,7 @@ pub async fn send_verification(tx: &mut TenantTx, user: &AccountView) -> Result<
 #[utoipa::path(post, path = "/create-user", tag = "auth", security(("bearer" = ["users:create"])),
     request_body = CreateUserRequest,
     responses(
-        (status = 201, body = AccountView),
+        (status = 201, body = UserView),
         (status = 403, description = "Missing users:create, or the roles give permissions the caller lacks"),
         (status = 409, description = "Duplicate email, or the tenant's user limit is reached"),
         (status = 422, description = "Invalid field, unknown role or weak password")))]
@@ -57,7 +60,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     Authz { ctx, mut tx, .. }: Authz<perm::UsersCreate>,
     ApiJson(input): ApiJson<CreateUserRequest>,
-) -> ApiResult<(StatusCode, ApiJson<AccountView>)> {
+) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
     let email = input.email.trim().to_lowercase();
     let password_hash = match &input.password {
         Some(p) => Some(hash_new_password(&state, "password", p, Some(&email)).await?),
@@ -103,16 +106,13 @@ pub async fn verify_email(
     let token = input.token.trim();
     let kind = TokenKind::EmailVerification;
     let (tenant, mut tx, user) = consume_link(&state, kind, token).await?;
-    sqlx::query("UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    accounts::mark_email_verified(&mut tx, user).await?;
     let actor = AuditActor::user(user, meta);
     audit::record(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.email_verified", "user", user),
+        AuditEvent::new(AuditAction::UserEmailVerified, "user", user),
     )
     .await?;
     tx.commit().await?;
@@ -199,12 +199,12 @@ pub async fn accept_invitation(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("invitation.accepted", "invitation", inv.id).new_values(json!({"user_id": user.id})),
+        AuditEvent::new(AuditAction::InvitationAccepted, "invitation", inv.id).new_values(json!({"user_id": user.id})),
     )
     .await?;
     signin::register_success(&mut tx, user.id, &user.email, Method::Password, &meta).await?;
     let tokens = start_session(&state, &mut tx, user.id, AuthMethod::Invitation, &meta, None).await?;
-    let event = AuditEvent::new("session.created", "session", tokens.session_id)
+    let event = AuditEvent::new(AuditAction::SessionCreated, "session", tokens.session_id)
         .new_values(json!({"auth_method": AuthMethod::Invitation.as_str()}));
     audit::record(&mut tx, tenant, &actor, event).await?;
     tx.commit().await?;

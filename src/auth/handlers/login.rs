@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         budget::{check_account, fail_account, limit_ip},
         jwt::MFA_AUDIENCE,
@@ -28,6 +28,7 @@ use crate::{
         error::Validator,
         extract::{ApiJson, ClientMeta},
     },
+    users::accounts,
 };
 
 /// Lifetime of the token between the password and the TOTP step.
@@ -50,7 +51,7 @@ async fn finish_sign_in(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("session.created", "session", tokens.session_id)
+        AuditEvent::new(AuditAction::SessionCreated, "session", tokens.session_id)
             .new_values(json!({"auth_method": method.as_str()})),
     )
     .await?;
@@ -214,12 +215,7 @@ async fn sign_in(
     let mut tx = state.db.tenant_tx(c.tenant()).await?;
     if let (Some(new), Some(old)) = (&new_hash, &c.password_hash) {
         // Only if unchanged meanwhile; a concurrent password change wins.
-        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3")
-            .bind(c.user_id)
-            .bind(new)
-            .bind(old)
-            .execute(&mut *tx)
-            .await?;
+        accounts::rehash_password(&mut tx, c.user_id, new, old).await?;
     }
     if c.mfa_enabled {
         // The failure count is not reset until the second factor succeeds, so
@@ -330,18 +326,10 @@ pub async fn mfa_verify(
         Some(factor) => {
             match factor {
                 Factor::Totp(step) => {
-                    sqlx::query("UPDATE users SET totp_last_step = $2 WHERE id = $1")
-                        .bind(claims.sub)
-                        .bind(step)
-                        .execute(&mut *tx)
-                        .await?;
+                    accounts::spend_totp_step(&mut tx, claims.sub, step).await?;
                 }
                 Factor::Recovery(left) => {
-                    sqlx::query("UPDATE users SET recovery_codes = $2 WHERE id = $1")
-                        .bind(claims.sub)
-                        .bind(&left)
-                        .execute(&mut *tx)
-                        .await?;
+                    accounts::set_recovery_codes(&mut tx, claims.sub, &left).await?;
                     let details = json!({"remaining": left.len()});
                     security::record_event(
                         &mut tx,

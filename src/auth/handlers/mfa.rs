@@ -13,7 +13,7 @@ use serde_json::json;
 use super::reauth;
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::{
         AuthCtx, Authz,
         model::{MfaStatus, TotpCode, TotpDisable, TotpSetup},
@@ -24,6 +24,7 @@ use crate::{
     db::TenantTx,
     http::{ApiError, ApiResult, error::Validator, extract::ApiJson},
     rbac::perm,
+    users::accounts,
 };
 
 #[derive(sqlx::FromRow)]
@@ -60,9 +61,9 @@ fn invalid_code() -> ApiError {
 /// Records the MFA change (security event, audit row, alert email) and commits.
 async fn finish(mut tx: TenantTx, ctx: &AuthCtx, enabled: bool) -> ApiResult<ApiJson<MfaStatus>> {
     let (event, action, alert) = if enabled {
-        (kind::MFA_ENABLED, "user.mfa_enabled", "mfa_enabled")
+        (kind::MFA_ENABLED, AuditAction::UserMfaEnabled, "mfa_enabled")
     } else {
-        (kind::MFA_DISABLED, "user.mfa_disabled", "mfa_disabled")
+        (kind::MFA_DISABLED, AuditAction::UserMfaDisabled, "mfa_disabled")
     };
     let tenant = ctx.tenant_id;
     security::record_event(
@@ -110,12 +111,7 @@ pub async fn totp_setup(
         .secrets
         .seal(&seed, &totp::seal_context(ctx.tenant_id, ctx.user_id));
     let (codes, hashes) = totp::new_recovery_codes();
-    sqlx::query("UPDATE users SET totp_pending_enc = $2, recovery_codes = $3 WHERE id = $1")
-        .bind(ctx.user_id)
-        .bind(&sealed)
-        .bind(&hashes)
-        .execute(&mut *tx)
-        .await?;
+    accounts::stage_totp(&mut tx, ctx.user_id, &sealed, &hashes).await?;
     tx.commit().await?;
     Ok(ApiJson(TotpSetup {
         secret: totp::secret_base32(&seed),
@@ -145,14 +141,7 @@ pub async fn totp_enable(
         .ok_or_else(|| ApiError::conflict("Start with POST /mfa/totp/setup"))?;
     let seed = open_seed(&state, &ctx, &pending)?;
     let step = totp::check_code(&seed, &input.code, None).ok_or_else(invalid_code)?;
-    sqlx::query(
-        "UPDATE users SET mfa_enabled = true, totp_secret_enc = totp_pending_enc, totp_pending_enc = NULL, \
-         totp_last_step = $2 WHERE id = $1",
-    )
-    .bind(ctx.user_id)
-    .bind(step)
-    .execute(&mut *tx)
-    .await?;
+    accounts::enable_totp(&mut tx, ctx.user_id, step).await?;
     finish(tx, &ctx, true).await
 }
 
@@ -199,12 +188,6 @@ pub async fn totp_disable(
         };
         return reauth::fail(&state, &ctx, tx, method, reason, err).await;
     }
-    sqlx::query(
-        "UPDATE users SET mfa_enabled = false, totp_secret_enc = NULL, totp_pending_enc = NULL, \
-         totp_last_step = NULL, recovery_codes = '{}' WHERE id = $1",
-    )
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    accounts::disable_totp(&mut tx, ctx.user_id).await?;
     finish(tx, &ctx, false).await
 }

@@ -9,10 +9,9 @@ use uuid::Uuid;
 use super::{own_credentials, reauth};
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         Authz,
-        accounts::hash_new_password,
         budget::{check_account, fail_account, limit_ip},
         model::{Accepted, ChangePasswordRequest, ResetConfirm, ResetRequest},
         security::{self, Recipient, kind},
@@ -27,6 +26,7 @@ use crate::{
         extract::{ApiJson, ClientMeta},
     },
     rbac::perm,
+    users::accounts::{self, hash_new_password},
 };
 
 /// The per-IP budget scope of emailed-link confirmations (reset, set-password,
@@ -90,11 +90,7 @@ pub async fn change_password(
         ));
     }
     let hash = hash_new_password(&state, "new_password", &input.new_password, Some(&ctx.email)).await?;
-    sqlx::query("UPDATE users SET password_hash = $2, version = version + 1 WHERE id = $1")
-        .bind(ctx.user_id)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+    accounts::set_password(&mut tx, ctx.user_id, &hash).await?;
     tokens::revoke_open_links(&mut tx, ctx.tenant_id, Some(ctx.user_id)).await?;
     let revoked = revoke_user_sessions(&mut tx, ctx.user_id, Some(ctx.session_id), "password_changed").await?;
     let tenant = ctx.tenant_id;
@@ -112,7 +108,7 @@ pub async fn change_password(
         &mut tx,
         tenant,
         &ctx.actor(),
-        AuditEvent::new("user.password_changed", "user", ctx.user_id).new_values(details),
+        AuditEvent::new(AuditAction::UserPasswordChanged, "user", ctx.user_id).new_values(details),
     )
     .await?;
     let to = Recipient {
@@ -171,7 +167,7 @@ pub async fn request_password_reset(
             &mut tx,
             c.tenant(),
             &actor,
-            AuditEvent::new("user.password_reset_requested", "user", c.user_id),
+            AuditEvent::new(AuditAction::UserPasswordResetRequested, "user", c.user_id),
         )
         .await?;
         tx.commit().await?;
@@ -216,15 +212,7 @@ pub async fn confirm_password_reset(
     if consumed != Some(user) {
         return Err(invalid_token());
     }
-    let first_name: String = sqlx::query_scalar(
-        "UPDATE users SET password_hash = $2, failed_login_count = 0, locked_until = NULL, \
-         email_verified_at = coalesce(email_verified_at, now()), version = version + 1 \
-         WHERE id = $1 RETURNING first_name",
-    )
-    .bind(user)
-    .bind(&hash)
-    .fetch_one(&mut *tx)
-    .await?;
+    let first_name = accounts::reset_password(&mut tx, user, &hash).await?;
     // Other outstanding links (reset, set-password, invitation, unlock) die with this one.
     tokens::revoke_open_links(&mut tx, tenant, Some(user)).await?;
     let revoked = revoke_user_sessions(&mut tx, user, None, "password_reset").await?;
@@ -243,7 +231,7 @@ pub async fn confirm_password_reset(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.password_reset", "user", user).new_values(details),
+        AuditEvent::new(AuditAction::UserPasswordReset, "user", user).new_values(details),
     )
     .await?;
     let to = Recipient {

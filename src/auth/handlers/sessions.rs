@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         Authz,
         budget::limit_ip,
@@ -91,7 +91,7 @@ pub async fn refresh(
                 meta: meta.clone(),
                 principal: None,
             };
-            let event = AuditEvent::new("session.revoked", "session", row.session_id)
+            let event = AuditEvent::new(AuditAction::SessionRevoked, "session", row.session_id)
                 .new_values(json!({"reason": "refresh_token_reuse", "user_id": row.user_id}));
             audit::record(&mut tx, tenant, &actor, event).await?;
             tracing::warn!(session = %row.session_id, "refresh token reuse: session family revoked");
@@ -144,7 +144,8 @@ pub async fn refresh(
     responses((status = 204, description = "Session revoked"), (status = 401, description = "Not authenticated")))]
 pub async fn logout(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) -> ApiResult<StatusCode> {
     revoke_session(&mut tx, ctx.session_id, "logout").await?;
-    let event = AuditEvent::new("session.revoked", "session", ctx.session_id).new_values(json!({"reason": "logout"}));
+    let event =
+        AuditEvent::new(AuditAction::SessionRevoked, "session", ctx.session_id).new_values(json!({"reason": "logout"}));
     audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), event).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

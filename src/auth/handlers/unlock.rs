@@ -13,7 +13,7 @@ use serde_json::json;
 use super::passwords::consume_link;
 use crate::{
     app::AppState,
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::{
         budget::limit_ip,
         model::UnlockRequest,
@@ -24,6 +24,7 @@ use crate::{
         ApiResult,
         extract::{ApiJson, ClientMeta},
     },
+    users::accounts,
 };
 
 /// Ends the lock of the account the token was mailed for. Single use; the
@@ -42,10 +43,7 @@ pub async fn unlock_account(
     let token = input.token.trim();
     let kind = TokenKind::Unlock;
     let (tenant, mut tx, user) = consume_link(&state, kind, token).await?;
-    sqlx::query("UPDATE users SET locked_until = NULL, failed_login_count = 0 WHERE id = $1")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    accounts::clear_lock(&mut tx, user).await?;
     let details = json!({"reason": "unlock_link"});
     security::record_event(
         &mut tx,
@@ -61,7 +59,7 @@ pub async fn unlock_account(
         &mut tx,
         tenant,
         &actor,
-        AuditEvent::new("user.unlocked", "user", user).new_values(details),
+        AuditEvent::new(AuditAction::UserUnlocked, "user", user).new_values(details),
     )
     .await?;
     tx.commit().await?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Done, Me, device, notice, when};
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::{
         handlers::{own_rows, sessions},
         model::{LoginAttemptView, SecurityEventView},
@@ -112,8 +112,8 @@ pub async fn end_session(State(state): State<AppState>, me: Me, Path(id): Path<U
             return Err(ApiError::not_found("Session"));
         }
         if revoke_session(&mut tx, id, "signed_out_by_user").await? > 0 {
-            let event =
-                AuditEvent::new("session.revoked", "session", id).new_values(json!({"reason": "signed_out_by_user"}));
+            let event = AuditEvent::new(AuditAction::SessionRevoked, "session", id)
+                .new_values(json!({"reason": "signed_out_by_user"}));
             audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), event).await?;
         }
         tx.commit().await?;
@@ -130,7 +130,7 @@ pub async fn end_other_sessions(me: Me) -> Response {
     let result = async {
         let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
         let revoked = revoke_user_sessions(&mut tx, ctx.user_id, Some(ctx.session_id), "signed_out_by_user").await?;
-        let event = AuditEvent::new("user.sessions_terminated", "user", ctx.user_id)
+        let event = AuditEvent::new(AuditAction::UserSessionsTerminated, "user", ctx.user_id)
             .new_values(json!({"sessions_revoked": revoked, "kept": ctx.session_id}));
         audit::record(&mut tx, ctx.tenant_id, &ctx.actor(), event).await?;
         tx.commit().await?;

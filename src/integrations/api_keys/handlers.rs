@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::authn::{KEY_PREFIX, key_hash};
 use crate::{
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     http::{
         ApiError, ApiResult,
@@ -130,7 +130,7 @@ pub async fn create_api_key(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("api_key.created", "api_key", id).new_values(json!({
+        AuditEvent::new(AuditAction::ApiKeyCreated, "api_key", id).new_values(json!({
             "name": name, "prefix": prefix, "permissions": names,
             "expires_at": audit::timestamp(input.expires_at),
         })),
@@ -194,7 +194,7 @@ pub async fn revoke_api_key(
             &mut tx,
             ctx.tenant_id,
             &ctx.actor(),
-            AuditEvent::new("api_key.revoked", "api_key", id).old(json!({ "name": name })),
+            AuditEvent::new(AuditAction::ApiKeyRevoked, "api_key", id).old(json!({ "name": name })),
         )
         .await?;
         tx.commit().await?;

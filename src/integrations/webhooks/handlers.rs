@@ -5,7 +5,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    events::{self, EVENT_TYPES, TEST_EVENT},
+    events::{self, TEST_EVENT},
     model::{
         DELIVERY_COLUMNS, DeliveryView, ENDPOINT_COLUMNS, EndpointRow, Enqueued, EventTypes, NewWebhook,
         WebhookChanges, WebhookView, WebhookWithSecret,
@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, AuditEvent},
+    audit::{self, AuditAction, AuditEvent},
     auth::Authz,
     db::TenantTx,
     http::{
@@ -120,7 +120,7 @@ pub async fn create_webhook(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("webhook.created", "webhook", id).new_values(&view),
+        AuditEvent::new(AuditAction::WebhookCreated, "webhook", id).new_values(&view),
     )
     .await?;
     tx.commit().await?;
@@ -155,7 +155,7 @@ pub async fn list_webhooks(
     responses((status = 200, body = EventTypes), (status = 403, description = "Missing tenant:manage")))]
 pub async fn list_event_types(_: Authz<perm::TenantManage>) -> ApiJson<EventTypes> {
     ApiJson(EventTypes {
-        event_types: EVENT_TYPES.to_vec(),
+        event_types: events::event_types().to_vec(),
     })
 }
 
@@ -209,7 +209,7 @@ pub async fn update_webhook(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("webhook.updated", "webhook", id)
+        AuditEvent::new(AuditAction::WebhookUpdated, "webhook", id)
             .old(&old)
             .new_values(&new),
     )
@@ -235,7 +235,7 @@ pub async fn delete_webhook(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("webhook.deleted", "webhook", id).old(&old),
+        AuditEvent::new(AuditAction::WebhookDeleted, "webhook", id).old(&old),
     )
     .await?;
     tx.commit().await?;
@@ -271,7 +271,7 @@ pub async fn rotate_secret(
         &mut tx,
         ctx.tenant_id,
         &ctx.actor(),
-        AuditEvent::new("webhook.secret_rotated", "webhook", id)
+        AuditEvent::new(AuditAction::WebhookSecretRotated, "webhook", id)
             .new_values(json!({"previous_secret_expires_at": audit::timestamp(view.previous_secret_expires_at)})),
     )
     .await?;

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::signing;
 use crate::{
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     crypto::SecretBox,
     db::{Db, TenantId},
     email::{kind::EmailTemplate, outbox},
@@ -236,7 +236,7 @@ async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Opti
         conn,
         tenant,
         &actor,
-        AuditEvent::new("webhook.disabled", "webhook", c.endpoint_id)
+        AuditEvent::new(AuditAction::WebhookDisabled, "webhook", c.endpoint_id)
             .new_values(json!({"enabled": false, "disabled_reason": reason})),
     )
     .await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenantry::{
-    audit::{self, AuditActor, AuditEvent},
+    audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantId,
     integrations::webhooks::{deliverer, worker::Deliverer},
 };
@@ -153,7 +153,7 @@ async fn a_rolled_back_change_queues_nothing() {
     let (t, token) = admin(&app).await;
     let rx = Receiver::start(Behaviour::FailFirst(0)).await;
     endpoint(&app, &token, &rx.url, json!(["project.created"])).await;
-    let event = || AuditEvent::new("project.created", "project", Uuid::new_v4());
+    let event = || AuditEvent::new(AuditAction::ProjectCreated, "project", Uuid::new_v4());
     let mut tx = app.state.db.tenant_tx(TenantId(t.id)).await.unwrap();
     audit::record(&mut tx, TenantId(t.id), &AuditActor::default(), event())
         .await
