@@ -320,6 +320,9 @@ impl Chain {
     }
 }
 
+/// One CSV record: the line it starts on, and its fields.
+type CsvRecord = (u64, Vec<Option<String>>);
+
 /// RFC 4180 records from a reader: `(first line, fields)`; an unquoted empty
 /// field is `None` (SQL NULL), a quoted one `Some("")`.
 struct CsvRecords<R> {
@@ -332,7 +335,7 @@ impl<R: BufRead> CsvRecords<R> {
         Self { input, line: 0 }
     }
 
-    fn next_record(&mut self) -> Result<Option<(u64, Vec<Option<String>>)>, VerifyError> {
+    fn next_record(&mut self) -> Result<Option<CsvRecord>, VerifyError> {
         let mut buf = String::new();
         loop {
             buf.clear();
