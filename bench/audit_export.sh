@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Audit export at scale:   bench/audit_export.sh
 #
-# Inserts BENCH_AUDIT_ROWS (1,000,000) audit rows for one tenant, chained by the
-# real trigger (`audit_logs_chain`: seq, prev_hash, SHA-256 per row), with
-# generate_series in chunks; starts `tenantry serve`; streams
+# Inserts BENCH_AUDIT_ROWS (1,000,000) audit rows for one tenant, chained with
+# the database's own `audit_row_digest` (seq, prev_hash, SHA-256 per row) in one
+# recursive CTE; starts `tenantry serve`; streams
 # `GET /api/v1/audit/export` (NDJSON) with curl to /dev/null while sampling the
 # server's RSS every 50 ms; prints rows/s, MB/s, idle and peak RSS. Then (unless
 # BENCH_AUDIT_VERIFY=0) streams the export again into `tenantry audit verify
@@ -59,9 +59,9 @@ if [[ "$current" != "$signature" ]]; then
   # The chain is sequential (each hash covers the previous one), so a recursive
   # CTE walks it in one statement, hashing each row with the database's own
   # `audit_row_digest`; the rows are then inserted with their chain fields with
-  # triggers off (session_replication_role = replica: the per-row chaining
-  # trigger would take ~10 x as long on this machine), and the chain head moved
-  # to the last row. `tenantry audit verify` below re-checks every hash.
+  # triggers off (session_replication_role = replica), and the chain head moved
+  # to the last row. Either way each row is hashed in order; this keeps it to one
+  # statement. `tenantry audit verify` below re-checks every hash.
   psql_q "$URL" <<SQL
 CREATE FUNCTION pg_temp.bench_row(t uuid, base bigint, i bigint, prev bytea) RETURNS audit_logs
 LANGUAGE sql IMMUTABLE AS \$\$
