@@ -425,7 +425,14 @@ mod tests {
             pg(r#""a\"b\\c\/d\u00e9\n\t\r\b\f\u0001\u001f\u007f😀\ud83d\ude00""#),
             "\"a\\\"b\\\\c/dé\\n\\t\\r\\b\\f\\u0001\\u001f\u{7f}😀😀\""
         );
-        for bad in [r#""\u0000""#, r#""\ud800""#, r#""\ude00x""#, "\"a\nb\"", r#""\x""#, "\"open"] {
+        for bad in [
+            r#""\u0000""#,
+            r#""\ud800""#,
+            r#""\ude00x""#,
+            "\"a\nb\"",
+            r#""\x""#,
+            "\"open",
+        ] {
             assert!(Jsonb::parse(bad).is_err(), "{bad}");
         }
     }

@@ -128,7 +128,9 @@ pub fn verify(input: impl BufRead, format: FileFormat, allow_partial: bool) -> R
         }
         FileFormat::Csv => {
             let mut records = CsvRecords::new(input);
-            let header = records.next_record()?.ok_or_else(|| broken(1, "header", "a CSV header", "nothing"))?;
+            let header = records
+                .next_record()?
+                .ok_or_else(|| broken(1, "header", "a CSV header", "nothing"))?;
             let names: Vec<&str> = header.1.iter().map(|f| f.as_deref().unwrap_or("")).collect();
             if names != CSV_COLUMNS {
                 return Err(broken(1, "header", CSV_COLUMNS.join(","), names.join(",")));
@@ -291,7 +293,11 @@ impl Chain {
                 ));
             }
             None if !self.allow_partial && !row.prev_hash.is_empty() => {
-                return Err(fail("prev_hash", "empty (the chain's first row)".into(), row.prev_hash.clone()));
+                return Err(fail(
+                    "prev_hash",
+                    "empty (the chain's first row)".into(),
+                    row.prev_hash.clone(),
+                ));
             }
             None => {}
         }
@@ -314,6 +320,9 @@ impl Chain {
     }
 }
 
+/// One CSV record: the line it starts on, and its fields.
+type CsvRecord = (u64, Vec<Option<String>>);
+
 /// RFC 4180 records from a reader: `(first line, fields)`; an unquoted empty
 /// field is `None` (SQL NULL), a quoted one `Some("")`.
 struct CsvRecords<R> {
@@ -326,7 +335,7 @@ impl<R: BufRead> CsvRecords<R> {
         Self { input, line: 0 }
     }
 
-    fn next_record(&mut self) -> Result<Option<(u64, Vec<Option<String>>)>, VerifyError> {
+    fn next_record(&mut self) -> Result<Option<CsvRecord>, VerifyError> {
         let mut buf = String::new();
         loop {
             buf.clear();

@@ -368,7 +368,11 @@ mod tests {
             assert!(text.contains("\"enabled\": true"), "{text}");
         }
         assert!(r.text.contains("https://hooks.acme.test/in?a=1&b=<2>"), "{}", r.text);
-        assert!(r.html.contains("hooks.acme.test") && r.html.contains("a=1&amp;b=&lt;2&gt;"), "{}", r.html);
+        assert!(
+            r.html.contains("hooks.acme.test") && r.html.contains("a=1&amp;b=&lt;2&gt;"),
+            "{}",
+            r.html
+        );
         assert!(!r.text.contains("Security alert") && !r.text.contains("reset your password"));
         let without_error = json!({"endpoint_url": "https://x.test/", "endpoint_id": "e-1"});
         let r = t.render(EmailTemplate::WebhookDisabled, &TO, &without_error).unwrap();

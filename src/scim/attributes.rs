@@ -114,7 +114,14 @@ impl Projection {
                         .filter(|(top, _)| *top == lower)
                         .filter_map(|(_, sub)| sub.as_deref())
                         .collect();
-                    Some((k, if subs.is_empty() { v } else { filter_subs(v, &subs, false) }))
+                    Some((
+                        k,
+                        if subs.is_empty() {
+                            v
+                        } else {
+                            filter_subs(v, &subs, false)
+                        },
+                    ))
                 })
                 .collect();
         }

@@ -82,7 +82,11 @@ async fn an_export_verifies_offline_and_tampering_is_reported_at_its_row() {
     let t = app.seed_tenant("acme").await;
     let admin = t.token(&app, "tenant_admin").await;
     let r = app
-        .post("/api/v1/projects", &admin, json!({"name": "Ünïcode \"quoted\" 😀", "description": "a\\b"}))
+        .post(
+            "/api/v1/projects",
+            &admin,
+            json!({"name": "Ünïcode \"quoted\" 😀", "description": "a\\b"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     awkward_rows(&app, t.id).await;
@@ -92,7 +96,10 @@ async fn an_export_verifies_offline_and_tampering_is_reported_at_its_row() {
     let ndjson = export(&app, &admin, "ndjson").await;
     let rows = ndjson.lines().count();
     assert!(rows >= 8, "{ndjson}");
-    assert!(ndjson.contains("1.50") && ndjson.contains(": 1000"), "numbers as jsonb prints them: {ndjson}");
+    assert!(
+        ndjson.contains("1.50") && ndjson.contains(": 1000"),
+        "numbers as jsonb prints them: {ndjson}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let (code, out) = run_verify(&dir, "export.ndjson", &ndjson).await;
     assert_eq!(code, 0, "{out}");
@@ -133,7 +140,10 @@ async fn an_export_verifies_offline_and_tampering_is_reported_at_its_row() {
     removed.remove(3);
     let (code, out) = run_verify(&dir, "removed.ndjson", &removed.join("\n")).await;
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("line 4,") && out.contains("seq does not verify: expected 4, found 5"), "{out}");
+    assert!(
+        out.contains("line 4,") && out.contains("seq does not verify: expected 4, found 5"),
+        "{out}"
+    );
     // The first row removed: the chain no longer starts at 1 (unless partial).
     let (code, out) = run_verify(&dir, "headless.ndjson", &lines[1..].join("\n")).await;
     assert_eq!(code, 1, "{out}");
@@ -145,7 +155,11 @@ async fn an_export_verifies_offline_and_tampering_is_reported_at_its_row() {
     let (before, gone, next) = (row(1), row(2), row(3));
     let forged = lines[3]
         .replacen(gone["hash"].as_str().unwrap(), before["hash"].as_str().unwrap(), 1)
-        .replacen(&format!("\"seq\":{},", next["seq"]), &format!("\"seq\":{},", gone["seq"]), 1);
+        .replacen(
+            &format!("\"seq\":{},", next["seq"]),
+            &format!("\"seq\":{},", gone["seq"]),
+            1,
+        );
     let mut relinked: Vec<&str> = lines.clone();
     relinked[3] = &forged;
     relinked.remove(2);
@@ -180,10 +194,25 @@ impl Gen {
 
     fn string(&mut self) -> String {
         const PIECES: [&str; 14] = [
-            "a", "B", "é", "😀", "\\\"", "\\\\", "\\n", "\\t", "\\u0007", "\\u00e9", "/", "\\/", "\\ud83d\\ude00", " ",
+            "a",
+            "B",
+            "é",
+            "😀",
+            "\\\"",
+            "\\\\",
+            "\\n",
+            "\\t",
+            "\\u0007",
+            "\\u00e9",
+            "/",
+            "\\/",
+            "\\ud83d\\ude00",
+            " ",
         ];
         let len = self.next(6);
-        let body: String = (0..len).map(|_| PIECES[self.next(PIECES.len() as u64) as usize]).collect();
+        let body: String = (0..len)
+            .map(|_| PIECES[self.next(PIECES.len() as u64) as usize])
+            .collect();
         format!("\"{body}\"")
     }
 
@@ -195,7 +224,11 @@ impl Gen {
         s.push_str(&(self.next(2000) as i64 - 5).max(0).to_string());
         if self.next(2) == 0 {
             s.push('.');
-            s.push_str(&format!("{:0width$}", self.next(1000), width = 1 + self.next(4) as usize));
+            s.push_str(&format!(
+                "{:0width$}",
+                self.next(1000),
+                width = 1 + self.next(4) as usize
+            ));
         }
         if self.next(3) == 0 {
             s.push_str(["e", "E", "e+", "e-", "E-"][self.next(5) as usize]);
@@ -229,11 +262,12 @@ async fn jsonb_text_matches_postgresql_on_generated_documents() {
     let db = TestDb::new().await;
     let mut rng = Gen(0x9E37_79B9_7F4A_7C15);
     let docs: Vec<String> = (0..2000).map(|_| rng.value(0)).collect();
-    let pg: Vec<String> = sqlx::query_scalar("SELECT d::jsonb::text FROM unnest($1::text[]) WITH ORDINALITY AS x(d, n) ORDER BY n")
-        .bind(&docs)
-        .fetch_all(&mut db.superuser().await)
-        .await
-        .unwrap();
+    let pg: Vec<String> =
+        sqlx::query_scalar("SELECT d::jsonb::text FROM unnest($1::text[]) WITH ORDINALITY AS x(d, n) ORDER BY n")
+            .bind(&docs)
+            .fetch_all(&mut db.superuser().await)
+            .await
+            .unwrap();
     for (doc, expected) in docs.iter().zip(&pg) {
         let ours = Jsonb::parse(doc).unwrap_or_else(|e| panic!("{doc}: {e}")).to_pg_text();
         assert_eq!(&ours, expected, "input: {doc}");

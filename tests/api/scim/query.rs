@@ -38,7 +38,10 @@ async fn users_and_groups_sort_on_fixed_columns_with_case_rules() {
     user(&app, &token, "s-c@acme.test", "Cy", "charlie", "C3").await;
     user(&app, &token, "s-a@acme.test", "Al", "alpha", "a1").await;
 
-    assert_eq!(user_names(&app, &token, "").await, ["s-b@acme.test", "s-c@acme.test", "s-a@acme.test"]);
+    assert_eq!(
+        user_names(&app, &token, "").await,
+        ["s-b@acme.test", "s-c@acme.test", "s-a@acme.test"]
+    );
     assert_eq!(
         user_names(&app, &token, "sortBy=userName").await,
         ["s-a@acme.test", "s-b@acme.test", "s-c@acme.test"]
@@ -156,7 +159,11 @@ async fn attributes_and_excluded_attributes_shape_every_answer() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body.get("emails").is_none() && r.body.get("groups").is_none(), "{}", r.body);
+    assert!(
+        r.body.get("emails").is_none() && r.body.get("groups").is_none(),
+        "{}",
+        r.body
+    );
     assert_eq!(r.body["id"], id.as_str());
     assert_eq!(r.body["name"]["givenName"], "Al");
     assert!(r.body["name"].get("familyName").is_none());
@@ -164,7 +171,15 @@ async fn attributes_and_excluded_attributes_shape_every_answer() {
 
     // On a write's answer.
     let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "s-b@acme.test"});
-    let r = scim(&app, Method::POST, "/Users?attributes=userName", &token, Some(body), None).await;
+    let r = scim(
+        &app,
+        Method::POST,
+        "/Users?attributes=userName",
+        &token,
+        Some(body),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(keys(&r.body), ["id", "meta", "schemas", "userName"]);
 
@@ -182,10 +197,26 @@ async fn attributes_and_excluded_attributes_shape_every_answer() {
     let group = |q: &str| format!("/Groups/{gid}?{q}");
     let r = scim(&app, Method::GET, &group("attributes=displayName"), &token, None, None).await;
     assert_eq!(keys(&r.body), ["displayName", "id", "meta", "schemas"]);
-    let r = scim(&app, Method::GET, &group("attributes=members.value"), &token, None, None).await;
+    let r = scim(
+        &app,
+        Method::GET,
+        &group("attributes=members.value"),
+        &token,
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.body["members"], json!([{"value": id}]));
     assert!(r.body.get("displayName").is_none());
-    let r = scim(&app, Method::GET, &group("excludedAttributes=members"), &token, None, None).await;
+    let r = scim(
+        &app,
+        Method::GET,
+        &group("excludedAttributes=members"),
+        &token,
+        None,
+        None,
+    )
+    .await;
     assert!(r.body.get("members").is_none() && r.body["displayName"] == "Ops");
     let r = scim(&app, Method::GET, "/Groups?attributes=displayName", &token, None, None).await;
     assert_eq!(keys(&r.body["Resources"][0]), ["displayName", "id", "meta", "schemas"]);

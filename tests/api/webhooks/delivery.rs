@@ -255,7 +255,11 @@ async fn after_the_last_retry_the_endpoint_is_disabled_and_admins_are_emailed() 
         .render(tenantry::email::kind::EmailTemplate::WebhookDisabled, &tenant, context)
         .unwrap();
     assert!(mail.text.contains(&rx.url) && mail.text.contains("the endpoint answered 500"));
-    assert!(mail.text.contains(&format!("PUT /api/v1/webhooks/{id}")), "{}", mail.text);
+    assert!(
+        mail.text.contains(&format!("PUT /api/v1/webhooks/{id}")),
+        "{}",
+        mail.text
+    );
     let security_alerts: i64 =
         sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE tenant_id = $1 AND template = 'security_alert'")
             .bind(t.id)

@@ -13,7 +13,7 @@ use tenantry::{
 };
 use uuid::Uuid;
 
-use super::receiver::{Behaviour, Receiver, Received, verify};
+use super::receiver::{Behaviour, Received, Receiver, verify};
 use crate::{
     helpers::{TestApp, TestConfig},
     production::key_rotation::{NEW_ENCRYPTION, OLD_ENCRYPTION, old_keys, rotate_keys, rotating_keys},
@@ -31,9 +31,7 @@ async fn sealed(app: &TestApp, id: Uuid) -> (Vec<u8>, Vec<u8>) {
 /// Sends a test ping and runs `w` until the receiver accepted the `n`th ping
 /// (other events of the endpoint arrive too, in order).
 async fn ping(app: &TestApp, token: &str, id: Uuid, w: &Deliverer, rx: &Receiver, n: usize) -> Received {
-    let r = app
-        .post(&format!("/api/v1/webhooks/{id}/test"), token, json!({}))
-        .await;
+    let r = app.post(&format!("/api/v1/webhooks/{id}/test"), token, json!({})).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let pings = || -> Vec<Received> {
         rx.accepted()
@@ -97,17 +95,17 @@ async fn rotate_keys_re_seals_webhook_secrets_and_deliveries_keep_their_signatur
     signed_with_both(&ping(&app, &token, id, &old_worker, &rx, 1).await, &second, &first);
 
     let report = rotate_keys(&app, &rotating_keys()).await;
-    assert!(
-        report.contains("webhook_endpoints: 1 re-sealed, 0 failed"),
-        "{report}"
-    );
+    assert!(report.contains("webhook_endpoints: 1 re-sealed, 0 failed"), "{report}");
 
     let after = sealed(&app, id).await;
     assert_eq!(SecretBox::key_id_of(&after.0), Some("k2"));
     assert_eq!(SecretBox::key_id_of(&after.1), Some("k2"));
     let context = seal_context(TenantId(t.id), id);
     let old_only = SecretBox::new("k1", OLD_ENCRYPTION);
-    assert!(old_only.open(&after.0, &context).is_err(), "no longer under the old key");
+    assert!(
+        old_only.open(&after.0, &context).is_err(),
+        "no longer under the old key"
+    );
     let new_only = SecretBox::new("k2", NEW_ENCRYPTION);
     assert_eq!(new_only.open_string(&after.0, &context).unwrap(), second);
     assert_eq!(new_only.open_string(&after.1, &context).unwrap(), first);
