@@ -9,6 +9,8 @@
 //!   and activity.
 //! - [`admin`]: tenant administration (users, role assignment), each page
 //!   behind the permission its API route needs.
+//! - [`settings`]: the tenant's integration and identity settings (single
+//!   sign-on, SCIM tokens, API keys, webhooks), behind `tenant:manage`.
 //! - [`session`]: the cookie session (the same `user_sessions` row a token
 //!   uses) and CSRF; [`render`]: templates and the page frame.
 //!
@@ -29,6 +31,7 @@ mod admin;
 mod links;
 mod render;
 mod session;
+mod settings;
 mod signin;
 
 use std::sync::LazyLock;
@@ -91,7 +94,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/login", get(signin::login_page).post(signin::login_submit))
         .route("/login/mfa", get(signin::mfa_page).post(signin::mfa_submit))
         .route("/login/sso", post(signin::sso_start))
-        .route("/auth/callback", get(signin::sso_callback))
+        // A sign-in's return, or an administrator's test sign-in (settings::sso).
+        .route("/auth/callback", get(settings::sso::callback))
         .route("/logout", post(signin::logout))
         .route("/end-impersonation", post(signin::end_impersonation))
         .route("/forgot-password", get(links::forgot_page).post(links::forgot_submit))
@@ -129,6 +133,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/activity", get(account::activity_page))
         .merge(admin::router())
+        .merge(settings::router())
         .layer(middleware::from_fn_with_state(state, session::require_csrf))
         .route("/console/assets/{name}", get(serve_asset))
 }

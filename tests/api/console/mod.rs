@@ -6,5 +6,7 @@ mod admin_users;
 mod browser;
 mod http;
 mod links;
+mod settings_integrations;
+mod settings_sso;
 mod signin;
 mod sso;

@@ -3,4 +3,4 @@
 
 mod delivery;
 mod endpoints;
-mod receiver;
+pub(crate) mod receiver;
