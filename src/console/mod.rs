@@ -94,8 +94,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/login", get(signin::login_page).post(signin::login_submit))
         .route("/login/mfa", get(signin::mfa_page).post(signin::mfa_submit))
         .route("/login/sso", post(signin::sso_start))
-        // A sign-in's return, or an administrator's test sign-in (settings::sso).
-        .route("/auth/callback", get(settings::sso::callback))
+        // A sign-in's return, or an administrator's test sign-in (settings::sso_test).
+        .route("/auth/callback", get(settings::sso_test::callback))
         .route("/logout", post(signin::logout))
         .route("/end-impersonation", post(signin::end_impersonation))
         .route("/forgot-password", get(links::forgot_page).post(links::forgot_submit))

@@ -76,9 +76,9 @@ pub async fn start(state: &AppState, tenant: TenantId, idp: &IdpRow) -> ApiResul
                  (tenant) ID\" on the app registration's Overview page. ({detail})",
                 idp.azure_tenant_id.as_deref().unwrap_or_default()
             )),
-            (ApiError::BadGateway(detail), Provider::Google) => {
-                ApiError::BadGateway(format!("Google's sign-in configuration could not be loaded. ({detail})"))
-            }
+            (ApiError::BadGateway(detail), Provider::Google) => ApiError::BadGateway(format!(
+                "Google's sign-in configuration could not be loaded. ({detail})"
+            )),
             (e, _) => e,
         })
 }
@@ -159,8 +159,14 @@ pub async fn finish(
         Ok((_, resolution)) => {
             report.would_sign_in = true;
             match resolution {
-                Resolution::Known => format!("Would sign in to the account already linked to this identity ({}).", ident.email),
-                Resolution::Linked => format!("Would link this identity to the existing account {} and sign in.", ident.email),
+                Resolution::Known => format!(
+                    "Would sign in to the account already linked to this identity ({}).",
+                    ident.email
+                ),
+                Resolution::Linked => format!(
+                    "Would link this identity to the existing account {} and sign in.",
+                    ident.email
+                ),
                 Resolution::Provisioned => format!(
                     "Would create the account {} with the role `{}` and sign in.",
                     ident.email, idp.default_role_name

@@ -108,7 +108,12 @@ async fn validate(
     }
     v.finish()?;
     if ctx.tenant_id.0 == tenant {
-        let roles = grants::resolve_roles(conn, "default_role_name", std::slice::from_ref(&values.default_role_name)).await?;
+        let roles = grants::resolve_roles(
+            conn,
+            "default_role_name",
+            std::slice::from_ref(&values.default_role_name),
+        )
+        .await?;
         grants::ensure_can_grant(&ctx.permissions, grants::permissions_of(&roles))?;
     }
     Ok(values)

@@ -112,7 +112,11 @@ struct RoleFormView {
 
 /// The catalogue as resource rows × action columns, in catalogue order
 /// (also the API-key page's; its markup is `_permission_matrix.html`).
-pub(in crate::console) fn matrix(ctx: &AuthCtx, checked: &[String], read_only: bool) -> (Vec<&'static str>, Vec<MatrixRow>) {
+pub(in crate::console) fn matrix(
+    ctx: &AuthCtx,
+    checked: &[String],
+    read_only: bool,
+) -> (Vec<&'static str>, Vec<MatrixRow>) {
     let split = |p: &Permission| p.as_str().split_once(':').expect("catalogue names are resource:action");
     let mut resources: Vec<&'static str> = Vec::new();
     let mut actions: Vec<&'static str> = Vec::new();

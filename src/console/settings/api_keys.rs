@@ -68,7 +68,10 @@ struct ListView {
 }
 
 async fn all_keys(me: Admin) -> Result<Vec<ApiKeyView>, ApiError> {
-    let page = PageParams { page: 1, page_size: 100 };
+    let page = PageParams {
+        page: 1,
+        page_size: 100,
+    };
     let ApiJson(page) = keys::list_api_keys(me.authz, ApiQuery(page)).await?;
     Ok(page.items)
 }

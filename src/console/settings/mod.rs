@@ -1,5 +1,5 @@
 //! Tenant settings for integration and identity, each behind `tenant:manage`
-//! like its API routes: single sign-on ([`sso`]), SCIM tokens ([`scim`]),
+//! like its API routes: single sign-on ([`sso`], [`sso_test`]), SCIM tokens ([`scim`]),
 //! API keys ([`api_keys`]) and webhooks ([`webhooks`]).
 //!
 //! Pages call the API's own handlers and service functions, so validation,
@@ -12,7 +12,8 @@
 
 mod api_keys;
 mod scim;
-pub(super) mod sso;
+mod sso;
+pub(super) mod sso_test;
 mod webhooks;
 
 use std::sync::LazyLock;
@@ -53,7 +54,7 @@ pub fn router() -> Router<AppState> {
         .route(&COPY_JS_URL, get(copy_js))
         .route("/admin/sso", get(sso::overview_page))
         .route("/admin/sso/{provider}", get(sso::provider_page).post(sso::save_submit))
-        .route("/admin/sso/{provider}/test", post(sso::test_submit))
+        .route("/admin/sso/{provider}/test", post(sso_test::test_submit))
         .route(
             "/admin/sso/{provider}/delete",
             get(sso::delete_page).post(sso::delete_submit),
@@ -65,13 +66,19 @@ pub fn router() -> Router<AppState> {
             get(scim::revoke_page).post(scim::revoke_submit),
         )
         .route("/admin/api-keys", get(api_keys::list_page))
-        .route("/admin/api-keys/new", get(api_keys::new_page).post(api_keys::create_submit))
+        .route(
+            "/admin/api-keys/new",
+            get(api_keys::new_page).post(api_keys::create_submit),
+        )
         .route(
             "/admin/api-keys/{id}/revoke",
             get(api_keys::revoke_page).post(api_keys::revoke_submit),
         )
         .route("/admin/webhooks", get(webhooks::list_page))
-        .route("/admin/webhooks/new", get(webhooks::new_page).post(webhooks::create_submit))
+        .route(
+            "/admin/webhooks/new",
+            get(webhooks::new_page).post(webhooks::create_submit),
+        )
         .route(
             "/admin/webhooks/{id}",
             get(webhooks::endpoint_page).post(webhooks::update_submit),
@@ -164,7 +171,13 @@ struct SecretView {
 }
 
 /// The page that shows a new secret, this once.
-fn secret_page(frame: Frame, title: String, text: &'static str, items: Vec<CopyItem>, next: (String, &'static str)) -> Response {
+fn secret_page(
+    frame: Frame,
+    title: String,
+    text: &'static str,
+    items: Vec<CopyItem>,
+    next: (String, &'static str),
+) -> Response {
     let mut res = render::ok(
         "settings_secret.html",
         SecretView {

@@ -96,7 +96,12 @@ fn new_form(status: StatusCode, frame: Frame, form: CreateForm, errors: Vec<Stri
 }
 
 pub async fn new_page(me: Admin) -> Response {
-    new_form(StatusCode::OK, me.frame("/admin/scim"), CreateForm::default(), Vec::new())
+    new_form(
+        StatusCode::OK,
+        me.frame("/admin/scim"),
+        CreateForm::default(),
+        Vec::new(),
+    )
 }
 
 pub async fn create_submit(
@@ -154,7 +159,14 @@ pub async fn revoke_page(me: Admin, Path(id): Path<Uuid>) -> Response {
         token.name, token.prefix
     );
     let action = format!("/admin/scim/{id}/revoke");
-    confirm_page(frame, "Revoke SCIM token", &text, &action, "Revoke token", "/admin/scim")
+    confirm_page(
+        frame,
+        "Revoke SCIM token",
+        &text,
+        &action,
+        "Revoke token",
+        "/admin/scim",
+    )
 }
 
 pub async fn revoke_submit(me: Admin, Path(id): Path<Uuid>) -> Response {

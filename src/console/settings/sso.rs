@@ -4,14 +4,11 @@
 //! secret and audit rows are the same. The client secret is never shown back,
 //! only whether one is set.
 //!
-//! "Test sign-in" runs the provider's flow from here (`oauth::test_sign_in`)
-//! and reports what came back, without signing anyone in: the provider
-//! returns to the ordinary `/auth/callback`, which [`callback`] hands to the
-//! test when this browser started one (its cookie holds the state).
+//! "Test sign-in" is in [`super::sso_test`].
 
 use axum::{
-    extract::{FromRequestParts, Path, Query, Request, State},
-    http::{StatusCode, header},
+    extract::{Path, Query, State},
+    http::StatusCode,
     response::Response,
 };
 use serde::{Deserialize, Serialize};
@@ -22,27 +19,22 @@ use crate::{
     console::{
         render::{self, Frame},
         see_other,
-        session::{Console, clear_cookie, cookie, redirect_with, set_cookie},
-        signin,
+        session::Console,
     },
     db::{TenantId, TenantTx},
-    http::{ApiError, extract::ClientMeta},
+    http::ApiError,
     oauth::{
         flow::callback_url,
-        model::{CallbackBody, CreateIdentityProvider, IdpRow, Provider, UpdateIdentityProvider},
+        model::{CreateIdentityProvider, IdpRow, Provider, UpdateIdentityProvider},
         repo,
-        test_sign_in::{self, TestReport},
     },
     rbac::{perm, repo as roles_repo},
     tenants::identity_providers::{create_provider, delete_provider, update_provider},
 };
 
-type Admin = Console<perm::TenantManage>;
+pub(super) type Admin = Console<perm::TenantManage>;
 
-/// Holds `{provider}.{state}` of a test sign-in started in this browser.
-const TEST_COOKIE: &str = "tenantry_sso_test";
-
-fn title(p: Provider) -> &'static str {
+pub(super) fn title(p: Provider) -> &'static str {
     match p {
         Provider::Microsoft => "Microsoft Entra ID",
         Provider::Google => "Google Workspace",
@@ -50,7 +42,11 @@ fn title(p: Provider) -> &'static str {
 }
 
 /// The tenant's configuration of `provider`, if any.
-async fn configured(tx: &mut TenantTx, tenant: TenantId, provider: Provider) -> Result<Option<IdpRow>, ApiError> {
+pub(super) async fn configured(
+    tx: &mut TenantTx,
+    tenant: TenantId,
+    provider: Provider,
+) -> Result<Option<IdpRow>, ApiError> {
     let (rows, _) = repo::list(tx, tenant.0, 10, 0).await?;
     Ok(rows.into_iter().find(|r| r.kind() == provider))
 }
@@ -107,7 +103,7 @@ pub async fn overview_page(State(state): State<AppState>, me: Admin, Query(done)
 
 /// The form's fields (checkboxes are present only when ticked).
 #[derive(Default, Deserialize)]
-pub struct ProviderForm {
+pub(super) struct ProviderForm {
     #[serde(default)]
     client_id: String,
     /// Blank keeps the stored secret.
@@ -125,7 +121,7 @@ pub struct ProviderForm {
 }
 
 impl ProviderForm {
-    fn from_row(row: &IdpRow) -> Self {
+    pub(super) fn from_row(row: &IdpRow) -> Self {
         ProviderForm {
             client_id: row.client_id.clone().unwrap_or_default(),
             client_secret: String::new(),
@@ -147,7 +143,7 @@ impl ProviderForm {
 }
 
 #[derive(Serialize)]
-struct ProviderView {
+pub(super) struct ProviderView {
     frame: Frame,
     copy_js: &'static str,
     key: &'static str,
@@ -169,15 +165,15 @@ struct ProviderView {
 
 /// What the provider page needs besides the form: roles to choose from and
 /// the stored row.
-struct Context {
+pub(super) struct Context {
     frame: Frame,
-    provider: Provider,
-    row: Option<IdpRow>,
+    pub(super) provider: Provider,
+    pub(super) row: Option<IdpRow>,
     roles: Vec<String>,
     redirect_uri: String,
 }
 
-async fn context(state: &AppState, me: &mut Admin, provider: &str) -> Result<Context, ApiError> {
+pub(super) async fn context(state: &AppState, me: &mut Admin, provider: &str) -> Result<Context, ApiError> {
     let provider = Provider::from_path(provider)?;
     let tenant = me.authz.ctx.tenant_id;
     let row = configured(&mut me.authz.tx, tenant, provider).await?;
@@ -191,7 +187,12 @@ async fn context(state: &AppState, me: &mut Admin, provider: &str) -> Result<Con
     })
 }
 
-fn provider_view(c: Context, form: ProviderForm, errors: Vec<String>, notice: Option<&'static str>) -> ProviderView {
+pub(super) fn provider_view(
+    c: Context,
+    form: ProviderForm,
+    errors: Vec<String>,
+    notice: Option<&'static str>,
+) -> ProviderView {
     ProviderView {
         frame: c.frame,
         copy_js: COPY_JS_URL.as_str(),
@@ -217,7 +218,7 @@ fn provider_view(c: Context, form: ProviderForm, errors: Vec<String>, notice: Op
     }
 }
 
-fn show(status: StatusCode, view: ProviderView) -> Response {
+pub(super) fn show(status: StatusCode, view: ProviderView) -> Response {
     render::page(status, "settings_sso_provider.html", view)
 }
 
@@ -339,97 +340,4 @@ pub async fn delete_submit(me: Admin, Path(provider): Path<String>) -> Response 
         Ok(()) => see_other("/admin/sso?done=deleted"),
         Err(e) => refused(e),
     }
-}
-
-/// Starts a test sign-in: the browser goes to the provider, with a cookie
-/// that routes its return to [`callback`]'s test branch.
-pub async fn test_submit(State(state): State<AppState>, mut me: Admin, Path(provider): Path<String>) -> Response {
-    let c = match context(&state, &mut me, &provider).await {
-        Ok(c) => c,
-        Err(e) => return refused(e),
-    };
-    let Some(row) = c.row.clone() else {
-        return see_other(&format!("/admin/sso/{}", c.provider.as_str()));
-    };
-    let tenant = me.authz.ctx.tenant_id;
-    drop(me.authz.tx);
-    match test_sign_in::start(&state, tenant, &row).await {
-        Ok(start) => {
-            let value = format!("{}.{}", c.provider.as_str(), start.state);
-            redirect_with(
-                &start.authorization_url,
-                [set_cookie(&state, TEST_COOKIE, &value, 600)],
-            )
-        }
-        Err(e) if fixable(&e) => {
-            let status = e.status();
-            let errors = vec![format!("Test sign-in failed: {e}")];
-            show(status, provider_view(c, ProviderForm::from_row(&row), errors, None))
-        }
-        Err(e) => refused(e),
-    }
-}
-
-#[derive(Serialize)]
-struct TestView {
-    frame: Frame,
-    key: &'static str,
-    title: &'static str,
-    report: Option<TestReport>,
-    error: Option<String>,
-}
-
-/// `/auth/callback`: the return of a test sign-in this browser started (its
-/// cookie names the same state), else an ordinary sign-in.
-pub async fn callback(State(state): State<AppState>, request: Request) -> Response {
-    let (mut parts, _) = request.into_parts();
-    let body: CallbackBody = Query::try_from_uri(&parts.uri)
-        .map(|Query(b)| b)
-        .unwrap_or_default();
-    let pending = cookie(&parts.headers, TEST_COOKIE).and_then(|v| {
-        let (provider, state_token) = v.split_once('.')?;
-        let same = body
-            .state
-            .as_deref()
-            .is_some_and(|s| crate::crypto::ct_eq(s.as_bytes(), state_token.as_bytes()));
-        same.then(|| Provider::from_path(provider).ok()).flatten()
-    });
-    if let Some(provider) = pending {
-        let me = match Admin::from_request_parts(&mut parts, &state).await {
-            Ok(me) => me,
-            Err(res) => return res,
-        };
-        let mut res = test_return(&state, me, provider, body).await;
-        res.headers_mut()
-            .append(header::SET_COOKIE, clear_cookie(&state, TEST_COOKIE));
-        return res;
-    }
-    let meta = ClientMeta::from_request_parts(&mut parts, &state)
-        .await
-        .unwrap_or_else(|never| match never {});
-    signin::sso_callback(State(state), meta, parts.headers, Query(body)).await
-}
-
-async fn test_return(state: &AppState, me: Admin, provider: Provider, body: CallbackBody) -> Response {
-    let frame = me.frame("/admin/sso");
-    let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
-    let row = match configured(&mut tx, ctx.tenant_id, provider).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return see_other("/admin/sso"),
-        Err(e) => return refused(e),
-    };
-    drop(tx);
-    let (report, error, status) = match test_sign_in::finish(state, ctx.tenant_id, &row, body, &ctx.meta).await {
-        Ok(report) => (Some(report), None, StatusCode::OK),
-        Err(ApiError::Internal(e)) => return render::api_error(ApiError::Internal(e)),
-        Err(e) => (None, Some(e.to_string()), e.status()),
-    };
-    let view = TestView {
-        frame,
-        key: provider.as_str(),
-        title: title(provider),
-        report,
-        error,
-    };
-    render::page(status, "settings_sso_test.html", view)
 }

@@ -62,7 +62,10 @@ impl From<WebhookView> for EndpointRow {
 }
 
 fn all() -> PageParams {
-    PageParams { page: 1, page_size: 100 }
+    PageParams {
+        page: 1,
+        page_size: 100,
+    }
 }
 
 #[derive(Serialize)]
@@ -269,12 +272,7 @@ pub async fn endpoint_page(
     render::ok("settings_webhook.html", view)
 }
 
-pub async fn update_submit(
-    State(state): State<AppState>,
-    me: Admin,
-    Path(id): Path<Uuid>,
-    body: Bytes,
-) -> Response {
+pub async fn update_submit(State(state): State<AppState>, me: Admin, Path(id): Path<Uuid>, body: Bytes) -> Response {
     let frame = me.frame("/admin/webhooks");
     let form = parse(&body);
     let changes = WebhookChanges {
@@ -373,10 +371,7 @@ pub async fn delete_page(me: Admin, Path(id): Path<Uuid>) -> Response {
         "Delete the webhook to {}? Its delivery log is deleted with it, and nothing more is sent to it.",
         hook.url
     );
-    let (action, back) = (
-        format!("/admin/webhooks/{id}/delete"),
-        format!("/admin/webhooks/{id}"),
-    );
+    let (action, back) = (format!("/admin/webhooks/{id}/delete"), format!("/admin/webhooks/{id}"));
     confirm_page(frame, "Delete webhook", &text, &action, "Delete webhook", &back)
 }
 

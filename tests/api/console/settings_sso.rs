@@ -66,7 +66,11 @@ async fn an_admin_connects_entra_tests_the_sign_in_and_sees_clear_errors() {
     b.fill("Client secret", SECRET).await;
     b.fill("Directory (tenant) ID", TID).await;
     b.fill("Allowed email domains", "acme.test").await;
-    b.labelled("Create accounts on first sign-in").await.click().await.unwrap();
+    b.labelled("Create accounts on first sign-in")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.labelled("Role of new accounts")
         .await
         .select_by_value("viewer")
@@ -79,6 +83,8 @@ async fn an_admin_connects_entra_tests_the_sign_in_and_sees_clear_errors() {
     assert_eq!(value(&b, "client_secret").await, "", "the secret is never shown back");
     let html = b.client.source().await.unwrap();
     assert!(!html.contains(SECRET));
+    // Tall enough for the whole form.
+    b.client.set_window_size(1200, 1400).await.unwrap();
     b.screenshot("settings-sso").await;
 
     // Test sign-in: the provider's answer is reported, nobody is signed in.
@@ -87,7 +93,10 @@ async fn an_admin_connects_entra_tests_the_sign_in_and_sees_clear_errors() {
     let text = b.text().await;
     assert!(text.contains("Test sign-in: Microsoft Entra ID"), "{text}");
     assert!(text.contains(&idp.entra_issuer(TID)), "issuer: {text}");
-    assert!(text.contains("pairwise-oid-ada") && text.contains("oid-ada"), "subject: {text}");
+    assert!(
+        text.contains("pairwise-oid-ada") && text.contains("oid-ada"),
+        "subject: {text}"
+    );
     assert!(
         text.contains("Would create the account ada@acme.test with the role `viewer`"),
         "{text}"
@@ -204,10 +213,7 @@ async fn the_default_role_cannot_exceed_the_admins_own_permissions() {
         .unwrap();
     b.press("Save connection").await;
     let text = b.text().await;
-    assert!(
-        text.contains("You cannot grant permissions you do not hold"),
-        "{text}"
-    );
+    assert!(text.contains("You cannot grant permissions you do not hold"), "{text}");
     let mut su = app.db.superuser().await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_identity_providers")
         .fetch_one(&mut su)
