@@ -13,6 +13,8 @@
 //!   dashboard with server-drawn SVG charts, tenants, impersonation, security.
 //! - [`tenant`]: the tenant's work and oversight pages (CSV import, projects
 //!   and documents, search, audit log, overview), likewise.
+//! - [`settings`]: the tenant's integration and identity settings (single
+//!   sign-on, SCIM tokens, API keys, webhooks), behind `tenant:manage`.
 //! - [`session`]: the cookie session (the same `user_sessions` row a token
 //!   uses) and CSRF; [`render`]: templates and the page frame.
 //!
@@ -34,6 +36,7 @@ mod links;
 mod platform;
 mod render;
 mod session;
+mod settings;
 mod signin;
 mod tenant;
 
@@ -108,7 +111,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/login", get(signin::login_page).post(signin::login_submit))
         .route("/login/mfa", get(signin::mfa_page).post(signin::mfa_submit))
         .route("/login/sso", post(signin::sso_start))
-        .route("/auth/callback", get(signin::sso_callback))
+        // A sign-in's return, or an administrator's test sign-in (settings::sso_test).
+        .route("/auth/callback", get(settings::sso_test::callback))
         .route("/logout", post(signin::logout))
         .route("/end-impersonation", post(signin::end_impersonation))
         .route("/forgot-password", get(links::forgot_page).post(links::forgot_submit))
@@ -148,6 +152,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(admin::router())
         .merge(platform::router())
         .merge(tenant::router())
+        .merge(settings::router())
         .layer(middleware::from_fn_with_state(state, session::require_csrf))
         .route("/console/assets/{name}", get(serve_asset))
 }

@@ -75,6 +75,19 @@ const SOURCES: &[(&str, &str)] = templates![
     "tenant_audit_row.html",
     "tenant_audit_verify.html",
     "tenant_overview.html",
+    "_permission_matrix.html",
+    "settings_secret.html",
+    "settings_confirm.html",
+    "settings_sso.html",
+    "settings_sso_provider.html",
+    "settings_sso_test.html",
+    "settings_scim.html",
+    "settings_scim_new.html",
+    "settings_api_keys.html",
+    "settings_api_key_new.html",
+    "settings_webhooks.html",
+    "settings_webhook_form.html",
+    "settings_webhook.html",
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -205,6 +218,26 @@ const NAV: &[NavEntry] = &[
         href: "/admin/roles",
         label: "Roles",
         needs: Some(Permission::RolesRead),
+    },
+    NavEntry {
+        href: "/admin/sso",
+        label: "Single sign-on",
+        needs: Some(Permission::TenantManage),
+    },
+    NavEntry {
+        href: "/admin/scim",
+        label: "SCIM provisioning",
+        needs: Some(Permission::TenantManage),
+    },
+    NavEntry {
+        href: "/admin/api-keys",
+        label: "API keys",
+        needs: Some(Permission::TenantManage),
+    },
+    NavEntry {
+        href: "/admin/webhooks",
+        label: "Webhooks",
+        needs: Some(Permission::TenantManage),
     },
     NavEntry {
         href: "/projects",

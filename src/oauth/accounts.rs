@@ -146,7 +146,8 @@ pub async fn resolve_user(
             idp.default_role_name
         )));
     }
-    // The default role was chosen by whoever configured the provider (a super admin).
+    // The default role was chosen by whoever configured the provider: a super
+    // admin, or a tenant admin holding every permission of that role.
     let user = create_user(
         tx,
         &actor(None, meta),

@@ -13,7 +13,7 @@ use super::{
     claims,
     model::{CallbackBody, IdpRow, LoginQuery, LoginStart, Provider, secret_context},
     oidc::ClientCredentials,
-    repo,
+    repo::{self, StatePurpose},
 };
 use crate::{
     app::AppState,
@@ -58,10 +58,15 @@ pub(crate) async fn tenant_by_slug(state: &AppState, slug: &str) -> ApiResult<Op
         .await?)
 }
 
+/// The redirect URI to register at the provider: FRONTEND_URL + `/auth/callback`.
+pub fn callback_url(config: &Config) -> String {
+    format!("{}{DEFAULT_CALLBACK_PATH}", config.frontend_url)
+}
+
 /// FRONTEND_URL + `/auth/callback`, or a caller's URI that is on the allow-list:
 /// the provider only ever sends codes to addresses we chose.
 fn redirect_uri(config: &Config, requested: Option<&str>) -> ApiResult<String> {
-    let default = format!("{}{DEFAULT_CALLBACK_PATH}", config.frontend_url);
+    let default = callback_url(config);
     match requested.map(str::trim).filter(|r| !r.is_empty()) {
         None => Ok(default),
         Some(r) if r == default || config.oauth_redirect_allowlist.iter().any(|a| a == r) => Ok(r.to_string()),
@@ -73,7 +78,7 @@ fn redirect_uri(config: &Config, requested: Option<&str>) -> ApiResult<String> {
 }
 
 /// The issuer whose discovery document and keys apply to this configuration.
-fn issuer(config: &Config, idp: &IdpRow) -> String {
+pub(crate) fn issuer(config: &Config, idp: &IdpRow) -> String {
     match idp.kind() {
         Provider::Microsoft => {
             format!(
@@ -87,7 +92,7 @@ fn issuer(config: &Config, idp: &IdpRow) -> String {
 }
 
 /// The tenant's own app registration, else the platform's multi-tenant one.
-fn credentials(state: &AppState, idp: &IdpRow) -> ApiResult<ClientCredentials> {
+pub(crate) fn credentials(state: &AppState, idp: &IdpRow) -> ApiResult<ClientCredentials> {
     if let Some(client_id) = &idp.client_id {
         let client_secret = match &idp.client_secret_enc {
             Some(sealed) => Some(
@@ -144,11 +149,23 @@ pub async fn oauth_login(
             .await?
             .ok_or_else(not_configured)?
     };
-    let creds = credentials(&state, &idp)?;
+    let start = begin(&state, TenantId(tenant.id), &idp, &redirect, StatePurpose::SignIn).await?;
+    Ok(ApiJson(start))
+}
 
+/// The authorization request for `idp` (scopes and hints per provider), with
+/// its state stored for `purpose`: shared by sign-ins and the console's test.
+pub(crate) async fn begin(
+    state: &AppState,
+    tenant: TenantId,
+    idp: &IdpRow,
+    redirect: &str,
+    purpose: StatePurpose,
+) -> ApiResult<LoginStart> {
+    let creds = credentials(state, idp)?;
     let mut scopes = vec!["email", "profile"];
     let mut extra = Vec::new();
-    match provider {
+    match idp.kind() {
         Provider::Microsoft => scopes.push("offline_access"),
         Provider::Google => {
             extra.push(("access_type", "offline".to_string()));
@@ -162,34 +179,35 @@ pub async fn oauth_login(
     let start = state
         .oidc
         .authorization_url(
-            &issuer(&state.config, &idp),
+            &issuer(&state.config, idp),
             &creds,
-            &redirect,
+            redirect,
             &state_token,
             &scopes,
             &extra,
         )
         .await?;
 
-    let mut tx = state.db.tenant_tx(TenantId(tenant.id)).await?;
+    let mut tx = state.db.tenant_tx(tenant).await?;
     repo::insert_state(
         &mut tx,
-        tenant.id,
+        tenant.0,
         &repo::NewState {
             state_hash: token_hash(&state_token),
-            provider,
+            purpose,
+            provider: idp.kind(),
             nonce: &start.nonce,
             pkce_verifier: &start.pkce_verifier,
-            redirect_uri: &redirect,
+            redirect_uri: redirect,
             expires_at: OffsetDateTime::now_utc() + STATE_TTL,
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(ApiJson(LoginStart {
+    Ok(LoginStart {
         authorization_url: start.url,
         state: state_token,
-    }))
+    })
 }
 
 /// What is known about a failing attempt, for the login history.
@@ -244,7 +262,7 @@ async fn callback(
     let consumed = match body.state.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => {
             let mut tx = state.db.tenant_tx(tenant_id).await?;
-            let row = repo::consume_state(&mut tx, tenant.id, provider, &token_hash(s)).await?;
+            let row = repo::consume_state(&mut tx, tenant.id, provider, StatePurpose::SignIn, &token_hash(s)).await?;
             tx.commit().await?;
             row
         }

@@ -7,6 +7,7 @@
 //! - [`oidc`]: discovery, JWKS cache, code exchange and ID-token validation.
 //! - [`claims`]: provider and tenant rules on the verified ID-token claims.
 //! - [`accounts`]: known identity → sign in; same verified email → link; else provision.
+//! - [`test_sign_in`]: an administrator's test of the configuration (reports, never signs in).
 
 pub mod accounts;
 pub mod claims;
@@ -14,6 +15,7 @@ pub mod flow;
 pub mod model;
 pub mod oidc;
 pub mod repo;
+pub mod test_sign_in;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 

@@ -86,6 +86,14 @@ pub enum OidcError {
     InvalidIdToken(String),
 }
 
+impl OidcError {
+    /// The token endpoint refused the client's own credentials (RFC 6749
+    /// §5.2 `invalid_client`): a wrong or expired client secret.
+    pub fn is_invalid_client(&self) -> bool {
+        matches!(self, Self::TokenRejected(detail) if detail.starts_with("invalid_client"))
+    }
+}
+
 impl From<OidcError> for ApiError {
     fn from(e: OidcError) -> Self {
         match e {

@@ -152,8 +152,26 @@ pub struct StateRow {
     pub redirect_uri: String,
 }
 
+/// Why a state was issued: only a callback of the same purpose consumes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatePurpose {
+    SignIn,
+    /// An administrator's test of the configuration: reports, never signs in.
+    Test,
+}
+
+impl StatePurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+            Self::Test => "test",
+        }
+    }
+}
+
 pub struct NewState<'a> {
     pub state_hash: Vec<u8>,
+    pub purpose: StatePurpose,
     pub provider: Provider,
     pub nonce: &'a str,
     pub pkce_verifier: &'a str,
@@ -163,8 +181,8 @@ pub struct NewState<'a> {
 
 pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO oauth_states (tenant_id, state_hash, provider, nonce, pkce_verifier, redirect_uri, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO oauth_states (tenant_id, state_hash, provider, nonce, pkce_verifier, redirect_uri, expires_at, purpose) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(tenant)
     .bind(&s.state_hash)
@@ -173,27 +191,31 @@ pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_
     .bind(s.pkce_verifier)
     .bind(s.redirect_uri)
     .bind(s.expires_at)
+    .bind(s.purpose.as_str())
     .execute(conn)
     .await
     .map(|_| ())
 }
 
-/// Marks the state used and returns it, when it exists for this tenant and
-/// provider, is unused and has not expired. A second call finds nothing.
+/// Marks the state used and returns it, when it exists for this tenant,
+/// provider and purpose, is unused and has not expired. A second call finds nothing.
 pub async fn consume_state(
     conn: &mut PgConnection,
     tenant: Uuid,
     provider: Provider,
+    purpose: StatePurpose,
     state_hash: &[u8],
 ) -> Result<Option<StateRow>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE oauth_states SET used_at = now() \
-         WHERE tenant_id = $1 AND state_hash = $2 AND provider = $3 AND used_at IS NULL AND expires_at > now() \
+         WHERE tenant_id = $1 AND state_hash = $2 AND provider = $3 AND purpose = $4 \
+           AND used_at IS NULL AND expires_at > now() \
          RETURNING nonce, pkce_verifier, redirect_uri",
     )
     .bind(tenant)
     .bind(state_hash)
     .bind(provider.as_str())
+    .bind(purpose.as_str())
     .fetch_optional(conn)
     .await
 }

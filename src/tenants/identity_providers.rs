@@ -1,7 +1,9 @@
-//! Identity-provider configuration per tenant (super admin only):
-//! `/api/v1/tenants/{id}/identity-providers[...]`. Client secrets are sealed
-//! with the tenant id bound as context and never leave the server. The
-//! provider model, its SQL and the sign-in flow that uses it live in `oauth`.
+//! Identity-provider configuration per tenant: the super-admin routes
+//! `/api/v1/tenants/{id}/identity-providers[...]`, and the service functions
+//! ([`create_provider`], [`update_provider`], [`delete_provider`]) they share
+//! with the tenant admin's own console page. Client secrets are sealed with
+//! the tenant id bound as context and never leave the server. The provider
+//! model, its SQL and the sign-in flow that uses it live in `oauth`.
 
 use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
@@ -9,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditEvent},
-    auth::SuperAdmin,
+    auth::{AuthCtx, SuperAdmin},
     db::TenantId,
     http::{
         ApiError, ApiResult,
@@ -23,6 +25,7 @@ use crate::{
         repo::{self, IdpValues},
     },
     pagination::{Page, PageParams},
+    rbac::grants,
 };
 
 /// A syntactically valid DNS name with at least two labels and an alphabetic
@@ -69,9 +72,11 @@ fn blank_to_none(s: Option<String>) -> Option<String> {
 }
 
 /// Checks the merged configuration of a provider; `default_role_name` must
-/// name a role of the tenant.
+/// name a role of the tenant. A tenant's own admin may only make a role the
+/// default that they could grant themselves (a super admin sets any).
 async fn validate(
     conn: &mut sqlx::PgConnection,
+    ctx: &AuthCtx,
     tenant: Uuid,
     provider: Provider,
     mut values: IdpValues,
@@ -102,6 +107,15 @@ async fn validate(
         );
     }
     v.finish()?;
+    if ctx.tenant_id.0 == tenant {
+        let roles = grants::resolve_roles(
+            conn,
+            "default_role_name",
+            std::slice::from_ref(&values.default_role_name),
+        )
+        .await?;
+        grants::ensure_can_grant(&ctx.permissions, grants::permissions_of(&roles))?;
+    }
     Ok(values)
 }
 
@@ -113,14 +127,16 @@ async fn require_tenant(conn: &mut sqlx::PgConnection, tenant: Uuid) -> ApiResul
     }
 }
 
-async fn create(
-    state: AppState,
-    SuperAdmin { ctx, mut tx }: SuperAdmin,
+/// Configures `provider` for `tenant` and audits it, in the caller's
+/// transaction (not committed).
+pub async fn create_provider(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    ctx: &AuthCtx,
     tenant: Uuid,
     provider: Provider,
     input: CreateIdentityProvider,
-) -> ApiResult<(StatusCode, ApiJson<IdentityProviderView>)> {
-    require_tenant(&mut tx, tenant).await?;
+) -> ApiResult<IdentityProviderView> {
     let mut v = Validator::new();
     if provider == Provider::Google && input.azure_tenant_id.is_some() {
         v.push("azure_tenant_id", "applies to Microsoft only");
@@ -142,16 +158,28 @@ async fn create(
             .unwrap_or_else(|| "user".into()),
         is_enabled: input.is_enabled.unwrap_or(true),
     };
-    let values = validate(&mut tx, tenant, provider, values, &mut v).await?;
-    let row = repo::insert(&mut tx, tenant, Uuid::new_v4(), provider, &values, ctx.user_id).await?;
+    let values = validate(conn, ctx, tenant, provider, values, &mut v).await?;
+    let row = repo::insert(conn, tenant, Uuid::new_v4(), provider, &values, ctx.user_id).await?;
     let view = IdentityProviderView::from(&row);
     audit::record(
-        &mut tx,
+        conn,
         TenantId(tenant),
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderCreated, "identity_provider", row.id).new_values(&view),
     )
     .await?;
+    Ok(view)
+}
+
+async fn create(
+    state: AppState,
+    SuperAdmin { ctx, mut tx }: SuperAdmin,
+    tenant: Uuid,
+    provider: Provider,
+    input: CreateIdentityProvider,
+) -> ApiResult<(StatusCode, ApiJson<IdentityProviderView>)> {
+    require_tenant(&mut tx, tenant).await?;
+    let view = create_provider(&state, &mut tx, &ctx, tenant, provider, input).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
@@ -203,7 +231,6 @@ pub async fn list_identity_providers(
 }
 
 async fn load(tx: &mut sqlx::PgConnection, tenant: Uuid, id: Uuid) -> ApiResult<IdpRow> {
-    require_tenant(tx, tenant).await?;
     repo::get(tx, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("Identity provider"))
@@ -222,7 +249,23 @@ pub async fn update_identity_provider(
     ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(input): ApiJson<UpdateIdentityProvider>,
 ) -> ApiResult<ApiJson<IdentityProviderView>> {
-    let old = load(&mut tx, tenant, id).await?;
+    require_tenant(&mut tx, tenant).await?;
+    let view = update_provider(&state, &mut tx, &ctx, tenant, id, input).await?;
+    tx.commit().await?;
+    Ok(ApiJson(view))
+}
+
+/// Changes provider `id` of `tenant` (absent fields kept) and audits it, in
+/// the caller's transaction (not committed).
+pub async fn update_provider(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    ctx: &AuthCtx,
+    tenant: Uuid,
+    id: Uuid,
+    input: UpdateIdentityProvider,
+) -> ApiResult<IdentityProviderView> {
+    let old = load(conn, tenant, id).await?;
     let provider = old.kind();
     let mut v = Validator::new();
     if provider == Provider::Google && input.azure_tenant_id.is_some() {
@@ -261,11 +304,11 @@ pub async fn update_identity_provider(
             .unwrap_or_else(|| old.default_role_name.clone()),
         is_enabled: input.is_enabled.unwrap_or(old.is_enabled),
     };
-    let values = validate(&mut tx, tenant, provider, values, &mut v).await?;
-    let row = repo::update(&mut tx, tenant, id, &values, ctx.user_id).await?;
+    let values = validate(conn, ctx, tenant, provider, values, &mut v).await?;
+    let row = repo::update(conn, tenant, id, &values, ctx.user_id).await?;
     let view = IdentityProviderView::from(&row);
     audit::record(
-        &mut tx,
+        conn,
         TenantId(tenant),
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderUpdated, "identity_provider", id)
@@ -273,8 +316,7 @@ pub async fn update_identity_provider(
             .new_values(&view),
     )
     .await?;
-    tx.commit().await?;
-    Ok(ApiJson(view))
+    Ok(view)
 }
 
 /// Removes a provider; its users keep their accounts (and can use a password
@@ -287,18 +329,26 @@ pub async fn delete_identity_provider(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
     ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let old = load(&mut tx, tenant, id).await?;
-    repo::delete(&mut tx, tenant, id).await?;
+    require_tenant(&mut tx, tenant).await?;
+    delete_provider(&mut tx, &ctx, tenant, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes provider `id` of `tenant` and audits it, in the caller's
+/// transaction (not committed).
+pub async fn delete_provider(conn: &mut sqlx::PgConnection, ctx: &AuthCtx, tenant: Uuid, id: Uuid) -> ApiResult<()> {
+    let old = load(conn, tenant, id).await?;
+    repo::delete(conn, tenant, id).await?;
     audit::record(
-        &mut tx,
+        conn,
         TenantId(tenant),
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderDeleted, "identity_provider", id)
             .old(IdentityProviderView::from(&old)),
     )
     .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ use axum::{
 };
 use serde::Deserialize;
 
+pub(super) use roles::{MatrixRow, matrix};
+pub(super) use user_page::expiry;
+
 use super::render;
 use crate::{app::AppState, http::ApiError};
 

@@ -85,14 +85,14 @@ pub async fn list_page(me: Console<perm::RolesRead>, Query(done): Query<Done>) -
 
 /// One checkbox of the matrix (`None` where the catalogue has no such pair).
 #[derive(Serialize)]
-struct Cell {
+pub(in crate::console) struct Cell {
     name: String,
     checked: bool,
     disabled: bool,
 }
 
 #[derive(Serialize)]
-struct MatrixRow {
+pub(in crate::console) struct MatrixRow {
     resource: &'static str,
     cells: Vec<Option<Cell>>,
 }
@@ -110,8 +110,13 @@ struct RoleFormView {
     error: Option<String>,
 }
 
-/// The catalogue as resource rows × action columns, in catalogue order.
-fn matrix(ctx: &AuthCtx, checked: &[String], read_only: bool) -> (Vec<&'static str>, Vec<MatrixRow>) {
+/// The catalogue as resource rows × action columns, in catalogue order
+/// (also the API-key page's; its markup is `_permission_matrix.html`).
+pub(in crate::console) fn matrix(
+    ctx: &AuthCtx,
+    checked: &[String],
+    read_only: bool,
+) -> (Vec<&'static str>, Vec<MatrixRow>) {
     let split = |p: &Permission| p.as_str().split_once(':').expect("catalogue names are resource:action");
     let mut resources: Vec<&'static str> = Vec::new();
     let mut actions: Vec<&'static str> = Vec::new();

@@ -223,7 +223,7 @@ pub struct AssignForm {
 
 /// The assignment ends at the start of the day after `expires_on` (UTC), so
 /// the role is held through the whole date given.
-fn expiry(expires_on: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+pub(in crate::console) fn expiry(expires_on: &str) -> Result<Option<OffsetDateTime>, ApiError> {
     let s = expires_on.trim();
     if s.is_empty() {
         return Ok(None);

@@ -8,6 +8,8 @@ mod http;
 mod links;
 mod platform;
 mod platform_pages;
+mod settings_integrations;
+mod settings_sso;
 mod signin;
 mod sso;
 mod tenant_access;

@@ -94,6 +94,9 @@ struct Inner {
     clients: HashMap<String, String>,
     jwks_fetches: usize,
     token_requests: usize,
+    /// When set, Entra discovery answers only for these directories (as
+    /// Microsoft does: an unknown tenant id is a 400 `invalid_tenant`).
+    directories: Option<Vec<String>>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -174,6 +177,11 @@ impl TestIdp {
             .unwrap()
             .clients
             .insert(client_id.into(), secret.into());
+    }
+
+    /// Entra discovery answers only for these directory (tenant) ids from now on.
+    pub fn only_directories(&self, tids: &[&str]) {
+        self.inner.lock().unwrap().directories = Some(tids.iter().map(|t| t.to_string()).collect());
     }
 
     /// Publishes `key` alone and signs with it from now on.
@@ -267,8 +275,18 @@ fn discovery(base: &str, issuer: &str) -> Value {
     })
 }
 
-async fn entra_discovery(State((_, base)): State<(Shared, String)>, Path(tid): Path<String>) -> Json<Value> {
-    Json(discovery(&base, &format!("{base}/{tid}/v2.0")))
+async fn entra_discovery(State((inner, base)): State<(Shared, String)>, Path(tid): Path<String>) -> Response {
+    let known = inner
+        .lock()
+        .unwrap()
+        .directories
+        .as_ref()
+        .is_none_or(|d| d.contains(&tid));
+    if !known {
+        let detail = format!("AADSTS90002: Tenant '{tid}' not found.");
+        return oauth_error("invalid_tenant", &detail);
+    }
+    Json(discovery(&base, &format!("{base}/{tid}/v2.0"))).into_response()
 }
 
 async fn google_discovery(State((_, base)): State<(Shared, String)>) -> Json<Value> {

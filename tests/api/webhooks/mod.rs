@@ -4,4 +4,4 @@
 mod delivery;
 mod endpoints;
 mod key_rotation;
-mod receiver;
+pub(crate) mod receiver;
