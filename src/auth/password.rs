@@ -187,7 +187,12 @@ fn hashing_thread(queue: &HashingQueue) {
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        let mut memory = queue.spare.lock().expect("hashing buffers poisoned").pop().unwrap_or_default();
+        let mut memory = queue
+            .spare
+            .lock()
+            .expect("hashing buffers poisoned")
+            .pop()
+            .unwrap_or_default();
         let started = thread_cpu_time();
         // A panicking job must not take the thread with it; its caller sees the
         // dropped reply channel.
