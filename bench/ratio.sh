@@ -34,7 +34,7 @@ if [[ "${BENCH_PGBOUNCER:-0}" == 1 ]]; then
   BPORT=$(free_port)
   cat >"$RUN/pgbouncer.ini" <<INI
 [databases]
-* = host=127.0.0.1 port=$PG_PORT
+* = host=127.0.0.1 port=$PG_PORT connect_query='SET ROLE tenantry_app'
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $BPORT
