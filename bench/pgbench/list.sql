@@ -9,5 +9,5 @@
 \set t 1 + :k * :stride
 BEGIN;
 SELECT set_config('role', 'tenantry_app', true), set_config('app.tenant_id', md5('bench-tenant-' || :t)::uuid::text, true);
-SELECT p.id, p.name, p.description, p.status, p.version, (SELECT count(*) FROM documents d WHERE d.tenant_id = p.tenant_id AND d.project_id = p.id) AS document_count, p.created_at, p.updated_at, p.created_by, p.updated_by, (SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()) AS total_count FROM projects p ORDER BY p.created_at DESC, p.id DESC LIMIT 20 OFFSET 0;
+SELECT p.id, p.name, p.description, p.status, p.version, p.document_count::bigint AS document_count, p.created_at, p.updated_at, p.created_by, p.updated_by, (SELECT project_count::bigint FROM tenants WHERE id = app_current_tenant()) AS total_count FROM projects p ORDER BY p.created_at DESC, p.id DESC LIMIT 20 OFFSET 0;
 COMMIT;

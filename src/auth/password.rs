@@ -3,7 +3,10 @@
 //! flood queues instead of starving other requests. Legacy bcrypt hashes verify
 //! and are flagged for re-hashing.
 
-use std::sync::{Arc, LazyLock, Mutex, mpsc};
+use std::{
+    sync::{Arc, LazyLock, Mutex, mpsc},
+    time::Duration,
+};
 
 use argon2::{
     Algorithm, Argon2, Block, Params, Version,
@@ -109,8 +112,8 @@ fn verify_blocking(password: &str, stored: Option<&str>, memory: &mut Memory) ->
     }
 }
 
-/// Work for a hashing thread, given that thread's reusable Argon2 memory;
-/// answers whether it ran (it is skipped when nobody waits for it any more).
+/// Work for a hashing thread, given Argon2 working memory; answers whether it
+/// ran (it is skipped when nobody waits for it any more).
 type Job = Box<dyn FnOnce(&mut Memory) -> bool + Send>;
 
 /// Runs password hashing on its own threads, one per core, so a login flood
@@ -126,11 +129,27 @@ pub struct Passwords {
 /// Niceness of the hashing threads (0 = normal, 19 = lowest).
 const HASHING_NICENESS: i32 = 19;
 
+/// After this long without a job the working buffers (19 MiB each, one per
+/// thread that hashed) go back to the operating system: a burst of sign-ins
+/// would otherwise leave them in the idle server's RSS for ever.
+const RELEASE_IDLE_MEMORY_AFTER: Duration = Duration::from_secs(5);
+
+/// What the hashing threads share: the job queue and the working buffers not in
+/// use. A buffer is reused from one job to the next while jobs keep coming (a
+/// fresh 19 MiB mapping costs ~4,900 page faults per hash).
+struct HashingQueue {
+    jobs: Mutex<mpsc::Receiver<Job>>,
+    spare: Mutex<Vec<Memory>>,
+}
+
 impl Default for Passwords {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let queue = Arc::new(HashingQueue {
+            jobs: Mutex::new(queue),
+            spare: Mutex::new(Vec::new()),
+        });
         for i in 0..cores {
             let queue = queue.clone();
             std::thread::Builder::new()
@@ -142,25 +161,55 @@ impl Default for Passwords {
     }
 }
 
-/// Runs jobs until every [`Passwords`] handle is gone, reusing one working buffer.
-fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+/// Runs jobs until every [`Passwords`] handle is gone.
+fn hashing_thread(queue: &HashingQueue) {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::nice(HASHING_NICENESS) {
         tracing::warn!(error = ?e.to_string(), "could not lower the priority of a password hashing thread");
     }
-    let mut memory = Memory::new();
     loop {
-        let job = match queue.lock().expect("hashing queue poisoned").recv() {
+        // The thread waiting here holds the queue; the others wait for it.
+        let next = queue
+            .jobs
+            .lock()
+            .expect("hashing queue poisoned")
+            .recv_timeout(RELEASE_IDLE_MEMORY_AFTER);
+        let job = match next {
             Ok(job) => job,
-            Err(_) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // No job for a while, so no thread is hashing: every buffer is spare.
+                let idle = std::mem::take(&mut *queue.spare.lock().expect("hashing buffers poisoned"));
+                if !idle.is_empty() {
+                    drop(idle);
+                    release_free_memory();
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
+        let mut memory = queue
+            .spare
+            .lock()
+            .expect("hashing buffers poisoned")
+            .pop()
+            .unwrap_or_default();
         let started = thread_cpu_time();
         // A panicking job must not take the thread with it; its caller sees the
         // dropped reply channel.
         if let Ok(true) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory))) {
             metrics::histogram!("password_hash_cpu_seconds").record((thread_cpu_time() - started).as_secs_f64());
         }
+        queue.spare.lock().expect("hashing buffers poisoned").push(memory);
     }
+}
+
+/// Asks mimalloc (the server's allocator, see main.rs) to return freed memory to
+/// the operating system now rather than keeping it cached for reuse.
+fn release_free_memory() {
+    // SAFETY: mi_collect only walks mimalloc's own free lists; it is safe to call
+    // from any thread at any time, and harmless when mimalloc is not the global
+    // allocator (it then has nothing to collect).
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// CPU time of the calling thread: what a hash costs, whatever else runs.

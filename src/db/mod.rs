@@ -87,12 +87,34 @@ fn connection_lost(e: &sqlx::Error) -> bool {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: PgPool,
+    /// Behind a transaction pooler (PgBouncer `pool_mode = transaction`): see
+    /// [`behind_transaction_pooler`].
+    pooled: bool,
+}
+
+/// Whether `url` turns sqlx's statement cache off (`statement-cache-capacity=0`,
+/// sqlx's own parameter), which is how DATABASE_URL says it points at a
+/// transaction pooler such as PgBouncer < 1.21, where consecutive transactions of
+/// one client connection run on different server connections. sqlx still names
+/// every prepared statement (`sqlx_s_N`, numbered per client connection) with the
+/// cache off, and the pooler leaves them behind on the server connection, where
+/// another client's `sqlx_s_1` collides. So in this mode every transaction first
+/// drops the statements previous transactions left on its server connection
+/// (`DEALLOCATE ALL`, in the BEGIN round trip), and the pool sets no session
+/// state (no `SET ROLE` on connect: every transaction sets its role itself).
+pub fn behind_transaction_pooler(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.query_pairs()
+            .any(|(k, v)| k == "statement-cache-capacity" && v.trim() == "0")
+    })
 }
 
 impl Db {
-    /// Connects a pool whose connections `SET ROLE tenantry_app` on connect.
+    /// Connects a pool whose connections `SET ROLE tenantry_app` on connect
+    /// (unless [`behind_transaction_pooler`]).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         let options: PgConnectOptions = url.parse()?;
+        let pooled = behind_transaction_pooler(url);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)
@@ -111,14 +133,18 @@ impl Db {
                     Ok(true)
                 })
             })
-            .after_connect(|conn, _meta| {
+            .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    conn.execute("SET ROLE tenantry_app").await?;
+                    // Behind a transaction pooler a session setting would stay on
+                    // whichever server connection this ran on, for other clients.
+                    if !pooled {
+                        conn.execute("SET ROLE tenantry_app").await?;
+                    }
                     Ok(())
                 })
             })
             .connect_lazy_with(options.application_name("tenantry"));
-        Ok(Self { pool })
+        Ok(Self { pool, pooled })
     }
 
     /// Applies pending migrations over a dedicated connection as the URL's own user
@@ -158,7 +184,7 @@ impl Db {
         // simple query. Interpolating is safe: a Uuid formats as hex and dashes only.
         let tx = self
             .begin(format!(
-                "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{}', true)",
+                "SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{}', true)",
                 tenant.0
             ))
             .await?;
@@ -168,13 +194,13 @@ impl Db {
     /// Pre-authentication access: no tenant set, so only the narrow SECURITY
     /// DEFINER functions (login candidates, tenant by slug, token owner) return rows.
     pub async fn anonymous_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.begin(format!("BEGIN; SELECT set_config('role', '{APP_ROLE}', true)"))
+        self.begin(format!("SELECT set_config('role', '{APP_ROLE}', true)"))
             .await
     }
 
     pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
         let tx = self
-            .begin(format!("BEGIN; SELECT set_config('role', '{PLATFORM_ROLE}', true)"))
+            .begin(format!("SELECT set_config('role', '{PLATFORM_ROLE}', true)"))
             .await?;
         Ok(PlatformTx { tx })
     }
@@ -185,12 +211,15 @@ impl Db {
         self.platform_tx().await
     }
 
-    /// Starts a transaction with `begin` (BEGIN and its settings, one round trip).
+    /// Starts a transaction whose `settings` statement travels with BEGIN (one
+    /// round trip).
     /// Pooled connections are only pinged before use after 30 s idle, so one that
     /// died sooner (a database restart, a failover, a terminated backend) fails
     /// here, before any work was done: that failure is retried on another
     /// connection instead of reaching the client.
-    async fn begin(&self, begin: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    async fn begin(&self, settings: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let deallocate = if self.pooled { "DEALLOCATE ALL; " } else { "" };
+        let begin = format!("BEGIN; {deallocate}{settings}");
         // Each failure closes its connection, so after at most one attempt per
         // pooled connection the pool opens a fresh one.
         let mut retries = self.pool.options().get_max_connections();

@@ -13,9 +13,10 @@ use crate::{
     pagination::{Page, order_by, search_pattern},
 };
 
+/// `document_count` is kept by a trigger on documents (migration
+/// 20261205140000), not counted per row.
 pub const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.status, p.version, \
-    (SELECT count(*) FROM documents d WHERE d.tenant_id = p.tenant_id AND d.project_id = p.id) AS document_count, \
-    p.created_at, p.updated_at, p.created_by, p.updated_by";
+    p.document_count::bigint AS document_count, p.created_at, p.updated_at, p.created_by, p.updated_by";
 
 pub const DOCUMENT_COLUMNS: &str = "d.id, d.project_id, d.name, d.description, d.content_type, d.status, \
     d.size_bytes, d.sha256, d.version, d.upload_expires_at, d.uploaded_at, d.created_at, d.updated_at, \

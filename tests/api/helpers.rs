@@ -99,6 +99,21 @@ pub fn with_database(url: &str, db: &str) -> String {
     u.to_string()
 }
 
+/// With `TENANTRY_TEST_PGBOUNCER_PORT` set (bench/pgbouncer-tests.sh), the app
+/// under test reaches its database through that PgBouncer (transaction mode, a
+/// wildcard database entry) in the server's pooler mode; setup and superuser
+/// connections stay direct.
+fn through_test_pooler(url: String) -> String {
+    let Ok(port) = std::env::var("TENANTRY_TEST_PGBOUNCER_PORT") else {
+        return url;
+    };
+    let mut u = url::Url::parse(&url).expect("valid database url");
+    u.set_port(Some(port.parse().expect("TENANTRY_TEST_PGBOUNCER_PORT is a port")))
+        .expect("a port can be set");
+    u.query_pairs_mut().append_pair("statement-cache-capacity", "0");
+    u.to_string()
+}
+
 /// A fresh database cloned from the migrated template; dropped on `Drop`.
 pub struct TestDb {
     pub name: String,
@@ -237,6 +252,7 @@ impl TestApp {
             .as_ref()
             .map(|u| u.expose().to_string())
             .unwrap_or_else(|| db.url.clone());
+        let url = if url == db.url { through_test_pooler(url) } else { url };
         let pool = Db::connect(&url, 10).await.unwrap();
         tenantry::bootstrap::ensure_super_admin(&pool, SUPER_ADMIN_EMAIL, SUPER_ADMIN_PASSWORD)
             .await

@@ -2,6 +2,7 @@
 //! concurrency, full-text search, activity, stats, and cross-tenant 404s over
 //! every project, document and user route.
 
+mod document_counts;
 mod documents;
 
 use reqwest::{Method, StatusCode};

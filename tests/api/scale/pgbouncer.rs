@@ -338,20 +338,20 @@ async fn server_behind_pgbouncer_keeps_tenants_apart() {
     let Some(bouncer) = PgBouncer::start(&app.db).await else {
         return;
     };
-    if !bouncer.prepared_statements {
-        // sqlx names its prepared statements (`sqlx_s_N`) even with the statement
-        // cache off; PgBouncer < 1.21 hands them to other clients' server
-        // connections ("prepared statement sqlx_s_1 already exists").
-        eprintln!(
-            "SKIPPED: PgBouncer < 1.21 cannot proxy sqlx's named prepared statements; the server \
-             needs PgBouncer >= 1.21 (max_prepared_statements). Isolation through this PgBouncer is \
-             covered by rls_isolation_holds_through_pgbouncer_transaction_pooling."
-        );
-        return;
-    }
+    // sqlx names its prepared statements (`sqlx_s_N`) even with the statement
+    // cache off; PgBouncer < 1.21 leaves them on the server connection for other
+    // clients ("prepared statement sqlx_s_1 already exists"). There the server
+    // runs in its transaction-pooler mode (statement cache off in DATABASE_URL:
+    // each transaction deallocates what earlier ones left, no session state),
+    // against the alias without connect_query.
+    let url = if bouncer.prepared_statements {
+        bouncer.url("tenantry")
+    } else {
+        format!("{}?statement-cache-capacity=0", bouncer.url("tenantry_plain"))
+    };
     let a = app.seed_tenant("alpha").await;
     let b = app.seed_tenant("bravo").await;
-    let env = Instance::env(&bouncer.url("tenantry"), &[]);
+    let env = Instance::env(&url, &[]);
     // Migrations take a session-level advisory lock: never through a transaction
     // pooler (the database is already migrated; production runs `migrate` directly).
     let server = Instance::start("via-pgbouncer", &env, &["serve", "--no-migrate"]).await;
