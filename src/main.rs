@@ -76,7 +76,7 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env()?;
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::init(config.log_format, config.otel_endpoint.as_deref());
     if let Some(Command::Db { command }) = &cli.command {
         return db_command(command, &config).await;
     }

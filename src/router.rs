@@ -212,8 +212,24 @@ pub fn router(state: AppState) -> Router {
             .get::<axum::extract::MatchedPath>()
             .map(|m| m.as_str().to_owned())
             .unwrap_or_else(|| req.uri().path().to_owned());
-        tracing::info_span!("request", method = %req.method(), route, request_id,
-            tenant_id = tracing::field::Empty, user_id = tracing::field::Empty)
+        let empty = tracing::field::Empty;
+        if crate::telemetry::traces_enabled() {
+            // The same fields plus what an OpenTelemetry backend reads: the span
+            // name "GET /api/v1/projects", its kind and, once answered, its status.
+            tracing::info_span!("request", otel.name = format!("{} {route}", req.method()), otel.kind = "server",
+                method = %req.method(), route, request_id, tenant_id = empty, user_id = empty,
+                http.response.status_code = empty, otel.status_code = empty)
+        } else {
+            tracing::info_span!("request", method = %req.method(), route, request_id,
+                tenant_id = empty, user_id = empty)
+        }
+    })
+    .on_response(|res: &axum::http::Response<_>, latency, span: &tracing::Span| {
+        span.record("http.response.status_code", i64::from(res.status().as_u16()));
+        if res.status().is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+        tower_http::trace::OnResponse::on_response(tower_http::trace::DefaultOnResponse::new(), res, latency, span);
     });
 
     let mut app = Router::new()
