@@ -69,6 +69,12 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("tenantry"))
+            // Nothing here reads the OpenTelemetry context outside `tracing`, and
+            // activating it on every span entry (a thread-local guard stack, popped
+            // out of order by interleaved async tasks) lost request spans.
+            .with_context_activation(false)
+            .with_tracked_inactivity(false)
+            .with_threads(false)
             .with_filter(filter_fn(exported))
     });
     TRACES_ON.store(traces.is_some(), Ordering::Relaxed);
