@@ -48,11 +48,7 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,aws=warn,hyper=warn"));
     let logs = match format {
-        LogFormat::Json => fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .boxed(),
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
         LogFormat::Pretty => fmt::layer().compact().boxed(),
     }
     // A per-layer filter, so the trace layer can see the debug-level database

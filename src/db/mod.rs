@@ -230,7 +230,13 @@ impl Db {
 /// only when traces are exported). `db.begin` and `db.commit` are its children.
 fn transaction_span(kind: &'static str) -> tracing::Span {
     let empty = tracing::field::Empty;
-    tracing::debug_span!("db.transaction", db.system.name = "postgresql", kind, tenant_id = empty, error = empty)
+    tracing::debug_span!(
+        "db.transaction",
+        db.system.name = "postgresql",
+        kind,
+        tenant_id = empty,
+        error = empty
+    )
 }
 
 async fn commit_in(tx: Transaction<'static, Postgres>, span: &tracing::Span) -> Result<(), sqlx::Error> {
