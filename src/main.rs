@@ -108,7 +108,7 @@ async fn run() -> anyhow::Result<()> {
         return audit_command(command);
     }
     let config = Config::from_env()?;
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::init(config.log_format, config.otel_endpoint.as_deref());
     if let Some(Command::Db { command }) = &cli.command {
         return db_command(command, &config).await;
     }

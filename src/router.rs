@@ -201,20 +201,37 @@ pub fn router(state: AppState) -> Router {
         ])
         .max_age(std::time::Duration::from_secs(600));
 
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let route = req
-            .extensions()
-            .get::<axum::extract::MatchedPath>()
-            .map(|m| m.as_str().to_owned())
-            .unwrap_or_else(|| req.uri().path().to_owned());
-        tracing::info_span!("request", method = %req.method(), route, request_id,
-            tenant_id = tracing::field::Empty, user_id = tracing::field::Empty)
-    });
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_else(|| req.uri().path().to_owned());
+            let empty = tracing::field::Empty;
+            if crate::telemetry::traces_enabled() {
+                // The same fields plus what an OpenTelemetry backend reads: the span
+                // name "GET /api/v1/projects", its kind and, once answered, its status.
+                tracing::info_span!("request", otel.name = format!("{} {route}", req.method()), otel.kind = "server",
+                method = %req.method(), route, request_id, tenant_id = empty, user_id = empty,
+                http.response.status_code = empty, otel.status_code = empty)
+            } else {
+                tracing::info_span!("request", method = %req.method(), route, request_id,
+                tenant_id = empty, user_id = empty)
+            }
+        })
+        .on_response(|res: &axum::http::Response<_>, latency, span: &tracing::Span| {
+            span.record("http.response.status_code", i64::from(res.status().as_u16()));
+            if res.status().is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
+            tower_http::trace::OnResponse::on_response(tower_http::trace::DefaultOnResponse::new(), res, latency, span);
+        });
 
     let mut app = Router::new()
         .merge(api)

@@ -1,17 +1,150 @@
 //! Logging: JSON in production (`LOG_FORMAT=json`), human-readable otherwise.
+//! Traces: OpenTelemetry over OTLP/HTTP (protobuf) when `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! is set; otherwise no tracing layer is installed and the span callsites only
+//! the log filter wants (the request span) are ever built.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use tracing::{Level, Metadata};
+use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, fmt, prelude::*};
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
+static TRACES_ON: AtomicBool = AtomicBool::new(false);
+
+/// Whether traces are exported: the request span then carries the OpenTelemetry
+/// name, kind and status fields, which are left out otherwise (they would only
+/// lengthen every log line).
+pub fn traces_enabled() -> bool {
+    TRACES_ON.load(Ordering::Relaxed)
+}
+
+/// Keeps the trace pipeline alive; dropping it flushes the spans still queued.
+#[must_use = "dropping the guard stops the trace export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("tenantry: flushing traces failed: {err}");
+        }
+    }
+}
+
+/// Installs the log layer and, with `otel_endpoint`, the OpenTelemetry layer.
+/// Must run inside the Tokio runtime: the exporter's HTTP calls are spawned on it.
+pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,aws=warn,hyper=warn"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = match format {
-        LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true))
-            .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
+    let logs = match format {
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
+        LogFormat::Pretty => fmt::layer().compact().boxed(),
+    }
+    // A per-layer filter, so the trace layer can see the debug-level database
+    // spans that the log leaves out.
+    .with_filter(filter);
+
+    let provider = otel_endpoint.and_then(|endpoint| match tracer_provider(endpoint) {
+        Ok(provider) => Some(provider),
+        Err(err) => {
+            eprintln!("tenantry: traces are off: the OTLP exporter failed to start: {err}");
+            None
+        }
+    });
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("tenantry"))
+            // Nothing here reads the OpenTelemetry context outside `tracing`, and
+            // activating it on every span entry (a thread-local guard stack, popped
+            // out of order by interleaved async tasks) lost request spans.
+            .with_context_activation(false)
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_filter(filter_fn(exported))
+    });
+    TRACES_ON.store(traces.is_some(), Ordering::Relaxed);
+    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
+    Telemetry { provider }
+}
+
+/// What goes to the collector: our own spans (requests at info, database
+/// transactions at debug) and warnings or errors as span events.
+fn exported(meta: &Metadata<'_>) -> bool {
+    if meta.is_span() {
+        meta.target().starts_with("tenantry") && *meta.level() <= Level::DEBUG
+    } else {
+        *meta.level() <= Level::WARN
+    }
+}
+
+fn tracer_provider(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let client = RuntimeClient {
+        client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+        runtime: tokio::runtime::Handle::try_current()?,
     };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(client)
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .build()?;
+    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by the SDK itself.
+    let mut resource = Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("tenantry");
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
+}
+
+/// The exporter's HTTP client: the batch processor runs on its own thread with
+/// no Tokio reactor, so each request is spawned on the server's runtime (and the
+/// reqwest 0.12 already in the tree serves it).
+#[derive(Debug)]
+struct RuntimeClient {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+#[async_trait::async_trait]
+impl HttpClient for RuntimeClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let request = self
+            .client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body);
+        let sent = self
+            .runtime
+            .spawn(async move {
+                let response = request.send().await?;
+                let (status, headers) = (response.status(), response.headers().clone());
+                Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
+            })
+            .await?;
+        // The SDK drops a batch that failed without a word (its own logging is not
+        // compiled in): say so once per failed batch.
+        let (status, headers, body) = sent.inspect_err(|e| tracing::warn!(error = %e, "exporting traces failed"))?;
+        if !status.is_success() {
+            tracing::warn!(%status, "the trace collector refused a batch");
+        }
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Ok(response)
+    }
 }

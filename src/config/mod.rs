@@ -113,6 +113,9 @@ pub struct Config {
     pub lockout_seconds: i64,
     pub bind_addr: SocketAddr,
     pub log_format: LogFormat,
+    /// OTLP/HTTP collector base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`); traces are
+    /// exported only when set, and no tracing layer is installed otherwise.
+    pub otel_endpoint: Option<String>,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_upload_bytes: u64,
@@ -225,6 +228,12 @@ impl Config {
             "pretty" | "text" => LogFormat::Pretty,
             other => return Err(v.bad("LOG_FORMAT", format!("`{other}` is not one of json, pretty"))),
         };
+        let otel_endpoint = v.get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if let Some(endpoint) = &otel_endpoint
+            && !url::Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(v.bad("OTEL_EXPORTER_OTLP_ENDPOINT", "must be an http(s) URL".into()));
+        }
 
         let lockout_minutes: i64 = v.parse("LOCKOUT_MINUTES", 30)?;
         let super_admin_password = v.get("SUPER_ADMIN_PASSWORD").map(Secret::new);
@@ -334,6 +343,7 @@ impl Config {
             lockout_seconds: v.parse("LOCKOUT_SECONDS", lockout_minutes * 60)?,
             bind_addr,
             log_format,
+            otel_endpoint,
             request_timeout: Duration::from_secs(v.parse("REQUEST_TIMEOUT_SECONDS", 30)?),
             max_body_bytes: v.parse("MAX_BODY_BYTES", 1024 * 1024)?,
             max_upload_bytes: v.parse("MAX_UPLOAD_BYTES", 100 * 1024 * 1024)?,

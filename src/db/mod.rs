@@ -8,6 +8,7 @@
 //! can open.
 
 pub mod embedded;
+mod outage;
 
 use std::{
     ops::{Deref, DerefMut},
@@ -20,6 +21,7 @@ use sqlx::{
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The migrations compiled into the binary.
@@ -90,6 +92,7 @@ pub struct Db {
     /// Behind a transaction pooler (PgBouncer `pool_mode = transaction`): see
     /// [`behind_transaction_pooler`].
     pooled: bool,
+    outage: std::sync::Arc<outage::Outage>,
 }
 
 /// Whether `url` turns sqlx's statement cache off (`statement-cache-capacity=0`,
@@ -144,7 +147,11 @@ impl Db {
                 })
             })
             .connect_lazy_with(options.application_name("tenantry"));
-        Ok(Self { pool, pooled })
+        Ok(Self {
+            pool,
+            pooled,
+            outage: Default::default(),
+        })
     }
 
     /// Applies pending migrations over a dedicated connection as the URL's own user
@@ -180,6 +187,8 @@ impl Db {
 
     /// Opens a transaction scoped to one tenant.
     pub async fn tenant_tx(&self, tenant: TenantId) -> Result<TenantTx, sqlx::Error> {
+        let span = transaction_span("tenant");
+        span.record("tenant_id", tracing::field::display(tenant.0));
         // One round trip: BEGIN and the transaction-local settings travel as one
         // simple query. Interpolating is safe: a Uuid formats as hex and dashes only.
         let tx = self
@@ -187,8 +196,9 @@ impl Db {
                 "SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{}', true)",
                 tenant.0
             ))
+            .instrument(span.clone())
             .await?;
-        Ok(TenantTx { tx, tenant })
+        Ok(TenantTx { tx, tenant, span })
     }
 
     /// Pre-authentication access: no tenant set, so only the narrow SECURITY
@@ -199,10 +209,12 @@ impl Db {
     }
 
     pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
+        let span = transaction_span("platform");
         let tx = self
             .begin(format!("SELECT set_config('role', '{PLATFORM_ROLE}', true)"))
+            .instrument(span.clone())
             .await?;
-        Ok(PlatformTx { tx })
+        Ok(PlatformTx { tx, span })
     }
 
     /// Cross-tenant access for background jobs (outbox worker, maintenance, seed,
@@ -217,14 +229,19 @@ impl Db {
     /// died sooner (a database restart, a failover, a terminated backend) fails
     /// here, before any work was done: that failure is retried on another
     /// connection instead of reaching the client.
+    #[tracing::instrument(level = "debug", name = "db.begin", skip_all, fields(db.system.name = "postgresql"))]
     async fn begin(&self, settings: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let deallocate = if self.pooled { "DEALLOCATE ALL; " } else { "" };
         let begin = format!("BEGIN; {deallocate}{settings}");
         // Each failure closes its connection, so after at most one attempt per
         // pooled connection the pool opens a fresh one.
+        let _probe = self.outage.admit()?;
         let mut retries = self.pool.options().get_max_connections();
         loop {
-            match self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())).await {
+            let result = self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())).await;
+            let full = self.pool.size() >= self.pool.options().get_max_connections();
+            self.outage.outcome(&result, full);
+            match result {
                 Err(e) if retries > 0 && connection_lost(&e) => {
                     tracing::info!(error = ?e.to_string(), "a pooled connection was gone; retrying on another");
                     retries -= 1;
@@ -239,11 +256,34 @@ impl Db {
     }
 }
 
+/// The span of one transaction, from BEGIN to commit or drop (debug level: built
+/// only when traces are exported). `db.begin` and `db.commit` are its children.
+fn transaction_span(kind: &'static str) -> tracing::Span {
+    let empty = tracing::field::Empty;
+    tracing::debug_span!(
+        "db.transaction",
+        db.system.name = "postgresql",
+        kind,
+        tenant_id = empty,
+        error = empty
+    )
+}
+
+async fn commit_in(tx: Transaction<'static, Postgres>, span: &tracing::Span) -> Result<(), sqlx::Error> {
+    let commit = tracing::debug_span!(parent: span, "db.commit", db.system.name = "postgresql");
+    let result = tx.commit().instrument(commit).await;
+    if let Err(e) = &result {
+        span.record("error", tracing::field::display(e));
+    }
+    result
+}
+
 /// A transaction in which `app.tenant_id` is set: RLS shows and accepts only that
 /// tenant's rows. Rolled back on drop unless committed.
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     tenant: TenantId,
+    span: tracing::Span,
 }
 
 impl TenantTx {
@@ -251,7 +291,7 @@ impl TenantTx {
         self.tenant
     }
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let result = self.tx.commit().await;
+        let result = commit_in(self.tx, &self.span).await;
         bump_commit_generation(Some(self.tenant));
         result
     }
@@ -273,11 +313,12 @@ impl DerefMut for TenantTx {
 /// out by the super-admin extractor and [`Db::system_job_tx`].
 pub struct PlatformTx {
     tx: Transaction<'static, Postgres>,
+    span: tracing::Span,
 }
 
 impl PlatformTx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let result = self.tx.commit().await;
+        let result = commit_in(self.tx, &self.span).await;
         bump_commit_generation(None);
         result
     }

@@ -76,6 +76,9 @@ pub enum ApiError {
     BadGateway(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The server's own storage is full (507): retrying soon will not help.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -118,6 +121,7 @@ impl ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -138,6 +142,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate-limited",
             Self::BadGateway(_) => "bad-gateway",
             Self::Unavailable(_) => "unavailable",
+            Self::InsufficientStorage(_) => "insufficient-storage",
             Self::Internal(_) => "internal-error",
         }
     }
@@ -212,6 +217,11 @@ impl From<sqlx::Error> for ApiError {
         match &err {
             sqlx::Error::RowNotFound => return Self::NotFound("Resource not found".into()),
             sqlx::Error::PoolTimedOut => return Self::Unavailable("Database is busy; retry shortly".into()),
+            // The database is down, restarting or unreachable: the client may retry.
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                tracing::warn!(error = %err, "database unreachable");
+                return Self::Unavailable("Database is unavailable; retry shortly".into());
+            }
             sqlx::Error::Database(db) => {
                 let constraint = db.constraint().unwrap_or_default().to_string();
                 match db.code().as_deref() {
@@ -239,6 +249,13 @@ impl From<sqlx::Error> for ApiError {
                     }
                     Some("40001") | Some("40P01") => {
                         return Self::conflict("Concurrent update; retry the request");
+                    }
+                    // Class 08 (connection exception) and 57P (shutdown, crash
+                    // recovery, terminated backend): the database is going away
+                    // or coming back.
+                    Some(code) if code.starts_with("08") || code.starts_with("57P") => {
+                        tracing::warn!(error = %err, "database unavailable");
+                        return Self::Unavailable("Database is unavailable; retry shortly".into());
                     }
                     _ => {}
                 }
@@ -293,5 +310,24 @@ impl Validator {
         } else {
             Err(ApiError::Validation(std::mem::take(&mut self.0)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_not_500() {
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        for err in [refused, sqlx::Error::PoolClosed, sqlx::Error::PoolTimedOut] {
+            let shown = format!("{err}");
+            assert_eq!(ApiError::from(err).status(), StatusCode::SERVICE_UNAVAILABLE, "{shown}");
+        }
+        assert_eq!(
+            ApiError::from(sqlx::Error::Protocol("unexpected message".into())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a protocol error is still our bug"
+        );
     }
 }

@@ -175,7 +175,8 @@ pub struct UploadQuery {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = UploadReceipt), (status = 403, description = "Tampered or expired URL"),
         (status = 409, description = "The document is not awaiting an upload"),
-        (status = 413, description = "More bytes than declared"), (status = 422, description = "Fewer bytes than declared")))]
+        (status = 413, description = "More bytes than declared"), (status = 422, description = "Fewer bytes than declared"),
+        (status = 507, description = "The server's storage is full; nothing was kept")))]
 pub async fn receive_upload(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
@@ -230,6 +231,11 @@ pub async fn receive_upload(
             WriteError::TooLarge { declared } => too_large(declared),
             WriteError::TooSmall { .. } => ApiError::invalid("body", e.to_string()),
             WriteError::Body(msg) => ApiError::BadRequest(msg),
+            // Disk full: 507, and the partial object was discarded.
+            WriteError::Store(err) if crate::storage::is_disk_full(&err) => {
+                tracing::error!(error = %err, "storage is full; upload refused");
+                ApiError::InsufficientStorage("Storage is full; the upload was not kept".into())
+            }
             WriteError::Store(err) => ApiError::Internal(err.into()),
         })?;
     Ok(ApiJson(UploadReceipt {

@@ -43,6 +43,23 @@ pub enum WriteError {
     Store(#[from] object_store::Error),
 }
 
+/// Whether `err` comes from a full disk or an exhausted quota (ENOSPC, EDQUOT)
+/// somewhere down its chain of causes.
+pub fn is_disk_full(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || io.kind() == std::io::ErrorKind::QuotaExceeded
+                || matches!(io.raw_os_error(), Some(28 | 122)))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// The configured object store. Cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
@@ -282,4 +299,26 @@ pub async fn health(storage: &Storage) -> serde_json::Value {
 /// tenant's rows are gone). Returns how many objects were removed.
 pub async fn delete_tenant_objects(storage: &Storage, tenant_id: Uuid) -> anyhow::Result<u64> {
     Ok(storage.delete_prefix(&format!("tenants/{tenant_id}")).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_disk_full;
+
+    fn store_error(io: std::io::Error) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(io),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_recognised_through_the_store_error() {
+        let enospc = store_error(std::io::Error::from_raw_os_error(28));
+        assert!(is_disk_full(&enospc));
+        let quota = store_error(std::io::Error::from(std::io::ErrorKind::QuotaExceeded));
+        assert!(is_disk_full(&quota));
+        let denied = store_error(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(!is_disk_full(&denied));
+    }
 }

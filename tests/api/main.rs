@@ -19,6 +19,7 @@ mod routes;
 mod scale;
 mod scim;
 mod support;
+mod telemetry;
 mod tenants;
 mod users;
 mod webhooks;
