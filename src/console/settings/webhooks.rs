@@ -26,7 +26,7 @@ use crate::{
         extract::{ApiJson, ApiPath, ApiQuery},
     },
     integrations::webhooks::{
-        events::{EVENT_TYPES, WILDCARD},
+        events::{WILDCARD, event_types},
         handlers as hooks,
         model::{DeliveryView, NewWebhook, WebhookChanges, WebhookView},
     },
@@ -126,7 +126,7 @@ struct Group {
 
 fn groups(checked: &[String]) -> Vec<Group> {
     let mut out: Vec<Group> = Vec::new();
-    for t in EVENT_TYPES {
+    for t in event_types() {
         let name = t.split_once('.').map_or(*t, |(r, _)| r);
         let choice = Choice {
             value: t,
