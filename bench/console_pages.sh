@@ -93,6 +93,7 @@ first_link() { # jar page prefix → the first href under prefix/<uuid>
 }
 USER_PAGE=$(first_link "$TENANT_JAR" /admin/users /admin/users)
 ROLE_PAGE=$(first_link "$TENANT_JAR" /admin/roles /admin/roles)
+PROJECT_PAGE=$(first_link "$TENANT_JAR" /projects /projects)
 TENANT_PAGE=$(curl -fsS -b "$SUPER_JAR" "$BASE_URL/platform/tenants?search=acme" |
   grep -o 'href="/platform/tenants/[0-9a-f-]\{36\}"' | head -1 | sed 's/href="\(.*\)"/\1/')
 
@@ -103,6 +104,9 @@ PAGES=(
   "tenant /account/activity" "tenant /admin/users" "tenant /admin/users?search=a&sort=-email"
   "tenant /admin/users/invite" "tenant ${USER_PAGE:-/admin/users}" "tenant /admin/roles"
   "tenant /admin/roles/new" "tenant ${ROLE_PAGE:-/admin/roles}"
+  "tenant /overview" "tenant /projects" "tenant /projects?search=a" "tenant ${PROJECT_PAGE:-/projects}"
+  "tenant /projects/search?q=project" "tenant /audit" "tenant /admin/sso" "tenant /admin/scim"
+  "tenant /admin/api-keys" "tenant /admin/webhooks"
   "super /platform" "super /platform?days=365" "super /platform/tenants" "super /platform/tenants/new"
   "super ${TENANT_PAGE:-/platform/tenants}" "super ${TENANT_PAGE:-/platform/tenants}/delete"
   "super /platform/security"
