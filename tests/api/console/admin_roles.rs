@@ -3,11 +3,10 @@
 //! assigned to a user until a date.
 
 use fantoccini::Locator;
-use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::browser::{Browser, console_app};
+use super::browser::{Browser, admin_without_audit_read, console_app};
 use crate::helpers::*;
 
 #[tokio::test]
@@ -15,29 +14,7 @@ async fn an_admin_without_audit_read_builds_a_role_on_the_matrix_and_assigns_it(
     let app = console_app().await;
     let t = app.seed_tenant("acme").await;
     // A custom admin: everything but audit:read.
-    let admin = t.token(&app, "tenant_admin").await;
-    let perms: Vec<&str> = tenantry::rbac::Permission::ALL
-        .iter()
-        .map(|p| p.as_str())
-        .filter(|p| *p != "audit:read")
-        .collect();
-    let r = app
-        .post(
-            "/api/v1/roles",
-            &admin,
-            json!({"name": "people_admin", "permissions": perms}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let role = r.body["id"].as_str().unwrap().to_string();
-    let r = app
-        .post(
-            &format!("/api/v1/users/{}/roles", t.user_id("user")),
-            &admin,
-            json!({"role_id": role}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    admin_without_audit_read(&app, &t, "people_admin").await;
 
     let Some(b) = Browser::open(&app).await else { return };
     b.signs_in(t.email("user"), PASSWORD).await;

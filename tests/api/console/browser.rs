@@ -259,6 +259,36 @@ pub async fn console_app() -> TestApp {
     TestApp::spawn_with(TestConfig::default().set("FRONTEND_URL", "")).await
 }
 
+/// Makes the seeded `user` of `t` an administrator of everything but
+/// `audit:read` (a custom role named `role_name`), so tests can show that a
+/// permission its holder lacks is not offered. Returns the role's id.
+pub async fn admin_without_audit_read(app: &TestApp, t: &SeededTenant, role_name: &str) -> String {
+    let admin = t.token(app, "tenant_admin").await;
+    let perms: Vec<&str> = tenantry::rbac::Permission::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .filter(|p| *p != "audit:read")
+        .collect();
+    let r = app
+        .post(
+            "/api/v1/roles",
+            &admin,
+            json!({"name": role_name, "permissions": perms}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
+    let role = r.body["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            &format!("/api/v1/users/{}/roles", t.user_id("user")),
+            &admin,
+            json!({"role_id": role}),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{:?}", r.body);
+    role
+}
+
 /// The link in the newest `template` mail to `to`, rendered as it is sent.
 pub async fn mail_link(app: &TestApp, to: &str, template: &str) -> String {
     let mut su = app.db.superuser().await;

@@ -8,7 +8,7 @@ use reqwest::{StatusCode, header};
 use serde_json::json;
 use tenantry::integrations::webhooks::deliverer;
 
-use super::browser::{Browser, console_app};
+use super::browser::{Browser, admin_without_audit_read, console_app};
 use crate::{
     helpers::*,
     webhooks::receiver::{Behaviour, Receiver, verify},
@@ -66,30 +66,8 @@ async fn a_scim_token_is_shown_once_works_and_is_revoked_from_the_page() {
 async fn an_api_key_gets_only_what_it_was_given_and_nothing_the_admin_lacks() {
     let app = console_app().await;
     let t = app.seed_tenant("acme").await;
-    let admin = t.token(&app, "tenant_admin").await;
     // A custom admin: everything but audit:read.
-    let perms: Vec<&str> = tenantry::rbac::Permission::ALL
-        .iter()
-        .map(|p| p.as_str())
-        .filter(|p| *p != "audit:read")
-        .collect();
-    let r = app
-        .post(
-            "/api/v1/roles",
-            &admin,
-            json!({"name": "ops_admin", "permissions": perms}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let role = r.body["id"].as_str().unwrap().to_string();
-    let r = app
-        .post(
-            &format!("/api/v1/users/{}/roles", t.user_id("user")),
-            &admin,
-            json!({"role_id": role}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    admin_without_audit_read(&app, &t, "ops_admin").await;
 
     let Some(b) = Browser::open(&app).await else { return };
     b.signs_in(t.email("user"), PASSWORD).await;

@@ -7,7 +7,7 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::browser::{Browser, console_app};
+use super::browser::{Browser, admin_without_audit_read, console_app};
 use crate::helpers::*;
 
 #[tokio::test]
@@ -16,28 +16,7 @@ async fn an_admin_imports_a_csv_with_progress_and_per_row_results() {
     let t = app.seed_tenant("acme").await;
     // The importing admin holds everything but audit:read; `auditor` carries it.
     let admin = t.token(&app, "tenant_admin").await;
-    let perms: Vec<&str> = tenantry::rbac::Permission::ALL
-        .iter()
-        .map(|p| p.as_str())
-        .filter(|p| *p != "audit:read")
-        .collect();
-    let r = app
-        .post(
-            "/api/v1/roles",
-            &admin,
-            json!({"name": "people_admin", "permissions": perms}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let people_admin = r.body["id"].as_str().unwrap().to_string();
-    let r = app
-        .post(
-            &format!("/api/v1/users/{}/roles", t.user_id("user")),
-            &admin,
-            json!({"role_id": people_admin}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    admin_without_audit_read(&app, &t, "people_admin").await;
     let r = app
         .post(
             "/api/v1/roles",
