@@ -101,3 +101,17 @@ pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The emails of the tenant's users among `ids`, by id (an id that names no
+/// user of this tenant is simply absent): labels for pages that show actors
+/// or selections by id.
+pub async fn emails_by_id(
+    tx: &mut TenantTx,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, sqlx::Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, email FROM users WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -2,8 +2,6 @@
 //! paging) through the API's `list_users`, and bulk actions through its
 //! `bulk_action` with the per-row results shown.
 
-use std::collections::HashMap;
-
 use axum::{body::Bytes, extract::Query, response::Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -279,13 +277,7 @@ pub async fn bulk_submit(me: Console<perm::UsersUpdate>, body: Bytes) -> Respons
         Err(e) => return refused(e),
     };
     let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
-    let emails: Result<HashMap<Uuid, String>, sqlx::Error> =
-        sqlx::query_as::<_, (Uuid, String)>("SELECT id, email FROM users WHERE id = ANY($1)")
-            .bind(&request.user_ids)
-            .fetch_all(&mut *tx)
-            .await
-            .map(|rows| rows.into_iter().collect());
-    let emails = match emails {
+    let emails = match crate::users::repo::emails_by_id(&mut tx, &request.user_ids).await {
         Ok(e) => e,
         Err(e) => return render::api_error(e.into()),
     };

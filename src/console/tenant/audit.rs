@@ -96,11 +96,7 @@ struct ListView {
 /// Emails of the given users (a machine principal or a deleted user has none).
 async fn emails(authz: Authz<perm::AuditRead>, ids: Vec<Uuid>) -> Result<HashMap<Uuid, String>, sqlx::Error> {
     let mut tx = authz.tx;
-    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, email FROM users WHERE id = ANY($1)")
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-    Ok(rows.into_iter().collect())
+    crate::users::repo::emails_by_id(&mut tx, &ids).await
 }
 
 fn actor_label(row: &AuditLogView, emails: &HashMap<Uuid, String>) -> String {
