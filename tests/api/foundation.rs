@@ -70,7 +70,7 @@ async fn server_pool_runs_as_non_bypass_role_even_with_superuser_url() {
     assert_eq!(user, "tenantry_app");
     assert!(!bypass && !superuser);
 
-    let mut tx = app.state.db.tenant_tx(TenantId(Uuid::new_v4())).await.unwrap();
+    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(Uuid::new_v4())).await.unwrap();
     let user: String = sqlx::query_scalar("SELECT current_user::text")
         .fetch_one(&mut *tx)
         .await
@@ -111,7 +111,7 @@ async fn rls_isolates_tenants_at_sql_level_for_the_runtime_role() {
     drop(tx);
 
     // Tenant A set: only A's rows.
-    let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
+    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(a.id)).await.unwrap();
     for t in ["users", "roles", "projects", "user_roles", "role_permissions"] {
         let others: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {t} WHERE tenant_id <> $1"
@@ -166,11 +166,11 @@ async fn rls_isolates_tenants_at_sql_level_for_the_runtime_role() {
 async fn audit_rows_are_append_only_and_tampering_is_detected() {
     let app = TestApp::spawn().await;
     let a = app.seed_tenant("audited").await;
-    let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
+    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(a.id)).await.unwrap();
     for i in 0..3 {
         audit::record(
             &mut tx,
-            TenantId(a.id),
+            TenantId::from_trusted(a.id),
             &AuditActor::default(),
             AuditEvent::new(AuditAction::ProjectCreated, "project", i).new_values(json!({"name": format!("p{i}")})),
         )
@@ -179,7 +179,7 @@ async fn audit_rows_are_append_only_and_tampering_is_detected() {
     }
     tx.commit().await.unwrap();
 
-    let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
+    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(a.id)).await.unwrap();
     let ok = audit::verify_chain(&mut tx, a.id).await.unwrap();
     assert!(ok.valid && ok.rows_checked == 3, "{ok:?}");
     drop(tx);
@@ -187,7 +187,7 @@ async fn audit_rows_are_append_only_and_tampering_is_detected() {
         "UPDATE audit_logs SET action = 'project.deleted'",
         "DELETE FROM audit_logs",
     ] {
-        let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
+        let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(a.id)).await.unwrap();
         let err = sqlx::query(change).execute(&mut *tx).await.unwrap_err();
         assert!(
             err.to_string().contains("append-only") || err.to_string().contains("permission denied"),
@@ -210,7 +210,7 @@ async fn audit_rows_are_append_only_and_tampering_is_detected() {
         .execute(&mut su)
         .await
         .unwrap();
-    let mut tx = app.state.db.tenant_tx(TenantId(a.id)).await.unwrap();
+    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(a.id)).await.unwrap();
     let bad = audit::verify_chain(&mut tx, a.id).await.unwrap();
     assert!(!bad.valid);
     assert_eq!(bad.first_broken_seq, Some(2));
@@ -222,10 +222,10 @@ async fn deleting_a_tenant_removes_its_audit_trail_but_nothing_else_can() {
     let a = app.seed_tenant("doomed").await;
     let b = app.seed_tenant("keeper").await;
     for t in [&a, &b] {
-        let mut tx = app.state.db.tenant_tx(TenantId(t.id)).await.unwrap();
+        let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(t.id)).await.unwrap();
         audit::record(
             &mut tx,
-            TenantId(t.id),
+            TenantId::from_trusted(t.id),
             &AuditActor::default(),
             AuditEvent::new(AuditAction::TenantUpdated, "tenant", t.id),
         )

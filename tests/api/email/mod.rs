@@ -40,7 +40,7 @@ pub async fn tenant(app: &TestApp, name: &str) -> TenantId {
         .execute(&mut app.db.superuser().await)
         .await
         .unwrap();
-    TenantId(id)
+    TenantId::from_trusted(id)
 }
 
 /// Queues one message in its own committed tenant transaction.

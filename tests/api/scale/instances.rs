@@ -184,11 +184,11 @@ async fn outbox_is_drained_by_both_workers_exactly_once() {
 
     // Queue everything in one transaction, as a bulk action would.
     let db = Db::connect(&app.db.url, 2).await.unwrap();
-    let mut tx = db.tenant_tx(TenantId(t.id)).await.unwrap();
+    let mut tx = db.tenant_tx(TenantId::from_trusted(t.id)).await.unwrap();
     for i in 0..MESSAGES {
         tenantry::email::enqueue(
             &mut tx,
-            TenantId(t.id),
+            TenantId::from_trusted(t.id),
             &format!("person{i}@alpha.test"),
             EmailTemplate::SecurityAlert,
             json!({"first_name": "Pat", "event": "new_sign_in", "detail": format!("message {i}")}),

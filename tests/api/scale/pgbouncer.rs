@@ -242,7 +242,7 @@ async fn rls_isolation_holds_through_pgbouncer_transaction_pooling() {
                     };
                     match tenant {
                         Some(t) => {
-                            let mut tx = db.tenant_tx(TenantId(t)).await.unwrap();
+                            let mut tx = db.tenant_tx(TenantId::from_trusted(t)).await.unwrap();
                             let seen = probe(&mut tx, Some(t)).await;
                             assert_eq!(seen.user, "tenantry_app", "{alias}: {seen:?}");
                             assert_eq!(seen.tenant_setting, Some(t.to_string()), "{alias}: {seen:?}");

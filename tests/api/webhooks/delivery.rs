@@ -154,8 +154,8 @@ async fn a_rolled_back_change_queues_nothing() {
     let rx = Receiver::start(Behaviour::FailFirst(0)).await;
     endpoint(&app, &token, &rx.url, json!(["project.created"])).await;
     let event = || AuditEvent::new(AuditAction::ProjectCreated, "project", Uuid::new_v4());
-    let mut tx = app.state.db.tenant_tx(TenantId(t.id)).await.unwrap();
-    audit::record(&mut tx, TenantId(t.id), &AuditActor::default(), event())
+    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(t.id)).await.unwrap();
+    audit::record(&mut tx, TenantId::from_trusted(t.id), &AuditActor::default(), event())
         .await
         .unwrap();
     drop(tx); // rolled back
@@ -163,8 +163,8 @@ async fn a_rolled_back_change_queues_nothing() {
     worker(&app).deliver_due().await.unwrap();
     assert_eq!(rx.hits(), 0);
 
-    let mut tx = app.state.db.tenant_tx(TenantId(t.id)).await.unwrap();
-    audit::record(&mut tx, TenantId(t.id), &AuditActor::default(), event())
+    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(t.id)).await.unwrap();
+    audit::record(&mut tx, TenantId::from_trusted(t.id), &AuditActor::default(), event())
         .await
         .unwrap();
     tx.commit().await.unwrap();

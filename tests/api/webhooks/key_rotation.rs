@@ -100,7 +100,7 @@ async fn rotate_keys_re_seals_webhook_secrets_and_deliveries_keep_their_signatur
     let after = sealed(&app, id).await;
     assert_eq!(SecretBox::key_id_of(&after.0), Some("k2"));
     assert_eq!(SecretBox::key_id_of(&after.1), Some("k2"));
-    let context = seal_context(TenantId(t.id), id);
+    let context = seal_context(TenantId::from_trusted(t.id), id);
     let old_only = SecretBox::new("k1", OLD_ENCRYPTION);
     assert!(
         old_only.open(&after.0, &context).is_err(),
