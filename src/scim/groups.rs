@@ -18,7 +18,7 @@ use super::{
     auth::{ScimAuth, ScimBody, check_if_match},
     discovery::{GROUP_SCHEMA, base},
     error::{ScimError, ScimResult, scim_response},
-    filter::{Column, Kind, lookup},
+    filter::lookup,
     list::{ListParams, list_response, query_page},
     patch,
     users::version_of,
@@ -28,25 +28,6 @@ use crate::{
     db::TenantTx,
     groups::repo::{self, GroupRow},
 };
-
-fn column(attr: &str) -> Option<Column> {
-    let plain = |expr, kind| Some(Column { expr, kind, wrap: None });
-    match attr {
-        "displayname" => plain("g.display_name", Kind::Text),
-        "externalid" => plain("g.external_id", Kind::ExactText),
-        "id" => plain("g.id::text", Kind::ExactText),
-        "meta.created" => plain("g.created_at", Kind::Time),
-        "meta.lastmodified" => plain("g.updated_at", Kind::Time),
-        "members" | "members.value" => Some(Column {
-            expr: "gm.user_id::text",
-            kind: Kind::ExactText,
-            wrap: Some(
-                "EXISTS (SELECT 1 FROM group_members gm WHERE gm.tenant_id = g.tenant_id AND gm.group_id = g.id AND {cond})",
-            ),
-        }),
-        _ => None,
-    }
-}
 
 async fn render(state: &AppState, tx: &mut TenantTx, g: &GroupRow, with_members: bool) -> ScimResult<Value> {
     let base = base(state);
@@ -179,7 +160,7 @@ pub async fn list(
         repo::SELECT_GROUPS,
         "true",
         "lower(g.display_name), g.id",
-        column,
+        super::repo::group_column,
         &params,
     )
     .await?;

@@ -12,14 +12,15 @@
 use axum::{http::StatusCode, response::Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::{Postgres, postgres::PgRow};
+use sqlx::postgres::PgRow;
 
 use super::{
     MAX_RESULTS,
     attributes::Projection,
     discovery::LIST_SCHEMA,
     error::{ScimError, ScimResult, scim_response},
-    filter::{self, Bind, Column, Kind},
+    filter::{self, Column, Kind},
+    repo,
 };
 use crate::db::TenantTx;
 
@@ -74,20 +75,6 @@ fn number(raw: Option<&str>, name: &str, default: i64) -> ScimResult<i64> {
     }
 }
 
-fn bind_all<'q, O>(
-    mut q: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
-    binds: &'q [Bind],
-) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Bool(v) => q.bind(v),
-            Bind::Time(t) => q.bind(t),
-        };
-    }
-    q
-}
-
 /// One page of `select` (aliased rows) under `base_where` and the request's
 /// filter, ordered by `sortBy` and then `order`; with the total and the
 /// effective startIndex.
@@ -110,22 +97,7 @@ where
         None => ("true".to_string(), Vec::new()),
     };
     let where_sql = format!("WHERE {base_where} AND ({cond})");
-    let from = select.split_once("\nFROM ").map_or(select, |(_, from)| from);
-    let count_sql = format!("SELECT count(*) FROM {from} {where_sql}");
-    let (total,): (i64,) = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)), &binds)
-        .fetch_one(&mut **tx)
-        .await?;
-    let n = binds.len();
-    let page_sql = format!(
-        "{select} {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let rows: Vec<T> = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)), &binds)
-        .bind(count)
-        .bind(start - 1)
-        .fetch_all(&mut **tx)
-        .await?;
+    let (rows, total) = repo::select_page(tx, select, &where_sql, &order, &binds, count, start - 1).await?;
     Ok((rows, total, start))
 }
 

@@ -19,6 +19,7 @@ pub mod filter;
 pub mod groups;
 pub mod list;
 pub mod patch;
+pub mod repo;
 pub mod tokens;
 pub mod users;
 

@@ -11,13 +11,14 @@ use uuid::Uuid;
 use crate::{
     audit::{self, AuditAction, AuditEvent},
     auth::Authz,
-    crypto::{random_token, token_hash},
+    crypto::random_token,
     http::{
         ApiError, ApiResult,
         error::Validator,
         extract::{ApiJson, ApiPath},
     },
     rbac::perm,
+    scim::repo as scim_repo,
 };
 
 /// Every SCIM token starts with this, so a leaked one is recognisable.
@@ -54,8 +55,6 @@ pub struct CreatedScimToken {
     pub token: String,
 }
 
-const VIEW_COLUMNS: &str = "id, name, prefix, expires_at, last_used_at, created_at";
-
 /// Creates a SCIM token for the caller's tenant.
 #[utoipa::path(post, path = "/tokens", tag = "scim", security(("bearer" = ["tenant:manage"])),
     request_body = NewScimToken,
@@ -85,18 +84,16 @@ pub async fn create_token(
     let token = format!("{TOKEN_PREFIX}{}", random_token());
     let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 4).collect();
     let id = Uuid::new_v4();
-    let view: ScimTokenView = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO scim_tokens (tenant_id, id, name, token_hash, prefix, expires_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {VIEW_COLUMNS}"
-    )))
-    .bind(ctx.tenant_id.0)
-    .bind(id)
-    .bind(&name)
-    .bind(token_hash(&token))
-    .bind(&prefix)
-    .bind(input.expires_at)
-    .bind(ctx.user_id)
-    .fetch_one(&mut *tx)
+    let view = scim_repo::insert_token(
+        &mut tx,
+        ctx.tenant_id,
+        id,
+        &name,
+        &token,
+        &prefix,
+        input.expires_at,
+        ctx.user_id,
+    )
     .await?;
     audit::record(
         &mut tx,
@@ -114,11 +111,7 @@ pub async fn create_token(
 #[utoipa::path(get, path = "/tokens", tag = "scim", security(("bearer" = ["tenant:manage"])),
     responses((status = 200, body = Vec<ScimTokenView>), (status = 403)))]
 pub async fn list_tokens(Authz { mut tx, .. }: Authz<perm::TenantManage>) -> ApiResult<ApiJson<Vec<ScimTokenView>>> {
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {VIEW_COLUMNS} FROM scim_tokens WHERE revoked_at IS NULL ORDER BY created_at DESC, id"
-    )))
-    .fetch_all(&mut *tx)
-    .await?;
+    let items = scim_repo::list_tokens(&mut tx).await?;
     Ok(ApiJson(items))
 }
 
@@ -130,13 +123,9 @@ pub async fn revoke_token(
     Authz { ctx, mut tx, .. }: Authz<perm::TenantManage>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let name: String = sqlx::query_scalar(
-        "UPDATE scim_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING name",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("SCIM token"))?;
+    let name = scim_repo::revoke_token(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SCIM token"))?;
     audit::record(
         &mut tx,
         ctx.tenant_id,

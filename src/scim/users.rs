@@ -23,9 +23,10 @@ use super::{
     auth::{ScimAuth, ScimBody, check_if_match},
     discovery::{USER_SCHEMA, base},
     error::{ScimError, ScimResult, scim_response},
-    filter::{Column, Kind, lookup},
+    filter::lookup,
     list::{ListParams, list_response, query_page},
     patch,
+    repo::{self as scim_repo, UserRow},
 };
 use crate::{
     app::AppState,
@@ -38,57 +39,6 @@ use crate::{
         repo,
     },
 };
-
-/// A user as SCIM sees it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
-    pub id: Uuid,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_active: bool,
-    pub scim_external_id: Option<String>,
-    pub version: i32,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-    pub group_ids: Vec<Uuid>,
-    pub group_names: Vec<String>,
-}
-
-pub(super) const SELECT_USERS: &str = "\
-SELECT u.id, u.email, u.first_name, u.last_name, u.is_active, u.scim_external_id, u.version,
-       u.created_at, u.updated_at,
-       ARRAY(SELECT g.id FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-             WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id ORDER BY g.display_name, g.id) AS group_ids,
-       ARRAY(SELECT g.display_name FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-             WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id ORDER BY g.display_name, g.id) AS group_names
-FROM users u";
-
-/// The attributes a filter may name, and their columns.
-fn column(attr: &str) -> Option<Column> {
-    let plain = |expr, kind| Some(Column { expr, kind, wrap: None });
-    match attr {
-        "username" | "emails" | "emails.value" => plain("u.email", Kind::Text),
-        "name.givenname" => plain("u.first_name", Kind::Text),
-        "name.familyname" => plain("u.last_name", Kind::Text),
-        "displayname" | "name.formatted" => plain("btrim(u.first_name || ' ' || u.last_name)", Kind::Text),
-        "emails.type" => plain("'work'", Kind::Text),
-        "emails.primary" => plain("true", Kind::Bool),
-        "externalid" => plain("u.scim_external_id", Kind::ExactText),
-        "id" => plain("u.id::text", Kind::ExactText),
-        "active" => plain("u.is_active", Kind::Bool),
-        "meta.created" => plain("u.created_at", Kind::Time),
-        "meta.lastmodified" => plain("u.updated_at", Kind::Time),
-        "groups" | "groups.value" => Some(Column {
-            expr: "gm.group_id::text",
-            kind: Kind::ExactText,
-            wrap: Some(
-                "EXISTS (SELECT 1 FROM group_members gm WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id AND {cond})",
-            ),
-        }),
-        _ => None,
-    }
-}
 
 pub fn version_of(v: i32) -> String {
     format!("W/\"{v}\"")
@@ -134,13 +84,9 @@ pub fn render(state: &AppState, u: &UserRow) -> Value {
 /// The user, or 404 (unknown, another tenant's, or deleted through SCIM).
 async fn load(tx: &mut TenantTx, id: &str) -> ScimResult<UserRow> {
     let id = Uuid::parse_str(id).map_err(|_| ScimError::not_found("User"))?;
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_USERS} WHERE u.id = $1 AND u.scim_deleted_at IS NULL"
-    )))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| ScimError::not_found("User"))
+    scim_repo::find_user(tx, id)
+        .await?
+        .ok_or_else(|| ScimError::not_found("User"))
 }
 
 /// What a SCIM body asks a user to be.
@@ -218,13 +164,7 @@ fn desired(body: &Value) -> ScimResult<Desired> {
 
 /// 409 `uniqueness` when another user of the tenant has this email.
 async fn ensure_unique(tx: &mut TenantTx, email: &str, except: Option<Uuid>) -> ScimResult<()> {
-    let taken: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1 AND id IS DISTINCT FROM $2)")
-            .bind(email)
-            .bind(except)
-            .fetch_one(&mut **tx)
-            .await?;
-    if taken {
+    if scim_repo::email_taken(tx, email, except).await? {
         return Err(ScimError::uniqueness(
             "A user with this userName already exists in this tenant",
         ));
@@ -304,12 +244,7 @@ pub async fn create(
 ) -> ScimResult<Response> {
     let d = desired(&body)?;
     // A user deleted through SCIM and provisioned again comes back (same row).
-    let deleted: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_USERS} WHERE lower(u.email) = $1 AND u.scim_deleted_at IS NOT NULL"
-    )))
-    .bind(&d.email)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let deleted = scim_repo::find_deleted_user(&mut tx, &d.email).await?;
     if let Some(old) = deleted {
         update(&mut tx, &actor, &old, &d, true).await?;
         return respond(&state, tx, old.id, StatusCode::CREATED, &projection).await;
@@ -357,10 +292,10 @@ pub async fn list(
 ) -> ScimResult<Response> {
     let (rows, total, start): (Vec<UserRow>, i64, i64) = query_page(
         &mut tx,
-        SELECT_USERS,
+        scim_repo::SELECT_USERS,
         "u.scim_deleted_at IS NULL",
         "u.created_at, u.id",
-        column,
+        scim_repo::user_column,
         &params,
     )
     .await?;
