@@ -48,19 +48,15 @@ pub async fn create_document(
     v.finish()?;
     repo::get_project(&mut tx, project_id, false).await?;
     let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO documents (tenant_id, id, project_id, name, description, content_type, status, created_by, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $7)",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(id)
-    .bind(project_id)
-    .bind(&name)
-    .bind(input.description.as_deref().unwrap_or(""))
-    .bind(input.content_type.as_deref().unwrap_or("application/octet-stream"))
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    let draft = repo::NewDocument {
+        id,
+        project_id,
+        name: &name,
+        description: input.description.as_deref().unwrap_or(""),
+        content_type: input.content_type.as_deref().unwrap_or("application/octet-stream"),
+        by: ctx.user_id,
+    };
+    repo::insert_document(&mut tx, ctx.tenant_id, &draft).await?;
     let doc = repo::get_document(&mut tx, id, false).await?;
     audit::record(
         &mut tx,
@@ -132,11 +128,7 @@ pub async fn delete_document(
     repo::lock_tenant_limits(&mut tx, ctx.tenant_id).await?;
     let old = repo::get_document(&mut tx, id, true).await?;
     if_match.check(old.version)?;
-    let stored: repo::StoredRef =
-        sqlx::query_as("DELETE FROM documents WHERE id = $1 RETURNING storage_key, size_bytes")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let stored = repo::delete_document(&mut tx, id).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,

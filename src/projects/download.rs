@@ -45,10 +45,7 @@ pub async fn download_document(
     if doc.status != "uploaded" {
         return Err(ApiError::conflict("The document has no uploaded content"));
     }
-    let key: String = sqlx::query_scalar("SELECT storage_key FROM documents WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let key = repo::storage_key(&mut tx, id).await?;
     let audited = |via: &'static str| {
         AuditEvent::new(AuditAction::DocumentDownloaded, "document", id).new_values(json!({
             "project_id": doc.project_id, "name": doc.name, "size_bytes": doc.size_bytes, "via": via,

@@ -38,10 +38,7 @@ pub async fn create_project(
 ) -> ApiResult<(StatusCode, HeaderMap, ApiJson<ProjectView>)> {
     let name = input.validate()?;
     let limits = repo::lock_tenant_limits(&mut tx, ctx.tenant_id).await?;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE tenant_id = $1")
-        .bind(ctx.tenant_id.0)
-        .fetch_one(&mut *tx)
-        .await?;
+    let count = repo::count_projects(&mut tx, ctx.tenant_id).await?;
     if count >= i64::from(limits.max_projects) {
         return Err(ApiError::conflict(format!(
             "Project limit reached: this tenant may have at most {} projects",
@@ -49,18 +46,9 @@ pub async fn create_project(
         )));
     }
     let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO projects (tenant_id, id, name, description, status, created_by, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6)",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(id)
-    .bind(&name)
-    .bind(input.description.as_deref().unwrap_or(""))
-    .bind(input.status.map_or("active", |s| s.as_str()))
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    let description = input.description.as_deref().unwrap_or("");
+    let status = input.status.map_or("active", |s| s.as_str());
+    repo::insert_project(&mut tx, ctx.tenant_id, id, &name, description, status, ctx.user_id).await?;
     let project = repo::get_project(&mut tx, id, false).await?;
     audit::record(
         &mut tx,
@@ -134,17 +122,10 @@ pub async fn delete_project(
     repo::lock_tenant_limits(&mut tx, ctx.tenant_id).await?;
     let old = repo::get_project(&mut tx, id, true).await?;
     if_match.check(old.version)?;
-    let docs: Vec<(Uuid, String, Option<String>, Option<i64>)> =
-        sqlx::query_as("DELETE FROM documents WHERE project_id = $1 RETURNING id, name, storage_key, size_bytes")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let docs = repo::delete_project_documents(&mut tx, id).await?;
     let released: i64 = docs.iter().filter_map(|d| d.3).sum();
     // The reserved bytes are released by the `documents_release_storage` trigger.
-    sqlx::query("DELETE FROM projects WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    repo::delete_project(&mut tx, id).await?;
     for (doc_id, name, _, size) in &docs {
         audit::record(
             &mut tx,
