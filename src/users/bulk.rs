@@ -9,7 +9,6 @@ use std::collections::HashSet;
 
 use axum::extract::State;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
@@ -36,24 +35,6 @@ use crate::{
 
 /// The largest batch one request may carry.
 pub const MAX_BULK_ROWS: usize = 500;
-
-/// Runs `f` inside a SAVEPOINT: released on success, rolled back on failure.
-async fn in_savepoint<T, F>(tx: &mut TenantTx, f: F) -> Result<T, ApiError>
-where
-    F: AsyncFnOnce(&mut TenantTx) -> Result<T, ApiError>,
-{
-    sqlx::query("SAVEPOINT bulk_row").execute(&mut **tx).await?;
-    match f(tx).await {
-        Ok(v) => {
-            sqlx::query("RELEASE SAVEPOINT bulk_row").execute(&mut **tx).await?;
-            Ok(v)
-        }
-        Err(e) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT bulk_row").execute(&mut **tx).await?;
-            Err(e)
-        }
-    }
-}
 
 /// The detail and field errors of a failed row.
 fn row_error(index: usize, email: Option<String>, err: ApiError) -> RowError {
@@ -128,7 +109,7 @@ pub async fn bulk_create(
             }
         };
         let has_password = new_user.password_hash.is_some();
-        let result = in_savepoint(&mut tx, async |tx: &mut TenantTx| {
+        let result = repo::in_savepoint(&mut tx, async |tx: &mut TenantTx| {
             let user = accounts::create_user(tx, &actor, RoleGrant::ByCaller(&ctx.permissions), new_user).await?;
             if welcome {
                 send_welcome(tx, user.id, &user.email, &user.first_name, has_password).await?;
@@ -226,7 +207,7 @@ pub async fn bulk_action(
     let admins = AdminGuard::lock(&mut tx).await?;
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
-        let outcome = in_savepoint(&mut tx, async |tx: &mut TenantTx| {
+        let outcome = repo::in_savepoint(&mut tx, async |tx: &mut TenantTx| {
             apply_action(tx, &ctx, &admins, id, input.action).await
         })
         .await;
@@ -310,12 +291,9 @@ async fn apply_action(
             Ok(format!("{revoked} session(s) revoked"))
         }
         BulkActionKind::Unlock => {
-            let (locked_until, failed): (Option<OffsetDateTime>, i32) =
-                sqlx::query_as("SELECT locked_until, failed_login_count FROM users WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("User"))?;
+            let (locked_until, failed) = repo::lock_lock_state(tx, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("User"))?;
             accounts::clear_lock(tx, id).await?;
             security::record_event(
                 tx,

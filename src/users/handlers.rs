@@ -185,25 +185,7 @@ pub async fn list_sessions(
     ApiQuery(f): ApiQuery<SessionFilter>,
 ) -> ApiResult<ApiJson<Page<SessionView>>> {
     repo::get_user(&mut tx, id).await?;
-    const WHERE: &str = "WHERE user_id = $1 AND ($2 OR (revoked_at IS NULL AND expires_at > now()))";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM user_sessions {WHERE}"
-    )))
-    .bind(id)
-    .bind(f.include_inactive)
-    .fetch_one(&mut *tx)
-    .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id, ip_address, user_agent, auth_method, impersonator_id, created_at, last_used_at, expires_at, \
-         revoked_at, revoked_reason, (revoked_at IS NULL AND expires_at > now()) AS active \
-         FROM user_sessions {WHERE} ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
-    )))
-    .bind(id)
-    .bind(f.include_inactive)
-    .bind(f.page.limit())
-    .bind(f.page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (items, total) = repo::list_sessions(&mut tx, id, &f).await?;
     Ok(ApiJson(f.page.wrap(items, total)))
 }
 

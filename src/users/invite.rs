@@ -8,11 +8,14 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::model::{InvitationView, InviteRequest};
+use super::{
+    model::{InvitationView, InviteRequest},
+    repo,
+};
 use crate::{
     audit::{self, AuditAction, AuditEvent},
     auth::Authz,
-    crypto::{random_token, token_hash},
+    crypto::random_token,
     email::{self, EmailTemplate},
     http::{ApiError, ApiResult, extract::ApiJson},
     rbac::{grants, perm},
@@ -39,47 +42,30 @@ pub async fn invite_user(
     let roles = grants::resolve_roles(&mut tx, "role_names", input.role_names.as_deref().unwrap_or_default()).await?;
     grants::ensure_can_grant(&ctx.permissions, grants::permissions_of(&roles))?;
     let role_names: Vec<String> = roles.into_iter().map(|r| r.name).collect();
-    let member: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)")
-        .bind(&email)
-        .fetch_one(&mut *tx)
-        .await?;
-    if member {
+    if repo::email_taken(&mut tx, &email).await? {
         return Err(ApiError::conflict(
             "A user with this email already exists in this tenant",
         ));
     }
     // Early answer for a full tenant; acceptance enforces the limit under lock.
-    let (active, max_users): (i64, i32) =
-        sqlx::query_as("SELECT (SELECT count(*) FROM users WHERE is_active), max_users FROM tenants WHERE id = $1")
-            .bind(ctx.tenant_id.0)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (active, max_users) = repo::seats(&mut tx, ctx.tenant_id).await?;
     if active >= i64::from(max_users) {
         return Err(ApiError::conflict(format!(
             "The tenant's user limit ({max_users}) is reached"
         )));
     }
-    let replaced: Option<Uuid> =
-        sqlx::query_scalar("DELETE FROM invitations WHERE lower(email) = $1 AND accepted_at IS NULL RETURNING id")
-            .bind(&email)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let replaced = repo::delete_open_invitation(&mut tx, &email).await?;
     let token = random_token();
     let id = Uuid::new_v4();
-    let invitation: InvitationView = sqlx::query_as(
-        "INSERT INTO invitations (tenant_id, id, email, role_names, token_hash, invited_by, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         RETURNING id, email, role_names, invited_by, expires_at, created_at",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(id)
-    .bind(&email)
-    .bind(&role_names)
-    .bind(token_hash(&token))
-    .bind(ctx.user_id)
-    .bind(OffsetDateTime::now_utc() + INVITATION_TTL)
-    .fetch_one(&mut *tx)
-    .await?;
+    let new = repo::NewInvitation {
+        id,
+        email: &email,
+        role_names: &role_names,
+        token: &token,
+        invited_by: ctx.user_id,
+        expires_at: OffsetDateTime::now_utc() + INVITATION_TTL,
+    };
+    let invitation = repo::insert_invitation(&mut tx, ctx.tenant_id, &new).await?;
     let inviter = format!("{} {}", ctx.first_name, ctx.last_name).trim().to_string();
     // The email module turns the token into `{FRONTEND_URL}/accept-invitation?token=…`.
     email::enqueue(
