@@ -11,7 +11,8 @@ use crate::{
     app::AppState,
     audit::{
         ChainVerification,
-        handlers::{AuditFilter, AuditLogView, search},
+        handlers::{AuditFilter, AuditLogView},
+        repo::search,
         verify_chain,
     },
     auth::SuperAdmin,

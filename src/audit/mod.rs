@@ -8,6 +8,7 @@ pub mod action;
 pub mod export;
 pub mod handlers;
 pub mod jsonb_text;
+pub mod repo;
 pub mod verify;
 
 pub use action::AuditAction;
