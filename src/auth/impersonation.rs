@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
+    auth::repo,
     auth::{
         Authz, SuperAdmin,
         jwt::Actor,
@@ -41,17 +42,6 @@ pub struct ImpersonateRequest {
     pub reason: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct Target {
-    id: Uuid,
-    email: String,
-    first_name: String,
-    is_active: bool,
-    is_super_admin: bool,
-}
-
-const SELECT_TARGET: &str = "SELECT u.id, u.email, u.first_name, u.is_active, u.is_super_admin FROM users u";
-
 /// Starts acting as a user of a tenant.
 #[utoipa::path(post, path = "/impersonate", tag = "auth", security(("bearer" = ["super_admin"])),
     request_body = ImpersonateRequest,
@@ -72,34 +62,18 @@ pub async fn impersonate(
             "must be at most 500 characters",
         )
         .finish()?;
-    let tenant: Option<(bool, String)> = sqlx::query_as("SELECT is_active, name FROM tenants WHERE id = $1")
-        .bind(input.tenant_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let tenant = repo::tenant_state(&mut tx, input.tenant_id).await?;
     let (tenant_active, tenant_name) = tenant.ok_or_else(|| ApiError::not_found("Tenant"))?;
     if !tenant_active {
         return Err(ApiError::conflict("The tenant is inactive"));
     }
-    let target: Target = match input.user_id {
-        Some(user) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_TARGET} WHERE u.tenant_id = $1 AND u.id = $2"
-        )))
-        .bind(input.tenant_id)
-        .bind(user)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?,
-        None => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT_TARGET} JOIN user_roles ur ON ur.tenant_id = u.tenant_id AND ur.user_id = u.id \
-             JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
-             WHERE u.tenant_id = $1 AND r.name = 'tenant_admin' AND r.is_system AND u.is_active \
-               AND NOT u.is_super_admin AND (ur.expires_at IS NULL OR ur.expires_at > now()) \
-             ORDER BY u.created_at, u.id LIMIT 1"
-        )))
-        .bind(input.tenant_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("The tenant has no active tenant admin; name a user_id".into()))?,
+    let target = match input.user_id {
+        Some(user) => repo::impersonation_target(&mut tx, input.tenant_id, user)
+            .await?
+            .ok_or_else(|| ApiError::not_found("User"))?,
+        None => repo::first_tenant_admin(&mut tx, input.tenant_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("The tenant has no active tenant admin; name a user_id".into()))?,
     };
     if target.is_super_admin {
         return Err(ApiError::forbidden("Super admins cannot be impersonated"));

@@ -32,6 +32,7 @@ pub mod jwt;
 pub mod model;
 pub mod password;
 pub mod ratelimit;
+pub mod repo;
 pub mod security;
 pub mod session;
 pub mod signin;

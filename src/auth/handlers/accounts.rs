@@ -9,9 +9,9 @@
 use axum::{extract::State, http::StatusCode};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::passwords::{TOKEN_SCOPE, consume_link, invalid_token};
+use crate::auth::repo;
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
@@ -23,7 +23,6 @@ use crate::{
         signin::{self, Method},
         tokens::{self, EMAIL_VERIFICATION_TTL, TokenKind, WELCOME_SET_PASSWORD_TTL},
     },
-    crypto::token_hash,
     db::TenantTx,
     email::{self, EmailTemplate},
     http::{
@@ -119,25 +118,8 @@ pub async fn verify_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct Invitation {
-    id: Uuid,
-    email: String,
-    role_names: Vec<String>,
-    expires_at: OffsetDateTime,
-    accepted_at: Option<OffsetDateTime>,
-    tenant_active: bool,
-}
-
-pub(crate) async fn open_invitation(tx: &mut TenantTx, token: &str) -> Result<Invitation, ApiError> {
-    let inv: Invitation = sqlx::query_as(
-        "SELECT i.id, i.email, i.role_names, i.expires_at, i.accepted_at, t.is_active AS tenant_active \
-         FROM invitations i JOIN tenants t ON t.id = i.tenant_id WHERE i.token_hash = $1 FOR UPDATE OF i",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(invalid_token)?;
+pub(crate) async fn open_invitation(tx: &mut TenantTx, token: &str) -> Result<repo::Invitation, ApiError> {
+    let inv = repo::lock_invitation(tx, token).await?.ok_or_else(invalid_token)?;
     if inv.accepted_at.is_some() || inv.expires_at <= OffsetDateTime::now_utc() || !inv.tenant_active {
         return Err(invalid_token());
     }
@@ -187,10 +169,7 @@ pub async fn accept_invitation(
     };
     // The roles were checked against the inviter when the invitation was made.
     let user = accounts::create_user(&mut tx, &actor, RoleGrant::Decided, new).await?;
-    sqlx::query("UPDATE invitations SET accepted_at = now() WHERE id = $1")
-        .bind(inv.id)
-        .execute(&mut *tx)
-        .await?;
+    repo::mark_invitation_accepted(&mut tx, inv.id).await?;
     let actor = AuditActor {
         user_id: Some(user.id),
         ..actor

@@ -9,6 +9,7 @@ use axum::extract::State;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::auth::repo;
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
@@ -249,18 +250,6 @@ async fn sign_in(
     Ok(LoginResponse::Tokens(Box::new(tokens)))
 }
 
-#[derive(sqlx::FromRow)]
-struct MfaUser {
-    email: String,
-    user_active: bool,
-    tenant_active: bool,
-    mfa_enabled: bool,
-    locked: bool,
-    totp_secret_enc: Option<Vec<u8>>,
-    totp_last_step: Option<i64>,
-    recovery_codes: Vec<String>,
-}
-
 /// Completes an MFA sign-in with a TOTP code (or a recovery code).
 #[utoipa::path(post, path = "/mfa/verify", tag = "auth", request_body = MfaVerifyRequest,
     responses(
@@ -282,14 +271,7 @@ pub async fn mfa_verify(
     let tenant = TenantId(claims.tid);
     let mut tx = state.db.tenant_tx(tenant).await?;
     signin::release_expired_lock(&mut tx, claims.sub, &meta).await?;
-    let user: Option<MfaUser> = sqlx::query_as(
-        "SELECT u.email, u.is_active AS user_active, t.is_active AS tenant_active, u.mfa_enabled, \
-         coalesce(u.locked_until > now(), false) AS locked, u.totp_secret_enc, u.totp_last_step, u.recovery_codes \
-         FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1 FOR UPDATE OF u",
-    )
-    .bind(claims.sub)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let user = repo::lock_mfa_user(&mut tx, claims.sub).await?;
     let Some(user) = user else {
         return Err(ApiError::invalid_credentials());
     };

@@ -11,6 +11,7 @@ use axum::extract::State;
 use serde_json::json;
 
 use super::reauth;
+use crate::auth::repo;
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditEvent},
@@ -27,24 +28,9 @@ use crate::{
     users::accounts,
 };
 
-#[derive(sqlx::FromRow)]
-struct MfaRow {
-    mfa_enabled: bool,
-    totp_secret_enc: Option<Vec<u8>>,
-    totp_pending_enc: Option<Vec<u8>>,
-    totp_last_step: Option<i64>,
-    recovery_codes: Vec<String>,
-}
-
-async fn load(tx: &mut TenantTx, ctx: &AuthCtx) -> ApiResult<MfaRow> {
+async fn load(tx: &mut TenantTx, ctx: &AuthCtx) -> ApiResult<repo::MfaRow> {
     super::own_credentials(ctx)?;
-    Ok(sqlx::query_as(
-        "SELECT mfa_enabled, totp_secret_enc, totp_pending_enc, totp_last_step, recovery_codes \
-         FROM users WHERE id = $1 FOR UPDATE",
-    )
-    .bind(ctx.user_id)
-    .fetch_one(&mut **tx)
-    .await?)
+    Ok(repo::lock_mfa_state(tx, ctx.user_id).await?)
 }
 
 fn open_seed(state: &AppState, ctx: &AuthCtx, sealed: &[u8]) -> ApiResult<Vec<u8>> {
@@ -166,10 +152,7 @@ pub async fn totp_disable(
         _ => return Err(ApiError::conflict("Two-factor authentication is not enabled")),
     };
     reauth::begin(&state, &ctx, &mut tx).await?;
-    let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(ctx.user_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let hash = repo::password_hash(&mut tx, ctx.user_id).await?;
     let password_ok = state
         .passwords
         .verify(&input.current_password, hash.as_deref())

@@ -15,19 +15,19 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    AuthCtx, Authz,
+    Authz,
     jwt::Actor,
     model::{ListQuery, LoginAttemptView, SecurityEventView},
+    repo,
 };
 use crate::{
     app::AppState,
     auth::session::{TenantSummary, UserSummary, load_user_summary},
-    db::TenantTx,
     http::{
         ApiResult,
         extract::{ApiJson, ApiQuery},
     },
-    pagination::{Page, PageParams},
+    pagination::Page,
     rbac::perm,
 };
 
@@ -117,14 +117,7 @@ pub async fn login_history(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<Page<LoginAttemptView>>> {
-    let page = own_rows(
-        &mut tx,
-        &ctx,
-        "login_attempts",
-        "id, email, ip_address, user_agent, method, success, reason, created_at",
-        &q.page,
-    )
-    .await?;
+    let page = repo::own_login_attempts(&mut tx, &ctx, &q.page).await?;
     Ok(ApiJson(page))
 }
 
@@ -135,45 +128,6 @@ pub async fn security_events(
     Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<Page<SecurityEventView>>> {
-    let page = own_rows(
-        &mut tx,
-        &ctx,
-        "security_events",
-        "id, event_type, details, ip_address, user_agent, created_at",
-        &q.page,
-    )
-    .await?;
+    let page = repo::own_security_events(&mut tx, &ctx, &q.page).await?;
     Ok(ApiJson(page))
-}
-
-/// A page of the caller's own rows of a per-user log table, newest first.
-/// `table` and `columns` are fixed fragments from this module, never input.
-pub(crate) async fn own_rows<T>(
-    tx: &mut TenantTx,
-    ctx: &AuthCtx,
-    table: &'static str,
-    columns: &'static str,
-    page: &PageParams,
-) -> Result<Page<T>, sqlx::Error>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM {table} WHERE tenant_id = $1 AND user_id = $2"
-    )))
-    .bind(ctx.tenant_id.0)
-    .bind(ctx.user_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns} FROM {table} WHERE tenant_id = $1 AND user_id = $2 \
-         ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
-    )))
-    .bind(ctx.tenant_id.0)
-    .bind(ctx.user_id)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(page.wrap(items, total))
 }

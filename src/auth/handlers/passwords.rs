@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{own_credentials, reauth};
+use crate::auth::repo;
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
@@ -70,10 +71,7 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     own_credentials(&ctx)?;
     reauth::begin(&state, &ctx, &mut tx).await?;
-    let current: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(ctx.user_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let current = repo::password_hash(&mut tx, ctx.user_id).await?;
     if !state
         .passwords
         .verify(&input.current_password, current.as_deref())
@@ -149,10 +147,7 @@ pub async fn request_password_reset(
             continue;
         }
         let mut tx = state.db.tenant_tx(c.tenant()).await?;
-        let first_name: String = sqlx::query_scalar("SELECT first_name FROM users WHERE id = $1")
-            .bind(c.user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let first_name = repo::first_name(&mut tx, c.user_id).await?;
         let token = tokens::issue(&mut tx, TokenKind::PasswordReset, c.user_id, PASSWORD_RESET_TTL).await?;
         let context = json!({"first_name": first_name, "token": token,
             "expires_minutes": PASSWORD_RESET_TTL.whole_minutes()});
@@ -199,10 +194,7 @@ pub async fn confirm_password_reset(
         let user = tokens::peek(&mut tx, TokenKind::PasswordReset, token)
             .await?
             .ok_or_else(invalid_token)?;
-        let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-            .bind(user)
-            .fetch_one(&mut *tx)
-            .await?;
+        let email = repo::email(&mut tx, user).await?;
         (user, email)
     };
     let hash = hash_new_password(&state, "new_password", &input.new_password, Some(&email)).await?;

@@ -7,6 +7,7 @@
 
 use time::OffsetDateTime;
 
+use crate::auth::repo;
 use crate::{
     app::AppState,
     auth::{
@@ -26,10 +27,7 @@ pub(super) async fn begin(state: &AppState, ctx: &AuthCtx, tx: &mut TenantTx) ->
     limit_ip(state, SCOPE, &ctx.meta).await?;
     check_account(state, SCOPE, &ctx.user_id.to_string()).await?;
     signin::release_expired_lock(tx, ctx.user_id, &ctx.meta).await?;
-    let locked_until: Option<OffsetDateTime> = sqlx::query_scalar("SELECT locked_until FROM users WHERE id = $1")
-        .bind(ctx.user_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let locked_until = repo::locked_until(tx, ctx.user_id).await?;
     let now = OffsetDateTime::now_utc();
     match locked_until.filter(|t| *t > now) {
         Some(until) => Err(ApiError::RateLimited {

@@ -12,8 +12,8 @@
 use axum::{extract::State, http::StatusCode};
 use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+use crate::auth::repo;
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
@@ -25,7 +25,6 @@ use crate::{
         security::{self, kind},
         session::{TokenResponse, load_summaries, new_refresh_token, revoke_session, token_tenant},
     },
-    crypto::token_hash,
     http::{
         ApiError, ApiResult,
         extract::{ApiJson, ClientMeta},
@@ -35,18 +34,6 @@ use crate::{
 
 fn invalid_refresh() -> ApiError {
     ApiError::Unauthorized("Invalid, expired or revoked refresh token".into())
-}
-
-#[derive(sqlx::FromRow)]
-struct RefreshRow {
-    session_id: Uuid,
-    used: bool,
-    user_id: Uuid,
-    live: bool,
-    active: bool,
-    impersonator_id: Option<Uuid>,
-    impersonator_email: Option<String>,
-    expires_at: OffsetDateTime,
 }
 
 /// Exchanges a refresh token for new tokens; the old refresh token dies.
@@ -66,20 +53,9 @@ pub async fn refresh(
         .await?
         .ok_or_else(invalid_refresh)?;
     let mut tx = state.db.tenant_tx(tenant).await?;
-    let row: RefreshRow = sqlx::query_as(
-        "SELECT rt.session_id, rt.used_at IS NOT NULL AS used, s.user_id, \
-                (s.revoked_at IS NULL AND s.expires_at > now()) AS live, (u.is_active AND t.is_active) AS active, \
-                s.impersonator_id, s.impersonator_email, s.expires_at \
-         FROM refresh_tokens rt \
-         JOIN user_sessions s ON s.tenant_id = rt.tenant_id AND s.id = rt.session_id \
-         JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
-         JOIN tenants t ON t.id = s.tenant_id \
-         WHERE rt.token_hash = $1 FOR UPDATE OF rt, s",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(invalid_refresh)?;
+    let row = repo::lock_refresh_token(&mut tx, token)
+        .await?
+        .ok_or_else(invalid_refresh)?;
 
     if row.used {
         if revoke_session(&mut tx, row.session_id, "refresh_token_reuse").await? > 0 {
@@ -103,14 +79,8 @@ pub async fn refresh(
         return Err(invalid_refresh());
     }
 
-    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1")
-        .bind(token_hash(token))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE user_sessions SET last_used_at = now() WHERE id = $1")
-        .bind(row.session_id)
-        .execute(&mut *tx)
-        .await?;
+    repo::mark_refresh_token_used(&mut tx, token).await?;
+    repo::touch_session(&mut tx, row.session_id).await?;
     let refresh_token = new_refresh_token(&mut tx, row.session_id).await?;
     let left = (row.expires_at - OffsetDateTime::now_utc()).whole_seconds().max(1);
     let act = row.impersonator_id.map(|sub| Actor {

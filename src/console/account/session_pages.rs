@@ -6,7 +6,6 @@ use axum::{
 };
 use serde::Serialize;
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Done, Me, device, notice, when};
@@ -14,8 +13,8 @@ use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditEvent},
     auth::{
-        handlers::{own_rows, sessions},
-        model::{LoginAttemptView, SecurityEventView},
+        handlers::sessions,
+        repo as auth_repo,
         session::{revoke_session, revoke_user_sessions},
     },
     console::{
@@ -25,16 +24,6 @@ use crate::{
     http::ApiError,
     pagination::PageParams,
 };
-
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    id: Uuid,
-    ip_address: Option<String>,
-    user_agent: Option<String>,
-    auth_method: String,
-    created_at: OffsetDateTime,
-    last_used_at: OffsetDateTime,
-}
 
 #[derive(Serialize)]
 struct SessionItem {
@@ -58,16 +47,7 @@ pub async fn sessions_page(me: Me, Query(done): Query<Done>) -> Response {
     let frame = me.frame("/account/sessions");
     let Me { authz, .. } = me;
     let (ctx, mut tx) = (authz.ctx, authz.tx);
-    let rows: Result<Vec<SessionRow>, sqlx::Error> = sqlx::query_as(
-        "SELECT id, ip_address, user_agent, auth_method, created_at, last_used_at FROM user_sessions \
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() \
-         ORDER BY (id = $2) DESC, last_used_at DESC LIMIT 100",
-    )
-    .bind(ctx.user_id)
-    .bind(ctx.session_id)
-    .fetch_all(&mut *tx)
-    .await;
-    let rows = match rows {
+    let rows = match auth_repo::live_sessions(&mut tx, ctx.user_id, ctx.session_id).await {
         Ok(rows) => rows,
         Err(e) => return render::api_error(e.into()),
     };
@@ -103,12 +83,7 @@ pub async fn end_session(State(state): State<AppState>, me: Me, Path(id): Path<U
     }
     let result = async {
         let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
-        let mine: Option<Uuid> = sqlx::query_scalar("SELECT id FROM user_sessions WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(ctx.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if mine.is_none() {
+        if auth_repo::find_own_session(&mut tx, id, ctx.user_id).await?.is_none() {
             return Err(ApiError::not_found("Session"));
         }
         if revoke_session(&mut tx, id, "signed_out_by_user").await? > 0 {
@@ -172,22 +147,8 @@ pub async fn activity_page(me: Me) -> Response {
     let frame = me.frame("/account/activity");
     let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
     let page = PageParams { page: 1, page_size: 25 };
-    let attempts = own_rows::<LoginAttemptView>(
-        &mut tx,
-        &ctx,
-        "login_attempts",
-        "id, email, ip_address, user_agent, method, success, reason, created_at",
-        &page,
-    )
-    .await;
-    let events = own_rows::<SecurityEventView>(
-        &mut tx,
-        &ctx,
-        "security_events",
-        "id, event_type, details, ip_address, user_agent, created_at",
-        &page,
-    )
-    .await;
+    let attempts = auth_repo::own_login_attempts(&mut tx, &ctx, &page).await;
+    let events = auth_repo::own_security_events(&mut tx, &ctx, &page).await;
     let (attempts, events) = match (attempts, events) {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return render::api_error(e.into()),
