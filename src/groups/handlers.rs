@@ -6,12 +6,10 @@
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::repo::{self, GroupRoleRef, GroupRow, MemberRef};
 use crate::{
-    audit::{self, AuditAction, AuditEvent},
     auth::{AuthCtx, Authz},
     db::TenantTx,
     http::{
@@ -62,17 +60,7 @@ pub async fn list_groups(
     Authz { mut tx, .. }: Authz<perm::UsersRead>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<ApiJson<Page<GroupRow>>> {
-    let rows: Vec<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{} ORDER BY lower(g.display_name), g.id LIMIT $1 OFFSET $2",
-        repo::SELECT_GROUPS
-    )))
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM groups")
-        .fetch_one(&mut *tx)
-        .await?;
+    let (rows, total) = repo::list(&mut tx, &page).await?;
     Ok(ApiJson(page.wrap(rows, total)))
 }
 
@@ -156,26 +144,7 @@ pub async fn add_group_role(
         .iter()
         .filter_map(|p| crate::rbac::Permission::parse(p));
     grants::ensure_can_grant(&ctx.permissions, perms)?;
-    let added = sqlx::query(
-        "INSERT INTO group_roles (tenant_id, group_id, role_id, granted_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(group.id)
-    .bind(role.id)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if added > 0 {
-        audit::record(
-            &mut tx,
-            ctx.tenant_id,
-            &ctx.actor(),
-            AuditEvent::new(AuditAction::GroupRoleAdded, "group", group.id)
-                .new_values(json!({"role_id": role.id, "role": role.name})),
-        )
-        .await?;
-    }
+    repo::add_role(&mut tx, &ctx.actor(), group.id, (role.id, &role.name), ctx.user_id).await?;
     let v = view(&mut tx, id).await?;
     tx.commit().await?;
     Ok(ApiJson(v))
@@ -190,23 +159,7 @@ pub async fn remove_group_role(
     ApiPath((id, role_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     let group = repo::get(&mut tx, id).await?;
-    let name: String = sqlx::query_scalar(
-        "DELETE FROM group_roles gr USING roles r WHERE gr.group_id = $1 AND gr.role_id = $2 \
-         AND r.tenant_id = gr.tenant_id AND r.id = gr.role_id RETURNING r.name",
-    )
-    .bind(group.id)
-    .bind(role_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("Group role"))?;
-    audit::record(
-        &mut tx,
-        ctx.tenant_id,
-        &ctx.actor(),
-        AuditEvent::new(AuditAction::GroupRoleRemoved, "group", group.id)
-            .old(json!({"role_id": role_id, "role": name})),
-    )
-    .await?;
+    repo::remove_role(&mut tx, &ctx.actor(), group.id, role_id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

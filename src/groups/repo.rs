@@ -11,6 +11,7 @@ use crate::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantTx,
     http::{ApiError, error::Validator},
+    pagination::PageParams,
     rbac::Permission,
 };
 
@@ -253,6 +254,76 @@ pub async fn set_members(
         AuditEvent::new(AuditAction::GroupMembersChanged, "group", group.id)
             .old(json!({"removed": removed}))
             .new_values(json!({"added": added})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// One page of the tenant's groups by name, and their total.
+pub async fn list(tx: &mut TenantTx, page: &PageParams) -> Result<(Vec<GroupRow>, i64), sqlx::Error> {
+    let rows: Vec<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} ORDER BY lower(g.display_name), g.id LIMIT $1 OFFSET $2",
+        SELECT_GROUPS
+    )))
+    .bind(page.limit())
+    .bind(page.offset())
+    .fetch_all(&mut **tx)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM groups")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Grants the role `(id, name)` to the group; audited when it was not granted yet.
+pub async fn add_role(
+    tx: &mut TenantTx,
+    actor: &AuditActor,
+    group: Uuid,
+    (role_id, role_name): (Uuid, &str),
+    granted_by: Uuid,
+) -> Result<(), ApiError> {
+    let tenant = tx.tenant();
+    let added = sqlx::query(
+        "INSERT INTO group_roles (tenant_id, group_id, role_id, granted_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant.0)
+    .bind(group)
+    .bind(role_id)
+    .bind(granted_by)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if added > 0 {
+        audit::record(
+            tx,
+            tenant,
+            actor,
+            AuditEvent::new(AuditAction::GroupRoleAdded, "group", group)
+                .new_values(json!({"role_id": role_id, "role": role_name})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Takes the role from the group (404 when the group does not hold it); audited.
+pub async fn remove_role(tx: &mut TenantTx, actor: &AuditActor, group: Uuid, role_id: Uuid) -> Result<(), ApiError> {
+    let name: String = sqlx::query_scalar(
+        "DELETE FROM group_roles gr USING roles r WHERE gr.group_id = $1 AND gr.role_id = $2 \
+         AND r.tenant_id = gr.tenant_id AND r.id = gr.role_id RETURNING r.name",
+    )
+    .bind(group)
+    .bind(role_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("Group role"))?;
+    let tenant = tx.tenant();
+    audit::record(
+        tx,
+        tenant,
+        actor,
+        AuditEvent::new(AuditAction::GroupRoleRemoved, "group", group).old(json!({"role_id": role_id, "role": name})),
     )
     .await?;
     Ok(())

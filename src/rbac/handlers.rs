@@ -53,9 +53,7 @@ fn role_perms(role: &RoleView) -> Vec<Permission> {
 pub async fn list_permissions(
     Authz { mut tx, .. }: Authz<perm::RolesRead>,
 ) -> ApiResult<ApiJson<Page<PermissionView>>> {
-    let items: Vec<PermissionView> = sqlx::query_as("SELECT name, description FROM permissions ORDER BY name")
-        .fetch_all(&mut *tx)
-        .await?;
+    let items = repo::list_permissions(&mut tx).await?;
     let total = items.len() as i64;
     Ok(ApiJson(Page {
         items,

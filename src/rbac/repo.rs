@@ -2,9 +2,13 @@
 //! confines every statement to that tenant).
 
 use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Permission, model::AssignmentView, model::RoleView};
+use super::{
+    Permission,
+    model::{AssignmentView, PermissionView, RoleView},
+};
 
 const SELECT_ROLE: &str = "SELECT r.id, r.name, r.description, r.is_system, \
     ARRAY(SELECT rp.permission FROM role_permissions rp WHERE rp.tenant_id = r.tenant_id AND rp.role_id = r.id \
@@ -135,4 +139,29 @@ pub async fn find_assignment(
     .bind(role)
     .fetch_optional(conn)
     .await
+}
+
+/// A role a user holds now, with the end of the grant if it expires.
+#[derive(sqlx::FromRow)]
+pub struct HeldRole {
+    pub name: String,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The roles `user` holds now (unexpired grants), by name.
+pub async fn held_roles(conn: &mut PgConnection, user: Uuid) -> Result<Vec<HeldRole>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.name, ur.expires_at FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
+         WHERE ur.user_id = $1 AND (ur.expires_at IS NULL OR ur.expires_at > now()) ORDER BY r.name",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await
+}
+
+/// The permission catalogue, by name.
+pub async fn list_permissions(conn: &mut PgConnection) -> Result<Vec<PermissionView>, sqlx::Error> {
+    sqlx::query_as("SELECT name, description FROM permissions ORDER BY name")
+        .fetch_all(conn)
+        .await
 }

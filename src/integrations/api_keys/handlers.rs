@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::authn::{KEY_PREFIX, key_hash};
+use super::{authn::KEY_PREFIX, repo};
 use crate::{
     audit::{self, AuditAction, AuditEvent},
     auth::Authz,
@@ -77,10 +77,6 @@ pub struct CreatedApiKey {
     pub created_at: OffsetDateTime,
 }
 
-const VIEW_COLUMNS: &str = "id, name, prefix, permissions, created_by, expires_at, last_used_at, revoked_at, created_at, \
-    CASE WHEN revoked_at IS NOT NULL THEN 'revoked' \
-         WHEN expires_at IS NOT NULL AND expires_at <= now() THEN 'expired' ELSE 'active' END AS status";
-
 /// Mints a key holding at most the caller's permissions.
 #[utoipa::path(post, path = "", tag = "integrations", security(("bearer" = ["tenant:manage"])),
     request_body = NewApiKey,
@@ -108,24 +104,21 @@ pub async fn create_api_key(
     let key = format!("{KEY_PREFIX}{}", crate::crypto::random_token());
     let prefix = key[..DISPLAY_PREFIX_LEN].to_owned();
     let id = Uuid::new_v4();
-    let created_at: OffsetDateTime = sqlx::query_scalar(
-        "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, permissions, created_by, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(id)
-    .bind(name)
-    .bind(&prefix)
-    .bind(key_hash(&key).as_slice())
-    .bind(&names)
-    .bind(ctx.user_id)
-    .bind(input.expires_at)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| match ApiError::from(e) {
-        ApiError::Conflict { .. } => ApiError::conflict("An API key with this name already exists"),
-        other => other,
-    })?;
+    let new = repo::NewApiKey {
+        id,
+        name,
+        prefix: &prefix,
+        key: &key,
+        permissions: &names,
+        created_by: ctx.user_id,
+        expires_at: input.expires_at,
+    };
+    let created_at = repo::insert(&mut tx, ctx.tenant_id, &new)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict { .. } => ApiError::conflict("An API key with this name already exists"),
+            other => other,
+        })?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
@@ -158,16 +151,7 @@ pub async fn list_api_keys(
     Authz { mut tx, .. }: Authz<perm::TenantManage>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<ApiJson<Page<ApiKeyView>>> {
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
-        .fetch_one(&mut *tx)
-        .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {VIEW_COLUMNS} FROM api_keys ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
-    )))
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (items, total) = repo::list(&mut tx, &page).await?;
     Ok(ApiJson(page.wrap(items, total)))
 }
 
@@ -179,17 +163,10 @@ pub async fn revoke_api_key(
     Authz { ctx, mut tx, .. }: Authz<perm::TenantManage>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let row: Option<(String, Option<OffsetDateTime>)> =
-        sqlx::query_as("SELECT name, revoked_at FROM api_keys WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row = repo::lock(&mut tx, id).await?;
     let (name, revoked_at) = row.ok_or_else(|| ApiError::not_found("API key"))?;
     if revoked_at.is_none() {
-        sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        repo::revoke(&mut tx, id).await?;
         audit::record(
             &mut tx,
             ctx.tenant_id,

@@ -19,6 +19,7 @@
 
 pub mod authn;
 pub mod handlers;
+pub mod repo;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 

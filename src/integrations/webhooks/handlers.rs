@@ -7,10 +7,9 @@ use uuid::Uuid;
 use super::{
     events::{self, TEST_EVENT},
     model::{
-        DELIVERY_COLUMNS, DeliveryView, ENDPOINT_COLUMNS, EndpointRow, Enqueued, EventTypes, NewWebhook,
-        WebhookChanges, WebhookView, WebhookWithSecret,
+        DeliveryView, EndpointRow, Enqueued, EventTypes, NewWebhook, WebhookChanges, WebhookView, WebhookWithSecret,
     },
-    policy, signing,
+    policy, repo, signing,
 };
 use crate::{
     app::AppState,
@@ -74,13 +73,7 @@ fn normalize(types: &[String]) -> Vec<String> {
 }
 
 async fn fetch(tx: &mut TenantTx, id: Uuid, lock: bool) -> ApiResult<EndpointRow> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut **tx)
+    repo::find(tx, id, lock)
         .await?
         .ok_or_else(|| ApiError::not_found("Webhook"))
 }
@@ -103,18 +96,8 @@ pub async fn create_webhook(
     let sealed = state
         .secrets
         .seal_str(&secret, &signing::seal_context(ctx.tenant_id, id));
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret_enc) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(id)
-    .bind(&url)
-    .bind(&description)
-    .bind(normalize(&input.event_types))
-    .bind(sealed)
-    .execute(&mut *tx)
-    .await?;
+    let types = normalize(&input.event_types);
+    repo::insert(&mut tx, ctx.tenant_id, id, (&url, &description, &types), sealed).await?;
     let view = WebhookView::from(fetch(&mut tx, id, false).await?);
     audit::record(
         &mut tx,
@@ -137,16 +120,7 @@ pub async fn list_webhooks(
     Authz { mut tx, .. }: Authz<perm::TenantManage>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<ApiJson<Page<WebhookView>>> {
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints")
-        .fetch_one(&mut *tx)
-        .await?;
-    let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id LIMIT $1 OFFSET $2"
-    )))
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (rows, total) = repo::list(&mut tx, &page).await?;
     Ok(ApiJson(page.wrap(rows.into_iter().map(Into::into).collect(), total)))
 }
 
@@ -191,19 +165,8 @@ pub async fn update_webhook(
         description.as_deref(),
     )
     .await?;
-    sqlx::query(
-        "UPDATE webhook_endpoints SET url = COALESCE($2, url), description = COALESCE($3, description), \
-         event_types = COALESCE($4, event_types), enabled = COALESCE($5, enabled), \
-         disabled_reason = CASE WHEN COALESCE($5, enabled) THEN NULL ELSE disabled_reason END, \
-         updated_at = now() WHERE id = $1",
-    )
-    .bind(id)
-    .bind(url)
-    .bind(description)
-    .bind(changes.event_types.as_deref().map(normalize))
-    .bind(changes.enabled)
-    .execute(&mut *tx)
-    .await?;
+    let types = changes.event_types.as_deref().map(normalize);
+    repo::update(&mut tx, id, (url, description, types), changes.enabled).await?;
     let new = WebhookView::from(fetch(&mut tx, id, false).await?);
     audit::record(
         &mut tx,
@@ -227,10 +190,7 @@ pub async fn delete_webhook(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     let old = WebhookView::from(fetch(&mut tx, id, true).await?);
-    sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    repo::delete(&mut tx, id).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,
@@ -257,15 +217,7 @@ pub async fn rotate_secret(
     let sealed = state
         .secrets
         .seal_str(&secret, &signing::seal_context(ctx.tenant_id, id));
-    sqlx::query(
-        "UPDATE webhook_endpoints SET previous_secret_enc = secret_enc, secret_enc = $2, \
-         previous_expires_at = now() + make_interval(hours => $3), updated_at = now() WHERE id = $1",
-    )
-    .bind(id)
-    .bind(sealed)
-    .bind(ROTATION_WINDOW_HOURS as i32)
-    .execute(&mut *tx)
-    .await?;
+    repo::rotate_secret(&mut tx, id, sealed, ROTATION_WINDOW_HOURS as i32).await?;
     let view = WebhookView::from(fetch(&mut tx, id, false).await?);
     audit::record(
         &mut tx,
@@ -289,19 +241,7 @@ pub async fn test_webhook(
 ) -> ApiResult<(StatusCode, ApiJson<Enqueued>)> {
     fetch(&mut tx, id, false).await?;
     let delivery_id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, event_type, payload) \
-         VALUES ($1, $2, $3, $4, jsonb_build_object('type', $4::text, \
-         'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-         'data', jsonb_build_object('webhook_id', $3::uuid, 'actor_id', $5::uuid)))",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(delivery_id)
-    .bind(id)
-    .bind(TEST_EVENT)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    repo::insert_test_delivery(&mut tx, ctx.tenant_id, delivery_id, id, TEST_EVENT, ctx.user_id).await?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, ApiJson(Enqueued { delivery_id })))
 }
@@ -316,19 +256,7 @@ pub async fn list_deliveries(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<ApiJson<Page<DeliveryView>>> {
     fetch(&mut tx, id, false).await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let rows: Vec<DeliveryView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = $1 \
-         ORDER BY seq DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(id)
-    .bind(page.limit())
-    .bind(page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (rows, total) = repo::list_deliveries(&mut tx, id, &page).await?;
     Ok(ApiJson(page.wrap(rows, total)))
 }
 
@@ -341,15 +269,9 @@ pub async fn retry_delivery(
     Authz { mut tx, .. }: Authz<perm::TenantManage>,
     ApiPath((id, delivery_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<(StatusCode, ApiJson<DeliveryView>)> {
-    let view: DeliveryView = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now() \
-         WHERE endpoint_id = $1 AND id = $2 RETURNING {DELIVERY_COLUMNS}"
-    )))
-    .bind(id)
-    .bind(delivery_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("Delivery"))?;
+    let view = repo::retry_delivery(&mut tx, id, delivery_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Delivery"))?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, ApiJson(view)))
 }

@@ -11,6 +11,7 @@
 pub mod events;
 pub mod handlers;
 pub mod model;
+pub mod repo;
 pub mod signing;
 pub mod worker;
 
