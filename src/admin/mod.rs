@@ -5,6 +5,7 @@
 pub mod email_suppressions;
 pub mod maintenance;
 pub mod overview;
+pub mod repo;
 pub mod retention;
 pub mod security;
 

@@ -177,3 +177,21 @@ pub async fn tenant_stats(conn: &mut PgConnection, tenant: Uuid) -> Result<Tenan
         active_sessions: active_session_count(conn, t).await?,
     })
 }
+
+/// A user one may act as, for the tenant page's "act as" choice.
+#[derive(serde::Serialize, sqlx::FromRow)]
+pub struct UserChoice {
+    pub id: Uuid,
+    pub email: String,
+}
+
+/// The active users of `tenant` one can act as (super admins never), by email.
+pub async fn act_as_choices(conn: &mut PgConnection, tenant: Uuid) -> Result<Vec<UserChoice>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email FROM users WHERE tenant_id = $1 AND is_active AND NOT is_super_admin \
+         ORDER BY email LIMIT 200",
+    )
+    .bind(tenant)
+    .fetch_all(conn)
+    .await
+}

@@ -29,12 +29,6 @@ use crate::{
     users::{handlers as users, insights},
 };
 
-#[derive(sqlx::FromRow)]
-struct AssignmentRow {
-    name: String,
-    expires_at: Option<OffsetDateTime>,
-}
-
 #[derive(Serialize)]
 struct RoleItem {
     name: String,
@@ -92,13 +86,7 @@ struct UserView {
 pub async fn user_page(me: Console<perm::UsersRead>, Path(id): Path<Uuid>, Query(done): Query<Done>) -> Response {
     let frame = me.frame("/admin/users");
     let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
-    let assignments: Result<Vec<AssignmentRow>, sqlx::Error> = sqlx::query_as(
-        "SELECT r.name, ur.expires_at FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
-         WHERE ur.user_id = $1 AND (ur.expires_at IS NULL OR ur.expires_at > now()) ORDER BY r.name",
-    )
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await;
+    let assignments = roles_repo::held_roles(&mut tx, id).await;
     let assignable = if ctx.has(Permission::RolesAssign) {
         roles_repo::list_roles(&mut tx, 100, 0).await.map(|(all, _)| {
             all.into_iter()

@@ -12,7 +12,10 @@ use super::{
     failed,
 };
 use crate::{
-    admin::overview::{self, Dashboard, GrowthPoint, GrowthQuery},
+    admin::{
+        overview::{self, Dashboard, GrowthPoint, GrowthQuery},
+        repo as admin_repo,
+    },
     console::render::{self, Frame},
     http::{ApiError, extract::ApiQuery},
 };
@@ -47,29 +50,6 @@ struct DashboardView {
     email_svg: String,
 }
 
-/// Successful and failed sign-ins on one UTC day.
-#[derive(sqlx::FromRow)]
-struct DaySignIns {
-    date: Date,
-    succeeded: i64,
-    failed: i64,
-}
-
-/// Sign-ins per UTC day over the last `days` days (days without any are
-/// absent), from the sign-in history the threat views also read.
-async fn sign_ins_per_day(conn: &mut sqlx::PgConnection, days: i64) -> Result<Vec<DaySignIns>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT (created_at AT TIME ZONE 'UTC')::date AS date, \
-         count(*) FILTER (WHERE success) AS succeeded, count(*) FILTER (WHERE NOT success) AS failed \
-         FROM login_attempts \
-         WHERE created_at >= ((now() AT TIME ZONE 'UTC')::date - ($1::int - 1)) AT TIME ZONE 'UTC' \
-         GROUP BY 1 ORDER BY 1",
-    )
-    .bind(days as i32)
-    .fetch_all(conn)
-    .await
-}
-
 /// Totals over time from new-per-day counts: the value on day `i` is the
 /// number of today's rows that existed then (`now` minus what came later).
 fn totals_over_time(now: i64, added: &[i64]) -> Vec<i64> {
@@ -96,7 +76,7 @@ pub async fn dashboard_page(me: Platform, Query(q): Query<DashboardQuery>) -> Re
         },
         async {
             let mut sa = me.handle().await?;
-            Ok::<_, ApiError>(sign_ins_per_day(&mut sa.tx, days).await?)
+            Ok::<_, ApiError>(admin_repo::sign_ins_per_day(&mut sa.tx, days).await?)
         },
     );
     let (dash, growth, logins) = match (dash, growth, logins) {
@@ -133,7 +113,7 @@ pub async fn dashboard_page(me: Platform, Query(q): Query<DashboardQuery>) -> Re
     // One bar per day of the same range, zero where nobody signed in.
     let today = OffsetDateTime::now_utc().date();
     let day_list: Vec<Date> = (0..days).rev().map(|back| today - Duration::days(back)).collect();
-    let per_day = |f: fn(&DaySignIns) -> i64| -> Vec<i64> {
+    let per_day = |f: fn(&admin_repo::DaySignIns) -> i64| -> Vec<i64> {
         day_list
             .iter()
             .map(|d| logins.iter().find(|l| l.date == *d).map_or(0, f))

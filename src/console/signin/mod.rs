@@ -13,6 +13,10 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
+mod sso;
+
+use self::sso::{ProviderButton, providers};
+pub use self::sso::{sso_callback, sso_start};
 use super::{
     render,
     session::{self, Console, Csrf, SESSION_COOKIE, clear_cookie, redirect_with, session_claims, set_cookie},
@@ -25,23 +29,15 @@ use crate::{
         model::{LoginRequest, LoginResponse, MfaVerifyRequest, TenantChoice},
         session::TokenResponse,
     },
-    db::TenantId,
     http::{
         ApiError,
-        extract::{ApiJson, ApiPath, ApiQuery, ClientMeta},
-    },
-    oauth::{
-        flow,
-        model::{CallbackBody, LoginQuery, Provider},
-        repo,
+        extract::{ApiJson, ClientMeta},
     },
     rbac::perm,
 };
 
 /// Holds the token between the password and the code step.
 const MFA_COOKIE: &str = "tenantry_mfa";
-/// Holds provider, organisation and state between SSO start and callback.
-const SSO_COOKIE: &str = "tenantry_sso";
 const SIGNED_IN_HOME: &str = "/account";
 
 /// Messages a redirect may ask the sign-in page to show (never free text).
@@ -63,39 +59,6 @@ pub fn clean_slug(s: &str) -> String {
     } else {
         String::new()
     }
-}
-
-#[derive(Serialize)]
-struct ProviderButton {
-    id: &'static str,
-    label: &'static str,
-}
-
-/// The SSO buttons of the organisation `slug` (none when unknown or inactive).
-async fn providers(state: &AppState, slug: &str) -> Vec<ProviderButton> {
-    if slug.is_empty() {
-        return Vec::new();
-    }
-    let found = async {
-        let Some(tenant) = flow::tenant_by_slug(state, slug).await?.filter(|t| t.is_active) else {
-            return Ok::<_, ApiError>(Vec::new());
-        };
-        let mut tx = state.db.tenant_tx(TenantId(tenant.id)).await?;
-        let mut out = Vec::new();
-        for (provider, id, label) in [
-            (Provider::Microsoft, "microsoft", "Sign in with Microsoft"),
-            (Provider::Google, "google", "Sign in with Google"),
-        ] {
-            if repo::enabled(&mut tx, tenant.id, provider).await?.is_some() {
-                out.push(ProviderButton { id, label });
-            }
-        }
-        Ok(out)
-    };
-    found.await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "could not list the organisation's identity providers");
-        Vec::new()
-    })
 }
 
 #[derive(Serialize)]
@@ -295,84 +258,6 @@ pub async fn mfa_submit(
         error: Some(format!("{} {}", error.1, lockout_hint(&state))),
     };
     csrf.attach(render::page(error.0, "login_mfa.html", view))
-}
-
-#[derive(Deserialize)]
-pub struct SsoForm {
-    #[serde(default)]
-    provider: String,
-    #[serde(default)]
-    organisation: String,
-}
-
-/// Starts the organisation's OIDC sign-in and sends the browser to its provider.
-pub async fn sso_start(
-    State(state): State<AppState>,
-    meta: ClientMeta,
-    headers: HeaderMap,
-    Form(form): Form<SsoForm>,
-) -> Response {
-    let slug = clean_slug(&form.organisation);
-    let path = ApiPath((form.provider.clone(), slug.clone()));
-    match flow::oauth_login(
-        State(state.clone()),
-        meta,
-        path,
-        ApiQuery(LoginQuery { redirect_uri: None }),
-    )
-    .await
-    {
-        Ok(ApiJson(start)) if Provider::from_path(&form.provider).is_ok() => {
-            // Binds the state to this browser: a callback carrying someone
-            // else's state (login CSRF) is refused.
-            let value = format!("{}.{slug}.{}", form.provider, start.state);
-            let cookie = set_cookie(&state, SSO_COOKIE, &value, 600);
-            redirect_with(&start.authorization_url, [cookie])
-        }
-        _ => {
-            let csrf = Csrf::for_request(&state, &headers);
-            let mut view = LoginView::new(&state, &csrf, "", &slug).await;
-            view.error = Some("Single sign-on is not available for this organisation.".into());
-            view.show(&csrf, axum::http::StatusCode::NOT_FOUND)
-        }
-    }
-}
-
-/// Where the provider sends the browser back (`{FRONTEND_URL}/auth/callback`).
-pub async fn sso_callback(
-    State(state): State<AppState>,
-    meta: ClientMeta,
-    headers: HeaderMap,
-    Query(body): Query<CallbackBody>,
-) -> Response {
-    let pending = session::cookie(&headers, SSO_COOKIE);
-    let parsed = pending.as_deref().and_then(|v| {
-        let (provider, rest) = v.split_once('.')?;
-        let (slug, state_token) = rest.split_once('.')?;
-        Some((provider.to_string(), slug.to_string(), state_token.to_string()))
-    });
-    let same_browser = parsed.as_ref().is_some_and(|(_, _, s)| {
-        body.state
-            .as_deref()
-            .is_some_and(|b| crate::crypto::ct_eq(b.as_bytes(), s.as_bytes()))
-    });
-    let (Some((provider, slug, _)), true) = (parsed, same_browser) else {
-        return redirect_with("/login?done=expired", [clear_cookie(&state, SSO_COOKIE)]);
-    };
-    let path = ApiPath((provider, slug.clone()));
-    match flow::oauth_callback(State(state.clone()), meta, path, ApiJson(body)).await {
-        Ok(ApiJson(tokens)) => signed_in(&state, &tokens, Some(SSO_COOKIE)),
-        Err(e) => {
-            let csrf = Csrf::for_request(&state, &headers);
-            let mut view = LoginView::new(&state, &csrf, "", &slug).await;
-            let status = e.status();
-            view.error = Some(format!("Sign-in with your organisation did not succeed: {e}"));
-            let mut res = view.show(&csrf, status);
-            res.headers_mut()
-                .append(axum::http::header::SET_COOKIE, clear_cookie(&state, SSO_COOKIE));
-            res
-        }
-    }
 }
 
 /// Ends this session (the same revocation as `POST /api/v1/auth/logout`).

@@ -3,22 +3,24 @@
 //! identity providers, recent audit rows, "act as"), activate/deactivate, and
 //! deletion behind a confirmation where the slug must be typed. Each action is
 //! the handler of the matching `/api/v1/tenants` route.
+//!
+//! This file: the list and creation; `page.rs`: a tenant's page; `actions.rs`:
+//! limits, activation and deletion.
+
+mod actions;
+mod page;
 
 use axum::{
     Form,
-    extract::{Path, Query, State},
-    http::StatusCode,
+    extract::{Query, State},
     response::Response,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Done, Platform, notice, refused};
 use crate::{
-    admin::overview,
     app::AppState,
-    audit::handlers::AuditFilter,
     console::{
         account::when,
         render::{self, Frame},
@@ -26,15 +28,17 @@ use crate::{
     },
     http::{
         ApiError,
-        extract::{ApiJson, ApiPath, ApiQuery},
+        extract::{ApiJson, ApiQuery},
     },
     pagination::PageParams,
     tenants::{
         handlers,
-        model::{LimitsInput, NewTenant, TenantFilter, TenantView, UpdateTenant},
-        stats::TenantStats,
+        model::{NewTenant, TenantFilter},
     },
 };
+
+pub use actions::{activate_submit, deactivate_submit, delete_page, delete_submit, limits_submit};
+pub use page::tenant_page;
 
 const PAGE_SIZE: i64 = 25;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -238,284 +242,6 @@ pub async fn create_submit(State(state): State<AppState>, me: Platform, Form(for
     }
 }
 
-#[derive(Serialize)]
-struct ProviderItem {
-    provider: String,
-    client_id: String,
-    domains: String,
-    auto_provision: bool,
-    default_role: String,
-    enabled: bool,
-}
-
-#[derive(Serialize)]
-struct AuditItem {
-    when: String,
-    action: String,
-    resource: String,
-    impersonated: bool,
-    detail: String,
-}
-
-#[derive(Serialize, sqlx::FromRow)]
-struct UserChoice {
-    id: Uuid,
-    email: String,
-}
-
-#[derive(Serialize)]
-struct TenantPageView {
-    frame: Frame,
-    t: TenantView,
-    created: String,
-    stats: TenantStats,
-    storage_used: String,
-    storage_limit: String,
-    storage_limit_gib: String,
-    providers: Vec<ProviderItem>,
-    audit: Vec<AuditItem>,
-    users: Vec<UserChoice>,
-    notice: Option<&'static str>,
-}
-
-/// A short, readable form of an audit row's new values.
-fn summary(values: Option<&Value>) -> String {
-    let Some(Value::Object(map)) = values else {
-        return String::new();
-    };
-    let text = map
-        .iter()
-        // Ids mean little to a person; names, emails, reasons and values do.
-        .filter(|(k, v)| *k != "id" && !k.ends_with("_id") && !v.is_null() && !v.is_object() && !v.is_array())
-        .map(|(k, v)| format!("{k}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text,
-    }
-}
-
-/// The active users of the tenant one can act as (super admins never).
-async fn act_as_choices(me: &Platform, tenant: Uuid) -> Result<Vec<UserChoice>, ApiError> {
-    let mut sa = me.handle().await?;
-    Ok(sqlx::query_as(
-        "SELECT id, email FROM users WHERE tenant_id = $1 AND is_active AND NOT is_super_admin \
-         ORDER BY email LIMIT 200",
-    )
-    .bind(tenant)
-    .fetch_all(&mut *sa.tx)
-    .await?)
-}
-
-pub async fn tenant_page(me: Platform, Path(id): Path<Uuid>, Query(done): Query<Done>) -> Response {
-    let audit_filter = AuditFilter {
-        tenant_id: Some(id),
-        page: PageParams { page: 1, page_size: 15 },
-        ..AuditFilter::default()
-    };
-    let (tenant, stats, providers, audit, users) = tokio::join!(
-        async { handlers::get_tenant(me.handle().await?, ApiPath(id)).await },
-        async { handlers::tenant_stats(me.handle().await?, ApiPath(id)).await },
-        async {
-            let page = PageParams { page: 1, page_size: 50 };
-            crate::tenants::identity_providers::list_identity_providers(me.handle().await?, ApiPath(id), ApiQuery(page))
-                .await
-        },
-        async { overview::audit_logs(me.handle().await?, ApiQuery(audit_filter)).await },
-        act_as_choices(&me, id),
-    );
-    let (t, stats, providers, audit, users) = match (tenant, stats, providers, audit, users) {
-        (Ok(t), Ok(s), Ok(p), Ok(a), Ok(u)) => (t.0, s.0, p.0, a.0, u),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) | (_, _, _, Err(e), _) | (.., Err(e)) => {
-            return refused(e);
-        }
-    };
-    let view = TenantPageView {
-        frame: me.frame("/platform/tenants"),
-        storage_used: bytes(t.storage_used_bytes),
-        storage_limit: bytes(t.max_storage_bytes),
-        storage_limit_gib: format!("{}", (t.max_storage_bytes as f64 / GIB * 1000.0).round() / 1000.0),
-        providers: providers
-            .items
-            .into_iter()
-            .map(|p| ProviderItem {
-                provider: format!("{:?}", p.provider),
-                client_id: p.client_id.unwrap_or_default(),
-                domains: p.allowed_domains.join(", "),
-                auto_provision: p.auto_provision_users,
-                default_role: p.default_role_name,
-                enabled: p.is_enabled,
-            })
-            .collect(),
-        audit: audit
-            .items
-            .into_iter()
-            .map(|a| AuditItem {
-                when: when(a.created_at),
-                resource: a.resource_type,
-                impersonated: a.impersonator_id.is_some(),
-                detail: summary(a.new_values.as_ref().or(a.old_values.as_ref())),
-                action: a.action,
-            })
-            .collect(),
-        users,
-        stats,
-        created: when(t.created_at),
-        t,
-        notice: notice(&done),
-    };
-    render::ok("platform_tenant.html", view)
-}
-
-#[derive(Deserialize)]
-pub struct LimitsForm {
-    #[serde(default)]
-    max_users: String,
-    #[serde(default)]
-    max_projects: String,
-    /// GiB, decimals allowed.
-    #[serde(default)]
-    max_storage_gib: String,
-}
-
-/// A whole number from a form field, or a 422 naming the field.
-fn whole(field: &str, raw: &str) -> Result<i64, ApiError> {
-    raw.trim()
-        .parse()
-        .map_err(|_| ApiError::invalid(field, "must be a whole number"))
-}
-
-impl LimitsForm {
-    fn limits(&self) -> Result<LimitsInput, ApiError> {
-        let gib: f64 = self
-            .max_storage_gib
-            .trim()
-            .parse()
-            .ok()
-            .filter(|g: &f64| g.is_finite())
-            .ok_or_else(|| ApiError::invalid("storage limit", "must be a number of GiB"))?;
-        Ok(LimitsInput {
-            max_users: Some(whole("user limit", &self.max_users)?),
-            max_projects: Some(whole("project limit", &self.max_projects)?),
-            max_storage_bytes: Some((gib * GIB).round() as i64),
-        })
-    }
-}
-
-/// Saves the limits through the handler of `PUT /tenants/{id}`.
-pub async fn limits_submit(me: Platform, Path(id): Path<Uuid>, Form(form): Form<LimitsForm>) -> Response {
-    let limits = match form.limits() {
-        Ok(l) => l,
-        Err(e) => return refused(e),
-    };
-    let input = UpdateTenant {
-        limits: Some(limits),
-        ..UpdateTenant::default()
-    };
-    let result = match me.handle().await {
-        Ok(sa) => handlers::update_tenant(sa, ApiPath(id), ApiJson(input)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => see_other(&format!("/platform/tenants/{id}?done=limits")),
-        Err(e) => refused(e),
-    }
-}
-
-pub async fn activate_submit(me: Platform, Path(id): Path<Uuid>) -> Response {
-    let result = match me.handle().await {
-        Ok(sa) => handlers::activate_tenant(sa, ApiPath(id)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => see_other(&format!("/platform/tenants/{id}?done=activated")),
-        Err(e) => refused(e),
-    }
-}
-
-pub async fn deactivate_submit(me: Platform, Path(id): Path<Uuid>) -> Response {
-    let result = match me.handle().await {
-        Ok(sa) => handlers::deactivate_tenant(sa, ApiPath(id)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => see_other(&format!("/platform/tenants/{id}?done=deactivated")),
-        Err(e) => refused(e),
-    }
-}
-
-#[derive(Serialize)]
-struct DeleteView {
-    frame: Frame,
-    t: TenantView,
-    users: i64,
-    projects: i64,
-    error: Option<String>,
-}
-
-async fn delete_view(me: &Platform, id: Uuid, error: Option<String>) -> Result<DeleteView, ApiError> {
-    let ApiJson(t) = handlers::get_tenant(me.handle().await?, ApiPath(id)).await?;
-    let ApiJson(stats) = handlers::tenant_stats(me.handle().await?, ApiPath(id)).await?;
-    Ok(DeleteView {
-        frame: me.frame("/platform/tenants"),
-        t,
-        users: stats.users.total,
-        projects: stats.projects,
-        error,
-    })
-}
-
-/// The confirmation page: what will be lost, and a field for the slug.
-pub async fn delete_page(me: Platform, Path(id): Path<Uuid>) -> Response {
-    match delete_view(&me, id, None).await {
-        Ok(view) => render::ok("platform_tenant_delete.html", view),
-        Err(e) => refused(e),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct DeleteForm {
-    #[serde(default)]
-    confirm_slug: String,
-}
-
-/// Deletes the tenant (the handler of `DELETE /tenants/{id}`) once the typed
-/// slug matches; otherwise the confirmation page again, nothing deleted.
-pub async fn delete_submit(
-    State(state): State<AppState>,
-    me: Platform,
-    Path(id): Path<Uuid>,
-    Form(form): Form<DeleteForm>,
-) -> Response {
-    let view = match delete_view(&me, id, None).await {
-        Ok(v) => v,
-        Err(e) => return refused(e),
-    };
-    if form.confirm_slug.trim() != view.t.slug {
-        let error = format!(
-            "The slug you typed does not match. Type {} exactly to delete this tenant.",
-            view.t.slug
-        );
-        return render::page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "platform_tenant_delete.html",
-            DeleteView {
-                error: Some(error),
-                ..view
-            },
-        );
-    }
-    let result = match me.handle().await {
-        Ok(sa) => handlers::delete_tenant(State(state), sa, ApiPath(id)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => see_other("/platform/tenants?done=deleted"),
-        Err(e) => refused(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,32 +251,5 @@ mod tests {
         assert_eq!(bytes(512), "512 bytes");
         assert_eq!(bytes(10 * 1024 * 1024 * 1024), "10 GiB");
         assert_eq!(bytes(1536 * 1024), "1.5 MiB");
-    }
-
-    #[test]
-    fn audit_summary_leaves_out_ids_and_nested_values() {
-        let v = serde_json::json!({"tenant_id": "x", "user_email": "a@b.test", "reason": "Ticket 1",
-            "limits": {"max_users": 1}, "id": "y"});
-        let text = summary(Some(&v));
-        assert!(
-            text.contains("reason: Ticket 1") && text.contains("user_email: a@b.test"),
-            "{text}"
-        );
-        assert!(!text.contains("id:") && !text.contains("max_users"), "{text}");
-        assert_eq!(summary(None), "");
-    }
-
-    #[test]
-    fn limits_form_rejects_what_is_not_a_number() {
-        let form = |u: &str, g: &str| LimitsForm {
-            max_users: u.into(),
-            max_projects: "5".into(),
-            max_storage_gib: g.into(),
-        };
-        let l = form("10", "1.5").limits().unwrap();
-        assert_eq!(l.max_users, Some(10));
-        assert_eq!(l.max_storage_bytes, Some(1_610_612_736));
-        assert!(form("ten", "1").limits().is_err());
-        assert!(form("10", "NaN").limits().is_err());
     }
 }

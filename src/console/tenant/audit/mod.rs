@@ -4,17 +4,17 @@
 //! through `audit::verify_chain`, the function behind the API's
 //! `/admin/audit/verify`, on the caller's own tenant.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::{
     extract::{Path, Query, State},
     response::Response,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::{Date, Duration, OffsetDateTime, Time, macros::format_description};
 use uuid::Uuid;
 
+use self::diff::{DiffLine, diff};
 use super::{Pager, another, href, refused};
 use crate::{
     app::AppState,
@@ -35,6 +35,8 @@ use crate::{
     pagination::PageParams,
     rbac::perm,
 };
+
+mod diff;
 
 type Auditor = Console<perm::AuditRead>;
 
@@ -126,12 +128,7 @@ pub async fn list_page(State(state): State<AppState>, me: Auditor, Query(q): Que
     };
     let mut user_id = None;
     if !q.actor.trim().is_empty() {
-        let found: Result<Option<Uuid>, sqlx::Error> =
-            sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
-                .bind(q.actor.trim())
-                .fetch_optional(&mut *tx)
-                .await;
-        match found {
+        match crate::users::repo::find_id_by_email(&mut tx, q.actor.trim()).await {
             Ok(Some(id)) => user_id = Some(id),
             // Nobody by that email: a filter matching no row.
             Ok(None) => user_id = Some(Uuid::nil()),
@@ -204,75 +201,6 @@ pub async fn list_page(State(state): State<AppState>, me: Auditor, Query(q): Que
     )
 }
 
-/// One key of the old → new values.
-#[derive(Debug, PartialEq, Serialize)]
-struct DiffLine {
-    key: String,
-    old: Option<String>,
-    new: Option<String>,
-    /// `changed`, `added`, `removed` or `same`.
-    change: &'static str,
-}
-
-/// A value as a person reads it: strings without quotes, the rest as JSON.
-fn shown(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Nested objects as dotted keys (`settings.sso_required`); other values,
-/// arrays included, as one line each.
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        Value::Null if prefix.is_empty() => {}
-        other => {
-            let key = if prefix.is_empty() { "value" } else { prefix };
-            out.insert(key.to_string(), shown(other));
-        }
-    }
-}
-
-/// Every key of either side, in order, with what happened to it.
-fn diff(old: Option<&Value>, new: Option<&Value>) -> Vec<DiffLine> {
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-    if let Some(v) = old {
-        flatten("", v, &mut a);
-    }
-    if let Some(v) = new {
-        flatten("", v, &mut b);
-    }
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .map(|k| {
-            let (o, n) = (a.get(k).cloned(), b.get(k).cloned());
-            let change = match (&o, &n) {
-                (Some(x), Some(y)) if x == y => "same",
-                (Some(_), Some(_)) => "changed",
-                (None, _) => "added",
-                (Some(_), None) => "removed",
-            };
-            DiffLine {
-                key: k.clone(),
-                old: o,
-                new: n,
-                change,
-            }
-        })
-        .collect()
-}
-
 #[derive(Serialize)]
 struct RowView {
     frame: Frame,
@@ -297,7 +225,7 @@ pub async fn row_page(State(state): State<AppState>, me: Auditor, Path(id): Path
     let frame = me.frame("/audit");
     let ctx = me.authz.ctx.clone();
     let mut tx = me.authz.tx;
-    let row = match audit_api::find(&mut tx, id).await {
+    let row = match audit::repo::find(&mut tx, id).await {
         Ok(Some(r)) => r,
         Ok(None) => return refused(ApiError::not_found("Audit entry")),
         Err(e) => return render::api_error(e.into()),
@@ -369,33 +297,6 @@ pub async fn verify_submit(me: Auditor) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn the_diff_marks_each_key() {
-        let old = json!({"name": "Alpha", "status": "active", "version": 1, "settings": {"a": true, "b": 1}});
-        let new = json!({"name": "Beta", "status": "active", "version": 2, "settings": {"a": false}, "tags": ["x"]});
-        let lines = diff(Some(&old), Some(&new));
-        let by_key: HashMap<&str, (&str, Option<&str>, Option<&str>)> = lines
-            .iter()
-            .map(|l| (l.key.as_str(), (l.change, l.old.as_deref(), l.new.as_deref())))
-            .collect();
-        assert_eq!(by_key["name"], ("changed", Some("Alpha"), Some("Beta")));
-        assert_eq!(by_key["status"], ("same", Some("active"), Some("active")));
-        assert_eq!(by_key["version"], ("changed", Some("1"), Some("2")));
-        assert_eq!(by_key["settings.a"], ("changed", Some("true"), Some("false")));
-        assert_eq!(by_key["settings.b"], ("removed", Some("1"), None));
-        assert_eq!(by_key["tags"], ("added", None, Some("[\"x\"]")));
-        assert_eq!(lines.len(), 6);
-    }
-
-    #[test]
-    fn one_sided_and_scalar_values() {
-        let lines = diff(None, Some(&json!({"email": "a@b.test"})));
-        assert_eq!(lines[0].change, "added");
-        assert!(diff(Some(&Value::Null), None).is_empty());
-        assert_eq!(diff(None, Some(&json!("text")))[0].key, "value");
-    }
 
     #[test]
     fn days_are_whole_utc_days() {
