@@ -14,6 +14,18 @@
 //!   [`users::accounts`], test-enforced);
 //! - [`router`] (the one route table) and [`jobs`] (every background task),
 //!   assembled by `main`; the commands [`bootstrap`], [`seed`], [`rotate_keys`].
+//!
+//! **Where SQL lives.** HTTP handlers and console pages contain no SQL. SQL
+//! lives in each feature's data modules — `repo.rs` (or a `repo/` folder),
+//! plus the named writer modules such as [`users::accounts`] — whose small
+//! named functions (`list_x`, `find_x`, `insert_x`) take the caller's
+//! transaction (`&mut TenantTx`, `&mut PlatformTx`, or `&mut PgConnection`
+//! where both share the code) and return typed rows; handlers and pages call
+//! them, and the console calls the API's functions rather than its own
+//! queries. `src/layout_tests.rs` enforces it on every `handlers.rs`, every
+//! file under a `handlers/` folder or under `console/`, every file with an
+//! OpenAPI-documented handler (`#[utoipa::path]`) and the SCIM resource
+//! handlers; its `SQL_IN_HANDLERS_EXEMPT` names the files not moved yet.
 
 pub mod admin;
 pub mod app;
