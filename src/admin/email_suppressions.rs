@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::{
+    admin::repo as admin_repo,
     audit::{self, AuditAction, AuditEvent},
     auth::SuperAdmin,
     db::{SYSTEM_TENANT_ID, TenantId},
@@ -50,27 +51,7 @@ pub async fn list_suppressions(
     SuperAdmin { mut tx, .. }: SuperAdmin,
     ApiQuery(filter): ApiQuery<SuppressionFilter>,
 ) -> ApiResult<ApiJson<Page<SuppressionView>>> {
-    const WHERE: &str =
-        "WHERE ($1::text IS NULL OR strpos(email, lower($1)) > 0) AND ($2::text IS NULL OR reason = $2)";
-    let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let reason = filter.reason.map(SuppressionReason::as_str);
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM email_suppressions {WHERE}"
-    )))
-    .bind(search)
-    .bind(reason)
-    .fetch_one(&mut *tx)
-    .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT email, reason, details, created_at, updated_at FROM email_suppressions {WHERE} \
-         ORDER BY created_at DESC, email LIMIT $3 OFFSET $4"
-    )))
-    .bind(search)
-    .bind(reason)
-    .bind(filter.page.limit())
-    .bind(filter.page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (items, total) = admin_repo::suppressions::list(&mut tx, &filter).await?;
     Ok(ApiJson(filter.page.wrap(items, total)))
 }
 
@@ -83,13 +64,7 @@ pub async fn delete_suppression(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
     ApiPath(email): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let removed: Option<SuppressionView> = sqlx::query_as(
-        "DELETE FROM email_suppressions WHERE email = lower(btrim($1)) \
-         RETURNING email, reason, details, created_at, updated_at",
-    )
-    .bind(&email)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let removed = admin_repo::suppressions::delete(&mut tx, &email).await?;
     let removed = removed.ok_or_else(|| ApiError::not_found("Suppression"))?;
     let event = AuditEvent::new(
         AuditAction::EmailSuppressionDeleted,

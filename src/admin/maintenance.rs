@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use axum::extract::State;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
-use sqlx::PgConnection;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
+    admin::repo::maintenance as repo,
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::SuperAdmin,
@@ -29,52 +29,6 @@ use crate::{
 
 /// Sent emails are kept this long (for support and bounce correlation).
 pub const SENT_EMAIL_RETENTION_DAYS: i64 = 30;
-
-/// What each cleanup step deletes, in order (refresh tokens before the sessions
-/// that would take them by cascade, so both are counted).
-const STEPS: &[(&str, &str)] = &[
-    (
-        "refresh_tokens",
-        "DELETE FROM refresh_tokens rt USING user_sessions s \
-         WHERE s.tenant_id = rt.tenant_id AND s.id = rt.session_id AND s.expires_at < now()",
-    ),
-    ("sessions", "DELETE FROM user_sessions WHERE expires_at < now()"),
-    (
-        "password_reset_tokens",
-        "DELETE FROM password_reset_tokens WHERE used_at IS NOT NULL OR expires_at < now()",
-    ),
-    (
-        "email_verification_tokens",
-        "DELETE FROM email_verification_tokens WHERE used_at IS NOT NULL OR expires_at < now()",
-    ),
-    (
-        "account_unlock_tokens",
-        "DELETE FROM account_unlock_tokens WHERE used_at IS NOT NULL OR expires_at < now()",
-    ),
-    (
-        "invitations",
-        "DELETE FROM invitations WHERE accepted_at IS NOT NULL OR expires_at < now()",
-    ),
-];
-
-/// Runs every step in `conn` (a platform transaction); answers the counts.
-pub async fn run_cleanup(conn: &mut PgConnection) -> Result<Map<String, Value>, sqlx::Error> {
-    let mut counts = Map::new();
-    for (name, sql) in STEPS {
-        let n = sqlx::query(*sql).execute(&mut *conn).await?.rows_affected();
-        counts.insert((*name).to_string(), json!(n));
-    }
-    let sent = sqlx::query(
-        "DELETE FROM email_outbox WHERE status = 'sent' \
-         AND COALESCE(sent_at, created_at) < now() - make_interval(days => $1::int)",
-    )
-    .bind(SENT_EMAIL_RETENTION_DAYS as i32)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    counts.insert("sent_emails".into(), json!(sent));
-    Ok(counts)
-}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CleanupResult {
@@ -100,7 +54,7 @@ pub async fn cleanup(
 async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> anyhow::Result<CleanupResult> {
     // Retention first, each batch in its own transaction (not `tx`).
     let pruned = super::retention::prune_all(state).await?;
-    let mut counts = run_cleanup(&mut tx).await?;
+    let mut counts = repo::run_cleanup(&mut tx).await?;
     counts.extend(pruned);
     // Expired uploads go through the documents feature so their stored bytes
     // are removed and each removal is audited in its tenant.
@@ -109,13 +63,7 @@ async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> 
     let total = counts.values().filter_map(Value::as_u64).sum();
     let counts = Value::Object(counts);
     let run_id = Uuid::new_v4();
-    let ran_at: OffsetDateTime =
-        sqlx::query_scalar("INSERT INTO maintenance_runs (id, ran_by, counts) VALUES ($1, $2, $3) RETURNING ran_at")
-            .bind(run_id)
-            .bind(actor.user_id)
-            .bind(&counts)
-            .fetch_one(&mut *tx)
-            .await?;
+    let ran_at = repo::insert_run(&mut tx, run_id, actor.user_id, &counts).await?;
     audit::record(
         &mut tx,
         TenantId(SYSTEM_TENANT_ID),
@@ -138,13 +86,7 @@ async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> 
 /// instances from running it together. Answers `None` when it was not due.
 pub async fn scheduled_cleanup(state: &AppState, interval: Duration) -> anyhow::Result<Option<CleanupResult>> {
     let mut tx = state.db.system_job_tx("scheduled maintenance").await?;
-    let due: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtext('tenantry.maintenance')) \
-         AND NOT EXISTS (SELECT 1 FROM maintenance_runs WHERE ran_at > now() - make_interval(secs => $1))",
-    )
-    .bind(interval.as_secs_f64() * 0.9)
-    .fetch_one(&mut *tx)
-    .await?;
+    let due = repo::lock_if_due(&mut tx, interval.as_secs_f64() * 0.9).await?;
     if !due {
         return Ok(None);
     }
@@ -213,38 +155,17 @@ pub async fn status(
     State(state): State<AppState>,
     SuperAdmin { mut tx, .. }: SuperAdmin,
 ) -> ApiResult<ApiJson<MaintenanceStatus>> {
-    let last_cleanup =
-        sqlx::query_as("SELECT id, ran_at, ran_by, counts FROM maintenance_runs ORDER BY ran_at DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-    let mut rules: Vec<RuleStatus> = sqlx::query_as(
-        "SELECT DISTINCT ON (k.rule) k.rule, COALESCE((r.counts ->> k.rule)::bigint, 0) AS removed, r.ran_at \
-         FROM maintenance_runs r, jsonb_object_keys(r.counts) AS k(rule) \
-         WHERE jsonb_typeof(r.counts -> k.rule) = 'number' \
-         ORDER BY k.rule, r.ran_at DESC",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let last_cleanup = repo::last_run(&mut tx).await?;
+    let mut rules = repo::rule_statuses(&mut tx).await?;
     for rule in &mut rules {
         rule.retention_days = super::retention::RULES
             .iter()
             .find(|r| r.name == rule.rule)
             .and_then(|r| r.retention_days(&state.config.retention));
     }
-    let tables = sqlx::query_as(
-        "SELECT c.relname::text AS table, pg_total_relation_size(c.oid) AS total_bytes, \
-         GREATEST(c.reltuples, 0)::bigint AS estimated_rows \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY total_bytes DESC, c.relname",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let database_bytes = sqlx::query_scalar("SELECT pg_database_size(current_database())")
-        .fetch_one(&mut *tx)
-        .await?;
-    let applied_migrations = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&mut *tx)
-        .await?;
+    let tables = repo::table_sizes(&mut tx).await?;
+    let database_bytes = repo::database_bytes(&mut tx).await?;
+    let applied_migrations = repo::applied_migrations(&mut tx).await?;
     let pending_migrations = state.db.pending_migrations().await.ok();
     Ok(ApiJson(MaintenanceStatus {
         last_cleanup,

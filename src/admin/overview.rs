@@ -8,6 +8,7 @@ use time::Date;
 use uuid::Uuid;
 
 use crate::{
+    admin::repo as admin_repo,
     app::AppState,
     audit::{
         ChainVerification,
@@ -59,18 +60,8 @@ pub struct Dashboard {
 pub async fn dashboard(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<ApiJson<Dashboard>> {
     let users = repo::user_counts(&mut tx, None).await?;
     let logins = repo::login_counts(&mut tx, None).await?;
-    let email_queue = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE status = 'pending') AS pending, count(*) FILTER (WHERE status = 'dead') AS dead, \
-         count(*) FILTER (WHERE status = 'suppressed') AS suppressed, \
-         count(*) FILTER (WHERE status = 'sent' AND sent_at > now() - interval '24 hours') AS sent_24h FROM email_outbox",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let active_impersonations: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM user_sessions WHERE impersonator_id IS NOT NULL AND revoked_at IS NULL AND expires_at > now()",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let email_queue = admin_repo::overview::email_queue(&mut tx).await?;
+    let active_impersonations = admin_repo::overview::active_impersonation_count(&mut tx).await?;
     Ok(ApiJson(Dashboard {
         tenants: repo::tenant_counts(&mut tx).await?,
         locked_accounts: users.locked,
@@ -122,18 +113,7 @@ pub async fn growth(
     if !(1..=365).contains(&days) {
         return Err(ApiError::invalid("days", "must be between 1 and 365"));
     }
-    let series: Vec<GrowthPoint> = sqlx::query_as(
-        "WITH d AS (SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($1::int - 1), \
-                                           (now() AT TIME ZONE 'UTC')::date, interval '1 day')::date AS date) \
-         SELECT d.date, \
-           (SELECT count(*) FROM tenants t WHERE (t.created_at AT TIME ZONE 'UTC')::date = d.date) AS tenants, \
-           (SELECT count(*) FROM users u WHERE (u.created_at AT TIME ZONE 'UTC')::date = d.date) AS users, \
-           (SELECT count(*) FROM projects p WHERE (p.created_at AT TIME ZONE 'UTC')::date = d.date) AS projects \
-         FROM d ORDER BY d.date",
-    )
-    .bind(days as i32)
-    .fetch_all(&mut *tx)
-    .await?;
+    let series = admin_repo::overview::growth_series(&mut tx, days as i32).await?;
     let totals = json!({
         "tenants": series.iter().map(|p| p.tenants).sum::<i64>(),
         "users": series.iter().map(|p| p.users).sum::<i64>(),
@@ -197,11 +177,7 @@ pub async fn audit_verify(
                 .ok_or_else(|| ApiError::not_found("Tenant"))?;
             vec![id]
         }
-        None => {
-            sqlx::query_scalar("SELECT id FROM tenants ORDER BY created_at, id")
-                .fetch_all(&mut *tx)
-                .await?
-        }
+        None => admin_repo::overview::tenant_ids(&mut tx).await?,
     };
     let mut tenants = Vec::with_capacity(ids.len());
     for id in ids {

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
+    admin::repo::security as sec,
     audit::{self, AuditAction, AuditEvent},
     auth::{SuperAdmin, security},
     db::TenantId,
@@ -105,47 +106,10 @@ pub async fn threats(
     }
     let min_emails = q.min_distinct_emails.unwrap_or(5).max(1);
     let min_failures = q.min_failures.unwrap_or(5).max(1);
-    let credential_stuffing = sqlx::query_as(
-        "SELECT ip_address, count(*) AS failures, count(DISTINCT lower(email)) AS distinct_emails, \
-         count(DISTINCT tenant_id) AS distinct_tenants, min(created_at) AS first_seen, max(created_at) AS last_seen \
-         FROM login_attempts WHERE NOT success AND ip_address IS NOT NULL \
-           AND created_at > now() - make_interval(mins => $1::int) \
-         GROUP BY ip_address HAVING count(DISTINCT lower(email)) >= $2 \
-         ORDER BY distinct_emails DESC, failures DESC LIMIT 100",
-    )
-    .bind(window as i32)
-    .bind(min_emails)
-    .fetch_all(&mut *tx)
-    .await?;
-    let accounts_under_attack = sqlx::query_as(
-        "SELECT lower(email) AS email, count(*) AS failures, count(DISTINCT ip_address) AS distinct_ips, \
-         max(created_at) AS last_attempt FROM login_attempts \
-         WHERE NOT success AND created_at > now() - make_interval(mins => $1::int) \
-         GROUP BY lower(email) HAVING count(*) >= $2 ORDER BY failures DESC LIMIT 100",
-    )
-    .bind(window as i32)
-    .bind(min_failures)
-    .fetch_all(&mut *tx)
-    .await?;
-    let recent_lockouts = sqlx::query_as(
-        "SELECT u.tenant_id, t.slug AS tenant_slug, u.id AS user_id, u.email, u.failed_login_count, u.locked_until, \
-         COALESCE(u.locked_until > now(), false) AS currently_locked \
-         FROM users u JOIN tenants t ON t.id = u.tenant_id \
-         WHERE u.locked_until > now() - interval '24 hours' ORDER BY u.locked_until DESC LIMIT 100",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let impersonations = sqlx::query_as(
-        "SELECT s.tenant_id, t.slug AS tenant_slug, s.id AS session_id, s.user_id, u.email AS user_email, \
-         s.impersonator_id, s.impersonator_email, s.impersonation_reason AS reason, s.created_at AS started_at, \
-         s.expires_at, s.revoked_at, (s.revoked_at IS NULL AND s.expires_at > now()) AS active \
-         FROM user_sessions s JOIN tenants t ON t.id = s.tenant_id \
-         JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
-         WHERE s.impersonator_id IS NOT NULL AND s.created_at > now() - interval '7 days' \
-         ORDER BY s.created_at DESC LIMIT 100",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let credential_stuffing = sec::credential_stuffing(&mut tx, window as i32, min_emails).await?;
+    let accounts_under_attack = sec::accounts_under_attack(&mut tx, window as i32, min_failures).await?;
+    let recent_lockouts = sec::recent_lockouts(&mut tx).await?;
+    let impersonations = sec::recent_impersonations(&mut tx).await?;
     Ok(ApiJson(Threats {
         window_minutes: window,
         credential_stuffing,
@@ -204,34 +168,7 @@ pub async fn problematic_users(
             format!("must be one of {}", REASONS.join(", ")),
         ));
     }
-    const INNER: &str = "SELECT u.tenant_id, t.slug AS tenant_slug, u.id AS user_id, u.email, u.is_active, \
-        u.failed_login_count, u.locked_until, u.last_login_at, u.email_verified_at, u.created_at, \
-        array_remove(ARRAY[ \
-          CASE WHEN u.locked_until > now() THEN 'locked' END, \
-          CASE WHEN u.failed_login_count >= $3 THEN 'many_failures' END, \
-          CASE WHEN u.last_login_at IS NULL THEN 'never_signed_in' END, \
-          CASE WHEN u.email_verified_at IS NULL THEN 'unverified' END], NULL) AS reasons \
-        FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE ($2::uuid IS NULL OR u.tenant_id = $2)";
-    const FILTER: &str = "WHERE cardinality(reasons) > 0 AND ($1::text IS NULL OR $1 = ANY(reasons))";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM ({INNER}) x {FILTER}"
-    )))
-    .bind(&q.reason)
-    .bind(q.tenant_id)
-    .bind(MANY_FAILURES)
-    .fetch_one(&mut *tx)
-    .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT * FROM ({INNER}) x {FILTER} ORDER BY (locked_until > now()) DESC NULLS LAST, \
-         failed_login_count DESC, created_at DESC, user_id LIMIT $4 OFFSET $5"
-    )))
-    .bind(&q.reason)
-    .bind(q.tenant_id)
-    .bind(MANY_FAILURES)
-    .bind(q.page.limit())
-    .bind(q.page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (items, total) = sec::problematic_users(&mut tx, &q, MANY_FAILURES).await?;
     Ok(ApiJson(q.page.wrap(items, total)))
 }
 
@@ -251,14 +188,9 @@ pub async fn unlock_user(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<UnlockResult>> {
-    let (tenant, email, count, locked_until): (Uuid, String, i32, Option<OffsetDateTime>) = sqlx::query_as(
-        "SELECT tenant_id, email, failed_login_count, locked_until FROM users WHERE id = $1 \
-         ORDER BY tenant_id LIMIT 1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| ApiError::not_found("User"))?;
+    let (tenant, email, count, locked_until) = sec::lock_lock_state(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
     accounts::clear_lock_as_platform(&mut tx, tenant, id, ctx.user_id).await?;
     let old = json!({"failed_login_count": count, "locked_until": audit::timestamp(locked_until)});
     let new = json!({"failed_login_count": 0, "locked_until": null});

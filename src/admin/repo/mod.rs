@@ -1,5 +1,10 @@
-//! SQL of the super-admin views that are not one feature's own, on the
-//! platform transaction of `SuperAdmin`.
+//! SQL of the super-admin API (`admin::*`) and the platform console pages,
+//! on the platform transaction of `SuperAdmin`: one module per view.
+
+pub mod maintenance;
+pub mod overview;
+pub mod security;
+pub mod suppressions;
 
 use time::Date;
 
