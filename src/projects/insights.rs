@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::repo::insights as repo;
 use crate::{
     auth::Authz,
     http::{
@@ -125,30 +126,9 @@ pub async fn search(
     }
     let documents = types.contains(&"documents") && ctx.has(Permission::DocumentsRead);
     let limit = input.limit.unwrap_or(20).clamp(1, 100);
-    let mut items: Vec<SearchHit> = sqlx::query_as(
-        "WITH q AS (SELECT websearch_to_tsquery('english', $1) AS q), \
-         hits AS ( \
-           SELECT 'project' AS kind, p.id, NULL::uuid AS project_id, p.name, p.description, p.status, \
-                  ts_rank(p.search, q.q) AS rank, p.updated_at \
-           FROM projects p, q WHERE $2 AND p.search @@ q.q \
-           UNION ALL \
-           SELECT 'document', d.id, d.project_id, d.name, d.description, d.status, \
-                  ts_rank(d.search, q.q), d.updated_at \
-           FROM documents d, q WHERE $3 AND d.search @@ q.q \
-           ORDER BY rank DESC, updated_at DESC LIMIT $4) \
-         SELECT h.kind, h.id, h.project_id, h.name, h.description, h.status, h.rank, \
-                ts_headline('english', translate(h.description, $5, ''), q.q, \
-                    'StartSel=' || substr($5, 1, 1) || ', StopSel=' || substr($5, 2, 1) || \
-                    ', MaxWords=25, MinWords=8, MaxFragments=2') AS snippet \
-         FROM hits h, q ORDER BY h.rank DESC, h.updated_at DESC",
-    )
-    .bind(&query)
-    .bind(types.contains(&"projects"))
-    .bind(documents)
-    .bind(limit)
-    .bind(String::from_iter([MATCH_START, MATCH_STOP]))
-    .fetch_all(&mut *tx)
-    .await?;
+    let wanted = (types.contains(&"projects"), documents);
+    let marks = String::from_iter([MATCH_START, MATCH_STOP]);
+    let mut items = repo::search(&mut tx, &query, wanted, limit, &marks).await?;
     for hit in &mut items {
         hit.snippet = snippet_html(&hit.snippet);
     }
@@ -203,21 +183,7 @@ pub async fn activity(
     if !ctx.has(Permission::DocumentsRead) {
         types.retain(|t| *t != "document");
     }
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_type = ANY($1)")
-        .bind(&types)
-        .fetch_one(&mut *tx)
-        .await?;
-    let items = sqlx::query_as(
-        "SELECT a.id, a.created_at, a.action, a.resource_type, a.resource_id, a.actor_id, u.email AS actor_email, \
-         a.impersonator_id, a.old_values, a.new_values \
-         FROM audit_logs a LEFT JOIN users u ON u.tenant_id = a.tenant_id AND u.id = a.actor_id \
-         WHERE a.resource_type = ANY($1) ORDER BY a.created_at DESC, a.seq DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(&types)
-    .bind(f.page.limit())
-    .bind(f.page.offset())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (items, total) = repo::activity(&mut tx, &types, &f.page).await?;
     Ok(ApiJson(f.page.wrap(items, total)))
 }
 
@@ -262,33 +228,20 @@ pub struct StorageQuota {
 #[utoipa::path(get, path = "/stats", tag = "projects", security(("bearer" = ["projects:read"])),
     responses((status = 200, body = ProjectStats)))]
 pub async fn stats(Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>) -> ApiResult<ApiJson<ProjectStats>> {
-    let (max_projects, limit_bytes, used_bytes): (i32, i64, i64) =
-        sqlx::query_as("SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1")
-            .bind(ctx.tenant_id.0)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (max_projects, limit_bytes, used_bytes) = repo::limits(&mut tx, ctx.tenant_id).await?;
     let mut projects: BTreeMap<String, i64> = ["active", "on_hold", "completed", "archived"]
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM projects GROUP BY status")
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = repo::projects_by_status(&mut tx).await?;
     projects.extend(rows);
     let mut documents: BTreeMap<String, i64> = ["draft", "pending", "uploaded"]
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM documents GROUP BY status")
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = repo::documents_by_status(&mut tx).await?;
     documents.extend(rows);
-    let by_content_type: Vec<ContentTypeCount> = sqlx::query_as(
-        "SELECT content_type, count(*) AS count, COALESCE(sum(size_bytes) FILTER (WHERE status = 'uploaded'), 0)::bigint AS bytes \
-         FROM documents GROUP BY content_type ORDER BY count(*) DESC, content_type",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let by_content_type = repo::documents_by_content_type(&mut tx).await?;
     let percent_used = if limit_bytes > 0 {
         (used_bytes as f64 / limit_bytes as f64 * 10_000.0).round() / 100.0
     } else {

@@ -90,23 +90,18 @@ pub async fn initiate_upload(
     let id = Uuid::new_v4();
     let key = Storage::document_key(ctx.tenant_id.0, id);
     let expires_at = OffsetDateTime::now_utc() + UPLOAD_TTL;
-    sqlx::query(
-        "INSERT INTO documents (tenant_id, id, project_id, name, description, content_type, status, size_bytes, \
-         storage_key, upload_expires_at, created_by, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)",
-    )
-    .bind(ctx.tenant_id.0)
-    .bind(id)
-    .bind(input.project_id)
-    .bind(&name)
-    .bind(input.description.as_deref().unwrap_or(""))
-    .bind(&input.content_type)
-    .bind(input.size_bytes)
-    .bind(&key)
-    .bind(expires_at)
-    .bind(ctx.user_id)
-    .execute(&mut *tx)
-    .await?;
+    let pending = repo::uploads::PendingDocument {
+        id,
+        project_id: input.project_id,
+        name: &name,
+        description: input.description.as_deref().unwrap_or(""),
+        content_type: &input.content_type,
+        size_bytes: input.size_bytes,
+        storage_key: &key,
+        expires_at,
+        by: ctx.user_id,
+    };
+    repo::uploads::insert_pending(&mut tx, ctx.tenant_id, &pending).await?;
     repo::add_storage_used(&mut tx, ctx.tenant_id, input.size_bytes).await?;
     let document = repo::get_document(&mut tx, id, false).await?;
     audit::record(
@@ -207,16 +202,9 @@ pub async fn receive_upload(
     }
     let key = {
         let mut tx = state.db.tenant_tx(TenantId(grant.tenant)).await?;
-        let row: Option<UploadTarget> = sqlx::query_as(
-            "SELECT storage_key, (status = 'pending' AND size_bytes = $2 AND upload_expires_at > now()) AS awaiting \
-             FROM documents WHERE id = $1",
-        )
-        .bind(id)
-        .bind(grant.size as i64)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = repo::uploads::upload_target(&mut tx, id, grant.size as i64).await?;
         match row.ok_or_else(|| ApiError::not_found("Document"))? {
-            UploadTarget {
+            repo::uploads::UploadTarget {
                 storage_key: Some(key),
                 awaiting: Some(true),
             } => key,
@@ -243,13 +231,6 @@ pub async fn receive_upload(
         size_bytes: stored.size,
         sha256: stored.sha256,
     }))
-}
-
-/// The object key of a document, and whether it awaits this upload.
-#[derive(sqlx::FromRow)]
-struct UploadTarget {
-    storage_key: Option<String>,
-    awaiting: Option<bool>,
 }
 
 fn too_large(declared: u64) -> ApiError {
@@ -336,16 +317,6 @@ async fn verify_stored(
     Ok(stored.sha256)
 }
 
-/// A pending document removed by the sweep.
-#[derive(sqlx::FromRow)]
-struct ExpiredUpload {
-    id: Uuid,
-    project_id: Uuid,
-    name: String,
-    storage_key: Option<String>,
-    size_bytes: Option<i64>,
-}
-
 /// Deletes pending uploads whose URL expired without completion, releases their
 /// reserved bytes and removes any partial object. For the maintenance job.
 /// Each tenant is swept in its own transaction, tenant row locked first (the
@@ -353,26 +324,13 @@ struct ExpiredUpload {
 pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
     let tenants: Vec<Uuid> = {
         let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
-        sqlx::query_scalar(
-            "SELECT DISTINCT tenant_id FROM documents WHERE status = 'pending' AND upload_expires_at < now()",
-        )
-        .fetch_all(&mut *tx)
-        .await?
+        repo::uploads::tenants_with_expired_uploads(&mut tx).await?
     };
     let mut removed = 0u64;
     for tenant in tenants {
         let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
-        sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<ExpiredUpload> = sqlx::query_as(
-            "DELETE FROM documents WHERE tenant_id = $1 AND status = 'pending' AND upload_expires_at < now() \
-             RETURNING id, project_id, name, storage_key, size_bytes",
-        )
-        .bind(tenant)
-        .fetch_all(&mut *tx)
-        .await?;
+        repo::uploads::lock_tenant(&mut tx, tenant).await?;
+        let rows = repo::uploads::delete_expired(&mut tx, tenant).await?;
         for r in &rows {
             let old = json!({"id": r.id, "project_id": r.project_id, "name": r.name, "status": "pending",
                 "size_bytes": r.size_bytes});

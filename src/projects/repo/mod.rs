@@ -2,6 +2,9 @@
 //! so RLS already confines it to one tenant; `tenant_id` is still named where it
 //! helps the planner use the tenant-led indexes.
 
+pub mod insights;
+pub mod uploads;
+
 use sqlx::PgConnection;
 use uuid::Uuid;
 
