@@ -56,42 +56,11 @@ pub struct DailySignIns {
 #[utoipa::path(get, path = "/stats", tag = "users", security(("bearer" = ["users:read"])),
     responses((status = 200, body = UserStats)))]
 pub async fn user_stats(Authz { ctx, mut tx, .. }: Authz<perm::UsersRead>) -> ApiResult<ApiJson<UserStats>> {
-    let (total, active, locked, mfa, unverified): (i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE locked_until > now()), \
-         count(*) FILTER (WHERE mfa_enabled), count(*) FILTER (WHERE email_verified_at IS NULL) FROM users",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let max_users: i32 = sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1")
-        .bind(ctx.tenant_id.0)
-        .fetch_one(&mut *tx)
-        .await?;
-    let by_role: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT r.name, count(DISTINCT ur.user_id) FROM roles r \
-         LEFT JOIN user_roles ur ON ur.tenant_id = r.tenant_id AND ur.role_id = r.id \
-              AND (ur.expires_at IS NULL OR ur.expires_at > now()) \
-         GROUP BY r.name ORDER BY r.name",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let (s24, f24, s7, f7): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE success AND created_at > now() - interval '24 hours'), \
-         count(*) FILTER (WHERE NOT success AND created_at > now() - interval '24 hours'), \
-         count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success) \
-         FROM login_attempts WHERE tenant_id = $1 AND created_at > now() - interval '7 days'",
-    )
-    .bind(ctx.tenant_id.0)
-    .fetch_one(&mut *tx)
-    .await?;
-    let daily = sqlx::query_as(
-        "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) FILTER (WHERE success) AS successful, \
-         count(*) FILTER (WHERE NOT success) AS failed \
-         FROM login_attempts WHERE tenant_id = $1 AND created_at > now() - interval '30 days' \
-         GROUP BY 1 ORDER BY 1",
-    )
-    .bind(ctx.tenant_id.0)
-    .fetch_all(&mut *tx)
-    .await?;
+    let (total, active, locked, mfa, unverified) = repo::insights::user_counts(&mut tx).await?;
+    let max_users = repo::insights::max_users(&mut tx, ctx.tenant_id).await?;
+    let by_role = repo::insights::users_by_role(&mut tx).await?;
+    let (s24, f24, s7, f7) = repo::insights::sign_in_counts(&mut tx, ctx.tenant_id).await?;
+    let daily = repo::insights::daily_sign_ins(&mut tx, ctx.tenant_id).await?;
     Ok(ApiJson(UserStats {
         total,
         active,
@@ -161,34 +130,10 @@ pub async fn user_security(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiJson<UserSecurity>> {
     let user = repo::get_user(&mut tx, id).await?;
-    let (locked_until, failed_login_count, has_password): (Option<OffsetDateTime>, i32, bool) =
-        sqlx::query_as("SELECT locked_until, failed_login_count, password_hash IS NOT NULL FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let recent_logins = sqlx::query_as(
-        "SELECT created_at, success, method, reason, ip_address, user_agent FROM login_attempts \
-         WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 20",
-    )
-    .bind(tx.tenant().0)
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let active_sessions = sqlx::query_as(
-        "SELECT id, ip_address, user_agent, auth_method, impersonator_id, created_at, last_used_at, expires_at, \
-         revoked_at, revoked_reason, true AS active FROM user_sessions \
-         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC LIMIT 100",
-    )
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let recent_events = sqlx::query_as(
-        "SELECT id, event_type, details, ip_address, created_at FROM security_events \
-         WHERE user_id = $1 ORDER BY created_at DESC LIMIT 20",
-    )
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let (locked_until, failed_login_count, has_password) = repo::insights::credential_state(&mut tx, id).await?;
+    let recent_logins = repo::insights::recent_logins(&mut tx, id).await?;
+    let active_sessions = repo::insights::live_sessions(&mut tx, id).await?;
+    let recent_events = repo::insights::recent_security_events(&mut tx, id).await?;
     Ok(ApiJson(UserSecurity {
         user_id: id,
         email: user.email,

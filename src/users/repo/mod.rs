@@ -1,5 +1,7 @@
 //! SQL for user management, on tenant transactions (RLS confines every query).
 
+pub mod insights;
+
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
