@@ -17,7 +17,9 @@
 //!
 //! **Where SQL lives.** HTTP handlers and console pages contain no SQL. SQL
 //! lives in each feature's data modules — `repo.rs` (or a `repo/` folder),
-//! plus the named writer modules such as [`users::accounts`] — whose small
+//! plus the named modules that own a table, a flow or a job (the writer
+//! [`users::accounts`], `auth::{session, tokens, signin}`, `email::outbox`,
+//! the workers, the extractors' look-ups) — whose small
 //! named functions (`list_x`, `find_x`, `insert_x`) take the caller's
 //! transaction (`&mut TenantTx`, `&mut PlatformTx`, or `&mut PgConnection`
 //! where both share the code) and return typed rows; handlers and pages call

@@ -166,29 +166,29 @@ where
 
 const VIEW_COLUMNS: &str = "id, name, prefix, expires_at, last_used_at, created_at";
 
-/// Stores a new token (its hash and prefix, never the token).
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_token(
-    tx: &mut TenantTx,
-    tenant: TenantId,
-    id: Uuid,
-    name: &str,
-    token: &str,
-    prefix: &str,
-    expires_at: Option<OffsetDateTime>,
-    created_by: Uuid,
-) -> Result<ScimTokenView, sqlx::Error> {
+/// A token to store: its hash and prefix, never the token.
+pub struct NewToken<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub token: &'a str,
+    pub prefix: &'a str,
+    pub expires_at: Option<OffsetDateTime>,
+    pub created_by: Uuid,
+}
+
+/// Stores a new token.
+pub async fn insert_token(tx: &mut TenantTx, tenant: TenantId, t: &NewToken<'_>) -> Result<ScimTokenView, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO scim_tokens (tenant_id, id, name, token_hash, prefix, expires_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {VIEW_COLUMNS}"
     )))
     .bind(tenant.0)
-    .bind(id)
-    .bind(name)
-    .bind(token_hash(token))
-    .bind(prefix)
-    .bind(expires_at)
-    .bind(created_by)
+    .bind(t.id)
+    .bind(t.name)
+    .bind(token_hash(t.token))
+    .bind(t.prefix)
+    .bind(t.expires_at)
+    .bind(t.created_by)
     .fetch_one(&mut **tx)
     .await
 }

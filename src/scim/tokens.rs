@@ -84,17 +84,15 @@ pub async fn create_token(
     let token = format!("{TOKEN_PREFIX}{}", random_token());
     let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 4).collect();
     let id = Uuid::new_v4();
-    let view = scim_repo::insert_token(
-        &mut tx,
-        ctx.tenant_id,
+    let new = scim_repo::NewToken {
         id,
-        &name,
-        &token,
-        &prefix,
-        input.expires_at,
-        ctx.user_id,
-    )
-    .await?;
+        name: &name,
+        token: &token,
+        prefix: &prefix,
+        expires_at: input.expires_at,
+        created_by: ctx.user_id,
+    };
+    let view = scim_repo::insert_token(&mut tx, ctx.tenant_id, &new).await?;
     audit::record(
         &mut tx,
         ctx.tenant_id,

@@ -1,6 +1,5 @@
 //! SQL of project search, activity and statistics (`projects::insights`).
 
-
 use crate::{
     db::{TenantId, TenantTx},
     pagination::PageParams,
