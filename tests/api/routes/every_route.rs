@@ -3,6 +3,7 @@
 //! permission set lacks the declared permission.
 
 use std::collections::HashSet;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::rbac::{Permission, system_role_permissions};

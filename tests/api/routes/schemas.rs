@@ -2,6 +2,7 @@
 //! type names are unique.
 
 use std::collections::HashSet;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::rbac::{Permission, system_role_permissions};
