@@ -62,7 +62,7 @@ impl TestApp {
             ("APP_NAME", "Tenantry Test"),
             ("RATE_LIMIT_LOGIN_PER_MINUTE", "10000"),
             ("RATE_LIMIT_ACCOUNT_PER_MINUTE", "10000"),
-            // Far above any test's pace; tests/api/ratelimit_api.rs sets its own.
+            // Far above any test's pace; tests/api/production/rate_limits.rs sets its own.
             ("RATE_LIMIT_API_PER_MINUTE", "100000"),
             ("RATE_LIMIT_TENANT_PER_MINUTE", "1000000"),
         ]
