@@ -20,7 +20,7 @@ mod vars;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use ipnet::IpNet;
 

@@ -57,4 +57,5 @@ impl Jsonb {
             Jsonb::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
+    }
 }

@@ -24,6 +24,8 @@ mod row;
 
 use std::io::BufRead;
 
+use uuid::Uuid;
+
 use super::{export::CSV_COLUMNS, jsonb_text::Jsonb};
 use chain::Chain;
 use csv::{CsvRecords, csv_value};

@@ -13,7 +13,7 @@ mod requests;
 mod seed;
 
 pub use app::{TestApp, TestConfig};
-pub use db::{TestDb, with_database};
+pub use db::TestDb;
 pub use requests::Resp;
 pub use seed::SeededTenant;
 

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use super::create_project;
+use super::{create_project, documents};
 
 /// Every project, document and user route, called by tenant B with tenant A's
 /// ids, answers 404 — and A's data is unchanged afterwards.
