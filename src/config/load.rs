@@ -4,9 +4,9 @@
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use super::{
-    Config, EmailProvider, Environment, JwtAlgorithm, LogFormat, Retention, Secret, SmtpTls, StorageBackend,
+    Config, EmailProvider, Environment, JwtAlgorithm, LogFormat, Retention, Secret, SmtpTls, StorageBackend, keys,
     networks::{DEFAULT_TRUSTED_PROXIES, parse_networks},
-    keys, production,
+    production,
     vars::{ConfigError, Vars},
 };
 

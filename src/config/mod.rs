@@ -16,9 +16,9 @@ mod keys;
 mod load;
 mod networks;
 mod production;
-mod vars;
 #[cfg(test)]
 mod tests;
+mod vars;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -139,7 +139,6 @@ impl Config {
         let _ = dotenvy::dotenv();
         Self::from_map(std::env::vars().collect())
     }
-
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production

@@ -5,7 +5,6 @@ use std::fmt::Write;
 use super::Jsonb;
 
 impl Jsonb {
-
     /// The text `jsonb_out` prints for this value.
     pub fn to_pg_text(&self) -> String {
         let mut out = String::new();

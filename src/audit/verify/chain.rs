@@ -1,7 +1,10 @@
 //! The chain check: each row links to the one before it in its tenant's chain
 //! and carries the hash recomputed from its values.
 
-use super::{Broken, ChainHead, VerifyError, row::{Row, digest}};
+use super::{
+    Broken, ChainHead, VerifyError,
+    row::{Row, digest},
+};
 
 pub(super) struct Chain {
     pub(super) allow_partial: bool,

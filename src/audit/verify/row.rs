@@ -18,7 +18,10 @@ pub(super) struct Row {
 }
 
 /// Builds a row from a field getter (NDJSON member or CSV column).
-pub(super) fn row_from(line: u64, get: impl Fn(&str) -> Result<Option<Jsonb>, VerifyError>) -> Result<Row, VerifyError> {
+pub(super) fn row_from(
+    line: u64,
+    get: impl Fn(&str) -> Result<Option<Jsonb>, VerifyError>,
+) -> Result<Row, VerifyError> {
     let text = |name: &'static str| -> Result<Option<String>, VerifyError> {
         match get(name)? {
             None | Some(Jsonb::Null) => Ok(None),

@@ -1,7 +1,7 @@
 //! The platform's audit verification: a tampered row is detected.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::*;

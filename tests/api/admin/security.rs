@@ -2,7 +2,7 @@
 //! and unlock.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::*;

@@ -2,13 +2,11 @@
 //! expires, bcrypt hashes upgrade to Argon2id, one email in two tenants asks for
 //! the tenant, per-IP and per-account rate limits, and the caller's own history.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use uuid::Uuid;
+use reqwest::StatusCode;
+use serde_json::Value;
 
-use crate::helpers::*;
 use super::count_rows;
+use crate::helpers::*;
 
 /// The problem body without the per-request id.
 fn comparable(r: &Resp) -> Value {

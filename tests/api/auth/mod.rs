@@ -8,9 +8,8 @@ mod login;
 mod redis;
 mod tokens;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::*;

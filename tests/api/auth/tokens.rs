@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::*;
 use super::{count_rows, refresh};
+use crate::helpers::*;
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_whole_family() {

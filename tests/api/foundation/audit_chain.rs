@@ -1,9 +1,7 @@
 //! The audit chain: rows are append-only, tampering is detected, and only a
 //! tenant's deletion removes its trail.
 
-use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sqlx::{Acquire, Row};
 use tenantry::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
     db::TenantId,

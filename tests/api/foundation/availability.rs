@@ -1,14 +1,7 @@
 //! The database going away and coming back: readiness follows it without a
 //! restart, and requests survive pooled connections being dropped.
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
-use sqlx::{Acquire, Row};
-use tenantry::{
-    audit::{self, AuditAction, AuditActor, AuditEvent},
-    db::TenantId,
-};
-use uuid::Uuid;
+use reqwest::StatusCode;
 
 use crate::helpers::*;
 

@@ -4,12 +4,6 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sqlx::{Acquire, Row};
-use tenantry::{
-    audit::{self, AuditAction, AuditActor, AuditEvent},
-    db::TenantId,
-};
-use uuid::Uuid;
 
 use crate::helpers::*;
 

@@ -1,13 +1,8 @@
 //! Row-Level Security: every tenant table FORCEs it with a policy, the server's
 //! pool runs as a role that cannot bypass it, and it isolates tenants at SQL level.
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
 use sqlx::{Acquire, Row};
-use tenantry::{
-    audit::{self, AuditAction, AuditActor, AuditEvent},
-    db::TenantId,
-};
+use tenantry::db::TenantId;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -70,7 +65,12 @@ async fn server_pool_runs_as_non_bypass_role_even_with_superuser_url() {
     assert_eq!(user, "tenantry_app");
     assert!(!bypass && !superuser);
 
-    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(Uuid::new_v4())).await.unwrap();
+    let mut tx = app
+        .state
+        .db
+        .tenant_tx(TenantId::from_trusted(Uuid::new_v4()))
+        .await
+        .unwrap();
     let user: String = sqlx::query_scalar("SELECT current_user::text")
         .fetch_one(&mut *tx)
         .await

@@ -80,7 +80,6 @@ impl TestApp {
         self.token(SUPER_ADMIN_EMAIL, SUPER_ADMIN_PASSWORD, Some("system"))
             .await
     }
-
 }
 
 /// A response with its body parsed as JSON (or `Value::String` when not JSON).

@@ -1,6 +1,6 @@
 //! One project's lifecycle: create, read, update with ETag/If-Match, delete.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;

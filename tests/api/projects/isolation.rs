@@ -3,8 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
 use super::{create_project, documents};
+use crate::helpers::*;
 
 /// Every project, document and user route, called by tenant B with tenant A's
 /// ids, answers 404 — and A's data is unchanged afterwards.

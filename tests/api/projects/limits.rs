@@ -1,7 +1,7 @@
 //! The tenant's project limit, held under concurrent creates.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::*;
 

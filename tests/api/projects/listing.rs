@@ -2,10 +2,10 @@
 //! the stats by status and content type.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::*;
 use super::create_project;
+use crate::helpers::*;
 
 #[tokio::test]
 async fn list_filters_sort_and_permissions() {

@@ -10,7 +10,7 @@ mod isolation;
 mod limits;
 mod listing;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;

@@ -1,12 +1,9 @@
 //! A concrete business matrix with real resources per system role, and 404 for
 //! another tenant's ids.
 
-use std::collections::HashSet;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenantry::rbac::{Permission, system_role_permissions};
-use uuid::Uuid;
 
 use crate::helpers::*;
 

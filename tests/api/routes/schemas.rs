@@ -1,15 +1,6 @@
 //! The OpenAPI schemas themselves: stats document their own shapes, and schema
 //! type names are unique.
 
-use std::collections::HashSet;
-
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use tenantry::rbac::{Permission, system_role_permissions};
-use uuid::Uuid;
-
-use crate::helpers::*;
-
 /// Two response types with one schema name would leave one of them documented
 /// with the other's fields (OpenAPI components are keyed by name).
 #[test]

@@ -2,11 +2,11 @@
 //! a set-password email when no password is given, validation and refusals.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
+use super::{ADMIN_PASSWORD, count, new_tenant};
 use crate::helpers::*;
-use super::{ADMIN_PASSWORD, new_tenant, count};
 
 #[tokio::test]
 async fn create_tenant_makes_system_roles_admin_and_audit_without_leaking_the_password() {

@@ -1,12 +1,12 @@
 //! Reading and updating tenants: list with filter, sort and pages, get, the
 //! update rules, and the stats.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::*;
 use super::new_tenant;
+use crate::helpers::*;
 
 #[tokio::test]
 async fn list_filter_sort_paginate_get_and_update() {

@@ -7,7 +7,6 @@ mod listing;
 mod removal;
 mod seed;
 
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -1,12 +1,12 @@
 //! Deactivation (live tokens die, sign-in refused) and deletion (every row of the
 //! tenant goes).
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 use uuid::Uuid;
 
+use super::{ADMIN_PASSWORD, count, new_tenant};
 use crate::helpers::*;
-use super::{ADMIN_PASSWORD, new_tenant, count};
 
 /// Every tenant-owned row of `tenant`, summed over the tenant tables.
 async fn rows_of_tenant(app: &TestApp, tenant: Uuid) -> i64 {

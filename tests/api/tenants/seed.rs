@@ -1,8 +1,7 @@
 //! The `seed` command: two tenants with working logins, created once.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use uuid::Uuid;
+use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::*;
 

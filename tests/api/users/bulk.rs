@@ -1,6 +1,6 @@
 //! Bulk create and bulk actions, reported per row.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 

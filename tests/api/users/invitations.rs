@@ -2,7 +2,6 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::helpers::*;
 

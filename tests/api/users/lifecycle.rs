@@ -1,8 +1,7 @@
 //! Deactivation: a deactivated user's tokens die and the rows are kept.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::helpers::*;
 

@@ -1,7 +1,6 @@
 //! Reading many users: the list with its filters and sort, stats and the security view.
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 use uuid::Uuid;
 
 use crate::helpers::*;

@@ -1,8 +1,7 @@
 //! The caller's own profile (`/users/me`) and sessions.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::helpers::*;
 

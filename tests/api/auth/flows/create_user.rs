@@ -1,13 +1,11 @@
 //! Creating a user with and without a password (a set-password mail then), and
 //! the tenant's user limit under concurrency.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use totp_rs::{Builder, Secret};
-use uuid::Uuid;
+use reqwest::StatusCode;
+use serde_json::json;
 
-use crate::helpers::*;
 use super::{last_email, post_anon};
+use crate::helpers::*;
 
 #[tokio::test]
 async fn create_user_with_and_without_password() {

@@ -1,12 +1,11 @@
 //! Accepting an invitation creates the user and signs them in.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use totp_rs::{Builder, Secret};
+use reqwest::StatusCode;
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::*;
 use super::post_anon;
+use crate::helpers::*;
 
 #[tokio::test]
 async fn accepting_an_invitation_creates_the_user_and_signs_in() {

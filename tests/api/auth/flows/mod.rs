@@ -6,10 +6,8 @@ mod invitations;
 mod password_reset;
 mod totp;
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use totp_rs::{Builder, Secret};
-use uuid::Uuid;
+use reqwest::Method;
+use serde_json::Value;
 
 use crate::helpers::*;
 

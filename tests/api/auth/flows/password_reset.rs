@@ -1,12 +1,10 @@
 //! Password reset: tokens are single-use and expire.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use totp_rs::{Builder, Secret};
-use uuid::Uuid;
+use reqwest::StatusCode;
+use serde_json::json;
 
-use crate::helpers::*;
 use super::{last_email, post_anon};
+use crate::helpers::*;
 
 #[tokio::test]
 async fn password_reset_tokens_are_single_use_and_expire() {

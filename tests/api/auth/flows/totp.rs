@@ -1,12 +1,11 @@
 //! TOTP: enrolment, sign-in with a code, recovery codes, and disabling it.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use totp_rs::{Builder, Secret};
-use uuid::Uuid;
 
-use crate::helpers::*;
 use super::post_anon;
+use crate::helpers::*;
 
 fn code_at(secret_b32: &str, offset_secs: i64) -> String {
     let secret = Secret::try_from_base32(secret_b32).unwrap();

@@ -2,8 +2,6 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tenantry::storage::{Storage, signed::UploadGrant};
 use uuid::Uuid;
 
 use crate::{helpers::*, projects::create_project};

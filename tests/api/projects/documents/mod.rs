@@ -14,10 +14,9 @@ mod uploads;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tenantry::storage::{Storage, signed::UploadGrant};
 use uuid::Uuid;
 
-use crate::{helpers::*, projects::create_project};
+use crate::helpers::*;
 
 /// Initiates an upload; returns the ticket.
 async fn initiate(app: &TestApp, token: &str, project: &str, name: &str, ct: &str, size: usize) -> Resp {

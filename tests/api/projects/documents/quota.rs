@@ -2,14 +2,11 @@
 //! expired uploads swept.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tenantry::storage::{Storage, signed::UploadGrant};
 use uuid::Uuid;
 
 use crate::{helpers::*, projects::create_project};
 
-use super::{initiate, put_bytes, upload_local, storage_used, object_path};
+use super::{initiate, object_path, put_bytes, storage_used, upload_local};
 
 #[tokio::test]
 async fn storage_quota_is_reserved_released_and_swept() {

@@ -1,14 +1,12 @@
 //! The same round trip on an S3-compatible server (moto, when installed).
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tenantry::storage::{Storage, signed::UploadGrant};
-use uuid::Uuid;
+use serde_json::json;
+use tenantry::storage::Storage;
 
 use crate::{helpers::*, projects::create_project};
 
-use super::{initiate, put_bytes, complete, download, sha256_hex};
+use super::{complete, download, initiate, put_bytes, sha256_hex};
 
 /// A moto S3 server on a free port, stopped on drop.
 struct Moto {

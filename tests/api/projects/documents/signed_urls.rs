@@ -1,14 +1,12 @@
 //! Signed upload URLs: a tampered or expired one is refused with 403.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tenantry::storage::{Storage, signed::UploadGrant};
+use tenantry::storage::signed::UploadGrant;
 use uuid::Uuid;
 
 use crate::{helpers::*, projects::create_project};
 
-use super::{initiate, put_bytes, object_path};
+use super::{initiate, object_path, put_bytes};
 
 #[tokio::test]
 async fn tampered_or_expired_upload_urls_are_403() {

@@ -2,14 +2,11 @@
 //! path (chunked bodies included) with nothing kept on refusal.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tenantry::storage::{Storage, signed::UploadGrant};
-use uuid::Uuid;
+use serde_json::json;
 
 use crate::{helpers::*, projects::create_project};
 
-use super::{initiate, put_bytes, complete, download, sha256_hex, storage_used, object_path};
+use super::{complete, download, initiate, object_path, put_bytes, sha256_hex, storage_used};
 
 /// PUTs `chunks` with `Transfer-Encoding: chunked` (no Content-Length), so the
 /// server can only find out the size by counting; returns the status code.

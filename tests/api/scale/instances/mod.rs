@@ -6,23 +6,9 @@ mod outbox;
 mod sessions;
 mod shutdown;
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
-    time::{Duration, Instant},
-};
-
 use reqwest::StatusCode;
-use serde_json::json;
-use tenantry::{
-    db::{Db, TenantId},
-    email::EmailTemplate,
-};
 
-use super::{Instance, Redis, login, smtp_sink::SmtpSink};
+use super::{Instance, Redis};
 use crate::helpers::*;
 
 /// Instances A and B over `app`'s database and `redis`; `vars` apply to both.

@@ -2,22 +2,17 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
     time::{Duration, Instant},
 };
 
-use reqwest::StatusCode;
 use serde_json::json;
 use tenantry::{
     db::{Db, TenantId},
     email::EmailTemplate,
 };
 
-use crate::scale::{Instance, Redis, login, smtp_sink::SmtpSink};
 use crate::helpers::*;
+use crate::scale::{Instance, Redis, smtp_sink::SmtpSink};
 
 /// Both workers drain one outbox; every message reaches the SMTP sink exactly
 /// once. Each instance relays to its own sink port, so the sink can tell which

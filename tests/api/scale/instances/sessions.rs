@@ -3,23 +3,15 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
     time::{Duration, Instant},
 };
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tenantry::{
-    db::{Db, TenantId},
-    email::EmailTemplate,
-};
 
-use crate::scale::{Instance, Redis, login, smtp_sink::SmtpSink};
-use crate::helpers::*;
 use super::{pair, status_of};
+use crate::helpers::*;
+use crate::scale::{Redis, login};
 
 /// A token issued by A works on B; a refresh token from A rotates on B; a logout
 /// on A is refused by A at once and by B within B's session-cache TTL

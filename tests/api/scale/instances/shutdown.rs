@@ -11,14 +11,10 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tenantry::{
-    db::{Db, TenantId},
-    email::EmailTemplate,
-};
 
-use crate::scale::{Instance, Redis, login, smtp_sink::SmtpSink};
-use crate::helpers::*;
 use super::{pair, status_of};
+use crate::helpers::*;
+use crate::scale::{Redis, login};
 
 /// How a load-generating client saw one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

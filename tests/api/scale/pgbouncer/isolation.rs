@@ -3,18 +3,14 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    process::Stdio,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
-use reqwest::StatusCode;
 use tenantry::db::{Db, TenantId};
 use uuid::Uuid;
 
-use crate::scale::{Instance, free_port, installed, login};
-use crate::helpers::*;
 use super::{POOL_SIZE, PgBouncer};
+use crate::helpers::*;
 
 async fn insert_project(app: &TestApp, tenant: Uuid, name: &str) {
     let mut su = app.db.superuser().await;

@@ -8,18 +8,9 @@
 mod isolation;
 mod server;
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{process::Stdio, time::Duration};
 
-use reqwest::StatusCode;
-use tenantry::db::{Db, TenantId};
-use uuid::Uuid;
-
-use super::{Instance, free_port, installed, login};
+use super::{free_port, installed};
 use crate::helpers::*;
 
 /// Server connections PgBouncer keeps per database: far fewer than the clients.

@@ -1,19 +1,10 @@
 //! A `tenantry serve` behind PgBouncer keeps tenants apart.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-
 use reqwest::StatusCode;
-use tenantry::db::{Db, TenantId};
-use uuid::Uuid;
 
-use crate::scale::{Instance, free_port, installed, login};
-use crate::helpers::*;
 use super::PgBouncer;
+use crate::helpers::*;
+use crate::scale::{Instance, login};
 
 /// The real server through PgBouncer: two tenants signed in concurrently see
 /// only their own users, and another tenant's user is a 404.
