@@ -11,8 +11,10 @@ use tenantry::{
     email::EmailTemplate,
 };
 
-use crate::helpers::*;
-use crate::scale::{Instance, Redis, smtp_sink::SmtpSink};
+use crate::{
+    helpers::*,
+    scale::{Instance, Redis, smtp_sink::SmtpSink},
+};
 
 /// Both workers drain one outbox; every message reaches the SMTP sink exactly
 /// once. Each instance relays to its own sink port, so the sink can tell which

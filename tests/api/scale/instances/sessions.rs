@@ -10,8 +10,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{pair, status_of};
-use crate::helpers::*;
-use crate::scale::{Redis, login};
+use crate::{
+    helpers::*,
+    scale::{Redis, login},
+};
 
 /// A token issued by A works on B; a refresh token from A rotates on B; a logout
 /// on A is refused by A at once and by B within B's session-cache TTL

@@ -13,8 +13,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{pair, status_of};
-use crate::helpers::*;
-use crate::scale::{Redis, login};
+use crate::{
+    helpers::*,
+    scale::{Redis, login},
+};
 
 /// How a load-generating client saw one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

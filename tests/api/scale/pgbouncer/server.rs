@@ -3,8 +3,10 @@
 use reqwest::StatusCode;
 
 use super::PgBouncer;
-use crate::helpers::*;
-use crate::scale::{Instance, login};
+use crate::{
+    helpers::*,
+    scale::{Instance, login},
+};
 
 /// The real server through PgBouncer: two tenants signed in concurrently see
 /// only their own users, and another tenant's user is a 404.
