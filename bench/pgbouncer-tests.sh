@@ -3,7 +3,7 @@
 # PgBouncer in transaction mode (started here on a free port, in front of
 # DATABASE_URL's cluster, with a wildcard database entry), in the server's
 # transaction-pooler mode (`statement-cache-capacity=0` in its DATABASE_URL;
-# tests/api/helpers.rs). Test setup (template, per-test databases, superuser
+# tests/api/helpers/db.rs). Test setup (template, per-test databases, superuser
 # checks) still connects directly.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/pgbouncer-tests.sh [cargo test filters...]

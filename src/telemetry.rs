@@ -12,8 +12,14 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
-use tracing::{Level, Metadata};
-use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, fmt, prelude::*};
+use tracing::{Level, Metadata, Subscriber, span, subscriber::Interest};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{LevelFilter, filter_fn},
+    fmt,
+    layer::{Context, Filter},
+    prelude::*,
+};
 
 use crate::config::LogFormat;
 
@@ -53,7 +59,7 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
     }
     // A per-layer filter, so the trace layer can see the debug-level database
     // spans that the log leaves out.
-    .with_filter(filter);
+    .with_filter(AskEveryTime(filter));
 
     let provider = otel_endpoint.and_then(|endpoint| match tracer_provider(endpoint) {
         Ok(provider) => Some(provider),
@@ -71,7 +77,7 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
             .with_context_activation(false)
             .with_tracked_inactivity(false)
             .with_threads(false)
-            .with_filter(filter_fn(exported))
+            .with_filter(AskEveryTime(filter_fn(exported)))
     });
     TRACES_ON.store(traces.is_some(), Ordering::Relaxed);
     let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
@@ -85,6 +91,54 @@ fn exported(meta: &Metadata<'_>) -> bool {
         meta.target().starts_with("tenantry") && *meta.level() <= Level::DEBUG
     } else {
         *meta.level() <= Level::WARN
+    }
+}
+
+/// A per-layer filter that is asked about every span and event it accepts,
+/// instead of letting the callsite cache `Interest::always`.
+///
+/// tracing-subscriber hands each per-layer filter's verdict from `enabled` to
+/// `on_new_span`/`on_event` through a thread-local bit set. A callsite cached as
+/// "always" skips `enabled`, so its span is judged by whatever the previous
+/// `enabled` call on that thread left there: after sqlx's query logger asked
+/// about a disabled callsite, the next request span was dropped from the trace
+/// layer and its database spans were exported as roots (tokio-rs/tracing#2519,
+/// fix proposed in #3572). "Sometimes" makes the macros call `enabled` each
+/// time, which refreshes the bits; the filter itself is unchanged.
+struct AskEveryTime<F>(F);
+
+impl<S: Subscriber, F: Filter<S>> Filter<S> for AskEveryTime<F> {
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        self.0.enabled(meta, cx)
+    }
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        let interest = self.0.callsite_enabled(meta);
+        if interest.is_always() {
+            Interest::sometimes()
+        } else {
+            interest
+        }
+    }
+    fn event_enabled(&self, event: &tracing::Event<'_>, cx: &Context<'_, S>) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.0.max_level_hint()
+    }
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, cx)
+    }
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
+        self.0.on_record(id, values, cx)
+    }
+    fn on_enter(&self, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_enter(id, cx)
+    }
+    fn on_exit(&self, id: &span::Id, cx: Context<'_, S>) {
+        self.0.on_exit(id, cx)
+    }
+    fn on_close(&self, id: span::Id, cx: Context<'_, S>) {
+        self.0.on_close(id, cx)
     }
 }
 

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     app::AppState,
     audit::AuditActor,
-    db::{PlatformTx, SYSTEM_TENANT_ID, TenantId, TenantTx},
+    db::{PlatformTx, SYSTEM_TENANT_ID, TenantId, TenantRead, TenantTx},
     http::{
         error::ApiError,
         extract::{ClientMeta, client_meta},
@@ -208,11 +208,27 @@ pub async fn authenticate_claims(
     parts: &Parts,
     state: &AppState,
 ) -> Result<(AuthCtx, TenantTx), ApiError> {
+    let (ctx, tx) = resolve_claims(claims, parts, state).await?;
+    let tx = match tx {
+        Some(tx) => tx,
+        None => state.db.tenant_tx(ctx.tenant_id).await?,
+    };
+    Ok((ctx, tx))
+}
+
+/// [`authenticate_claims`] without the transaction when the session cache
+/// answers; on a miss, the transaction the session was read in.
+async fn resolve_claims(
+    claims: Claims,
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(AuthCtx, Option<TenantTx>), ApiError> {
     spend_api_budget(parts, state, &format!("user:{}", claims.sub), claims.tid).await?;
-    let mut tx = state.db.tenant_tx(TenantId(claims.tid)).await?;
-    let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
-        Some(hit) => hit,
+    let tenant = TenantId(claims.tid);
+    let (row, tx) = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
+        Some(hit) => (hit, None),
         None => {
+            let mut tx = state.db.tenant_tx(tenant).await?;
             let generation = crate::db::commit_generation(claims.tid);
             let row: ResolvedSession = sqlx::query_as(AUTH_SQL)
                 .bind(claims.tid)
@@ -225,7 +241,7 @@ pub async fn authenticate_claims(
             state
                 .auth_cache
                 .put(claims.tid, claims.sid, claims.sub, generation, row.clone());
-            row
+            (row, Some(tx))
         }
     };
     let mut permissions: Vec<Permission> = row.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
@@ -236,7 +252,7 @@ pub async fn authenticate_claims(
     span.record("user_id", tracing::field::display(claims.sub));
     let ctx = AuthCtx {
         user_id: claims.sub,
-        tenant_id: TenantId(claims.tid),
+        tenant_id: tenant,
         session_id: claims.sid,
         email: row.email.clone(),
         first_name: row.first_name.clone(),
@@ -252,6 +268,65 @@ pub async fn authenticate_claims(
     Ok((ctx, tx))
 }
 
+/// Refuses `ctx` with 403 unless it holds `P`; routes that require no
+/// permission (`perm::Authenticated`) are a person's own, so an API key gets
+/// 403 there.
+fn require<P: Required>(ctx: &AuthCtx) -> Result<(), ApiError> {
+    match P::PERMISSION {
+        Some(p) => ctx.require(p),
+        None if ctx.api_key.is_some() => Err(ApiError::forbidden(
+            "This route is for a signed-in user, not an API key",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Like [`Authz`], but with the tenant's single-statement reads
+/// ([`TenantRead`]) instead of an open transaction, for read routes a
+/// `tenant_read_*` function serves: when the session cache answers, such a
+/// request makes one round trip to PostgreSQL in all.
+pub struct AuthzRead<P: Required> {
+    pub ctx: AuthCtx,
+    pub read: TenantRead,
+    _perm: PhantomData<P>,
+}
+
+impl<P: Required> Authz<P> {
+    /// The same caller with single-statement reads (its transaction rolled
+    /// back), for a page that calls an [`AuthzRead`] handler.
+    pub fn into_read(self, db: &crate::db::Db) -> AuthzRead<P> {
+        AuthzRead {
+            read: db.tenant_read(self.ctx.tenant_id),
+            ctx: self.ctx,
+            _perm: PhantomData,
+        }
+    }
+}
+
+impl<P: Required> FromRequestParts<AppState> for AuthzRead<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        let ctx = if crate::integrations::api_keys::authn::is_api_key(token) {
+            crate::integrations::api_keys::authn::authenticate_key(token, parts, state)
+                .await?
+                .0
+        } else {
+            let claims = state.jwt.verify(token, ACCESS_AUDIENCE).ok_or_else(unauthorized)?;
+            // A transaction opened for a session-cache miss is rolled back here:
+            // the reads open their own statement.
+            resolve_claims(claims, parts, state).await?.0
+        };
+        require::<P>(&ctx)?;
+        Ok(AuthzRead {
+            read: state.db.tenant_read(ctx.tenant_id),
+            ctx,
+            _perm: PhantomData,
+        })
+    }
+}
+
 impl<P: Required> Authz<P> {
     /// A caller resolved by [`authenticate_claims`] through another front door
     /// (the console), refused with 403 unless it holds `P`.
@@ -260,15 +335,7 @@ impl<P: Required> Authz<P> {
     /// change-password, MFA, logout, login history, `/auth/status`) are a
     /// person's own, so an API key gets 403 there.
     pub fn checked(ctx: AuthCtx, tx: TenantTx) -> Result<Self, ApiError> {
-        match P::PERMISSION {
-            Some(p) => ctx.require(p)?,
-            None if ctx.api_key.is_some() => {
-                return Err(ApiError::forbidden(
-                    "This route is for a signed-in user, not an API key",
-                ));
-            }
-            None => {}
-        }
+        require::<P>(&ctx)?;
         Ok(Authz {
             ctx,
             tx,

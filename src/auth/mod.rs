@@ -41,7 +41,7 @@ pub mod totp;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use extract::{AuthCtx, Authz, SuperAdmin};
+pub use extract::{AuthCtx, Authz, AuthzRead, SuperAdmin};
 
 use crate::app::AppState;
 

@@ -16,7 +16,7 @@ use super::jwt::{ACCESS_AUDIENCE, Actor};
 use crate::{
     app::AppState,
     crypto::{random_token, token_hash},
-    db::{TenantId, TenantTx},
+    db::{TenantId, TenantRead, TenantTx},
     http::extract::ClientMeta,
 };
 
@@ -91,6 +91,18 @@ pub async fn load_user_summary(tx: &mut TenantTx, user: Uuid) -> Result<UserSumm
     .bind(user)
     .fetch_one(&mut **tx)
     .await
+}
+
+/// [`load_user_summary`] in one statement (`tenant_read_user_summary`).
+pub async fn read_user_summary(read: &TenantRead, user: Uuid) -> Result<UserSummary, sqlx::Error> {
+    let rows = read
+        .fetch_all(
+            "SELECT id, email, first_name, last_name, is_active, is_super_admin, mfa_enabled, \
+             email_verified_at FROM tenant_read_user_summary($1, $2)",
+            |q| q.bind(user),
+        )
+        .await?;
+    rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)
 }
 
 /// The user and tenant summaries of a token response, in one query.

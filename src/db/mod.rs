@@ -17,9 +17,10 @@ use std::{
 };
 
 use sqlx::{
-    Connection, Executor, PgConnection, PgPool, Postgres, Transaction,
+    Connection, Executor, FromRow, PgConnection, PgPool, Postgres, Transaction,
     migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow},
+    query::QueryAs,
 };
 use tracing::Instrument;
 use uuid::Uuid;
@@ -209,6 +210,14 @@ impl Db {
         Ok(TenantTx { tx, tenant, span })
     }
 
+    /// A tenant's single-statement reads (see [`TenantRead`]); opens nothing yet.
+    pub fn tenant_read(&self, tenant: TenantId) -> TenantRead {
+        TenantRead {
+            db: self.clone(),
+            tenant,
+        }
+    }
+
     /// Pre-authentication access: no tenant set, so only the narrow SECURITY
     /// DEFINER functions (login candidates, tenant by slug, token owner) return rows.
     pub async fn anonymous_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
@@ -314,6 +323,67 @@ impl Deref for TenantTx {
 impl DerefMut for TenantTx {
     fn deref_mut(&mut self) -> &mut PgConnection {
         &mut self.tx
+    }
+}
+
+/// The statement type [`TenantRead::fetch_all`] builds on.
+pub type ReadQuery<T> = QueryAs<'static, Postgres, T, PgArguments>;
+
+/// A tenant's reads that need no transaction of their own, each ONE statement:
+/// a call of a `tenant_read_*` SQL function (migration 20261205170000) with the
+/// tenant bound as `$1`. The function sets the role and `app.tenant_id` for the
+/// statement's implicit transaction before it reads, so RLS confines it exactly
+/// as in a [`TenantTx`], in one round trip instead of three (BEGIN with the
+/// settings, the query, the rollback). Anything else upgrades with
+/// [`TenantRead::begin`]. Only a verified caller's tenant opens one.
+pub struct TenantRead {
+    db: Db,
+    tenant: TenantId,
+}
+
+impl TenantRead {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The tenant transaction for work the read functions do not cover.
+    pub async fn begin(self) -> Result<TenantTx, sqlx::Error> {
+        self.db.tenant_tx(self.tenant).await
+    }
+
+    /// Runs `sql`, a `SELECT … FROM tenant_read_<name>($1, …)`, with the tenant
+    /// bound as `$1` and `bind` adding the other arguments.
+    pub async fn fetch_all<T>(
+        &self,
+        sql: &'static str,
+        bind: impl Fn(ReadQuery<T>) -> ReadQuery<T>,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        debug_assert!(sql.contains("FROM tenant_read_"), "not a tenant read: {sql}");
+        let query = || bind(sqlx::query_as(sql).bind(self.tenant.0));
+        let span = transaction_span("read");
+        span.record("tenant_id", tracing::field::display(self.tenant.0));
+        if self.db.pooled {
+            // Behind a transaction pooler only a transaction first drops the
+            // statements other clients left on the server connection.
+            let mut tx = self.db.tenant_tx(self.tenant).await?;
+            return query().fetch_all(&mut *tx).instrument(span).await;
+        }
+        let _probe = self.db.outage.admit()?;
+        let mut retries = self.db.pool.options().get_max_connections();
+        loop {
+            let result = query().fetch_all(&self.db.pool).instrument(span.clone()).await;
+            let full = self.db.pool.size() >= self.db.pool.options().get_max_connections();
+            self.db.outage.outcome(&result, full);
+            match result {
+                // As in `Db::begin`: a pooled connection that died while idle
+                // fails before the statement ran; try another.
+                Err(e) if retries > 0 && connection_lost(&e) => retries -= 1,
+                other => return other,
+            }
+        }
     }
 }
 

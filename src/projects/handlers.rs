@@ -15,7 +15,7 @@ use super::{
 use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditEvent},
-    auth::Authz,
+    auth::{Authz, AuthzRead},
     http::{
         ApiError, ApiResult,
         extract::{ApiJson, ApiPath, ApiQuery},
@@ -65,9 +65,13 @@ pub async fn create_project(
 #[utoipa::path(get, path = "", tag = "projects", security(("bearer" = ["projects:read"])), params(ProjectFilter),
     responses((status = 200, body = Page<ProjectView>), (status = 422, description = "Invalid filter or sort")))]
 pub async fn list_projects(
-    Authz { mut tx, .. }: Authz<perm::ProjectsRead>,
+    AuthzRead { read, .. }: AuthzRead<perm::ProjectsRead>,
     ApiQuery(filter): ApiQuery<ProjectFilter>,
 ) -> ApiResult<ApiJson<Page<ProjectView>>> {
+    if let Some(page) = repo::read_default_page(&read, &filter).await? {
+        return Ok(ApiJson(page));
+    }
+    let mut tx = read.begin().await?;
     Ok(ApiJson(repo::list_projects(&mut tx, &filter).await?))
 }
 
@@ -76,10 +80,12 @@ pub async fn list_projects(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = ProjectView, headers(("ETag" = String))), (status = 404, description = "No such project")))]
 pub async fn get_project(
-    Authz { mut tx, .. }: Authz<perm::ProjectsRead>,
+    AuthzRead { read, .. }: AuthzRead<perm::ProjectsRead>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<(HeaderMap, ApiJson<ProjectView>)> {
-    let project = repo::get_project(&mut tx, id, false).await?;
+    let project = repo::read_project(&read, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Project"))?;
     Ok((etag_headers(project.version), ApiJson(project)))
 }
 

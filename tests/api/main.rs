@@ -20,6 +20,7 @@ mod scale;
 mod scim;
 mod support;
 mod telemetry;
+mod tenant_reads;
 mod tenants;
 mod users;
 mod webhooks;

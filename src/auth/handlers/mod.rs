@@ -15,14 +15,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    Authz,
+    Authz, AuthzRead,
     jwt::Actor,
     model::{ListQuery, LoginAttemptView, SecurityEventView},
     repo,
 };
 use crate::{
     app::AppState,
-    auth::session::{TenantSummary, UserSummary, load_user_summary},
+    auth::session::{TenantSummary, UserSummary, read_user_summary},
     http::{
         ApiResult,
         extract::{ApiJson, ApiQuery},
@@ -93,8 +93,10 @@ impl From<Actor> for ImpersonatorView {
 /// Who the caller is, in which tenant, with which permissions.
 #[utoipa::path(get, path = "/status", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = AuthStatus), (status = 401, description = "Not authenticated")))]
-pub async fn auth_status(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) -> ApiResult<ApiJson<AuthStatus>> {
-    let user = load_user_summary(&mut tx, ctx.user_id).await?;
+pub async fn auth_status(
+    AuthzRead { ctx, read, .. }: AuthzRead<perm::Authenticated>,
+) -> ApiResult<ApiJson<AuthStatus>> {
+    let user = read_user_summary(&read, ctx.user_id).await?;
     Ok(ApiJson(AuthStatus {
         authenticated: true,
         user,

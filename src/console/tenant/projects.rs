@@ -100,7 +100,11 @@ struct ListView {
     can_create: bool,
 }
 
-pub async fn list_page(me: Console<perm::ProjectsRead>, Query(q): Query<ListQuery>) -> Response {
+pub async fn list_page(
+    State(state): State<AppState>,
+    me: Console<perm::ProjectsRead>,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let frame = me.frame("/projects");
     let can_create = me.authz.ctx.has(Permission::ProjectsCreate);
     let filter = ProjectFilter {
@@ -112,7 +116,7 @@ pub async fn list_page(me: Console<perm::ProjectsRead>, Query(q): Query<ListQuer
             page_size: PAGE_SIZE,
         },
     };
-    let page = match handlers::list_projects(me.authz, ApiQuery(filter)).await {
+    let page = match handlers::list_projects(me.authz.into_read(&state.db), ApiQuery(filter)).await {
         Ok(ApiJson(page)) => page,
         Err(e) => return refused(e),
     };
@@ -265,7 +269,7 @@ pub async fn project_page(
 ) -> Response {
     let frame = me.frame("/projects");
     let ctx = me.authz.ctx.clone();
-    let project = match handlers::get_project(me.authz, ApiPath(id)).await {
+    let project = match handlers::get_project(me.authz.into_read(&state.db), ApiPath(id)).await {
         Ok((_, ApiJson(p))) => p,
         Err(e) => return refused(e),
     };

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::etag::Versioned;
 use super::model::{DocumentChanges, DocumentFilter, DocumentView, ProjectChanges, ProjectFilter, ProjectView};
 use crate::{
-    db::{TenantId, TenantTx},
+    db::{TenantId, TenantRead, TenantTx},
     http::ApiError,
     pagination::{Page, order_by, search_pattern},
 };
@@ -72,6 +72,40 @@ pub async fn find_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Resu
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// A project by id in one statement (`tenant_read_project`).
+pub async fn read_project(read: &TenantRead, id: Uuid) -> Result<Option<ProjectView>, sqlx::Error> {
+    let rows = read
+        .fetch_all(
+            "SELECT id, name, description, status, version, document_count, created_at, updated_at, \
+             created_by, updated_by FROM tenant_read_project($1, $2)",
+            |q| q.bind(id),
+        )
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// The default page of projects (no filter, newest first) in one statement
+/// (`tenant_read_projects`), with the tenant's project counter as its total.
+/// `None` for any other list, or a page past the end (which has no row to
+/// carry the total): those take [`list_projects`] in a transaction.
+pub async fn read_default_page(read: &TenantRead, f: &ProjectFilter) -> Result<Option<Page<ProjectView>>, sqlx::Error> {
+    if f.search.is_some() || f.status.is_some() || f.sort.is_some() {
+        return Ok(None);
+    }
+    let (limit, offset) = (f.page.limit(), f.page.offset());
+    let rows: Vec<Counted> = read
+        .fetch_all(
+            "SELECT id, name, description, status, version, document_count, created_at, updated_at, \
+             created_by, updated_by, total_count FROM tenant_read_projects($1, $2, $3)",
+            |q| q.bind(limit as i32).bind(offset),
+        )
+        .await?;
+    let Some(total) = rows.first().and_then(|r| r.total_count) else {
+        return Ok(None);
+    };
+    Ok(Some(f.page.wrap(rows.into_iter().map(|r| r.item).collect(), total)))
 }
 
 pub async fn get_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<ProjectView, ApiError> {

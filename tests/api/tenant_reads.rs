@@ -1,0 +1,169 @@
+//! The single-statement tenant reads (`db::TenantRead`, the `tenant_read_*`
+//! functions of migration 20261205170000): the same wall as a tenant
+//! transaction, at SQL level as the server's own role, and nothing left on the
+//! pooled connection afterwards.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::{Connection, PgConnection};
+use tenantry::{
+    auth::session::read_user_summary,
+    db::TenantId,
+    pagination::PageParams,
+    projects::{model::ProjectFilter, repo},
+};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+/// Creates `n` projects in the tenant through the API; returns their ids.
+async fn projects(app: &TestApp, t: &SeededTenant, n: usize) -> Vec<Uuid> {
+    let token = t.token(app, "project_manager").await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let r = app
+            .post(
+                "/api/v1/projects",
+                &token,
+                json!({"name": format!("{} project {i}", t.slug)}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().parse().unwrap());
+    }
+    ids
+}
+
+fn default_list(page: i64, page_size: i64) -> ProjectFilter {
+    ProjectFilter {
+        search: None,
+        status: None,
+        sort: None,
+        page: PageParams { page, page_size },
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_read_sees_only_its_own_tenant() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (app.seed_tenant("reads-a").await, app.seed_tenant("reads-b").await);
+    let (a_projects, b_projects) = (projects(&app, &a, 3).await, projects(&app, &b, 2).await);
+    let read_a = app.state.db.tenant_read(TenantId::from_trusted(a.id));
+
+    // A project by id: A's own, never B's.
+    let own = repo::read_project(&read_a, a_projects[0]).await.unwrap();
+    assert_eq!(own.map(|p| p.id), Some(a_projects[0]));
+    assert!(repo::read_project(&read_a, b_projects[0]).await.unwrap().is_none());
+
+    // The default page: A's projects only, newest first, with A's total.
+    let page = repo::read_default_page(&read_a, &default_list(1, 20))
+        .await
+        .unwrap()
+        .expect("the default list is a tenant read");
+    assert_eq!(page.total, 3);
+    let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
+    assert_eq!(ids, a_projects.iter().rev().copied().collect::<Vec<_>>());
+    let second = repo::read_default_page(&read_a, &default_list(2, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.total, second.items.len()), (3, 1));
+
+    // Past the end, or filtered: not a tenant read (the transaction path answers).
+    assert!(
+        repo::read_default_page(&read_a, &default_list(9, 20))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let filtered = ProjectFilter {
+        search: Some("project".into()),
+        ..default_list(1, 20)
+    };
+    assert!(repo::read_default_page(&read_a, &filtered).await.unwrap().is_none());
+
+    // A user summary: A's user, not B's.
+    let me = read_user_summary(&read_a, a.user_id("user")).await.unwrap();
+    assert_eq!(me.email, a.email("user"));
+    let err = read_user_summary(&read_a, b.user_id("user")).await.unwrap_err();
+    assert!(matches!(err, sqlx::Error::RowNotFound), "{err}");
+}
+
+#[tokio::test]
+async fn the_read_functions_leave_nothing_on_the_connection() {
+    let app = TestApp::spawn().await;
+    let a = app.seed_tenant("reads-c").await;
+    let ids = projects(&app, &a, 1).await;
+
+    // As the server's own role, on one connection: the read sees A's project,
+    // and the next statement (its own implicit transaction) sees no tenant.
+    let mut conn = PgConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("SET ROLE tenantry_app").execute(&mut conn).await.unwrap();
+    let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenant_read_project($1, $2)")
+        .bind(a.id)
+        .bind(ids[0])
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(found, ids);
+    let setting: Option<String> = sqlx::query_scalar("SELECT NULLIF(current_setting('app.tenant_id', true), '')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(setting, None, "the tenant setting ended with the statement");
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(visible, 0, "no tenant, no rows");
+
+    // Inside a transaction the function's settings are local to it as well.
+    let mut tx = conn.begin().await.unwrap();
+    let _: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenant_read_project($1, $2)")
+        .bind(a.id)
+        .bind(ids[0])
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(visible, 0);
+
+    // PUBLIC cannot call them: only the server's role.
+    let granted: bool =
+        sqlx::query_scalar("SELECT has_function_privilege('public', 'tenant_read_project(uuid, uuid)', 'EXECUTE')")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(!granted);
+}
+
+#[tokio::test]
+async fn reads_over_http_answer_as_before() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (app.seed_tenant("reads-d").await, app.seed_tenant("reads-e").await);
+    let b_projects = projects(&app, &b, 1).await;
+    let a_projects = projects(&app, &a, 2).await;
+    let token = a.token(&app, "viewer").await;
+
+    let list = app.get("/api/v1/projects", &token).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body["total"], 2);
+    assert_eq!(list.body["items"][0]["id"], a_projects[1].to_string());
+    assert_eq!(list.body["items"][0]["document_count"], 0);
+
+    let own = app.get(&format!("/api/v1/projects/{}", a_projects[0]), &token).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.header("etag"), Some("\"1\""));
+    app.get(&format!("/api/v1/projects/{}", b_projects[0]), &token)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
+
+    let status = app.get("/api/v1/auth/status", &token).await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.body["user"]["email"], a.email("viewer"));
+    assert_eq!(status.body["tenant"]["id"], a.id.to_string());
+}
