@@ -71,7 +71,9 @@ impl AuditEvent {
     }
 }
 
-/// Appends one audit row for `tenant` on `conn` (a tenant or platform transaction).
+/// Appends one audit row for `tenant` on `conn`. `&mut PgConnection` because
+/// both scopes write audit rows: a [`TenantTx`](crate::db::TenantTx) for its own
+/// tenant, a [`PlatformTx`](crate::db::PlatformTx) for any (the system chain, jobs).
 pub async fn record(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -83,7 +85,7 @@ pub async fn record(
          resource_id, old_values, new_values, ip_address, user_agent, request_id, actor_principal, prev_hash, hash) \
          VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '\\x', '\\x')",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(Uuid::new_v4())
     .bind(actor.user_id)
     .bind(actor.impersonator_id)

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     app::AppState,
     audit::AuditActor,
-    db::{PlatformTx, SYSTEM_TENANT_ID, TenantId, TenantTx},
+    db::{Db, PlatformAccess, PlatformTx, SYSTEM_TENANT_ID, TenantId, TenantTx},
     http::{
         error::ApiError,
         extract::{ClientMeta, client_meta},
@@ -103,6 +103,14 @@ pub struct Authz<P: Required> {
 pub struct SuperAdmin {
     pub ctx: AuthCtx,
     pub tx: PlatformTx,
+}
+
+impl SuperAdmin {
+    /// Opens further platform transactions for this super admin's work that
+    /// commits in batches (the maintenance cleanup), beyond [`Self::tx`].
+    pub fn access(&self, db: &Db) -> PlatformAccess {
+        db.super_admin_access()
+    }
 }
 
 pub(crate) fn unauthorized() -> ApiError {
@@ -209,7 +217,7 @@ pub async fn authenticate_claims(
     state: &AppState,
 ) -> Result<(AuthCtx, TenantTx), ApiError> {
     spend_api_budget(parts, state, &format!("user:{}", claims.sub), claims.tid).await?;
-    let mut tx = state.db.tenant_tx(TenantId(claims.tid)).await?;
+    let mut tx = state.db.tenant_tx(TenantId::from_trusted(claims.tid)).await?;
     let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
         Some(hit) => hit,
         None => {
@@ -236,7 +244,7 @@ pub async fn authenticate_claims(
     span.record("user_id", tracing::field::display(claims.sub));
     let ctx = AuthCtx {
         user_id: claims.sub,
-        tenant_id: TenantId(claims.tid),
+        tenant_id: TenantId::from_trusted(claims.tid),
         session_id: claims.sid,
         email: row.email.clone(),
         first_name: row.first_name.clone(),
@@ -292,7 +300,7 @@ impl FromRequestParts<AppState> for SuperAdmin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (ctx, tx) = authenticate(parts, state).await?;
         drop(tx);
-        if ctx.tenant_id.0 != SYSTEM_TENANT_ID || !ctx.is_super_admin || ctx.impersonator.is_some() {
+        if ctx.tenant_id.get() != SYSTEM_TENANT_ID || !ctx.is_super_admin || ctx.impersonator.is_some() {
             return Err(ApiError::Forbidden("Super admin only".into()));
         }
         let tx = state.db.platform_tx().await?;

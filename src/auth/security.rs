@@ -36,7 +36,7 @@ pub async fn record_event(
         "INSERT INTO security_events (tenant_id, id, user_id, event_type, details, ip_address, user_agent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(Uuid::new_v4())
     .bind(user)
     .bind(event_type)

@@ -51,7 +51,7 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn tenant(&self) -> TenantId {
-        TenantId(self.tenant_id)
+        TenantId::from_trusted(self.tenant_id)
     }
     pub fn is_locked(&self) -> bool {
         self.locked_until.is_some_and(|t| t > OffsetDateTime::now_utc())
@@ -107,7 +107,7 @@ pub async fn record_attempt(
     meta: &ClientMeta,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT record_login_attempt($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(attempt.tenant.map(|t| t.0))
+        .bind(attempt.tenant.map(TenantId::get))
         .bind(attempt.user)
         .bind(attempt.email)
         .bind(meta.ip.as_deref())

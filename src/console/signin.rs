@@ -25,7 +25,6 @@ use crate::{
         model::{LoginRequest, LoginResponse, MfaVerifyRequest, TenantChoice},
         session::TokenResponse,
     },
-    db::TenantId,
     http::{
         ApiError,
         extract::{ApiJson, ApiPath, ApiQuery, ClientMeta},
@@ -80,7 +79,7 @@ async fn providers(state: &AppState, slug: &str) -> Vec<ProviderButton> {
         let Some(tenant) = flow::tenant_by_slug(state, slug).await?.filter(|t| t.is_active) else {
             return Ok::<_, ApiError>(Vec::new());
         };
-        let mut tx = state.db.tenant_tx(TenantId(tenant.id)).await?;
+        let mut tx = state.db.tenant_tx(tenant.tenant()).await?;
         let mut out = Vec::new();
         for (provider, id, label) in [
             (Provider::Microsoft, "microsoft", "Sign in with Microsoft"),

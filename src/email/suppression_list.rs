@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 
 use crate::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
-    db::{SYSTEM_TENANT_ID, TenantId},
+    db::TenantId,
 };
 
 /// Why an address is suppressed (the `email_suppressions.reason` values).
@@ -52,6 +52,6 @@ pub async fn upsert(
     .await?;
     let event = AuditEvent::new(AuditAction::EmailSuppressionUpserted, "email_suppression", &email)
         .new_values(json!({"email": email, "reason": reason.as_str(), "details": details}));
-    audit::record(conn, TenantId(SYSTEM_TENANT_ID), &AuditActor::default(), event).await?;
+    audit::record(conn, TenantId::SYSTEM, &AuditActor::default(), event).await?;
     Ok(inserted)
 }

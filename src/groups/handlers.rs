@@ -159,7 +159,7 @@ pub async fn add_group_role(
     let added = sqlx::query(
         "INSERT INTO group_roles (tenant_id, group_id, role_id, granted_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(group.id)
     .bind(role.id)
     .bind(ctx.user_id)

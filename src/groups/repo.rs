@@ -139,7 +139,7 @@ pub async fn create(
         "INSERT INTO groups (tenant_id, id, display_name, external_id) VALUES ($1, $2, $3, $4) \
          RETURNING id, display_name, external_id, version, created_at, updated_at",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(id)
     .bind(name)
     .bind(external_id)
@@ -234,7 +234,7 @@ pub async fn set_members(
         "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT $1, $2, unnest($3::uuid[]) \
          ON CONFLICT DO NOTHING RETURNING user_id",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(group.id)
     .bind(&unique)
     .fetch_all(&mut **tx)

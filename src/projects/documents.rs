@@ -52,7 +52,7 @@ pub async fn create_document(
         "INSERT INTO documents (tenant_id, id, project_id, name, description, content_type, status, created_by, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $7)",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(id)
     .bind(project_id)
     .bind(&name)

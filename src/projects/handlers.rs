@@ -39,7 +39,7 @@ pub async fn create_project(
     let name = input.validate()?;
     let limits = repo::lock_tenant_limits(&mut tx, ctx.tenant_id).await?;
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE tenant_id = $1")
-        .bind(ctx.tenant_id.0)
+        .bind(ctx.tenant_id.get())
         .fetch_one(&mut *tx)
         .await?;
     if count >= i64::from(limits.max_projects) {
@@ -53,7 +53,7 @@ pub async fn create_project(
         "INSERT INTO projects (tenant_id, id, name, description, status, created_by, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $6)",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(id)
     .bind(&name)
     .bind(input.description.as_deref().unwrap_or(""))

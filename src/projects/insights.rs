@@ -264,7 +264,7 @@ pub struct StorageQuota {
 pub async fn stats(Authz { ctx, mut tx, .. }: Authz<perm::ProjectsRead>) -> ApiResult<ApiJson<ProjectStats>> {
     let (max_projects, limit_bytes, used_bytes): (i32, i64, i64) =
         sqlx::query_as("SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1")
-            .bind(ctx.tenant_id.0)
+            .bind(ctx.tenant_id.get())
             .fetch_one(&mut *tx)
             .await?;
     let mut projects: BTreeMap<String, i64> = ["active", "on_hold", "completed", "archived"]

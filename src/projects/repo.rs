@@ -29,7 +29,7 @@ pub async fn lock_tenant_limits(conn: &mut PgConnection, tenant: TenantId) -> Re
     sqlx::query_as(
         "SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .fetch_one(conn)
     .await
 }
@@ -48,7 +48,7 @@ pub async fn add_storage_used(conn: &mut PgConnection, tenant: TenantId, delta: 
         return Ok(());
     }
     sqlx::query("UPDATE tenants SET storage_used_bytes = GREATEST(0, storage_used_bytes + $2) WHERE id = $1")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .bind(delta)
         .execute(conn)
         .await

@@ -33,7 +33,7 @@ use crate::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::Authz,
     config::StorageBackend,
-    db::{TenantId, TenantTx},
+    db::{PlatformAccess, TenantId, TenantTx},
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -88,14 +88,14 @@ pub async fn initiate_upload(
         )));
     }
     let id = Uuid::new_v4();
-    let key = Storage::document_key(ctx.tenant_id.0, id);
+    let key = Storage::document_key(ctx.tenant_id.get(), id);
     let expires_at = OffsetDateTime::now_utc() + UPLOAD_TTL;
     sqlx::query(
         "INSERT INTO documents (tenant_id, id, project_id, name, description, content_type, status, size_bytes, \
          storage_key, upload_expires_at, created_by, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(id)
     .bind(input.project_id)
     .bind(&name)
@@ -127,7 +127,7 @@ pub async fn initiate_upload(
             .ok_or_else(|| anyhow::anyhow!("S3 storage without a signer"))?,
         StorageBackend::Local => {
             let grant = UploadGrant {
-                tenant: ctx.tenant_id.0,
+                tenant: ctx.tenant_id.get(),
                 document: id,
                 size: input.size_bytes as u64,
                 expires: expires_at.unix_timestamp(),
@@ -206,7 +206,7 @@ pub async fn receive_upload(
         return Err(too_large(grant.size));
     }
     let key = {
-        let mut tx = state.db.tenant_tx(TenantId(grant.tenant)).await?;
+        let mut tx = state.db.tenant_tx(TenantId::from_trusted(grant.tenant)).await?;
         let row: Option<UploadTarget> = sqlx::query_as(
             "SELECT storage_key, (status = 'pending' AND size_bytes = $2 AND upload_expires_at > now()) AS awaiting \
              FROM documents WHERE id = $1",
@@ -350,9 +350,9 @@ struct ExpiredUpload {
 /// reserved bytes and removes any partial object. For the maintenance job.
 /// Each tenant is swept in its own transaction, tenant row locked first (the
 /// same lock order as the request handlers). Returns how many were removed.
-pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
+pub async fn cleanup_expired_uploads(state: &AppState, access: &PlatformAccess) -> anyhow::Result<u64> {
     let tenants: Vec<Uuid> = {
-        let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
+        let mut tx = access.tx().await?;
         sqlx::query_scalar(
             "SELECT DISTINCT tenant_id FROM documents WHERE status = 'pending' AND upload_expires_at < now()",
         )
@@ -361,7 +361,7 @@ pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
     };
     let mut removed = 0u64;
     for tenant in tenants {
-        let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
+        let mut tx = access.tx().await?;
         sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
             .bind(tenant)
             .execute(&mut *tx)
@@ -379,7 +379,7 @@ pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
             let event = AuditEvent::new(AuditAction::DocumentUploadExpired, "document", r.id)
                 .old(old)
                 .new_values(json!({"reason": "upload not completed before its URL expired"}));
-            audit::record(&mut tx, TenantId(tenant), &AuditActor::default(), event).await?;
+            audit::record(&mut tx, TenantId::from_trusted(tenant), &AuditActor::default(), event).await?;
         }
         tx.commit().await?;
         let keys: Vec<String> = rows.iter().filter_map(|r| r.storage_key.clone()).collect();

@@ -89,7 +89,7 @@ pub async fn create_token(
         "INSERT INTO scim_tokens (tenant_id, id, name, token_hash, prefix, expires_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {VIEW_COLUMNS}"
     )))
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(id)
     .bind(&name)
     .bind(token_hash(&token))

@@ -12,7 +12,7 @@ use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditEvent},
     auth::{AuthCtx, SuperAdmin},
-    db::TenantId,
+    db::{PlatformTx, TenantId},
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -77,7 +77,7 @@ fn blank_to_none(s: Option<String>) -> Option<String> {
 async fn validate(
     conn: &mut sqlx::PgConnection,
     ctx: &AuthCtx,
-    tenant: Uuid,
+    tenant: TenantId,
     provider: Provider,
     mut values: IdpValues,
     v: &mut Validator,
@@ -100,14 +100,14 @@ async fn validate(
     }
     if values.default_role_name.is_empty() {
         v.push("default_role_name", "must not be empty");
-    } else if !repo::role_exists(conn, tenant, &values.default_role_name).await? {
+    } else if !repo::role_exists(conn, tenant.get(), &values.default_role_name).await? {
         v.push(
             "default_role_name",
             format!("no role named `{}` exists in this tenant", values.default_role_name),
         );
     }
     v.finish()?;
-    if ctx.tenant_id.0 == tenant {
+    if ctx.tenant_id == tenant {
         let roles = grants::resolve_roles(
             conn,
             "default_role_name",
@@ -119,9 +119,10 @@ async fn validate(
     Ok(values)
 }
 
-async fn require_tenant(conn: &mut sqlx::PgConnection, tenant: Uuid) -> ApiResult<()> {
-    if repo::tenant_exists(conn, tenant).await? {
-        Ok(())
+/// The tenant a super admin named in the path, once it is known to exist.
+async fn require_tenant(tx: &mut PlatformTx, tenant: Uuid) -> ApiResult<TenantId> {
+    if repo::tenant_exists(tx, tenant).await? {
+        Ok(tx.tenant(tenant).await?)
     } else {
         Err(ApiError::not_found("Tenant"))
     }
@@ -133,7 +134,7 @@ pub async fn create_provider(
     state: &AppState,
     conn: &mut sqlx::PgConnection,
     ctx: &AuthCtx,
-    tenant: Uuid,
+    tenant: TenantId,
     provider: Provider,
     input: CreateIdentityProvider,
 ) -> ApiResult<IdentityProviderView> {
@@ -148,7 +149,7 @@ pub async fn create_provider(
     }
     let values = IdpValues {
         client_id: blank_to_none(input.client_id),
-        client_secret_enc: secret.map(|s| state.secrets.seal_str(&s, &secret_context(tenant))),
+        client_secret_enc: secret.map(|s| state.secrets.seal_str(&s, &secret_context(tenant.get()))),
         azure_tenant_id: blank_to_none(input.azure_tenant_id.filter(|_| provider == Provider::Microsoft)),
         allowed_domains,
         auto_provision_users: input.auto_provision_users,
@@ -159,11 +160,11 @@ pub async fn create_provider(
         is_enabled: input.is_enabled.unwrap_or(true),
     };
     let values = validate(conn, ctx, tenant, provider, values, &mut v).await?;
-    let row = repo::insert(conn, tenant, Uuid::new_v4(), provider, &values, ctx.user_id).await?;
+    let row = repo::insert(conn, tenant.get(), Uuid::new_v4(), provider, &values, ctx.user_id).await?;
     let view = IdentityProviderView::from(&row);
     audit::record(
         conn,
-        TenantId(tenant),
+        tenant,
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderCreated, "identity_provider", row.id).new_values(&view),
     )
@@ -178,7 +179,7 @@ async fn create(
     provider: Provider,
     input: CreateIdentityProvider,
 ) -> ApiResult<(StatusCode, ApiJson<IdentityProviderView>)> {
-    require_tenant(&mut tx, tenant).await?;
+    let tenant = require_tenant(&mut tx, tenant).await?;
     let view = create_provider(&state, &mut tx, &ctx, tenant, provider, input).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, ApiJson(view)))
@@ -249,7 +250,7 @@ pub async fn update_identity_provider(
     ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(input): ApiJson<UpdateIdentityProvider>,
 ) -> ApiResult<ApiJson<IdentityProviderView>> {
-    require_tenant(&mut tx, tenant).await?;
+    let tenant = require_tenant(&mut tx, tenant).await?;
     let view = update_provider(&state, &mut tx, &ctx, tenant, id, input).await?;
     tx.commit().await?;
     Ok(ApiJson(view))
@@ -261,11 +262,11 @@ pub async fn update_provider(
     state: &AppState,
     conn: &mut sqlx::PgConnection,
     ctx: &AuthCtx,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
     input: UpdateIdentityProvider,
 ) -> ApiResult<IdentityProviderView> {
-    let old = load(conn, tenant, id).await?;
+    let old = load(conn, tenant.get(), id).await?;
     let provider = old.kind();
     let mut v = Validator::new();
     if provider == Provider::Google && input.azure_tenant_id.is_some() {
@@ -282,7 +283,7 @@ pub async fn update_provider(
                 v.push("client_secret", "must be at most 1024 characters");
                 None
             }
-            Some(s) => Some(state.secrets.seal_str(&s, &secret_context(tenant))),
+            Some(s) => Some(state.secrets.seal_str(&s, &secret_context(tenant.get()))),
             None => None,
         },
     };
@@ -305,11 +306,11 @@ pub async fn update_provider(
         is_enabled: input.is_enabled.unwrap_or(old.is_enabled),
     };
     let values = validate(conn, ctx, tenant, provider, values, &mut v).await?;
-    let row = repo::update(conn, tenant, id, &values, ctx.user_id).await?;
+    let row = repo::update(conn, tenant.get(), id, &values, ctx.user_id).await?;
     let view = IdentityProviderView::from(&row);
     audit::record(
         conn,
-        TenantId(tenant),
+        tenant,
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderUpdated, "identity_provider", id)
             .old(IdentityProviderView::from(&old))
@@ -329,7 +330,7 @@ pub async fn delete_identity_provider(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
     ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    require_tenant(&mut tx, tenant).await?;
+    let tenant = require_tenant(&mut tx, tenant).await?;
     delete_provider(&mut tx, &ctx, tenant, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -337,12 +338,17 @@ pub async fn delete_identity_provider(
 
 /// Removes provider `id` of `tenant` and audits it, in the caller's
 /// transaction (not committed).
-pub async fn delete_provider(conn: &mut sqlx::PgConnection, ctx: &AuthCtx, tenant: Uuid, id: Uuid) -> ApiResult<()> {
-    let old = load(conn, tenant, id).await?;
-    repo::delete(conn, tenant, id).await?;
+pub async fn delete_provider(
+    conn: &mut sqlx::PgConnection,
+    ctx: &AuthCtx,
+    tenant: TenantId,
+    id: Uuid,
+) -> ApiResult<()> {
+    let old = load(conn, tenant.get(), id).await?;
+    repo::delete(conn, tenant.get(), id).await?;
     audit::record(
         conn,
-        TenantId(tenant),
+        tenant,
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderDeleted, "identity_provider", id)
             .old(IdentityProviderView::from(&old)),

@@ -63,7 +63,7 @@ pub async fn user_stats(Authz { ctx, mut tx, .. }: Authz<perm::UsersRead>) -> Ap
     .fetch_one(&mut *tx)
     .await?;
     let max_users: i32 = sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1")
-        .bind(ctx.tenant_id.0)
+        .bind(ctx.tenant_id.get())
         .fetch_one(&mut *tx)
         .await?;
     let by_role: Vec<(String, i64)> = sqlx::query_as(
@@ -80,7 +80,7 @@ pub async fn user_stats(Authz { ctx, mut tx, .. }: Authz<perm::UsersRead>) -> Ap
          count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success) \
          FROM login_attempts WHERE tenant_id = $1 AND created_at > now() - interval '7 days'",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .fetch_one(&mut *tx)
     .await?;
     let daily = sqlx::query_as(
@@ -89,7 +89,7 @@ pub async fn user_stats(Authz { ctx, mut tx, .. }: Authz<perm::UsersRead>) -> Ap
          FROM login_attempts WHERE tenant_id = $1 AND created_at > now() - interval '30 days' \
          GROUP BY 1 ORDER BY 1",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .fetch_all(&mut *tx)
     .await?;
     Ok(ApiJson(UserStats {
@@ -170,7 +170,7 @@ pub async fn user_security(
         "SELECT created_at, success, method, reason, ip_address, user_agent FROM login_attempts \
          WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 20",
     )
-    .bind(tx.tenant().0)
+    .bind(tx.tenant().get())
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;

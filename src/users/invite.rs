@@ -51,7 +51,7 @@ pub async fn invite_user(
     // Early answer for a full tenant; acceptance enforces the limit under lock.
     let (active, max_users): (i64, i32) =
         sqlx::query_as("SELECT (SELECT count(*) FROM users WHERE is_active), max_users FROM tenants WHERE id = $1")
-            .bind(ctx.tenant_id.0)
+            .bind(ctx.tenant_id.get())
             .fetch_one(&mut *tx)
             .await?;
     if active >= i64::from(max_users) {
@@ -71,7 +71,7 @@ pub async fn invite_user(
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          RETURNING id, email, role_names, invited_by, expires_at, created_at",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(id)
     .bind(&email)
     .bind(&role_names)

@@ -88,7 +88,7 @@ pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<
 pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
     let tenant = tx.tenant();
     let max_users: i32 = sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .fetch_one(&mut **tx)
         .await?;
     let active: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE is_active")

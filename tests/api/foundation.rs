@@ -70,7 +70,12 @@ async fn server_pool_runs_as_non_bypass_role_even_with_superuser_url() {
     assert_eq!(user, "tenantry_app");
     assert!(!bypass && !superuser);
 
-    let mut tx = app.state.db.tenant_tx(TenantId::from_trusted(Uuid::new_v4())).await.unwrap();
+    let mut tx = app
+        .state
+        .db
+        .tenant_tx(TenantId::from_trusted(Uuid::new_v4()))
+        .await
+        .unwrap();
     let user: String = sqlx::query_scalar("SELECT current_user::text")
         .fetch_one(&mut *tx)
         .await
@@ -233,7 +238,7 @@ async fn deleting_a_tenant_removes_its_audit_trail_but_nothing_else_can() {
         .unwrap();
         tx.commit().await.unwrap();
     }
-    let mut tx = app.state.db.system_job_tx("test").await.unwrap();
+    let mut tx = app.state.db.cli_command("test").tx().await.unwrap();
     sqlx::query("DELETE FROM tenants WHERE id = $1")
         .bind(a.id)
         .execute(&mut *tx)

@@ -99,7 +99,7 @@ pub async fn auth_status(Authz { ctx, mut tx, .. }: Authz<perm::Authenticated>) 
         authenticated: true,
         user,
         tenant: TenantSummary {
-            id: ctx.tenant_id.0,
+            id: ctx.tenant_id.get(),
             slug: ctx.tenant_slug.clone(),
             name: ctx.tenant_name.clone(),
         },
@@ -161,7 +161,7 @@ where
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {table} WHERE tenant_id = $1 AND user_id = $2"
     )))
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(ctx.user_id)
     .fetch_one(&mut **tx)
     .await?;
@@ -169,7 +169,7 @@ where
         "SELECT {columns} FROM {table} WHERE tenant_id = $1 AND user_id = $2 \
          ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
     )))
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(ctx.user_id)
     .bind(page.limit())
     .bind(page.offset())

@@ -112,7 +112,7 @@ pub async fn create_api_key(
         "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, permissions, created_by, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(id)
     .bind(name)
     .bind(&prefix)

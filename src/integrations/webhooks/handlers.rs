@@ -107,7 +107,7 @@ pub async fn create_webhook(
         "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret_enc) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(id)
     .bind(&url)
     .bind(&description)
@@ -295,7 +295,7 @@ pub async fn test_webhook(
          'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
          'data', jsonb_build_object('webhook_id', $3::uuid, 'actor_id', $5::uuid)))",
     )
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(delivery_id)
     .bind(id)
     .bind(TEST_EVENT)
