@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{IdpRow, Provider};
+use crate::db::TenantTx;
 
 const IDP_COLUMNS: &str = "tenant_id, id, provider, client_id, client_secret_enc, azure_tenant_id, allowed_domains, \
      auto_provision_users, default_role_name, is_enabled, created_at, updated_at";
@@ -70,14 +71,14 @@ pub async fn get(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> Result<Opti
 }
 
 /// The tenant's enabled configuration for `provider`, if any.
-pub async fn enabled(conn: &mut PgConnection, tenant: Uuid, provider: Provider) -> Result<Option<IdpRow>, sqlx::Error> {
+pub async fn enabled(tx: &mut TenantTx, tenant: Uuid, provider: Provider) -> Result<Option<IdpRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {IDP_COLUMNS} FROM tenant_identity_providers \
          WHERE tenant_id = $1 AND provider = $2 AND is_enabled"
     )))
     .bind(tenant)
     .bind(provider.as_str())
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }
 
@@ -179,7 +180,7 @@ pub struct NewState<'a> {
     pub expires_at: OffsetDateTime,
 }
 
-pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert_state(tx: &mut TenantTx, tenant: Uuid, s: &NewState<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO oauth_states (tenant_id, state_hash, provider, nonce, pkce_verifier, redirect_uri, expires_at, purpose) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -192,7 +193,7 @@ pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_
     .bind(s.redirect_uri)
     .bind(s.expires_at)
     .bind(s.purpose.as_str())
-    .execute(conn)
+    .execute(&mut **tx)
     .await
     .map(|_| ())
 }
@@ -200,7 +201,7 @@ pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_
 /// Marks the state used and returns it, when it exists for this tenant,
 /// provider and purpose, is unused and has not expired. A second call finds nothing.
 pub async fn consume_state(
-    conn: &mut PgConnection,
+    tx: &mut TenantTx,
     tenant: Uuid,
     provider: Provider,
     purpose: StatePurpose,
@@ -216,6 +217,6 @@ pub async fn consume_state(
     .bind(state_hash)
     .bind(provider.as_str())
     .bind(purpose.as_str())
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }

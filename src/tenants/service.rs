@@ -5,7 +5,7 @@
 //! or set-password email) and the audit rows. A failure anywhere leaves nothing.
 
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -190,7 +190,7 @@ pub async fn create_tenant(
 
 /// Inserts the four system roles with exactly their permissions; answers the
 /// id of `tenant_admin`.
-async fn create_system_roles(conn: &mut PgConnection, tenant: Uuid, by: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
+async fn create_system_roles(tx: &mut PlatformTx, tenant: Uuid, by: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
     let mut admin = Uuid::nil();
     for (name, description) in SYSTEM_ROLES {
         let role_id = Uuid::new_v4();
@@ -203,14 +203,14 @@ async fn create_system_roles(conn: &mut PgConnection, tenant: Uuid, by: Option<U
         .bind(name)
         .bind(description)
         .bind(by)
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await?;
         let perms: Vec<&str> = system_role_permissions(name).iter().map(|p| p.as_str()).collect();
         sqlx::query("INSERT INTO role_permissions (tenant_id, role_id, permission) SELECT $1, $2, unnest($3::text[])")
             .bind(tenant)
             .bind(role_id)
             .bind(&perms)
-            .execute(&mut *conn)
+            .execute(&mut **tx)
             .await?;
         if *name == "tenant_admin" {
             admin = role_id;

@@ -1,6 +1,5 @@
 //! SQL for user management, on tenant transactions (RLS confines every query).
 
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::model::{UserFilter, UserView};
@@ -18,31 +17,31 @@ const USER_COLUMNS: &str = "u.id, u.email, u.first_name, u.last_name, u.is_activ
           ORDER BY r.name) AS roles, \
     u.created_at, u.updated_at";
 
-pub async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserView>, sqlx::Error> {
+pub async fn find_user(tx: &mut TenantTx, id: Uuid) -> Result<Option<UserView>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
     )))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }
 
 /// The user, or 404 (also for another tenant's id: RLS hides it).
-pub async fn get_user(conn: &mut PgConnection, id: Uuid) -> Result<UserView, ApiError> {
-    find_user(conn, id).await?.ok_or_else(|| ApiError::not_found("User"))
+pub async fn get_user(tx: &mut TenantTx, id: Uuid) -> Result<UserView, ApiError> {
+    find_user(tx, id).await?.ok_or_else(|| ApiError::not_found("User"))
 }
 
 /// Locks the user row for the rest of the transaction (404 when absent).
-pub async fn lock_user(conn: &mut PgConnection, id: Uuid) -> Result<UserView, ApiError> {
+pub async fn lock_user(tx: &mut TenantTx, id: Uuid) -> Result<UserView, ApiError> {
     sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
-    get_user(conn, id).await
+    get_user(tx, id).await
 }
 
-pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<UserView>, ApiError> {
+pub async fn list_users(tx: &mut TenantTx, f: &UserFilter) -> Result<Page<UserView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -68,7 +67,7 @@ pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<
         .bind(&search)
         .bind(f.is_active)
         .bind(role)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **tx)
         .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users u {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
@@ -78,7 +77,7 @@ pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<
     .bind(role)
     .bind(f.page.limit())
     .bind(f.page.offset())
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut **tx)
     .await?;
     Ok(f.page.wrap(items, total))
 }

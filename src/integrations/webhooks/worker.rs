@@ -18,7 +18,7 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ use super::signing;
 use crate::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
     crypto::SecretBox,
-    db::{PlatformAccess, TenantId},
+    db::{PlatformAccess, PlatformTx, TenantId},
     email::{kind::EmailTemplate, outbox},
     http::outbound::{OutboundClient, TIMEOUT},
 };
@@ -212,7 +212,7 @@ impl Deliverer {
 /// Disables the endpoint whose delivery was given up, audits it and emails
 /// the tenant's admins (every active user holding `tenant:manage`) the
 /// endpoint, the last attempt's error and how to re-enable it.
-async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Option<&str>) -> Result<(), sqlx::Error> {
+async fn disable_endpoint(tx: &mut PlatformTx, c: &Claimed, last_error: Option<&str>) -> Result<(), sqlx::Error> {
     let reason = "Deliveries failed for 24 hours";
     let disabled = sqlx::query(
         "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3, updated_at = now() \
@@ -221,7 +221,7 @@ async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Opti
     .bind(c.tenant_id)
     .bind(c.endpoint_id)
     .bind(reason)
-    .execute(&mut *conn)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     if disabled == 0 {
@@ -233,7 +233,7 @@ async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Opti
         ..Default::default()
     };
     audit::record(
-        conn,
+        tx,
         tenant,
         &actor,
         AuditEvent::new(AuditAction::WebhookDisabled, "webhook", c.endpoint_id)
@@ -248,11 +248,11 @@ async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Opti
          WHERE u.tenant_id = $1 AND u.is_active AND rp.permission = 'tenant:manage'",
     )
     .bind(c.tenant_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut **tx)
     .await?;
     for email in admins {
         outbox::enqueue(
-            conn,
+            tx,
             tenant,
             &email,
             EmailTemplate::WebhookDisabled,
