@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::Authz,
+    db::TenantTx,
     http::{
         ApiResult,
         extract::{ApiJson, ApiQuery},
@@ -68,17 +69,18 @@ const VIEW_COLUMNS: &str = "id, tenant_id, seq, created_at, actor_id, impersonat
     resource_id, old_values, new_values, ip_address, user_agent, request_id, encode(hash, 'hex') AS hash";
 
 /// One row by id, as the searches show it (RLS decides whether it is visible).
-pub async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<AuditLogView>, sqlx::Error> {
+pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<AuditLogView>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {VIEW_COLUMNS} FROM audit_logs WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }
 
 /// The SELECT behind both audit searches; RLS (or the platform role) decides
-/// which tenants it can see.
+/// which tenants it can see. A bare connection: the tenant's search
+/// ([`TenantTx`]) and the super admin's ([`crate::db::PlatformTx`]) share it.
 pub async fn search(conn: &mut sqlx::PgConnection, f: &AuditFilter) -> Result<Page<AuditLogView>, sqlx::Error> {
     const WHERE: &str = "WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR actor_id = $2) \
         AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR resource_type = $4) \

@@ -150,6 +150,8 @@ pub struct ChainVerification {
 }
 
 /// Recomputes every hash of `tenant`'s chain in order; reports the first bad row.
+/// A bare connection: a tenant's own check and the platform's check of every
+/// tenant share it.
 pub async fn verify_chain(conn: &mut PgConnection, tenant: Uuid) -> Result<ChainVerification, sqlx::Error> {
     let (checked, broken_id, broken_seq): (i64, Option<Uuid>, Option<i64>) =
         sqlx::query_as("SELECT checked, first_broken_id, first_broken_seq FROM audit_verify_chain($1)")

@@ -23,7 +23,8 @@ pub mod kind {
 }
 
 /// Appends one security event for `user` in `tenant` (RLS: `conn` must be that
-/// tenant's transaction).
+/// tenant's transaction). A bare connection: the super admin's unlock writes
+/// it from a platform transaction.
 pub async fn record_event(
     conn: &mut PgConnection,
     tenant: TenantId,

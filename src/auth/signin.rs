@@ -101,6 +101,8 @@ pub struct Attempt<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// Appends one row of the login history. A bare connection: a tenant's sign-in
+/// records in its [`TenantTx`], an unknown email in the anonymous transaction.
 pub async fn record_attempt(
     conn: &mut sqlx::PgConnection,
     attempt: Attempt<'_>,

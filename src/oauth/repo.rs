@@ -1,13 +1,15 @@
 //! SQL of the OAuth feature: identity-provider rows and single-use states.
 //! Every query names its tenant; RLS (tenant transactions) or the platform role
-//! (super-admin handlers) decides what is visible.
+//! (super-admin handlers) decides what is visible. The identity-provider
+//! functions take a bare connection because the tenant admin's console and the
+//! super admin's routes share them; the sign-in's own take a [`TenantTx`].
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{IdpRow, Provider};
-use crate::db::TenantTx;
+use crate::db::{PlatformTx, TenantTx};
 
 const IDP_COLUMNS: &str = "tenant_id, id, provider, client_id, client_secret_enc, azure_tenant_id, allowed_domains, \
      auto_provision_users, default_role_name, is_enabled, created_at, updated_at";
@@ -23,10 +25,10 @@ pub struct IdpValues {
     pub is_enabled: bool,
 }
 
-pub async fn tenant_exists(conn: &mut PgConnection, tenant: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn tenant_exists(tx: &mut PlatformTx, tenant: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)")
         .bind(tenant)
-        .fetch_one(conn)
+        .fetch_one(&mut **tx)
         .await
 }
 

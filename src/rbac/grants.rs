@@ -46,6 +46,8 @@ impl From<Vec<String>> for Permissions {
 /// Resolves role names of the transaction's tenant with their permissions.
 /// Names are trimmed, blanks dropped and duplicates merged; none at all means
 /// [`DEFAULT_ROLE`] (which is a grant like any other). Unknown names → 422 on `field`.
+/// A bare connection: tenant handlers and the super admin's identity-provider
+/// configuration (a platform transaction) share it.
 pub async fn resolve_roles(
     conn: &mut PgConnection,
     field: &str,

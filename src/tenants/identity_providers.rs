@@ -1,7 +1,9 @@
 //! Identity-provider configuration per tenant: the super-admin routes
 //! `/api/v1/tenants/{id}/identity-providers[...]`, and the service functions
 //! ([`create_provider`], [`update_provider`], [`delete_provider`]) they share
-//! with the tenant admin's own console page. Client secrets are sealed with
+//! with the tenant admin's own console page (so they take a bare connection: a
+//! platform transaction here, the admin's tenant transaction there, and the
+//! tenant as a [`TenantId`] from either). Client secrets are sealed with
 //! the tenant id bound as context and never leave the server. The provider
 //! model, its SQL and the sign-in flow that uses it live in `oauth`.
 
