@@ -247,11 +247,26 @@ fn non_test_sources() -> Vec<(String, String)> {
         .filter(|p| !p.ends_with("layout_tests.rs"))
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("readable source");
-            let before_tests = text.split("#[cfg(test)]").next().unwrap_or_default();
             let shown = p.strip_prefix(src()).unwrap_or(&p).display().to_string();
-            (shown, code(before_tests))
+            (shown, non_test_code(&text))
         })
         .collect()
+}
+
+/// `source` up to its first `#[cfg(test)]`, without comments.
+fn non_test_code(source: &str) -> String {
+    code(source.split("#[cfg(test)]").next().unwrap_or_default())
+}
+
+#[test]
+fn the_caller_finder_skips_comments_and_unit_tests() {
+    let source = "fn f() { TenantId::from_trusted(id) }\n\
+                  // TenantId::from_trusted(in_a_comment)\n\
+                  #[cfg(test)]\nmod tests { fn g() { db.system_job(\"x\"); } }";
+    let code = non_test_code(source);
+    assert!(code.contains("TenantId::from_trusted(id)"));
+    assert!(!code.contains("in_a_comment"));
+    assert!(!code.contains(".system_job("));
 }
 
 /// The files (relative to `src/`) whose non-test code contains `token` but
@@ -350,7 +365,7 @@ const TRUSTED_TENANT_IDS: &[&str] = &[
 
 #[test]
 fn tenant_ids_are_made_from_bare_uuids_only_where_they_are_trusted() {
-    let found = unexpected_callers("TenantId::from_trusted(", TRUSTED_TENANT_IDS);
+    let found = unexpected_callers("from_trusted(", TRUSTED_TENANT_IDS);
     assert!(
         found.is_empty(),
         "`TenantId::from_trusted` outside the trusted places (use the context's tenant, \
