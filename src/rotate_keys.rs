@@ -10,8 +10,8 @@
 //!   and a second run re-seals nothing.
 //! - Rows are read `FOR UPDATE` inside their batch, so a concurrent write by the
 //!   running servers is never overwritten with an older value.
-//! - Cross-tenant by nature: it runs as the named system job on the platform
-//!   handle. A value that no configured key opens is counted and left as it is.
+//! - Cross-tenant by nature: it runs as the `rotate-keys` command on the platform
+//!   handle (`Db::cli_command`). A value that no configured key opens is counted and left as it is.
 
 use sqlx::{Row, postgres::PgRow};
 use uuid::Uuid;
