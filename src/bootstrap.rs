@@ -69,7 +69,7 @@ pub async fn ensure_super_admin(db: &Db, email: &str, password: &str) -> anyhow:
             "SUPER_ADMIN_PASSWORD does not meet the password policy (12+ characters, not common, not the email)"
         )
     })?;
-    let mut tx = db.system_job_tx("bootstrap super admin").await?;
+    let mut tx = db.cli_command("create-super-admin").tx().await?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND lower(email) = lower($2))")
             .bind(SYSTEM_TENANT_ID)
@@ -98,7 +98,7 @@ pub async fn ensure_super_admin(db: &Db, email: &str, password: &str) -> anyhow:
         .context("creating the super admin")?;
     crate::audit::record(
         &mut tx,
-        crate::db::TenantId(SYSTEM_TENANT_ID),
+        crate::db::TenantId::SYSTEM,
         &Default::default(),
         crate::audit::AuditEvent::new(crate::audit::AuditAction::UserCreated, "user", id)
             .new_values(serde_json::json!({"email": email, "is_super_admin": true})),

@@ -231,7 +231,7 @@ fn the_write_finder_sees_inserts_updates_and_deletes_of_the_table_only() {
 /// Files that define HTTP handlers or console pages but still hold SQL: the
 /// remaining exemptions from the SQL rule, each with its reason. The list only
 /// shrinks: an entry whose file no longer holds SQL fails the test too.
-const SQL_IN_HANDLERS_EXEMPT: &[(&str, &str)] = &[("oauth/flow.rs", "src/oauth/ is being reworked in another change")];
+const SQL_IN_HANDLERS_EXEMPT: &[(&str, &str)] = &[];
 
 /// The SCIM resource handlers: `scim/mod.rs` routes to them with `.route`,
 /// not through `#[utoipa::path]`, and their files are not named `handlers.rs`.
@@ -343,4 +343,160 @@ fn the_sql_finder_sees_queries_and_statements_but_not_prose_words() {
         "#[utoipa::path(get, path = \"\")]"
     ));
     assert!(!defines_handlers("users/repo.rs", "pub async fn find() {}"));
+}
+/// Every `.rs` file under `src/` (the binary's `main.rs` included), with its
+/// code before the first `#[cfg(test)]` (unit tests may build any value) and
+/// without comments.
+fn non_test_sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable source folder") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(&src(), &mut paths);
+    paths.sort();
+    paths
+        .into_iter()
+        .filter(|p| !p.ends_with("layout_tests.rs"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable source");
+            let shown = p.strip_prefix(src()).unwrap_or(&p).display().to_string();
+            (shown, non_test_code(&text))
+        })
+        .collect()
+}
+
+/// `source` up to its first `#[cfg(test)]`, without comments.
+fn non_test_code(source: &str) -> String {
+    code(source.split("#[cfg(test)]").next().unwrap_or_default())
+}
+
+#[test]
+fn the_caller_finder_skips_comments_and_unit_tests() {
+    let source = "fn f() { TenantId::from_trusted(id) }\n\
+                  // TenantId::from_trusted(in_a_comment)\n\
+                  #[cfg(test)]\nmod tests { fn g() { db.system_job(\"x\"); } }";
+    let code = non_test_code(source);
+    assert!(code.contains("TenantId::from_trusted(id)"));
+    assert!(!code.contains("in_a_comment"));
+    assert!(!code.contains(".system_job("));
+}
+
+/// The files (relative to `src/`) whose non-test code contains `token` but
+/// that `allowed` does not list.
+fn unexpected_callers(token: &str, allowed: &[&str]) -> Vec<String> {
+    non_test_sources()
+        .into_iter()
+        .filter(|(path, code)| code.contains(token) && !allowed.contains(&path.as_str()))
+        .map(|(path, _)| format!("src/{path}"))
+        .collect()
+}
+
+/// A background job's cross-tenant access is minted in `jobs.rs` only: a
+/// job's code in its feature receives a `PlatformAccess` and cannot make one.
+#[test]
+fn only_jobs_mints_a_system_jobs_platform_access() {
+    let found = unexpected_callers(".system_job(", &["jobs.rs"]);
+    assert!(
+        found.is_empty(),
+        "`Db::system_job` called outside src/jobs.rs:\n{}",
+        found.join("\n")
+    );
+    // The named accesses of `jobs.rs` are for `main` and the tests, not features.
+    let found = unexpected_callers("crate::jobs", &["jobs.rs"]);
+    assert!(
+        found.is_empty(),
+        "`crate::jobs` named from below:\n{}",
+        found.join("\n")
+    );
+}
+
+/// One-off commands (`seed`, `create-super-admin`, `rotate-keys`) open their
+/// platform transactions through `Db::cli_command`, from their own modules.
+#[test]
+fn only_the_commands_use_the_cli_platform_access() {
+    let found = unexpected_callers(
+        ".cli_command(",
+        &["main.rs", "bootstrap.rs", "seed.rs", "rotate_keys.rs"],
+    );
+    assert!(
+        found.is_empty(),
+        "`Db::cli_command` called outside the commands:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Requests reach the platform handle through the super-admin extractors, or
+/// one of the unauthenticated purposes `db::PreAuth` names and documents.
+#[test]
+fn requests_reach_the_platform_only_as_a_super_admin_or_a_named_pre_auth_purpose() {
+    let extractors = ["db/mod.rs", "auth/extract.rs", "console/platform/mod.rs"];
+    let found = unexpected_callers(".platform_tx(", &extractors);
+    assert!(
+        found.is_empty(),
+        "`Db::platform_tx` called outside the super-admin extractors:\n{}",
+        found.join("\n")
+    );
+    let found = unexpected_callers(".super_admin_access(", &["auth/extract.rs"]);
+    assert!(
+        found.is_empty(),
+        "`Db::super_admin_access` called outside `SuperAdmin`:\n{}",
+        found.join("\n")
+    );
+    // `/health/detailed` (email queue aggregates) and the SNS-signed SES webhook.
+    let found = unexpected_callers(".pre_auth_platform_tx(", &["email/health.rs", "email/webhook.rs"]);
+    assert!(
+        found.is_empty(),
+        "an unlisted pre-authentication platform transaction:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Where a `TenantId` may be made from a bare uuid. Anywhere else, a tenant id
+/// comes from the caller's context (`ctx.tenant_id`, `tx.tenant()`), from
+/// `TenantId::SYSTEM`, or — for a super admin naming a tenant in a path or
+/// body — from `PlatformTx::tenant`, which checks the tenant exists. A handler
+/// turning request input into a `TenantId` by hand fails here.
+const TRUSTED_TENANT_IDS: &[&str] = &[
+    // The definition.
+    "db/mod.rs",
+    // Verified tokens: the access token (and the MFA step's token).
+    "auth/extract.rs",
+    "auth/handlers/login.rs",
+    // Pre-authentication look-ups: login candidates, tenant by slug, SCIM
+    // and API-key bearer tokens, a signed upload grant.
+    "auth/signin.rs",
+    "oauth/flow/mod.rs",
+    "scim/auth.rs",
+    "integrations/api_keys/authn.rs",
+    "projects/uploads.rs",
+    // System work on rows its own platform query read (webhook deliveries,
+    // expired uploads; the key rotation command).
+    "integrations/webhooks/worker.rs",
+    "rotate_keys.rs",
+];
+
+#[test]
+fn tenant_ids_are_made_from_bare_uuids_only_where_they_are_trusted() {
+    let found = unexpected_callers("from_trusted(", TRUSTED_TENANT_IDS);
+    assert!(
+        found.is_empty(),
+        "`TenantId::from_trusted` outside the trusted places (use the context's tenant, \
+         `TenantId::SYSTEM` or `PlatformTx::tenant`):\n{}",
+        found.join("\n")
+    );
+    for allowed in TRUSTED_TENANT_IDS {
+        assert!(
+            non_test_sources()
+                .iter()
+                .any(|(p, c)| p == allowed && c.contains("from_trusted(")),
+            "src/{allowed} no longer needs to be listed in TRUSTED_TENANT_IDS"
+        );
+    }
 }

@@ -10,8 +10,8 @@
 //!   and a second run re-seals nothing.
 //! - Rows are read `FOR UPDATE` inside their batch, so a concurrent write by the
 //!   running servers is never overwritten with an older value.
-//! - Cross-tenant by nature: it runs as the named system job on the platform
-//!   handle. A value that no configured key opens is counted and left as it is.
+//! - Cross-tenant by nature: it runs as the `rotate-keys` command on the platform
+//!   handle (`Db::cli_command`). A value that no configured key opens is counted and left as it is.
 
 use sqlx::{Row, postgres::PgRow};
 use uuid::Uuid;
@@ -51,13 +51,13 @@ pub const SEALED: &[SealedTable] = &[
         table: "webhook_endpoints",
         columns: &["secret_enc", "previous_secret_enc"],
         context_column: "id",
-        context: |tenant, endpoint| webhooks::signing::seal_context(TenantId(tenant), endpoint),
+        context: |tenant, endpoint| webhooks::signing::seal_context(TenantId::from_trusted(tenant), endpoint),
     },
     SealedTable {
         table: "users",
         columns: &["totp_secret_enc", "totp_pending_enc"],
         context_column: "id",
-        context: |tenant, user| totp::seal_context(TenantId(tenant), user),
+        context: |tenant, user| totp::seal_context(TenantId::from_trusted(tenant), user),
     },
 ];
 
@@ -113,7 +113,7 @@ async fn rotate_table(
         resealed: 0,
         failed: 0,
     };
-    let mut tx = db.system_job_tx("rotate keys").await?;
+    let mut tx = db.cli_command("rotate-keys").tx().await?;
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {} WHERE {pending}",
         t.table
@@ -149,7 +149,7 @@ async fn rotate_table(
 
     let mut cursor = (Uuid::nil(), Uuid::nil());
     loop {
-        let mut tx = db.system_job_tx("rotate keys").await?;
+        let mut tx = db.cli_command("rotate-keys").tx().await?;
         let rows: Vec<PgRow> = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
             .bind(&prefix)
             .bind(cursor.0)

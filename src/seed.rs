@@ -9,7 +9,7 @@ use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
     crypto::random_token,
-    db::{PlatformTx, TenantId},
+    db::PlatformTx,
     rbac::SYSTEM_ROLES,
     tenants::{NewTenant, create_tenant},
     users::accounts,
@@ -62,7 +62,7 @@ pub async fn run(state: &AppState) -> anyhow::Result<()> {
 
 /// The seeding itself, in one platform transaction; `None` when already seeded.
 pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<SeededLogin>>> {
-    let mut tx = state.db.system_job_tx("seed").await?;
+    let mut tx = state.db.cli_command("seed").tx().await?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = 'acme')")
         .fetch_one(&mut *tx)
         .await?;
@@ -160,7 +160,8 @@ async fn add_user(
 
 /// Audits a seeded row as the system (no user acted).
 async fn record_seeded(tx: &mut PlatformTx, tenant: Uuid, event: AuditEvent) -> Result<(), sqlx::Error> {
-    audit::record(tx, TenantId(tenant), &AuditActor::default(), event).await
+    let tenant = tx.tenant(tenant).await?;
+    audit::record(tx, tenant, &AuditActor::default(), event).await
 }
 
 fn capitalise(s: &str) -> String {

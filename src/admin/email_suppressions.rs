@@ -11,7 +11,7 @@ use crate::{
     admin::repo as admin_repo,
     audit::{self, AuditAction, AuditEvent},
     auth::SuperAdmin,
-    db::{SYSTEM_TENANT_ID, TenantId},
+    db::TenantId,
     email::suppression_list::SuppressionReason,
     http::{
         ApiError, ApiResult,
@@ -72,7 +72,7 @@ pub async fn delete_suppression(
         &removed.email,
     )
     .old(json!({"email": removed.email, "reason": removed.reason, "details": removed.details}));
-    audit::record(&mut tx, TenantId(SYSTEM_TENANT_ID), &ctx.actor(), event).await?;
+    audit::record(&mut tx, TenantId::SYSTEM, &ctx.actor(), event).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,7 +23,7 @@ use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::SuperAdmin,
-    db::{PlatformTx, SYSTEM_TENANT_ID, TenantId},
+    db::{PlatformAccess, PlatformTx, TenantId},
     http::{ApiResult, extract::ApiJson},
 };
 
@@ -43,22 +43,27 @@ pub struct CleanupResult {
 /// Deletes expired and used data now.
 #[utoipa::path(post, path = "/maintenance/cleanup", tag = "admin", security(("bearer" = ["super_admin"])),
     responses((status = 200, body = CleanupResult), (status = 403)))]
-pub async fn cleanup(
-    State(state): State<AppState>,
-    SuperAdmin { ctx, tx }: SuperAdmin,
-) -> ApiResult<ApiJson<CleanupResult>> {
-    Ok(ApiJson(cleanup_in(&state, tx, ctx.actor()).await?))
+pub async fn cleanup(State(state): State<AppState>, admin: SuperAdmin) -> ApiResult<ApiJson<CleanupResult>> {
+    let access = admin.access(&state.db);
+    let SuperAdmin { ctx, tx } = admin;
+    Ok(ApiJson(cleanup_in(&state, &access, tx, ctx.actor()).await?))
 }
 
-/// One cleanup run in `tx`, recorded as run by `actor` (the system when nobody).
-async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> anyhow::Result<CleanupResult> {
+/// One cleanup run in `tx`, recorded as run by `actor` (the system when nobody);
+/// `access` opens the batches' own transactions.
+async fn cleanup_in(
+    state: &AppState,
+    access: &PlatformAccess,
+    mut tx: PlatformTx,
+    actor: AuditActor,
+) -> anyhow::Result<CleanupResult> {
     // Retention first, each batch in its own transaction (not `tx`).
-    let pruned = super::retention::prune_all(state).await?;
+    let pruned = super::retention::prune_all(state, access).await?;
     let mut counts = repo::run_cleanup(&mut tx).await?;
     counts.extend(pruned);
     // Expired uploads go through the documents feature so their stored bytes
     // are removed and each removal is audited in its tenant.
-    let uploads = crate::projects::cleanup_expired_uploads(state).await?;
+    let uploads = crate::projects::cleanup_expired_uploads(state, access).await?;
     counts.insert("expired_pending_documents".into(), json!(uploads));
     let total = counts.values().filter_map(Value::as_u64).sum();
     let counts = Value::Object(counts);
@@ -66,7 +71,7 @@ async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> 
     let ran_at = repo::insert_run(&mut tx, run_id, actor.user_id, &counts).await?;
     audit::record(
         &mut tx,
-        TenantId(SYSTEM_TENANT_ID),
+        TenantId::SYSTEM,
         &actor,
         AuditEvent::new(AuditAction::MaintenanceCleanup, "maintenance_run", run_id).new_values(&counts),
     )
@@ -84,23 +89,32 @@ async fn cleanup_in(state: &AppState, mut tx: PlatformTx, actor: AuditActor) -> 
 /// interval after start-up) unless some instance ran one within that time, so
 /// a fleet runs it about once per interval. An advisory lock keeps two
 /// instances from running it together. Answers `None` when it was not due.
-pub async fn scheduled_cleanup(state: &AppState, interval: Duration) -> anyhow::Result<Option<CleanupResult>> {
-    let mut tx = state.db.system_job_tx("scheduled maintenance").await?;
+pub async fn scheduled_cleanup(
+    state: &AppState,
+    job: &PlatformAccess,
+    interval: Duration,
+) -> anyhow::Result<Option<CleanupResult>> {
+    let mut tx = job.tx().await?;
     let due = repo::lock_if_due(&mut tx, interval.as_secs_f64() * 0.9).await?;
     if !due {
         return Ok(None);
     }
-    cleanup_in(state, tx, AuditActor::default()).await.map(Some)
+    cleanup_in(state, job, tx, AuditActor::default()).await.map(Some)
 }
 
 /// Runs [`scheduled_cleanup`] every `interval` until `stop` turns true.
-pub async fn run(state: AppState, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    state: AppState,
+    job: PlatformAccess,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
         }
-        match scheduled_cleanup(&state, interval).await {
+        match scheduled_cleanup(&state, &job, interval).await {
             Ok(Some(run)) => tracing::info!(total = run.total, counts = %run.counts, "scheduled cleanup"),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = ?e.to_string(), "scheduled cleanup failed"),

@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::{app::AppState, config::Retention};
+use crate::{app::AppState, config::Retention, db::PlatformAccess};
 
 /// Rows per batch (one short transaction each).
 pub const BATCH: i64 = 5000;
@@ -66,7 +66,7 @@ impl Rule {
     }
 
     /// Deletes every matching row, batch by batch; answers how many went.
-    async fn prune(&self, state: &AppState) -> Result<u64, sqlx::Error> {
+    async fn prune(&self, state: &AppState, access: &PlatformAccess) -> Result<u64, sqlx::Error> {
         let days = self.retention_days(&state.config.retention);
         if days == Some(0) {
             return Ok(0);
@@ -78,7 +78,7 @@ impl Rule {
         );
         let mut total = 0;
         loop {
-            let mut tx = state.db.system_job_tx("retention").await?;
+            let mut tx = access.tx().await?;
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
             if let Some(days) = days {
                 query = query.bind(days.min(MAX_DAYS) as i32);
@@ -94,10 +94,10 @@ impl Rule {
 }
 
 /// Runs every rule; answers rows removed per rule name.
-pub async fn prune_all(state: &AppState) -> Result<Map<String, Value>, sqlx::Error> {
+pub async fn prune_all(state: &AppState, access: &PlatformAccess) -> Result<Map<String, Value>, sqlx::Error> {
     let mut counts = Map::new();
     for rule in RULES {
-        let removed = rule.prune(state).await?;
+        let removed = rule.prune(state, access).await?;
         counts.insert(rule.name.to_string(), json!(removed));
     }
     Ok(counts)

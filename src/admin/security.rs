@@ -10,7 +10,6 @@ use crate::{
     admin::repo::security as sec,
     audit::{self, AuditAction, AuditEvent},
     auth::{SuperAdmin, security},
-    db::TenantId,
     http::{
         ApiError, ApiResult,
         extract::{ApiJson, ApiPath, ApiQuery},
@@ -192,11 +191,12 @@ pub async fn unlock_user(
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
     accounts::clear_lock_as_platform(&mut tx, tenant, id, ctx.user_id).await?;
+    let tenant_id = tx.tenant(tenant).await?;
     let old = json!({"failed_login_count": count, "locked_until": audit::timestamp(locked_until)});
     let new = json!({"failed_login_count": 0, "locked_until": null});
     audit::record(
         &mut tx,
-        TenantId(tenant),
+        tenant_id,
         &ctx.actor(),
         AuditEvent::new(AuditAction::UserUnlocked, "user", id)
             .old(&old)
@@ -205,7 +205,7 @@ pub async fn unlock_user(
     .await?;
     security::record_event(
         &mut tx,
-        TenantId(tenant),
+        tenant_id,
         Some(id),
         security::kind::ACCOUNT_UNLOCKED,
         json!({"by": "super_admin", "actor_id": ctx.user_id, "previous": old}),

@@ -70,7 +70,7 @@ pub async fn list_audit_logs(
     Authz { ctx, mut tx, .. }: Authz<perm::AuditRead>,
     ApiQuery(mut filter): ApiQuery<AuditFilter>,
 ) -> ApiResult<ApiJson<Page<AuditLogView>>> {
-    filter.tenant_id = Some(ctx.tenant_id.0);
+    filter.tenant_id = Some(ctx.tenant_id.get());
     Ok(ApiJson(super::repo::search(&mut tx, &filter).await?))
 }
 
@@ -87,6 +87,6 @@ pub async fn export_audit_logs(
     Authz { ctx, tx, .. }: Authz<perm::AuditRead>,
     ApiQuery(mut filter): ApiQuery<super::export::ExportFilter>,
 ) -> axum::response::Response {
-    filter.tenant_id = Some(ctx.tenant_id.0);
+    filter.tenant_id = Some(ctx.tenant_id.get());
     super::export::stream(tx, filter)
 }

@@ -72,7 +72,9 @@ impl AuditEvent {
     }
 }
 
-/// Appends one audit row for `tenant` on `conn` (a tenant or platform transaction).
+/// Appends one audit row for `tenant` on `conn`. `&mut PgConnection` because
+/// both scopes write audit rows: a [`TenantTx`](crate::db::TenantTx) for its own
+/// tenant, a [`PlatformTx`](crate::db::PlatformTx) for any (the system chain, jobs).
 pub async fn record(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -84,7 +86,7 @@ pub async fn record(
          resource_id, old_values, new_values, ip_address, user_agent, request_id, actor_principal, prev_hash, hash) \
          VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '\\x', '\\x')",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(Uuid::new_v4())
     .bind(actor.user_id)
     .bind(actor.impersonator_id)
@@ -149,6 +151,8 @@ pub struct ChainVerification {
 }
 
 /// Recomputes every hash of `tenant`'s chain in order; reports the first bad row.
+/// A bare connection: a tenant's own check and the platform's check of every
+/// tenant share it.
 pub async fn verify_chain(conn: &mut PgConnection, tenant: Uuid) -> Result<ChainVerification, sqlx::Error> {
     let (checked, broken_id, broken_seq): (i64, Option<Uuid>, Option<i64>) =
         sqlx::query_as("SELECT checked, first_broken_id, first_broken_seq FROM audit_verify_chain($1)")

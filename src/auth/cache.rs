@@ -172,9 +172,9 @@ mod tests {
             "another user's token with this sid"
         );
         let other = Uuid::from_u128(t.as_u128() + 1);
-        crate::db::bump_commit_generation(Some(crate::db::TenantId(other)));
+        crate::db::bump_commit_generation(Some(crate::db::TenantId::from_trusted(other)));
         assert!(c.get(t, s, u).is_some(), "a commit in another tenant leaves it");
-        crate::db::bump_commit_generation(Some(crate::db::TenantId(t)));
+        crate::db::bump_commit_generation(Some(crate::db::TenantId::from_trusted(t)));
         assert!(c.get(t, s, u).is_none(), "a commit in its tenant invalidates");
         c.put(t, s, u, crate::db::commit_generation(t), resolved(60.0));
         crate::db::bump_commit_generation(None);

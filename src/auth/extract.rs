@@ -18,7 +18,7 @@ use super::{
 use crate::{
     app::AppState,
     audit::AuditActor,
-    db::{PlatformTx, SYSTEM_TENANT_ID, TenantId, TenantRead, TenantTx},
+    db::{Db, PlatformAccess, PlatformTx, SYSTEM_TENANT_ID, TenantId, TenantRead, TenantTx},
     http::{
         error::ApiError,
         extract::{ClientMeta, client_meta},
@@ -103,6 +103,14 @@ pub struct Authz<P: Required> {
 pub struct SuperAdmin {
     pub ctx: AuthCtx,
     pub tx: PlatformTx,
+}
+
+impl SuperAdmin {
+    /// Opens further platform transactions for this super admin's work that
+    /// commits in batches (the maintenance cleanup), beyond [`Self::tx`].
+    pub fn access(&self, db: &Db) -> PlatformAccess {
+        db.super_admin_access()
+    }
 }
 
 pub(crate) fn unauthorized() -> ApiError {
@@ -224,7 +232,7 @@ async fn resolve_claims(
     state: &AppState,
 ) -> Result<(AuthCtx, Option<TenantTx>), ApiError> {
     spend_api_budget(parts, state, &format!("user:{}", claims.sub), claims.tid).await?;
-    let tenant = TenantId(claims.tid);
+    let tenant = TenantId::from_trusted(claims.tid);
     let (row, tx) = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
         Some(hit) => (hit, None),
         None => {
@@ -359,7 +367,7 @@ impl FromRequestParts<AppState> for SuperAdmin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (ctx, tx) = authenticate(parts, state).await?;
         drop(tx);
-        if ctx.tenant_id.0 != SYSTEM_TENANT_ID || !ctx.is_super_admin || ctx.impersonator.is_some() {
+        if ctx.tenant_id.get() != SYSTEM_TENANT_ID || !ctx.is_super_admin || ctx.impersonator.is_some() {
             return Err(ApiError::Forbidden("Super admin only".into()));
         }
         let tx = state.db.platform_tx().await?;

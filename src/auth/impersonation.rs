@@ -24,7 +24,7 @@ use crate::{
         security,
         session::{self, AuthMethod, Impersonation, TokenResponse},
     },
-    db::{SYSTEM_TENANT_ID, TenantId},
+    db::TenantId,
     email::{self, EmailTemplate},
     http::{ApiError, ApiResult, error::Validator, extract::ApiJson},
     rbac::perm,
@@ -88,13 +88,13 @@ pub async fn impersonate(
     });
     audit::record(
         &mut tx,
-        TenantId(SYSTEM_TENANT_ID),
+        TenantId::SYSTEM,
         &ctx.actor(),
         AuditEvent::new(AuditAction::ImpersonationStarted, "user", target.id).new_values(&details),
     )
     .await?;
 
-    let tenant = TenantId(input.tenant_id);
+    let tenant = tx.tenant(input.tenant_id).await?;
     let mut ttx = state.db.tenant_tx(tenant).await?;
     let actor = Actor {
         sub: ctx.user_id,
@@ -187,11 +187,13 @@ pub async fn end_impersonation(
         &ctx.meta,
     )
     .await?;
-    let mut sys = state.db.system_job_tx("impersonation end audit").await?;
+    // The super admin's own record, in the system tenant's chain: a tenant
+    // transaction of the system tenant suffices (no cross-tenant access).
+    let mut sys = state.db.tenant_tx(TenantId::SYSTEM).await?;
     let sa = AuditActor::user(impersonator.sub, ctx.meta.clone());
     audit::record(
         &mut sys,
-        TenantId(SYSTEM_TENANT_ID),
+        TenantId::SYSTEM,
         &sa,
         AuditEvent::new(AuditAction::ImpersonationEnded, "user", ctx.user_id).new_values(&details),
     )

@@ -65,7 +65,7 @@ where
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM {table} WHERE tenant_id = $1 AND user_id = $2"
     )))
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(ctx.user_id)
     .fetch_one(&mut **tx)
     .await?;
@@ -73,7 +73,7 @@ where
         "SELECT {columns} FROM {table} WHERE tenant_id = $1 AND user_id = $2 \
          ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
     )))
-    .bind(ctx.tenant_id.0)
+    .bind(ctx.tenant_id.get())
     .bind(ctx.user_id)
     .bind(page.limit())
     .bind(page.offset())

@@ -23,7 +23,8 @@ pub mod kind {
 }
 
 /// Appends one security event for `user` in `tenant` (RLS: `conn` must be that
-/// tenant's transaction).
+/// tenant's transaction). A bare connection: the super admin's unlock writes
+/// it from a platform transaction.
 pub async fn record_event(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -36,7 +37,7 @@ pub async fn record_event(
         "INSERT INTO security_events (tenant_id, id, user_id, event_type, details, ip_address, user_agent) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(Uuid::new_v4())
     .bind(user)
     .bind(event_type)

@@ -155,7 +155,7 @@ pub async fn start_session(
          impersonator_id, impersonator_email, impersonation_reason, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(session_id)
     .bind(user)
     .bind(meta.ip.as_deref())
@@ -175,7 +175,7 @@ pub async fn start_session(
     let (access_token, expires_in) = state.jwt.issue(
         ACCESS_AUDIENCE,
         user,
-        tenant.0,
+        tenant.get(),
         session_id,
         ttl,
         impersonation.map(|i| i.actor),
@@ -196,7 +196,7 @@ pub async fn start_session(
 pub async fn new_refresh_token(tx: &mut TenantTx, session: Uuid) -> Result<String, sqlx::Error> {
     let token = random_token();
     sqlx::query("INSERT INTO refresh_tokens (tenant_id, token_hash, session_id) VALUES ($1, $2, $3)")
-        .bind(tx.tenant().0)
+        .bind(tx.tenant().get())
         .bind(token_hash(&token))
         .bind(session)
         .execute(&mut **tx)
@@ -241,5 +241,5 @@ pub async fn token_tenant(state: &AppState, kind: &str, token: &str) -> Result<O
         .bind(token_hash(token))
         .fetch_one(&mut *tx)
         .await?;
-    Ok(tenant.map(TenantId))
+    Ok(tenant.map(TenantId::from_trusted))
 }

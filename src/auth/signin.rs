@@ -51,7 +51,7 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn tenant(&self) -> TenantId {
-        TenantId(self.tenant_id)
+        TenantId::from_trusted(self.tenant_id)
     }
     pub fn is_locked(&self) -> bool {
         self.locked_until.is_some_and(|t| t > OffsetDateTime::now_utc())
@@ -79,6 +79,7 @@ pub async fn candidates(state: &AppState, email: &str, slug: Option<&str>) -> Re
 pub enum Method {
     Password,
     Totp,
+    OAuth,
 }
 
 impl Method {
@@ -86,6 +87,7 @@ impl Method {
         match self {
             Self::Password => "password",
             Self::Totp => "totp",
+            Self::OAuth => "oauth",
         }
     }
 }
@@ -101,13 +103,15 @@ pub struct Attempt<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// Appends one row of the login history. A bare connection: a tenant's sign-in
+/// records in its [`TenantTx`], an unknown email in the anonymous transaction.
 pub async fn record_attempt(
     conn: &mut sqlx::PgConnection,
     attempt: Attempt<'_>,
     meta: &ClientMeta,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT record_login_attempt($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(attempt.tenant.map(|t| t.0))
+        .bind(attempt.tenant.map(TenantId::get))
         .bind(attempt.user)
         .bind(attempt.email)
         .bind(meta.ip.as_deref())

@@ -73,7 +73,7 @@ pub async fn issue_until(
         kind.table()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(tx.tenant().0)
+        .bind(tx.tenant().get())
         .bind(Uuid::new_v4())
         .bind(user)
         .bind(token_hash(&token))
@@ -130,7 +130,7 @@ pub async fn revoke_open_links(
              WHERE tenant_id = $1 AND ($2::uuid IS NULL OR user_id = $2) AND used_at IS NULL AND expires_at > now()"
         );
         ended += sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.0)
+            .bind(tenant.get())
             .bind(user)
             .execute(&mut *conn)
             .await?
@@ -142,7 +142,7 @@ pub async fn revoke_open_links(
            AND ($2::uuid IS NULL OR lower(email) = (SELECT lower(u.email) FROM users u \
                                                     WHERE u.tenant_id = $1 AND u.id = $2))",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(user)
     .execute(&mut *conn)
     .await?

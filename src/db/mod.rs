@@ -4,8 +4,9 @@
 //! Row-Level Security applies even when DATABASE_URL names a superuser. Tenant data
 //! is reached only through [`TenantTx`], which sets `app.tenant_id` for the
 //! transaction alone (safe behind PgBouncer in transaction mode). Cross-tenant work
-//! goes through [`PlatformTx`], which only super-admin code and named system jobs
-//! can open.
+//! goes through [`PlatformTx`], which only super-admin code, named system jobs
+//! and commands ([`PlatformAccess`]) and the named pre-authentication purposes
+//! ([`PreAuth`]) can open.
 
 pub mod embedded;
 mod outage;
@@ -37,16 +38,28 @@ pub const PLATFORM_ROLE: &str = "tenantry_platform";
 pub const SYSTEM_TENANT_ID: Uuid = Uuid::from_u128(1);
 
 /// A tenant id that came from an authenticated token or a pre-authentication
-/// look-up; the only key that opens a [`TenantTx`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// look-up; the only key that opens a [`TenantTx`]. The field is private: an id
+/// from a request's path or body becomes one only through
+/// [`PlatformTx::tenant`] (a super admin naming an existing tenant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]
-pub struct TenantId(pub Uuid);
+pub struct TenantId(Uuid);
 
 impl TenantId {
+    /// The system tenant (slug `system`), which holds the super admins and the
+    /// platform's own audit chain.
+    pub const SYSTEM: Self = Self(SYSTEM_TENANT_ID);
+
     /// Wraps an id the caller vouches for: one read from a verified token, a
     /// pre-authentication look-up or a system job's own query, never from input.
+    /// Only the files `src/layout_tests.rs` lists call it.
     pub const fn from_trusted(id: Uuid) -> Self {
         Self(id)
+    }
+
+    /// The id itself (for binding into SQL and for output).
+    pub const fn get(self) -> Uuid {
+        self.0
     }
 }
 
@@ -225,6 +238,9 @@ impl Db {
             .await
     }
 
+    /// The platform handle for a super admin: only the super-admin extractors
+    /// (`auth/extract.rs`, the console's platform pages) call it
+    /// (`src/layout_tests.rs` checks).
     pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
         let span = transaction_span("platform");
         let tx = self
@@ -234,10 +250,40 @@ impl Db {
         Ok(PlatformTx { tx, span })
     }
 
-    /// Cross-tenant access for background jobs (outbox worker, maintenance, seed,
-    /// bootstrap). Named so every use is easy to find.
-    pub async fn system_job_tx(&self, _job: &'static str) -> Result<PlatformTx, sqlx::Error> {
-        self.platform_tx().await
+    /// Cross-tenant access for the background job `job` (outbox worker, webhook
+    /// deliveries, role sweeper, maintenance). Only `src/jobs.rs` calls it
+    /// (`src/layout_tests.rs` checks): a job's code in its feature receives the
+    /// [`PlatformAccess`] and cannot mint one.
+    pub fn system_job(&self, job: &'static str) -> PlatformAccess {
+        PlatformAccess::new(self, job)
+    }
+
+    /// Cross-tenant access for the one-off command `command` (`seed`,
+    /// `create-super-admin` and the configured super admin at start-up,
+    /// `rotate-keys`). Only the command modules and `main` call it
+    /// (`src/layout_tests.rs` checks).
+    pub fn cli_command(&self, command: &'static str) -> PlatformAccess {
+        PlatformAccess::new(self, command)
+    }
+
+    /// Cross-tenant access for a super admin's run of work that commits in
+    /// batches (the maintenance cleanup). Only the super-admin extractor calls
+    /// it (`src/layout_tests.rs` checks); handlers get it from `SuperAdmin`.
+    pub(crate) fn super_admin_access(&self) -> PlatformAccess {
+        PlatformAccess::new(self, "super admin")
+    }
+
+    /// Cross-tenant access for a request nobody has authenticated, for one of
+    /// the few purposes [`PreAuth`] names (each says why it cannot wait for a
+    /// user). Only the files `src/layout_tests.rs` lists call it.
+    pub async fn pre_auth_platform_tx(&self, purpose: PreAuth) -> Result<PlatformTx, sqlx::Error> {
+        self.platform_tx_for(purpose.name()).await
+    }
+
+    async fn platform_tx_for(&self, purpose: &'static str) -> Result<PlatformTx, sqlx::Error> {
+        let tx = self.platform_tx().await?;
+        tx.span.record("purpose", purpose);
+        Ok(tx)
     }
 
     /// Starts a transaction whose `settings` statement travels with BEGIN (one
@@ -273,6 +319,63 @@ impl Db {
     }
 }
 
+/// The unauthenticated requests that need the platform handle, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreAuth {
+    /// `/health/detailed`'s email check: monitors call it without a token, and
+    /// it reads only aggregates of the outbox across tenants (counts, ages).
+    EmailQueueStats,
+    /// The SES notification endpoint: Amazon SNS calls it, authenticated by the
+    /// message's signature (checked first), not a user; it adds bounced
+    /// addresses to the platform-wide suppression list.
+    SesNotification,
+}
+
+impl PreAuth {
+    fn name(self) -> &'static str {
+        match self {
+            Self::EmailQueueStats => "email health",
+            Self::SesNotification => "ses webhook",
+        }
+    }
+}
+
+/// The right to open cross-tenant transactions one after another, for work
+/// that commits in batches: a background job ([`Db::system_job`]), a command
+/// ([`Db::cli_command`]) or a super admin's maintenance run (from the super-admin
+/// extractor). Its code receives it rather than opening the platform handle
+/// itself. [`db`](Self::db) gives the pool for tenant transactions.
+#[derive(Clone, Debug)]
+pub struct PlatformAccess {
+    db: Db,
+    purpose: &'static str,
+}
+
+impl PlatformAccess {
+    /// Only through the named constructors above (and [`Db::super_admin_access`]).
+    fn new(db: &Db, purpose: &'static str) -> Self {
+        Self {
+            db: db.clone(),
+            purpose,
+        }
+    }
+
+    /// Opens one cross-tenant transaction.
+    pub async fn tx(&self) -> Result<PlatformTx, sqlx::Error> {
+        self.db.platform_tx_for(self.purpose).await
+    }
+
+    /// The database, for tenant transactions.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The job, command or role it was granted to.
+    pub fn purpose(&self) -> &'static str {
+        self.purpose
+    }
+}
+
 /// The span of one transaction, from BEGIN to commit or drop (debug level: built
 /// only when traces are exported). `db.begin` and `db.commit` are its children.
 fn transaction_span(kind: &'static str) -> tracing::Span {
@@ -282,6 +385,7 @@ fn transaction_span(kind: &'static str) -> tracing::Span {
         db.system.name = "postgresql",
         kind,
         tenant_id = empty,
+        purpose = empty,
         error = empty
     )
 }
@@ -388,13 +492,25 @@ impl TenantRead {
 }
 
 /// A transaction as the BYPASSRLS platform role: sees every tenant. Only handed
-/// out by the super-admin extractor and [`Db::system_job_tx`].
+/// out by the super-admin extractor, a [`PlatformAccess`] and
+/// [`Db::pre_auth_platform_tx`].
 pub struct PlatformTx {
     tx: Transaction<'static, Postgres>,
     span: tracing::Span,
 }
 
 impl PlatformTx {
+    /// The id of an existing tenant, looked up as the platform: how a super
+    /// admin acting in a tenant (or platform code given a tenant's id) names it.
+    /// `Err(RowNotFound)` (a 404) when there is no such tenant.
+    pub async fn tenant(&mut self, id: Uuid) -> Result<TenantId, sqlx::Error> {
+        sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map(TenantId)
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let result = commit_in(self.tx, &self.span).await;
         bump_commit_generation(None);

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::EmailService;
-use crate::db::Db;
+use crate::db::{Db, PreAuth};
 
 /// Pending mail older than this marks the email check as degraded.
 const STALE_AFTER_SECS: f64 = 15.0 * 60.0;
@@ -24,7 +24,7 @@ struct QueueStats {
 
 async fn queue_stats(db: &Db) -> Result<QueueStats, sqlx::Error> {
     // Aggregates only; no tenant's rows leave the database.
-    let mut tx = db.system_job_tx("email health").await?;
+    let mut tx = db.pre_auth_platform_tx(PreAuth::EmailQueueStats).await?;
     let stats = sqlx::query_as(
         "SELECT (SELECT count(*) FROM email_outbox WHERE status = 'pending') AS pending, \
                 (SELECT count(*) FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= now()) AS due, \

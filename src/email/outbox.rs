@@ -37,7 +37,7 @@ pub async fn enqueue(
         .map_err(|e| sqlx::Error::Encode(Box::new(InvalidEmail(e))))?;
     let id = Uuid::new_v4();
     sqlx::query("INSERT INTO email_outbox (tenant_id, id, to_email, template, context) VALUES ($1, $2, $3, $4, $5)")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .bind(id)
         .bind(to)
         .bind(template.as_str())

@@ -5,11 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::PgConnection;
 
 use crate::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
-    db::{SYSTEM_TENANT_ID, TenantId},
+    db::{PlatformTx, TenantId},
 };
 
 /// Why an address is suppressed (the `email_suppressions.reason` values).
@@ -34,7 +33,7 @@ impl SuppressionReason {
 /// Adds or refreshes a suppression (on a platform transaction) and audits it in
 /// the system tenant. Returns whether the address was new.
 pub async fn upsert(
-    conn: &mut PgConnection,
+    tx: &mut PlatformTx,
     email: &str,
     reason: SuppressionReason,
     details: Value,
@@ -48,10 +47,10 @@ pub async fn upsert(
     .bind(&email)
     .bind(reason.as_str())
     .bind(&details)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut **tx)
     .await?;
     let event = AuditEvent::new(AuditAction::EmailSuppressionUpserted, "email_suppression", &email)
         .new_values(json!({"email": email, "reason": reason.as_str(), "details": details}));
-    audit::record(conn, TenantId(SYSTEM_TENANT_ID), &AuditActor::default(), event).await?;
+    audit::record(tx, TenantId::SYSTEM, &AuditActor::default(), event).await?;
     Ok(inserted)
 }

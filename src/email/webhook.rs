@@ -25,7 +25,7 @@ use super::{
     suppression_list::{self, SuppressionReason},
 };
 use crate::{
-    db::Db,
+    db::{Db, PreAuth},
     http::{ApiError, ApiResult, extract::ApiJson, extract::parse_json},
 };
 
@@ -206,7 +206,7 @@ async fn handle_notification(db: &Db, msg: &SnsMessage) -> ApiResult<WebhookOutc
             suppressed: vec![],
         });
     }
-    let mut tx = db.system_job_tx("ses webhook").await?;
+    let mut tx = db.pre_auth_platform_tx(PreAuth::SesNotification).await?;
     let mut suppressed = Vec::with_capacity(entries.len());
     for (email, reason, details) in entries {
         suppression_list::upsert(&mut tx, &email, reason, details).await?;

@@ -20,7 +20,7 @@ use super::{
     provider::{Delivered, FailureKind, OutgoingEmail},
     templates::Recipient,
 };
-use crate::db::Db;
+use crate::db::PlatformAccess;
 
 /// Rows claimed per round; each claimed message is sent at once.
 const BATCH: i64 = 8;
@@ -35,10 +35,10 @@ const BASE_BACKOFF_SECS: f64 = 10.0;
 const MAX_BACKOFF_SECS: f64 = 3600.0;
 
 /// Runs until `stop` turns true: a pass whenever woken, else every second.
-pub async fn run(db: Db, email: Arc<EmailService>, mut stop: watch::Receiver<bool>) {
+pub async fn run(job: PlatformAccess, email: Arc<EmailService>, mut stop: watch::Receiver<bool>) {
     tracing::info!(provider = %email.provider_name(), "email worker started");
     while !*stop.borrow() {
-        if let Err(e) = drain(&db, &email, Some(&stop)).await {
+        if let Err(e) = drain(&job, &email, Some(&stop)).await {
             tracing::warn!(error = ?format!("{e:#}"), "email outbox pass failed");
         }
         tokio::select! {
@@ -51,24 +51,28 @@ pub async fn run(db: Db, email: Arc<EmailService>, mut stop: watch::Receiver<boo
 }
 
 /// One pass: claims and handles every message due now; returns how many.
-pub async fn drain_once(db: &Db, email: &EmailService) -> anyhow::Result<usize> {
-    drain(db, email, None).await
+pub async fn drain_once(job: &PlatformAccess, email: &EmailService) -> anyhow::Result<usize> {
+    drain(job, email, None).await
 }
 
 /// Like [`drain_once`], but stops between batches once `stop` turns true, so a
 /// large backlog never holds up shutdown (unclaimed rows wait for the next worker).
-async fn drain(db: &Db, email: &EmailService, stop: Option<&watch::Receiver<bool>>) -> anyhow::Result<usize> {
+async fn drain(
+    job: &PlatformAccess,
+    email: &EmailService,
+    stop: Option<&watch::Receiver<bool>>,
+) -> anyhow::Result<usize> {
     let mut handled = 0;
     loop {
         if stop.is_some_and(|s| *s.borrow()) {
             return Ok(handled);
         }
-        let batch = claim(db).await?;
+        let batch = claim(job).await?;
         if batch.is_empty() {
             return Ok(handled);
         }
         handled += batch.len();
-        let results = futures::future::join_all(batch.into_iter().map(|m| handle(db, email, m))).await;
+        let results = futures::future::join_all(batch.into_iter().map(|m| handle(job, email, m))).await;
         for err in results.into_iter().filter_map(Result::err) {
             // The row keeps its lease and is retried after it; nothing is lost.
             tracing::warn!(error = ?err.to_string(), "could not record an email outcome");
@@ -90,8 +94,8 @@ struct Claimed {
     suppressed: Option<String>,
 }
 
-async fn claim(db: &Db) -> Result<Vec<Claimed>, sqlx::Error> {
-    let mut tx = db.system_job_tx("email outbox").await?;
+async fn claim(job: &PlatformAccess) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut tx = job.tx().await?;
     let rows = sqlx::query_as::<_, Claimed>(
         "WITH due AS ( \
              SELECT tenant_id, id FROM email_outbox \
@@ -122,7 +126,7 @@ enum Outcome {
     Suppressed(String),
 }
 
-async fn handle(db: &Db, email: &EmailService, m: Claimed) -> Result<(), sqlx::Error> {
+async fn handle(job: &PlatformAccess, email: &EmailService, m: Claimed) -> Result<(), sqlx::Error> {
     let outcome = decide(email, &m).await;
     match &outcome {
         Outcome::Sent(d) => tracing::info!(email_id = %m.id, provider = d.provider, "email sent"),
@@ -136,7 +140,7 @@ async fn handle(db: &Db, email: &EmailService, m: Claimed) -> Result<(), sqlx::E
             tracing::info!(email_id = %m.id, ?reason, "email skipped: address suppressed")
         }
     }
-    record(db, &m, outcome).await
+    record(job, &m, outcome).await
 }
 
 async fn decide(service: &EmailService, m: &Claimed) -> Outcome {
@@ -195,14 +199,14 @@ fn backoff_secs(attempt: i32) -> f64 {
 
 /// Writes the outcome if this worker still holds the claim (same attempt).
 /// Raw tokens leave the stored context once the message is settled.
-async fn record(db: &Db, m: &Claimed, outcome: Outcome) -> Result<(), sqlx::Error> {
+async fn record(job: &PlatformAccess, m: &Claimed, outcome: Outcome) -> Result<(), sqlx::Error> {
     let (status, provider, message_id, error, suppressed, retry_secs) = match outcome {
         Outcome::Sent(d) => ("sent", Some(d.provider), Some(d.message_id), None, None, 0.0),
         Outcome::Retry { error, after_secs } => ("pending", None, None, Some(error), None, after_secs),
         Outcome::Dead(error) => ("dead", None, None, Some(error), None, 0.0),
         Outcome::Suppressed(reason) => ("suppressed", None, None, None, Some(reason), 0.0),
     };
-    let mut tx = db.system_job_tx("email outbox").await?;
+    let mut tx = job.tx().await?;
     let updated = sqlx::query(
         "UPDATE email_outbox SET status = $4, provider = $5, provider_message_id = $6, \
              last_error = COALESCE($7, last_error), suppressed_reason = $8, \

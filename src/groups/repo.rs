@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -47,48 +46,48 @@ pub const SELECT_GROUPS: &str = "\
 SELECT g.id, g.display_name, g.external_id, g.version, g.created_at, g.updated_at
 FROM groups g";
 
-pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<GroupRow>, sqlx::Error> {
+pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<GroupRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_GROUPS} WHERE g.id = $1")))
         .bind(id)
-        .fetch_optional(conn)
+        .fetch_optional(&mut **tx)
         .await
 }
 
 /// The group, or 404.
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<GroupRow, ApiError> {
-    find(conn, id).await?.ok_or_else(|| ApiError::not_found("Group"))
+pub async fn get(tx: &mut TenantTx, id: Uuid) -> Result<GroupRow, ApiError> {
+    find(tx, id).await?.ok_or_else(|| ApiError::not_found("Group"))
 }
 
 /// Members that SCIM has not deleted, by email.
-pub async fn members(conn: &mut PgConnection, id: Uuid) -> Result<Vec<MemberRef>, sqlx::Error> {
+pub async fn members(tx: &mut TenantTx, id: Uuid) -> Result<Vec<MemberRef>, sqlx::Error> {
     sqlx::query_as(
         "SELECT u.id, u.email, btrim(u.first_name || ' ' || u.last_name) AS display_name \
          FROM group_members gm JOIN users u ON u.tenant_id = gm.tenant_id AND u.id = gm.user_id \
          WHERE gm.group_id = $1 AND u.scim_deleted_at IS NULL ORDER BY u.email",
     )
     .bind(id)
-    .fetch_all(conn)
+    .fetch_all(&mut **tx)
     .await
 }
 
-pub async fn roles(conn: &mut PgConnection, id: Uuid) -> Result<Vec<GroupRoleRef>, sqlx::Error> {
+pub async fn roles(tx: &mut TenantTx, id: Uuid) -> Result<Vec<GroupRoleRef>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id, r.name FROM group_roles gr JOIN roles r ON r.tenant_id = gr.tenant_id AND r.id = gr.role_id \
          WHERE gr.group_id = $1 ORDER BY r.name",
     )
     .bind(id)
-    .fetch_all(conn)
+    .fetch_all(&mut **tx)
     .await
 }
 
 /// The permissions the group's roles give its members.
-pub async fn permissions(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Permission>, sqlx::Error> {
+pub async fn permissions(tx: &mut TenantTx, id: Uuid) -> Result<Vec<Permission>, sqlx::Error> {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT rp.permission FROM group_roles gr \
          JOIN role_permissions rp ON rp.tenant_id = gr.tenant_id AND rp.role_id = gr.role_id WHERE gr.group_id = $1",
     )
     .bind(id)
-    .fetch_all(conn)
+    .fetch_all(&mut **tx)
     .await?;
     Ok(names.iter().filter_map(|n| Permission::parse(n)).collect())
 }
@@ -110,13 +109,13 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
 }
 
 /// Whether another group of the tenant has this name (case-insensitive).
-pub async fn name_taken(conn: &mut PgConnection, name: &str, except: Option<Uuid>) -> Result<bool, sqlx::Error> {
+pub async fn name_taken(tx: &mut TenantTx, name: &str, except: Option<Uuid>) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM groups WHERE lower(display_name) = lower($1) AND id IS DISTINCT FROM $2)",
     )
     .bind(name)
     .bind(except)
-    .fetch_one(conn)
+    .fetch_one(&mut **tx)
     .await
 }
 
@@ -140,7 +139,7 @@ pub async fn create(
         "INSERT INTO groups (tenant_id, id, display_name, external_id) VALUES ($1, $2, $3, $4) \
          RETURNING id, display_name, external_id, version, created_at, updated_at",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(id)
     .bind(name)
     .bind(external_id)
@@ -235,7 +234,7 @@ pub async fn set_members(
         "INSERT INTO group_members (tenant_id, group_id, user_id) SELECT $1, $2, unnest($3::uuid[]) \
          ON CONFLICT DO NOTHING RETURNING user_id",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(group.id)
     .bind(&unique)
     .fetch_all(&mut **tx)
@@ -287,7 +286,7 @@ pub async fn add_role(
     let added = sqlx::query(
         "INSERT INTO group_roles (tenant_id, group_id, role_id, granted_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(group)
     .bind(role_id)
     .bind(granted_by)

@@ -180,7 +180,7 @@ async fn link(tx: &mut TenantTx, user: Uuid, ident: &ExternalIdentity, meta: &Cl
         "INSERT INTO user_identities (tenant_id, id, user_id, provider, issuer, subject, email, last_login_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, now())",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(id)
     .bind(user)
     .bind(ident.provider.as_str())
@@ -224,7 +224,7 @@ pub async fn store_tokens(
     provider: Provider,
     t: ProviderTokens<'_>,
 ) -> Result<(), sqlx::Error> {
-    let ctx = token_context(tx.tenant().0, user);
+    let ctx = token_context(tx.tenant().get(), user);
     let access = state.secrets.seal_str(t.access_token, &ctx);
     let refresh = t.refresh_token.map(|r| state.secrets.seal_str(r, &ctx));
     let expires_at = t
@@ -238,7 +238,7 @@ pub async fn store_tokens(
            refresh_token_enc = coalesce(EXCLUDED.refresh_token_enc, oauth_tokens.refresh_token_enc), \
            expires_at = EXCLUDED.expires_at, scope = EXCLUDED.scope",
     )
-    .bind(tx.tenant().0)
+    .bind(tx.tenant().get())
     .bind(Uuid::new_v4())
     .bind(user)
     .bind(provider.as_str())

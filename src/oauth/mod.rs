@@ -25,6 +25,6 @@ pub use oidc::OidcService;
 /// The sign-in flow, with paths relative to `/api/v1/auth/oauth`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(flow::oauth_login))
-        .routes(routes!(flow::oauth_callback))
+        .routes(routes!(flow::start::oauth_login))
+        .routes(routes!(flow::callback::oauth_callback))
 }

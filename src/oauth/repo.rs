@@ -1,12 +1,15 @@
 //! SQL of the OAuth feature: identity-provider rows and single-use states.
 //! Every query names its tenant; RLS (tenant transactions) or the platform role
-//! (super-admin handlers) decides what is visible.
+//! (super-admin handlers) decides what is visible. The identity-provider
+//! functions take a bare connection because the tenant admin's console and the
+//! super admin's routes share them; the sign-in's own take a [`TenantTx`].
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{IdpRow, Provider};
+use crate::db::{PlatformTx, TenantTx};
 
 const IDP_COLUMNS: &str = "tenant_id, id, provider, client_id, client_secret_enc, azure_tenant_id, allowed_domains, \
      auto_provision_users, default_role_name, is_enabled, created_at, updated_at";
@@ -22,10 +25,10 @@ pub struct IdpValues {
     pub is_enabled: bool,
 }
 
-pub async fn tenant_exists(conn: &mut PgConnection, tenant: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn tenant_exists(tx: &mut PlatformTx, tenant: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)")
         .bind(tenant)
-        .fetch_one(conn)
+        .fetch_one(&mut **tx)
         .await
 }
 
@@ -70,14 +73,14 @@ pub async fn get(conn: &mut PgConnection, tenant: Uuid, id: Uuid) -> Result<Opti
 }
 
 /// The tenant's enabled configuration for `provider`, if any.
-pub async fn enabled(conn: &mut PgConnection, tenant: Uuid, provider: Provider) -> Result<Option<IdpRow>, sqlx::Error> {
+pub async fn enabled(tx: &mut TenantTx, tenant: Uuid, provider: Provider) -> Result<Option<IdpRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {IDP_COLUMNS} FROM tenant_identity_providers \
          WHERE tenant_id = $1 AND provider = $2 AND is_enabled"
     )))
     .bind(tenant)
     .bind(provider.as_str())
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }
 
@@ -179,7 +182,7 @@ pub struct NewState<'a> {
     pub expires_at: OffsetDateTime,
 }
 
-pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert_state(tx: &mut TenantTx, tenant: Uuid, s: &NewState<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO oauth_states (tenant_id, state_hash, provider, nonce, pkce_verifier, redirect_uri, expires_at, purpose) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -192,7 +195,7 @@ pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_
     .bind(s.redirect_uri)
     .bind(s.expires_at)
     .bind(s.purpose.as_str())
-    .execute(conn)
+    .execute(&mut **tx)
     .await
     .map(|_| ())
 }
@@ -200,7 +203,7 @@ pub async fn insert_state(conn: &mut PgConnection, tenant: Uuid, s: &NewState<'_
 /// Marks the state used and returns it, when it exists for this tenant,
 /// provider and purpose, is unused and has not expired. A second call finds nothing.
 pub async fn consume_state(
-    conn: &mut PgConnection,
+    tx: &mut TenantTx,
     tenant: Uuid,
     provider: Provider,
     purpose: StatePurpose,
@@ -216,6 +219,6 @@ pub async fn consume_state(
     .bind(state_hash)
     .bind(provider.as_str())
     .bind(purpose.as_str())
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }

@@ -103,7 +103,7 @@ pub async fn finish(
     let saved = {
         let mut tx = state.db.tenant_tx(tenant).await?;
         let hash = token_hash(body.state.as_deref().unwrap_or_default());
-        let row = repo::consume_state(&mut tx, tenant.0, idp.kind(), StatePurpose::Test, &hash).await?;
+        let row = repo::consume_state(&mut tx, tenant.get(), idp.kind(), StatePurpose::Test, &hash).await?;
         tx.commit().await?;
         row
     }

@@ -33,7 +33,7 @@ use crate::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
     auth::Authz,
     config::StorageBackend,
-    db::{TenantId, TenantTx},
+    db::{PlatformAccess, TenantId, TenantTx},
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -88,7 +88,7 @@ pub async fn initiate_upload(
         )));
     }
     let id = Uuid::new_v4();
-    let key = Storage::document_key(ctx.tenant_id.0, id);
+    let key = Storage::document_key(ctx.tenant_id.get(), id);
     let expires_at = OffsetDateTime::now_utc() + UPLOAD_TTL;
     let pending = repo::uploads::PendingDocument {
         id,
@@ -122,7 +122,7 @@ pub async fn initiate_upload(
             .ok_or_else(|| anyhow::anyhow!("S3 storage without a signer"))?,
         StorageBackend::Local => {
             let grant = UploadGrant {
-                tenant: ctx.tenant_id.0,
+                tenant: ctx.tenant_id.get(),
                 document: id,
                 size: input.size_bytes as u64,
                 expires: expires_at.unix_timestamp(),
@@ -201,7 +201,7 @@ pub async fn receive_upload(
         return Err(too_large(grant.size));
     }
     let key = {
-        let mut tx = state.db.tenant_tx(TenantId(grant.tenant)).await?;
+        let mut tx = state.db.tenant_tx(TenantId::from_trusted(grant.tenant)).await?;
         let row = repo::uploads::upload_target(&mut tx, id, grant.size as i64).await?;
         match row.ok_or_else(|| ApiError::not_found("Document"))? {
             repo::uploads::UploadTarget {
@@ -321,14 +321,14 @@ async fn verify_stored(
 /// reserved bytes and removes any partial object. For the maintenance job.
 /// Each tenant is swept in its own transaction, tenant row locked first (the
 /// same lock order as the request handlers). Returns how many were removed.
-pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
+pub async fn cleanup_expired_uploads(state: &AppState, access: &PlatformAccess) -> anyhow::Result<u64> {
     let tenants: Vec<Uuid> = {
-        let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
+        let mut tx = access.tx().await?;
         repo::uploads::tenants_with_expired_uploads(&mut tx).await?
     };
     let mut removed = 0u64;
     for tenant in tenants {
-        let mut tx = state.db.system_job_tx("cleanup_expired_uploads").await?;
+        let mut tx = access.tx().await?;
         repo::uploads::lock_tenant(&mut tx, tenant).await?;
         let rows = repo::uploads::delete_expired(&mut tx, tenant).await?;
         for r in &rows {
@@ -337,7 +337,7 @@ pub async fn cleanup_expired_uploads(state: &AppState) -> anyhow::Result<u64> {
             let event = AuditEvent::new(AuditAction::DocumentUploadExpired, "document", r.id)
                 .old(old)
                 .new_values(json!({"reason": "upload not completed before its URL expired"}));
-            audit::record(&mut tx, TenantId(tenant), &AuditActor::default(), event).await?;
+            audit::record(&mut tx, TenantId::from_trusted(tenant), &AuditActor::default(), event).await?;
         }
         tx.commit().await?;
         let keys: Vec<String> = rows.iter().filter_map(|r| r.storage_key.clone()).collect();

@@ -21,7 +21,7 @@
 //!   zero, so a tenant already without an admin (only reachable by direct
 //!   database edits) can still be managed.
 
-use sqlx::PgConnection;
+use crate::db::TenantTx;
 
 use crate::http::ApiError;
 
@@ -33,33 +33,33 @@ pub struct AdminGuard {
 }
 
 /// Active users holding a non-expiring `tenant_admin` assignment.
-async fn lasting_admins(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+async fn lasting_admins(tx: &mut TenantTx) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(DISTINCT ur.user_id) FROM user_roles ur \
          JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
          JOIN users u ON u.tenant_id = ur.tenant_id AND u.id = ur.user_id \
          WHERE r.name = 'tenant_admin' AND r.is_system AND u.is_active AND ur.expires_at IS NULL",
     )
-    .fetch_one(conn)
+    .fetch_one(&mut **tx)
     .await
 }
 
 impl AdminGuard {
     /// Locks the tenant's administrator set until the transaction ends. Take it
     /// before locking any user row (one lock order, no deadlocks).
-    pub async fn lock(conn: &mut PgConnection) -> Result<Self, ApiError> {
+    pub async fn lock(tx: &mut TenantTx) -> Result<Self, ApiError> {
         sqlx::query("SELECT 1 FROM roles WHERE name = 'tenant_admin' AND is_system FOR NO KEY UPDATE")
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut **tx)
             .await?;
         Ok(AdminGuard {
-            before: lasting_admins(conn).await?,
+            before: lasting_admins(tx).await?,
         })
     }
 
     /// The one last-admin check: 409 when the transaction's changes so far left
     /// the tenant with no active, non-expiring `tenant_admin` while it had one.
-    pub async fn ensure_admin_remains(&self, conn: &mut PgConnection) -> Result<(), ApiError> {
-        if self.before > 0 && lasting_admins(conn).await? == 0 {
+    pub async fn ensure_admin_remains(&self, tx: &mut TenantTx) -> Result<(), ApiError> {
+        if self.before > 0 && lasting_admins(tx).await? == 0 {
             return Err(ApiError::conflict(
                 "The tenant must keep at least one active tenant admin",
             ));

@@ -14,6 +14,8 @@
 //! a user holds exactly that user's permissions, so the same rules apply.
 
 use sqlx::PgConnection;
+
+use crate::db::TenantTx;
 use uuid::Uuid;
 
 use super::Permission;
@@ -44,6 +46,8 @@ impl From<Vec<String>> for Permissions {
 /// Resolves role names of the transaction's tenant with their permissions.
 /// Names are trimmed, blanks dropped and duplicates merged; none at all means
 /// [`DEFAULT_ROLE`] (which is a grant like any other). Unknown names → 422 on `field`.
+/// A bare connection: tenant handlers and the super admin's identity-provider
+/// configuration (a platform transaction) share it.
 pub async fn resolve_roles(
     conn: &mut PgConnection,
     field: &str,
@@ -118,7 +122,7 @@ pub fn ensure_can_grant(held: &[Permission], granted: impl IntoIterator<Item = P
 /// The unexpired permissions of a user of the transaction's tenant (direct
 /// roles and their groups' roles) (none for an
 /// unknown id: the caller's own 404 comes from loading the user).
-pub async fn user_permissions(conn: &mut PgConnection, user: Uuid) -> Result<Vec<Permission>, sqlx::Error> {
+pub async fn user_permissions(tx: &mut TenantTx, user: Uuid) -> Result<Vec<Permission>, sqlx::Error> {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT rp.permission FROM role_permissions rp WHERE rp.role_id IN ( \
            SELECT ur.role_id FROM user_roles ur \
@@ -129,7 +133,7 @@ pub async fn user_permissions(conn: &mut PgConnection, user: Uuid) -> Result<Vec
            WHERE gm.user_id = $1)",
     )
     .bind(user)
-    .fetch_all(conn)
+    .fetch_all(&mut **tx)
     .await?;
     Ok(Permissions::from(names).0)
 }
@@ -138,8 +142,8 @@ pub async fn user_permissions(conn: &mut PgConnection, user: Uuid) -> Result<Vec
 /// the caller (whose permissions are `held`) lacks. Used before deactivating,
 /// changing, unlocking or ending the sessions of a user, and before removing
 /// one of their roles.
-pub async fn ensure_can_manage(conn: &mut PgConnection, held: &[Permission], target: Uuid) -> Result<(), ApiError> {
-    let missing = missing(held, user_permissions(conn, target).await?);
+pub async fn ensure_can_manage(tx: &mut TenantTx, held: &[Permission], target: Uuid) -> Result<(), ApiError> {
+    let missing = missing(held, user_permissions(tx, target).await?);
     if missing.is_empty() {
         Ok(())
     } else {

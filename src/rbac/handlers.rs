@@ -88,7 +88,7 @@ pub async fn create_role(
     v.finish()?;
     let perms = parse_permissions(&input.permissions)?;
     grants::ensure_can_grant(&ctx.permissions, perms.iter().copied())?;
-    let tenant = ctx.tenant_id.0;
+    let tenant = ctx.tenant_id.get();
     let id = repo::insert_role(&mut tx, tenant, name, input.description.trim(), ctx.user_id).await?;
     repo::set_permissions(&mut tx, tenant, id, &perms).await?;
     let role = role_or_404(&mut tx, id).await?;
@@ -160,7 +160,7 @@ pub async fn update_role(
     )
     .await?;
     if let Some(p) = perms_change {
-        repo::set_permissions(&mut tx, ctx.tenant_id.0, id, p).await?;
+        repo::set_permissions(&mut tx, ctx.tenant_id.get(), id, p).await?;
     }
     let new = role_or_404(&mut tx, id).await?;
     audit::record(
@@ -238,7 +238,15 @@ pub async fn assign_role(
     // An expiry on the last lasting admin's `tenant_admin` would take them away.
     let admins = AdminGuard::lock(&mut tx).await?;
     let old = repo::find_assignment(&mut tx, user, role.id).await?;
-    accounts::upsert_assignment(&mut tx, ctx.tenant_id.0, user, role.id, input.expires_at, ctx.user_id).await?;
+    accounts::upsert_assignment(
+        &mut tx,
+        ctx.tenant_id.get(),
+        user,
+        role.id,
+        input.expires_at,
+        ctx.user_id,
+    )
+    .await?;
     admins.ensure_admin_remains(&mut tx).await?;
     let new = repo::find_assignment(&mut tx, user, role.id)
         .await?

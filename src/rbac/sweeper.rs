@@ -7,9 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::{
-    app::AppState,
     audit::{self, AuditAction, AuditActor, AuditEvent},
-    db::{Db, TenantId},
+    db::PlatformAccess,
     users::accounts,
 };
 
@@ -17,15 +16,16 @@ use crate::{
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// One sweep: answers how many assignments were removed.
-pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
-    let mut tx = db.system_job_tx("role assignment sweeper").await?;
+pub async fn sweep_expired_assignments(job: &PlatformAccess) -> Result<u64, sqlx::Error> {
+    let mut tx = job.tx().await?;
     let rows = accounts::delete_expired_assignments(&mut tx).await?;
     let system = AuditActor::default();
     for (tenant, user, role, expires_at, role_name) in &rows {
         let old = json!({"role_id": role, "role_name": role_name, "expires_at": audit::timestamp(*expires_at)});
+        let tenant = tx.tenant(*tenant).await?;
         audit::record(
             &mut tx,
-            TenantId(*tenant),
+            tenant,
             &system,
             AuditEvent::new(AuditAction::RoleAssignmentExpired, "user", user).old(old),
         )
@@ -36,9 +36,9 @@ pub async fn sweep_expired_assignments(db: &Db) -> Result<u64, sqlx::Error> {
 }
 
 /// Runs [`sweep_expired_assignments`] every [`SWEEP_INTERVAL`] until `stop` turns true.
-pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(job: PlatformAccess, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
-        match sweep_expired_assignments(&state.db).await {
+        match sweep_expired_assignments(&job).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired role assignments swept"),
             Err(e) => tracing::warn!(error = ?e.to_string(), "role assignment sweep failed"),

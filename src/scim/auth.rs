@@ -54,7 +54,7 @@ impl FromRequestParts<AppState> for ScimAuth {
                 .fetch_one(&mut *anon)
                 .await?
         };
-        let tenant = TenantId(tenant.ok_or_else(ScimError::unauthorized)?);
+        let tenant = TenantId::from_trusted(tenant.ok_or_else(ScimError::unauthorized)?);
         let mut tx = state.db.tenant_tx(tenant).await?;
         let (token_id, name, stale): (Uuid, String, bool) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, name, last_used_at IS NULL OR last_used_at < now() - interval '{LAST_USED_GRANULARITY}' \
@@ -81,7 +81,7 @@ impl FromRequestParts<AppState> for ScimAuth {
             meta: client_meta(parts),
             principal: Some(format!("scim:{name}")),
         };
-        tracing::Span::current().record("tenant_id", tracing::field::display(tenant.0));
+        tracing::Span::current().record("tenant_id", tracing::field::display(tenant.get()));
         Ok(ScimAuth {
             tx,
             tenant,
@@ -100,7 +100,7 @@ async fn spend_budget(parts: &Parts, state: &AppState, token: Uuid, tenant: Tena
     if limits.per_principal == 0 || limits.per_tenant == 0 {
         return Ok(());
     }
-    let (states, verdict) = api_budget(&state.limiter, limits, &format!("scim:{token}"), tenant.0, 1).await;
+    let (states, verdict) = api_budget(&state.limiter, limits, &format!("scim:{token}"), tenant.get(), 1).await;
     if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
         slot.report(states);
     }

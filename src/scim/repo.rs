@@ -182,7 +182,7 @@ pub async fn insert_token(tx: &mut TenantTx, tenant: TenantId, t: &NewToken<'_>)
         "INSERT INTO scim_tokens (tenant_id, id, name, token_hash, prefix, expires_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {VIEW_COLUMNS}"
     )))
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(t.id)
     .bind(t.name)
     .bind(token_hash(t.token))

@@ -1,7 +1,9 @@
 //! Identity-provider configuration per tenant: the super-admin routes
 //! `/api/v1/tenants/{id}/identity-providers[...]`, and the service functions
 //! ([`create_provider`], [`update_provider`], [`delete_provider`]) they share
-//! with the tenant admin's own console page. Client secrets are sealed with
+//! with the tenant admin's own console page (so they take a bare connection: a
+//! platform transaction here, the admin's tenant transaction there, and the
+//! tenant as a [`TenantId`] from either). Client secrets are sealed with
 //! the tenant id bound as context and never leave the server. The provider
 //! model, its SQL and the sign-in flow that uses it live in `oauth`.
 
@@ -12,7 +14,7 @@ use crate::{
     app::AppState,
     audit::{self, AuditAction, AuditEvent},
     auth::{AuthCtx, SuperAdmin},
-    db::TenantId,
+    db::{PlatformTx, TenantId},
     http::{
         ApiError, ApiResult,
         error::Validator,
@@ -77,7 +79,7 @@ fn blank_to_none(s: Option<String>) -> Option<String> {
 async fn validate(
     conn: &mut sqlx::PgConnection,
     ctx: &AuthCtx,
-    tenant: Uuid,
+    tenant: TenantId,
     provider: Provider,
     mut values: IdpValues,
     v: &mut Validator,
@@ -100,14 +102,14 @@ async fn validate(
     }
     if values.default_role_name.is_empty() {
         v.push("default_role_name", "must not be empty");
-    } else if !repo::role_exists(conn, tenant, &values.default_role_name).await? {
+    } else if !repo::role_exists(conn, tenant.get(), &values.default_role_name).await? {
         v.push(
             "default_role_name",
             format!("no role named `{}` exists in this tenant", values.default_role_name),
         );
     }
     v.finish()?;
-    if ctx.tenant_id.0 == tenant {
+    if ctx.tenant_id == tenant {
         let roles = grants::resolve_roles(
             conn,
             "default_role_name",
@@ -119,9 +121,10 @@ async fn validate(
     Ok(values)
 }
 
-async fn require_tenant(conn: &mut sqlx::PgConnection, tenant: Uuid) -> ApiResult<()> {
-    if repo::tenant_exists(conn, tenant).await? {
-        Ok(())
+/// The tenant a super admin named in the path, once it is known to exist.
+async fn require_tenant(tx: &mut PlatformTx, tenant: Uuid) -> ApiResult<TenantId> {
+    if repo::tenant_exists(tx, tenant).await? {
+        Ok(tx.tenant(tenant).await?)
     } else {
         Err(ApiError::not_found("Tenant"))
     }
@@ -133,7 +136,7 @@ pub async fn create_provider(
     state: &AppState,
     conn: &mut sqlx::PgConnection,
     ctx: &AuthCtx,
-    tenant: Uuid,
+    tenant: TenantId,
     provider: Provider,
     input: CreateIdentityProvider,
 ) -> ApiResult<IdentityProviderView> {
@@ -148,7 +151,7 @@ pub async fn create_provider(
     }
     let values = IdpValues {
         client_id: blank_to_none(input.client_id),
-        client_secret_enc: secret.map(|s| state.secrets.seal_str(&s, &secret_context(tenant))),
+        client_secret_enc: secret.map(|s| state.secrets.seal_str(&s, &secret_context(tenant.get()))),
         azure_tenant_id: blank_to_none(input.azure_tenant_id.filter(|_| provider == Provider::Microsoft)),
         allowed_domains,
         auto_provision_users: input.auto_provision_users,
@@ -159,11 +162,11 @@ pub async fn create_provider(
         is_enabled: input.is_enabled.unwrap_or(true),
     };
     let values = validate(conn, ctx, tenant, provider, values, &mut v).await?;
-    let row = repo::insert(conn, tenant, Uuid::new_v4(), provider, &values, ctx.user_id).await?;
+    let row = repo::insert(conn, tenant.get(), Uuid::new_v4(), provider, &values, ctx.user_id).await?;
     let view = IdentityProviderView::from(&row);
     audit::record(
         conn,
-        TenantId(tenant),
+        tenant,
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderCreated, "identity_provider", row.id).new_values(&view),
     )
@@ -178,7 +181,7 @@ async fn create(
     provider: Provider,
     input: CreateIdentityProvider,
 ) -> ApiResult<(StatusCode, ApiJson<IdentityProviderView>)> {
-    require_tenant(&mut tx, tenant).await?;
+    let tenant = require_tenant(&mut tx, tenant).await?;
     let view = create_provider(&state, &mut tx, &ctx, tenant, provider, input).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, ApiJson(view)))
@@ -249,7 +252,7 @@ pub async fn update_identity_provider(
     ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(input): ApiJson<UpdateIdentityProvider>,
 ) -> ApiResult<ApiJson<IdentityProviderView>> {
-    require_tenant(&mut tx, tenant).await?;
+    let tenant = require_tenant(&mut tx, tenant).await?;
     let view = update_provider(&state, &mut tx, &ctx, tenant, id, input).await?;
     tx.commit().await?;
     Ok(ApiJson(view))
@@ -261,11 +264,11 @@ pub async fn update_provider(
     state: &AppState,
     conn: &mut sqlx::PgConnection,
     ctx: &AuthCtx,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
     input: UpdateIdentityProvider,
 ) -> ApiResult<IdentityProviderView> {
-    let old = load(conn, tenant, id).await?;
+    let old = load(conn, tenant.get(), id).await?;
     let provider = old.kind();
     let mut v = Validator::new();
     if provider == Provider::Google && input.azure_tenant_id.is_some() {
@@ -282,7 +285,7 @@ pub async fn update_provider(
                 v.push("client_secret", "must be at most 1024 characters");
                 None
             }
-            Some(s) => Some(state.secrets.seal_str(&s, &secret_context(tenant))),
+            Some(s) => Some(state.secrets.seal_str(&s, &secret_context(tenant.get()))),
             None => None,
         },
     };
@@ -305,11 +308,11 @@ pub async fn update_provider(
         is_enabled: input.is_enabled.unwrap_or(old.is_enabled),
     };
     let values = validate(conn, ctx, tenant, provider, values, &mut v).await?;
-    let row = repo::update(conn, tenant, id, &values, ctx.user_id).await?;
+    let row = repo::update(conn, tenant.get(), id, &values, ctx.user_id).await?;
     let view = IdentityProviderView::from(&row);
     audit::record(
         conn,
-        TenantId(tenant),
+        tenant,
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderUpdated, "identity_provider", id)
             .old(IdentityProviderView::from(&old))
@@ -329,7 +332,7 @@ pub async fn delete_identity_provider(
     SuperAdmin { ctx, mut tx }: SuperAdmin,
     ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    require_tenant(&mut tx, tenant).await?;
+    let tenant = require_tenant(&mut tx, tenant).await?;
     delete_provider(&mut tx, &ctx, tenant, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -337,12 +340,17 @@ pub async fn delete_identity_provider(
 
 /// Removes provider `id` of `tenant` and audits it, in the caller's
 /// transaction (not committed).
-pub async fn delete_provider(conn: &mut sqlx::PgConnection, ctx: &AuthCtx, tenant: Uuid, id: Uuid) -> ApiResult<()> {
-    let old = load(conn, tenant, id).await?;
-    repo::delete(conn, tenant, id).await?;
+pub async fn delete_provider(
+    conn: &mut sqlx::PgConnection,
+    ctx: &AuthCtx,
+    tenant: TenantId,
+    id: Uuid,
+) -> ApiResult<()> {
+    let old = load(conn, tenant.get(), id).await?;
+    repo::delete(conn, tenant.get(), id).await?;
     audit::record(
         conn,
-        TenantId(tenant),
+        tenant,
         &ctx.actor(),
         AuditEvent::new(AuditAction::IdentityProviderDeleted, "identity_provider", id)
             .old(IdentityProviderView::from(&old)),

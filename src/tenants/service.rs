@@ -5,7 +5,7 @@
 //! or set-password email) and the audit rows. A failure anywhere leaves nothing.
 
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -31,7 +31,7 @@ use crate::{
 /// How long the set-password link of a new tenant admin stays valid.
 pub const SET_PASSWORD_HOURS: i64 = 72;
 
-const SYSTEM: TenantId = TenantId(SYSTEM_TENANT_ID);
+const SYSTEM: TenantId = TenantId::SYSTEM;
 
 /// Creates a tenant with its system roles and first administrator inside `tx`.
 /// The caller commits.
@@ -92,7 +92,7 @@ pub async fn create_tenant(
     .bind(actor.user_id)
     .execute(&mut **tx)
     .await?;
-    let tenant = TenantId(tenant_id);
+    let tenant = tx.tenant(tenant_id).await?;
 
     let admin_role = create_system_roles(tx, tenant_id, actor.user_id).await?;
 
@@ -190,7 +190,7 @@ pub async fn create_tenant(
 
 /// Inserts the four system roles with exactly their permissions; answers the
 /// id of `tenant_admin`.
-async fn create_system_roles(conn: &mut PgConnection, tenant: Uuid, by: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
+async fn create_system_roles(tx: &mut PlatformTx, tenant: Uuid, by: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
     let mut admin = Uuid::nil();
     for (name, description) in SYSTEM_ROLES {
         let role_id = Uuid::new_v4();
@@ -203,14 +203,14 @@ async fn create_system_roles(conn: &mut PgConnection, tenant: Uuid, by: Option<U
         .bind(name)
         .bind(description)
         .bind(by)
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await?;
         let perms: Vec<&str> = system_role_permissions(name).iter().map(|p| p.as_str()).collect();
         sqlx::query("INSERT INTO role_permissions (tenant_id, role_id, permission) SELECT $1, $2, unnest($3::text[])")
             .bind(tenant)
             .bind(role_id)
             .bind(&perms)
-            .execute(&mut *conn)
+            .execute(&mut **tx)
             .await?;
         if *name == "tenant_admin" {
             admin = role_id;
@@ -291,7 +291,8 @@ pub async fn update_tenant(
     };
     audit::record(tx, SYSTEM, actor, event()).await?;
     if id != SYSTEM_TENANT_ID {
-        audit::record(tx, TenantId(id), actor, event()).await?;
+        let tenant = tx.tenant(id).await?;
+        audit::record(tx, tenant, actor, event()).await?;
     }
     Ok(new)
 }
@@ -316,11 +317,12 @@ pub async fn set_active(
         .bind(actor.user_id)
         .execute(&mut **tx)
         .await?;
+    let tenant = tx.tenant(id).await?;
     let revoked = if active {
         0
     } else {
         // Links mailed before must not work again once the tenant is reactivated.
-        revoke_open_links(tx, TenantId(id), None).await?;
+        revoke_open_links(tx, tenant, None).await?;
         repo::revoke_all_sessions(tx, id, "tenant_deactivated").await?
     };
     let action = if active {
@@ -340,7 +342,7 @@ pub async fn set_active(
     if id != SYSTEM_TENANT_ID {
         audit::record(
             tx,
-            TenantId(id),
+            tenant,
             actor,
             AuditEvent::new(action, "tenant", id).old(&old).new_values(&new),
         )

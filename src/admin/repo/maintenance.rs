@@ -2,7 +2,6 @@
 //! of runs, and the status figures.
 
 use serde_json::{Map, Value, json};
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -39,10 +38,10 @@ const STEPS: &[(&str, &str)] = &[
 ];
 
 /// Runs every step in `conn` (a platform transaction); answers the counts.
-pub async fn run_cleanup(conn: &mut PgConnection) -> Result<Map<String, Value>, sqlx::Error> {
+pub async fn run_cleanup(tx: &mut PlatformTx) -> Result<Map<String, Value>, sqlx::Error> {
     let mut counts = Map::new();
     for (name, sql) in STEPS {
-        let n = sqlx::query(*sql).execute(&mut *conn).await?.rows_affected();
+        let n = sqlx::query(*sql).execute(&mut **tx).await?.rows_affected();
         counts.insert((*name).to_string(), json!(n));
     }
     let sent = sqlx::query(
@@ -50,7 +49,7 @@ pub async fn run_cleanup(conn: &mut PgConnection) -> Result<Map<String, Value>, 
          AND COALESCE(sent_at, created_at) < now() - make_interval(days => $1::int)",
     )
     .bind(SENT_EMAIL_RETENTION_DAYS as i32)
-    .execute(&mut *conn)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     counts.insert("sent_emails".into(), json!(sent));

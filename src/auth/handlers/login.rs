@@ -268,7 +268,7 @@ pub async fn mfa_verify(
         .ok_or_else(|| ApiError::Unauthorized("Invalid or expired MFA token".into()))?;
     let account = claims.sub.to_string();
     check_account(&state, "mfa", &account).await?;
-    let tenant = TenantId(claims.tid);
+    let tenant = TenantId::from_trusted(claims.tid);
     let mut tx = state.db.tenant_tx(tenant).await?;
     signin::release_expired_lock(&mut tx, claims.sub, &meta).await?;
     let user = repo::lock_mfa_user(&mut tx, claims.sub).await?;

@@ -101,7 +101,7 @@ pub async fn auth_status(
         authenticated: true,
         user,
         tenant: TenantSummary {
-            id: ctx.tenant_id.0,
+            id: ctx.tenant_id.get(),
             slug: ctx.tenant_slug.clone(),
             name: ctx.tenant_name.clone(),
         },

@@ -90,7 +90,7 @@ pub async fn refresh(
     let (access_token, expires_in) = state.jwt.issue(
         ACCESS_AUDIENCE,
         row.user_id,
-        tenant.0,
+        tenant.get(),
         row.session_id,
         state.jwt.access_ttl_secs().min(left),
         act,

@@ -102,7 +102,7 @@ pub fn return_to_self(
     }
     let left = claims.exp - OffsetDateTime::now_utc().unix_timestamp();
     Some(redirect_with(
-        &format!("/platform/tenants/{}?done=impersonation_ended", tenant.0),
+        &format!("/platform/tenants/{}?done=impersonation_ended", tenant.get()),
         [
             set_cookie(state, SESSION_COOKIE, &own, left.max(0)),
             clear_cookie(state, RETURN_COOKIE),

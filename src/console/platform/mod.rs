@@ -68,7 +68,7 @@ pub fn router() -> Router<AppState> {
 
 /// Whether `ctx` may use the platform pages: the `SuperAdmin` extractor's rule.
 pub fn is_platform_admin(ctx: &AuthCtx) -> bool {
-    ctx.tenant_id.0 == SYSTEM_TENANT_ID && ctx.is_super_admin && ctx.impersonator.is_none()
+    ctx.tenant_id.get() == SYSTEM_TENANT_ID && ctx.is_super_admin && ctx.impersonator.is_none()
 }
 
 /// A signed-in super admin on a platform page. Each API call gets its own

@@ -172,7 +172,7 @@ mod tests {
     fn ctx(permissions: Vec<Permission>) -> AuthCtx {
         AuthCtx {
             user_id: uuid::Uuid::nil(),
-            tenant_id: TenantId(uuid::Uuid::nil()),
+            tenant_id: TenantId::from_trusted(uuid::Uuid::nil()),
             session_id: uuid::Uuid::nil(),
             email: "a@example.com".into(),
             first_name: String::new(),
@@ -218,7 +218,7 @@ mod tests {
         assert!(!has_platform(&c), "a tenant user");
         c.is_super_admin = true;
         assert!(!has_platform(&c), "a super admin flag outside the system tenant");
-        c.tenant_id = TenantId(crate::db::SYSTEM_TENANT_ID);
+        c.tenant_id = TenantId::SYSTEM;
         assert!(has_platform(&c));
         c.impersonator = Some(crate::auth::jwt::Actor {
             sub: uuid::Uuid::nil(),

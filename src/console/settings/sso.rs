@@ -47,7 +47,7 @@ pub(super) async fn configured(
     tenant: TenantId,
     provider: Provider,
 ) -> Result<Option<IdpRow>, ApiError> {
-    let (rows, _) = repo::list(tx, tenant.0, 10, 0).await?;
+    let (rows, _) = repo::list(tx, tenant.get(), 10, 0).await?;
     Ok(rows.into_iter().find(|r| r.kind() == provider))
 }
 
@@ -73,7 +73,7 @@ struct OverviewView {
 pub async fn overview_page(State(state): State<AppState>, me: Admin, Query(done): Query<Done>) -> Response {
     let frame = me.frame("/admin/sso");
     let (tenant, mut tx) = (me.authz.ctx.tenant_id, me.authz.tx);
-    let rows = match repo::list(&mut tx, tenant.0, 10, 0).await {
+    let rows = match repo::list(&mut tx, tenant.get(), 10, 0).await {
         Ok((rows, _)) => rows,
         Err(e) => return render::api_error(e.into()),
     };
@@ -254,7 +254,7 @@ pub async fn save_submit(
         Err(e) => return refused(e),
     };
     let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
-    let tenant = ctx.tenant_id.0;
+    let tenant = ctx.tenant_id;
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let is_microsoft = c.provider == Provider::Microsoft;
     let saved = match &c.row {
@@ -332,7 +332,7 @@ pub async fn delete_submit(me: Admin, Path(provider): Path<String>) -> Response 
         Ok(None) => return see_other("/admin/sso"),
         Err(e) => return refused(e),
     };
-    let deleted = match delete_provider(&mut tx, &ctx, ctx.tenant_id.0, row.id).await {
+    let deleted = match delete_provider(&mut tx, &ctx, ctx.tenant_id, row.id).await {
         Ok(()) => tx.commit().await.map_err(ApiError::from),
         Err(e) => Err(e),
     };

@@ -14,7 +14,6 @@ use super::super::session::{self, Csrf, clear_cookie, redirect_with, set_cookie}
 use super::{LoginView, clean_slug, signed_in};
 use crate::{
     app::AppState,
-    db::TenantId,
     http::{
         ApiError,
         extract::{ApiJson, ApiPath, ApiQuery, ClientMeta},
@@ -44,7 +43,7 @@ pub(super) async fn providers(state: &AppState, slug: &str) -> Vec<ProviderButto
         let Some(tenant) = flow::tenant_by_slug(state, slug).await?.filter(|t| t.is_active) else {
             return Ok::<_, ApiError>(Vec::new());
         };
-        let mut tx = state.db.tenant_tx(TenantId(tenant.id)).await?;
+        let mut tx = state.db.tenant_tx(tenant.tenant()).await?;
         let mut out = Vec::new();
         for (provider, id, label) in [
             (Provider::Microsoft, "microsoft", "Sign in with Microsoft"),

@@ -92,7 +92,7 @@ pub async fn authenticate_key(bearer: &str, parts: &Parts, state: &AppState) -> 
             let (tenant, id) = key_tenant(state, &hash).await?.ok_or_else(unauthorized)?;
             spend_api_budget(parts, state, &format!("key:{id}"), tenant).await?;
             let generation = crate::db::commit_generation(tenant);
-            let mut tx = state.db.tenant_tx(TenantId(tenant)).await?;
+            let mut tx = state.db.tenant_tx(TenantId::from_trusted(tenant)).await?;
             let row: ResolvedKey = sqlx::query_as(KEY_SQL)
                 .bind(tenant)
                 .bind(hash.as_slice())
@@ -112,7 +112,7 @@ pub async fn authenticate_key(bearer: &str, parts: &Parts, state: &AppState) -> 
             row
         }
     };
-    let tx = state.db.tenant_tx(TenantId(key.tenant_id)).await?;
+    let tx = state.db.tenant_tx(TenantId::from_trusted(key.tenant_id)).await?;
     let mut permissions: Vec<Permission> = key.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
     permissions.sort();
     permissions.dedup();
@@ -121,7 +121,7 @@ pub async fn authenticate_key(bearer: &str, parts: &Parts, state: &AppState) -> 
     span.record("user_id", tracing::field::display(key.created_by));
     let ctx = AuthCtx {
         user_id: key.created_by,
-        tenant_id: TenantId(key.tenant_id),
+        tenant_id: TenantId::from_trusted(key.tenant_id),
         session_id: key.id,
         email: key.email.clone(),
         first_name: key.first_name.clone(),

@@ -31,7 +31,7 @@ pub async fn insert(tx: &mut TenantTx, tenant: TenantId, k: &NewApiKey<'_>) -> R
         "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, permissions, created_by, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(k.id)
     .bind(k.name)
     .bind(k.prefix)

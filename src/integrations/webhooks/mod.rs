@@ -49,9 +49,13 @@ pub fn policy(config: &Config) -> OutboundPolicy {
 }
 
 /// The delivery worker's handles.
-pub fn deliverer(config: &Config, db: crate::db::Db, secrets: crate::crypto::SecretBox) -> worker::Deliverer {
+pub fn deliverer(
+    config: &Config,
+    job: crate::db::PlatformAccess,
+    secrets: crate::crypto::SecretBox,
+) -> worker::Deliverer {
     worker::Deliverer {
-        db,
+        job,
         secrets,
         client: OutboundClient::new(policy(config)),
         retry_base: config.webhook_retry_base,

@@ -34,7 +34,7 @@ pub async fn insert(
         "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret_enc) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(id)
     .bind(url)
     .bind(description)
@@ -126,7 +126,7 @@ pub async fn insert_test_delivery(
          'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
          'data', jsonb_build_object('webhook_id', $3::uuid, 'actor_id', $5::uuid)))",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(delivery_id)
     .bind(endpoint)
     .bind(event_type)

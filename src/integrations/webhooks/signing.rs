@@ -24,7 +24,7 @@ pub fn new_secret() -> String {
 
 /// The associated data a secret is sealed with: it opens only for its endpoint.
 pub fn seal_context(tenant: TenantId, endpoint: Uuid) -> Vec<u8> {
-    format!("webhook_secret:{}:{endpoint}", tenant.0).into_bytes()
+    format!("webhook_secret:{}:{endpoint}", tenant.get()).into_bytes()
 }
 
 /// `v1,<signature>` of one message under one secret (`None`: not a valid secret).

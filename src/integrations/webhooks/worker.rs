@@ -18,7 +18,7 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ use super::signing;
 use crate::{
     audit::{self, AuditAction, AuditActor, AuditEvent},
     crypto::SecretBox,
-    db::{Db, TenantId},
+    db::{PlatformAccess, PlatformTx, TenantId},
     email::{kind::EmailTemplate, outbox},
     http::outbound::{OutboundClient, TIMEOUT},
 };
@@ -41,7 +41,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// What the worker needs; no `AppState`.
 #[derive(Clone)]
 pub struct Deliverer {
-    pub db: Db,
+    pub job: PlatformAccess,
     pub secrets: SecretBox,
     pub client: OutboundClient,
     pub retry_base: Duration,
@@ -106,7 +106,7 @@ impl Deliverer {
     }
 
     async fn claim(&self, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
-        let mut tx = self.db.system_job_tx("webhook_deliveries").await?;
+        let mut tx = self.job.tx().await?;
         let lease = (TIMEOUT.as_secs() * 6) as f64;
         let batch = sqlx::query_as::<_, Claimed>(
             "WITH due AS ( \
@@ -134,7 +134,7 @@ impl Deliverer {
 
     /// The `webhook-signature` value: one signature per valid secret, newest first.
     fn signatures(&self, c: &Claimed, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-        let context = signing::seal_context(TenantId(c.tenant_id), c.endpoint_id);
+        let context = signing::seal_context(TenantId::from_trusted(c.tenant_id), c.endpoint_id);
         let mut sigs = Vec::new();
         for sealed in std::iter::once(&c.secret_enc).chain(c.previous_secret_enc.as_ref()) {
             let secret = self.secrets.open_string(sealed, &context).ok()?;
@@ -182,7 +182,7 @@ impl Deliverer {
     }
 
     async fn record(&self, c: &Claimed, o: Outcome) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.system_job_tx("webhook_deliveries").await?;
+        let mut tx = self.job.tx().await?;
         let retry = BACKOFF.get(usize::try_from(c.attempts - 1).unwrap_or(0)).copied();
         let (status, delay) = match (&o.error, retry) {
             (None, _) => ("succeeded", Duration::ZERO),
@@ -212,7 +212,7 @@ impl Deliverer {
 /// Disables the endpoint whose delivery was given up, audits it and emails
 /// the tenant's admins (every active user holding `tenant:manage`) the
 /// endpoint, the last attempt's error and how to re-enable it.
-async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Option<&str>) -> Result<(), sqlx::Error> {
+async fn disable_endpoint(tx: &mut PlatformTx, c: &Claimed, last_error: Option<&str>) -> Result<(), sqlx::Error> {
     let reason = "Deliveries failed for 24 hours";
     let disabled = sqlx::query(
         "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3, updated_at = now() \
@@ -221,19 +221,19 @@ async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Opti
     .bind(c.tenant_id)
     .bind(c.endpoint_id)
     .bind(reason)
-    .execute(&mut *conn)
+    .execute(&mut **tx)
     .await?
     .rows_affected();
     if disabled == 0 {
         return Ok(());
     }
-    let tenant = TenantId(c.tenant_id);
+    let tenant = TenantId::from_trusted(c.tenant_id);
     let actor = AuditActor {
         principal: Some("system:webhooks".into()),
         ..Default::default()
     };
     audit::record(
-        conn,
+        tx,
         tenant,
         &actor,
         AuditEvent::new(AuditAction::WebhookDisabled, "webhook", c.endpoint_id)
@@ -248,11 +248,11 @@ async fn disable_endpoint(conn: &mut PgConnection, c: &Claimed, last_error: Opti
          WHERE u.tenant_id = $1 AND u.is_active AND rp.permission = 'tenant:manage'",
     )
     .bind(c.tenant_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut **tx)
     .await?;
     for email in admins {
         outbox::enqueue(
-            conn,
+            tx,
             tenant,
             &email,
             EmailTemplate::WebhookDisabled,

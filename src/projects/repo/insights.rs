@@ -69,7 +69,7 @@ pub async fn activity(
 /// The tenant's `(max_projects, max_storage_bytes, storage_used_bytes)`.
 pub async fn limits(tx: &mut TenantTx, tenant: TenantId) -> Result<(i32, i64, i64), sqlx::Error> {
     sqlx::query_as("SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .fetch_one(&mut **tx)
         .await
 }

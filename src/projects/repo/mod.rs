@@ -11,7 +11,6 @@ pub use writes::{
     insert_project,
 };
 
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::etag::Versioned;
@@ -34,12 +33,12 @@ pub const DOCUMENT_COLUMNS: &str = "d.id, d.project_id, d.name, d.description, d
 /// Locks the tenant row for this transaction. Every transaction that changes a
 /// counted resource (projects, stored bytes) takes this lock first, so limit
 /// checks cannot race and lock order is always tenant → rows.
-pub async fn lock_tenant_limits(conn: &mut PgConnection, tenant: TenantId) -> Result<TenantLimits, sqlx::Error> {
+pub async fn lock_tenant_limits(tx: &mut TenantTx, tenant: TenantId) -> Result<TenantLimits, sqlx::Error> {
     sqlx::query_as(
         "SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
     )
-    .bind(tenant.0)
-    .fetch_one(conn)
+    .bind(tenant.get())
+    .fetch_one(&mut **tx)
     .await
 }
 
@@ -52,25 +51,25 @@ pub struct TenantLimits {
 
 /// Adds `delta` to the tenant's stored-bytes counter (reservations; releases are
 /// done by the `documents_release_storage` trigger when a document row is deleted).
-pub async fn add_storage_used(conn: &mut PgConnection, tenant: TenantId, delta: i64) -> Result<(), sqlx::Error> {
+pub async fn add_storage_used(tx: &mut TenantTx, tenant: TenantId, delta: i64) -> Result<(), sqlx::Error> {
     if delta == 0 {
         return Ok(());
     }
     sqlx::query("UPDATE tenants SET storage_used_bytes = GREATEST(0, storage_used_bytes + $2) WHERE id = $1")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .bind(delta)
-        .execute(conn)
+        .execute(&mut **tx)
         .await
         .map(|_| ())
 }
 
-pub async fn find_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<ProjectView>, sqlx::Error> {
+pub async fn find_project(tx: &mut TenantTx, id: Uuid, lock: bool) -> Result<Option<ProjectView>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE OF p" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1{lock}"
     )))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }
 
@@ -108,13 +107,13 @@ pub async fn read_default_page(read: &TenantRead, f: &ProjectFilter) -> Result<O
     Ok(Some(f.page.wrap(rows.into_iter().map(|r| r.item).collect(), total)))
 }
 
-pub async fn get_project(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<ProjectView, ApiError> {
-    find_project(conn, id, lock)
+pub async fn get_project(tx: &mut TenantTx, id: Uuid, lock: bool) -> Result<ProjectView, ApiError> {
+    find_project(tx, id, lock)
         .await?
         .ok_or_else(|| ApiError::not_found("Project"))
 }
 
-pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result<Page<ProjectView>, ApiError> {
+pub async fn list_projects(tx: &mut TenantTx, f: &ProjectFilter) -> Result<Page<ProjectView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -167,7 +166,7 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     if let Some(s) = status {
         items_query = items_query.bind(s);
     }
-    let rows: Vec<Counted> = items_query.fetch_all(&mut *conn).await?;
+    let rows: Vec<Counted> = items_query.fetch_all(&mut **tx).await?;
     let counted = rows.first().and_then(|r| r.total_count);
     let items: Vec<ProjectView> = rows.into_iter().map(|r| r.item).collect();
     if let Some(total) = counted {
@@ -180,7 +179,7 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     }
     if conditions.is_empty() {
         // An empty page past the end of an unfiltered list.
-        let total: i64 = sqlx::query_scalar(PROJECT_COUNTER).fetch_one(&mut *conn).await?;
+        let total: i64 = sqlx::query_scalar(PROJECT_COUNTER).fetch_one(&mut **tx).await?;
         return Ok(f.page.wrap(items, total));
     }
     let mut count_query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {filter}")));
@@ -190,7 +189,7 @@ pub async fn list_projects(conn: &mut PgConnection, f: &ProjectFilter) -> Result
     if let Some(s) = status {
         count_query = count_query.bind(s);
     }
-    let total: i64 = count_query.fetch_one(&mut *conn).await?;
+    let total: i64 = count_query.fetch_one(&mut **tx).await?;
     Ok(f.page.wrap(items, total))
 }
 
@@ -205,23 +204,23 @@ struct Counted {
     total_count: Option<i64>,
 }
 
-pub async fn find_document(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<DocumentView>, sqlx::Error> {
+pub async fn find_document(tx: &mut TenantTx, id: Uuid, lock: bool) -> Result<Option<DocumentView>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = $1{lock}"
     )))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }
 
-pub async fn get_document(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<DocumentView, ApiError> {
-    find_document(conn, id, lock)
+pub async fn get_document(tx: &mut TenantTx, id: Uuid, lock: bool) -> Result<DocumentView, ApiError> {
+    find_document(tx, id, lock)
         .await?
         .ok_or_else(|| ApiError::not_found("Document"))
 }
 
-pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Result<Page<DocumentView>, ApiError> {
+pub async fn list_documents(tx: &mut TenantTx, f: &DocumentFilter) -> Result<Page<DocumentView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -246,7 +245,7 @@ pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Resu
         .bind(f.project_id)
         .bind(&search)
         .bind(&f.status)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **tx)
         .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
@@ -256,7 +255,7 @@ pub async fn list_documents(conn: &mut PgConnection, f: &DocumentFilter) -> Resu
     .bind(&f.status)
     .bind(f.page.limit())
     .bind(f.page.offset())
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut **tx)
     .await?;
     Ok(f.page.wrap(items, total))
 }
@@ -270,7 +269,7 @@ pub struct StoredRef {
 
 /// Partial update of a project (each field kept when `None`); bumps the version.
 pub async fn update_project(
-    conn: &mut PgConnection,
+    tx: &mut TenantTx,
     id: Uuid,
     changes: &ProjectChanges,
     by: Uuid,
@@ -284,14 +283,14 @@ pub async fn update_project(
     .bind(&changes.description)
     .bind(changes.status.map(|s| s.as_str()))
     .bind(by)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// Partial update of a document's metadata; bumps the version.
 pub async fn update_document(
-    conn: &mut PgConnection,
+    tx: &mut TenantTx,
     id: Uuid,
     changes: &DocumentChanges,
     by: Uuid,
@@ -305,13 +304,13 @@ pub async fn update_document(
     .bind(&changes.description)
     .bind(&changes.content_type)
     .bind(by)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// A completed upload: the stored bytes' checksum, no expiry any more.
-pub async fn mark_uploaded(conn: &mut PgConnection, id: Uuid, sha256: &str, by: Uuid) -> Result<(), sqlx::Error> {
+pub async fn mark_uploaded(tx: &mut TenantTx, id: Uuid, sha256: &str, by: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE documents SET status = 'uploaded', sha256 = $2, uploaded_at = now(), upload_expires_at = NULL, \
          version = version + 1, updated_by = $3 WHERE id = $1",
@@ -319,16 +318,16 @@ pub async fn mark_uploaded(conn: &mut PgConnection, id: Uuid, sha256: &str, by: 
     .bind(id)
     .bind(sha256)
     .bind(by)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// The object key of a document.
-pub async fn storage_key(conn: &mut PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
+pub async fn storage_key(tx: &mut TenantTx, id: Uuid) -> Result<String, sqlx::Error> {
     sqlx::query_scalar("SELECT storage_key FROM documents WHERE id = $1")
         .bind(id)
-        .fetch_one(conn)
+        .fetch_one(&mut **tx)
         .await
 }
 

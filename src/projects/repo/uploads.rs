@@ -27,7 +27,7 @@ pub async fn insert_pending(tx: &mut TenantTx, tenant: TenantId, d: &PendingDocu
          storage_key, upload_expires_at, created_by, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(d.id)
     .bind(d.project_id)
     .bind(d.name)

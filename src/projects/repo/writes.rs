@@ -10,7 +10,7 @@ use crate::db::TenantId;
 /// How many projects the tenant has (under the tenant lock when checking the limit).
 pub async fn count_projects(conn: &mut PgConnection, tenant: TenantId) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM projects WHERE tenant_id = $1")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .fetch_one(conn)
         .await
 }
@@ -29,7 +29,7 @@ pub async fn insert_project(
         "INSERT INTO projects (tenant_id, id, name, description, status, created_by, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $6)",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(id)
     .bind(name)
     .bind(description)
@@ -79,7 +79,7 @@ pub async fn insert_document(
         "INSERT INTO documents (tenant_id, id, project_id, name, description, content_type, status, created_by, updated_by) \
          VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $7)",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(d.id)
     .bind(d.project_id)
     .bind(d.name)

@@ -126,7 +126,7 @@ pub async fn create_user(
 
     let tenant = tx.tenant();
     let max_users: i32 = sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| ApiError::not_found("Tenant"))?;
@@ -149,7 +149,7 @@ pub async fn create_user(
 
     let id = Uuid::new_v4();
     let row = UserRow {
-        tenant: tenant.0,
+        tenant: tenant.get(),
         id,
         email: email.as_str(),
         first_name: &first_name,
@@ -161,7 +161,7 @@ pub async fn create_user(
     };
     insert_user(tx, &row).await?;
     for role in &roles {
-        add_role(tx, tenant.0, id, role.id, actor.user_id).await?;
+        add_role(tx, tenant.get(), id, role.id, actor.user_id).await?;
     }
     let view = repo::get_user(tx, id).await?;
     audit::record(

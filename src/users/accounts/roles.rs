@@ -4,7 +4,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::PlatformTx;
+use crate::db::{PlatformTx, TenantTx};
 
 /// Adds `role` to a user who does not hold it yet (a new account). A bare
 /// connection: tenant ([`super::create_user`]) and platform (a new tenant's
@@ -28,7 +28,7 @@ pub async fn add_role(
 
 /// Grants (or re-grants with a new expiry) `role` to `user`.
 pub async fn upsert_assignment(
-    conn: &mut PgConnection,
+    tx: &mut TenantTx,
     tenant: Uuid,
     user: Uuid,
     role: Uuid,
@@ -45,17 +45,17 @@ pub async fn upsert_assignment(
     .bind(role)
     .bind(expires_at)
     .bind(by)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// Removes `role` from `user`; answers how many rows went (0 or 1).
-pub async fn delete_assignment(conn: &mut PgConnection, user: Uuid, role: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn delete_assignment(tx: &mut TenantTx, user: Uuid, role: Uuid) -> Result<u64, sqlx::Error> {
     sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2")
         .bind(user)
         .bind(role)
-        .execute(conn)
+        .execute(&mut **tx)
         .await
         .map(|r| r.rows_affected())
 }

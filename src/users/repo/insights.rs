@@ -23,7 +23,7 @@ pub async fn user_counts(tx: &mut TenantTx) -> Result<(i64, i64, i64, i64, i64),
 
 pub async fn max_users(tx: &mut TenantTx, tenant: TenantId) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .fetch_one(&mut **tx)
         .await
 }
@@ -48,7 +48,7 @@ pub async fn sign_in_counts(tx: &mut TenantTx, tenant: TenantId) -> Result<(i64,
          count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success) \
          FROM login_attempts WHERE tenant_id = $1 AND created_at > now() - interval '7 days'",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .fetch_one(&mut **tx)
     .await
 }
@@ -61,7 +61,7 @@ pub async fn daily_sign_ins(tx: &mut TenantTx, tenant: TenantId) -> Result<Vec<D
          FROM login_attempts WHERE tenant_id = $1 AND created_at > now() - interval '30 days' \
          GROUP BY 1 ORDER BY 1",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .fetch_all(&mut **tx)
     .await
 }
@@ -80,7 +80,7 @@ pub async fn recent_logins(tx: &mut TenantTx, id: Uuid) -> Result<Vec<LoginView>
         "SELECT created_at, success, method, reason, ip_address, user_agent FROM login_attempts \
          WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 20",
     )
-    .bind(tx.tenant().0)
+    .bind(tx.tenant().get())
     .bind(id)
     .fetch_all(&mut **tx)
     .await

@@ -2,7 +2,6 @@
 
 pub mod insights;
 
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -22,31 +21,31 @@ const USER_COLUMNS: &str = "u.id, u.email, u.first_name, u.last_name, u.is_activ
           ORDER BY r.name) AS roles, \
     u.created_at, u.updated_at";
 
-pub async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserView>, sqlx::Error> {
+pub async fn find_user(tx: &mut TenantTx, id: Uuid) -> Result<Option<UserView>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
     )))
     .bind(id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut **tx)
     .await
 }
 
 /// The user, or 404 (also for another tenant's id: RLS hides it).
-pub async fn get_user(conn: &mut PgConnection, id: Uuid) -> Result<UserView, ApiError> {
-    find_user(conn, id).await?.ok_or_else(|| ApiError::not_found("User"))
+pub async fn get_user(tx: &mut TenantTx, id: Uuid) -> Result<UserView, ApiError> {
+    find_user(tx, id).await?.ok_or_else(|| ApiError::not_found("User"))
 }
 
 /// Locks the user row for the rest of the transaction (404 when absent).
-pub async fn lock_user(conn: &mut PgConnection, id: Uuid) -> Result<UserView, ApiError> {
+pub async fn lock_user(tx: &mut TenantTx, id: Uuid) -> Result<UserView, ApiError> {
     sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
-    get_user(conn, id).await
+    get_user(tx, id).await
 }
 
-pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<UserView>, ApiError> {
+pub async fn list_users(tx: &mut TenantTx, f: &UserFilter) -> Result<Page<UserView>, ApiError> {
     let order = order_by(
         f.sort.as_deref(),
         &[
@@ -72,7 +71,7 @@ pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<
         .bind(&search)
         .bind(f.is_active)
         .bind(role)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **tx)
         .await?;
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users u {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
@@ -82,7 +81,7 @@ pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<
     .bind(role)
     .bind(f.page.limit())
     .bind(f.page.offset())
-    .fetch_all(&mut *conn)
+    .fetch_all(&mut **tx)
     .await?;
     Ok(f.page.wrap(items, total))
 }
@@ -92,7 +91,7 @@ pub async fn list_users(conn: &mut PgConnection, f: &UserFilter) -> Result<Page<
 pub async fn ensure_seat_available(tx: &mut TenantTx) -> Result<(), ApiError> {
     let tenant = tx.tenant();
     let max_users: i32 = sqlx::query_scalar("SELECT max_users FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .fetch_one(&mut **tx)
         .await?;
     let active: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE is_active")
@@ -169,7 +168,7 @@ pub async fn email_taken(tx: &mut TenantTx, email: &str) -> Result<bool, sqlx::E
 /// acceptance checks again under the tenant lock).
 pub async fn seats(tx: &mut TenantTx, tenant: TenantId) -> Result<(i64, i32), sqlx::Error> {
     sqlx::query_as("SELECT (SELECT count(*) FROM users WHERE is_active), max_users FROM tenants WHERE id = $1")
-        .bind(tenant.0)
+        .bind(tenant.get())
         .fetch_one(&mut **tx)
         .await
 }
@@ -202,7 +201,7 @@ pub async fn insert_invitation(
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          RETURNING id, email, role_names, invited_by, expires_at, created_at",
     )
-    .bind(tenant.0)
+    .bind(tenant.get())
     .bind(i.id)
     .bind(i.email)
     .bind(i.role_names)

@@ -141,9 +141,13 @@ async fn scheduled_cleanup_removes_expired_sessions_once_per_interval() {
             .unwrap();
     assert!(audited >= 1);
     // Another instance (or this one) finds a run within the interval: not due.
-    let again = tenantry::admin::maintenance::scheduled_cleanup(&app.state, std::time::Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let again = tenantry::admin::maintenance::scheduled_cleanup(
+        &app.state,
+        &tenantry::jobs::maintenance(&app.state.db),
+        std::time::Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
     assert!(again.is_none());
     background.shutdown().await;
 }

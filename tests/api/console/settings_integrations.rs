@@ -131,7 +131,11 @@ async fn a_webhook_test_ping_reaches_the_receiver_and_shows_in_the_log() {
     b.press("Send test ping").await;
     assert!(b.text().await.contains("A test ping is queued"));
 
-    let worker = deliverer(&app.state.config, app.state.db.clone(), app.state.secrets.clone());
+    let worker = deliverer(
+        &app.state.config,
+        tenantry::jobs::webhook_deliveries(&app.state.db),
+        app.state.secrets.clone(),
+    );
     for _ in 0..100 {
         worker.deliver_due().await.unwrap();
         if !receiver.accepted().is_empty() {

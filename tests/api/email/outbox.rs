@@ -5,6 +5,7 @@ use tenantry::{
     app::AppState,
     db::Db,
     email::{EmailTemplate, drain_once, enqueue},
+    jobs::email_outbox,
 };
 
 use super::{
@@ -34,8 +35,18 @@ async fn a_message_queued_in_a_rolled_back_transaction_is_never_sent() {
     )
     .await;
 
-    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
-    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 0);
+    assert_eq!(
+        drain_once(&email_outbox(&app.state.db), &app.state.email)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        drain_once(&email_outbox(&app.state.db), &app.state.email)
+            .await
+            .unwrap(),
+        0
+    );
     let sent = ses.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["Destination"]["ToAddresses"], json!(["real@example.com"]));
@@ -98,7 +109,9 @@ async fn a_message_that_keeps_failing_is_dead_after_the_maximum_attempts() {
             .execute(&mut db)
             .await
             .unwrap();
-        drain_once(&app.state.db, &app.state.email).await.unwrap();
+        drain_once(&email_outbox(&app.state.db), &app.state.email)
+            .await
+            .unwrap();
         assert_eq!(row(&mut db, id).await.status, expected);
     }
     let r = row(&mut db, id).await;
@@ -129,10 +142,8 @@ async fn two_workers_never_send_one_message_twice() {
     let other = AppState::new(app.state.config.clone(), Db::connect(&app.db.url, 10).await.unwrap())
         .await
         .unwrap();
-    let (a, b) = tokio::join!(
-        drain_once(&app.state.db, &app.state.email),
-        drain_once(&other.db, &other.email)
-    );
+    let (job_a, job_b) = (email_outbox(&app.state.db), email_outbox(&other.db));
+    let (a, b) = tokio::join!(drain_once(&job_a, &app.state.email), drain_once(&job_b, &other.email));
     assert_eq!(a.unwrap() + b.unwrap(), 50);
 
     let got = smtp.received();
@@ -173,7 +184,9 @@ async fn a_suppressed_address_is_skipped_and_the_reason_recorded() {
         json!({"token": "t"}),
     )
     .await;
-    drain_once(&app.state.db, &app.state.email).await.unwrap();
+    drain_once(&email_outbox(&app.state.db), &app.state.email)
+        .await
+        .unwrap();
 
     let r = row(&mut db, id).await;
     assert_eq!(r.status, "suppressed");

@@ -1,7 +1,10 @@
 //! Providers: SES first, SMTP when SES fails, retries while both are down.
 
 use serde_json::json;
-use tenantry::email::{EmailTemplate, drain_once};
+use tenantry::{
+    email::{EmailTemplate, drain_once},
+    jobs::email_outbox,
+};
 
 use super::{
     mail_config, queue, row,
@@ -26,7 +29,9 @@ async fn ses_failure_falls_back_to_smtp_and_records_the_provider_that_sent() {
         json!({"token": "tok-1"}),
     )
     .await;
-    drain_once(&app.state.db, &app.state.email).await.unwrap();
+    drain_once(&email_outbox(&app.state.db), &app.state.email)
+        .await
+        .unwrap();
     let r = row(&mut db, via_ses).await;
     assert_eq!((r.status.as_str(), r.provider.as_deref()), ("sent", Some("ses")));
     assert_eq!(r.provider_message_id.as_deref(), Some("ses-1"));
@@ -40,7 +45,12 @@ async fn ses_failure_falls_back_to_smtp_and_records_the_provider_that_sent() {
     ses.set_failing(true);
     let ctx = json!({"first_name": "<b>Grace</b>", "token": "tok-2"});
     let via_smtp = queue(&app, t, "grace@example.com", EmailTemplate::PasswordReset, ctx).await;
-    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
+    assert_eq!(
+        drain_once(&email_outbox(&app.state.db), &app.state.email)
+            .await
+            .unwrap(),
+        1
+    );
     let r = row(&mut db, via_smtp).await;
     assert_eq!(
         (r.status.as_str(), r.provider.as_deref(), r.attempts),
@@ -87,14 +97,21 @@ async fn with_both_providers_down_the_message_waits_and_goes_out_once_they_retur
         json!({"token": "v"}),
     )
     .await;
-    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
+    assert_eq!(
+        drain_once(&email_outbox(&app.state.db), &app.state.email)
+            .await
+            .unwrap(),
+        1
+    );
     let r = row(&mut db, id).await;
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 1));
     assert!(!r.due_now, "the retry is scheduled with backoff");
     let error = r.last_error.unwrap();
     assert!(error.contains("ses") && error.contains("smtp"), "{error}");
     assert_eq!(
-        drain_once(&app.state.db, &app.state.email).await.unwrap(),
+        drain_once(&email_outbox(&app.state.db), &app.state.email)
+            .await
+            .unwrap(),
         0,
         "not due again yet"
     );
@@ -116,7 +133,12 @@ async fn with_both_providers_down_the_message_waits_and_goes_out_once_they_retur
         .execute(&mut db)
         .await
         .unwrap();
-    assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
+    assert_eq!(
+        drain_once(&email_outbox(&app.state.db), &app.state.email)
+            .await
+            .unwrap(),
+        1
+    );
     let r = row(&mut db, id).await;
     assert_eq!(
         (r.status.as_str(), r.provider.as_deref(), r.attempts),

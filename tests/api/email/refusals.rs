@@ -12,7 +12,10 @@ use axum::{
     routing::post,
 };
 use serde_json::{Value, json};
-use tenantry::email::{EmailTemplate, drain_once};
+use tenantry::{
+    email::{EmailTemplate, drain_once},
+    jobs::email_outbox,
+};
 use tokio::net::TcpListener;
 
 use super::{queue, row, support::SmtpSink, tenant};
@@ -90,7 +93,12 @@ async fn ses_refusing_for_its_own_reasons_falls_back_to_smtp_but_a_bad_recipient
         ses.answer(status, code, message);
         let to = format!("ok{i}@example.com");
         let id = queue(&app, t, &to, EmailTemplate::Welcome, json!({})).await;
-        assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
+        assert_eq!(
+            drain_once(&email_outbox(&app.state.db), &app.state.email)
+                .await
+                .unwrap(),
+            1
+        );
         let r = row(&mut db, id).await;
         assert_eq!(
             (r.status.as_str(), r.provider.as_deref()),
@@ -109,7 +117,12 @@ async fn ses_refusing_for_its_own_reasons_falls_back_to_smtp_but_a_bad_recipient
     for (status, code, message) in recipient_refusals {
         ses.answer(status, code, message);
         let id = queue(&app, t, "gone@example.com", EmailTemplate::Welcome, json!({})).await;
-        assert_eq!(drain_once(&app.state.db, &app.state.email).await.unwrap(), 1);
+        assert_eq!(
+            drain_once(&email_outbox(&app.state.db), &app.state.email)
+                .await
+                .unwrap(),
+            1
+        );
         let r = row(&mut db, id).await;
         assert_eq!((r.status.as_str(), r.attempts), ("dead", 1), "{code}");
         assert!(r.last_error.unwrap().contains(code));

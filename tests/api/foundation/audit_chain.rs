@@ -81,7 +81,7 @@ async fn deleting_a_tenant_removes_its_audit_trail_but_nothing_else_can() {
         .unwrap();
         tx.commit().await.unwrap();
     }
-    let mut tx = app.state.db.system_job_tx("test").await.unwrap();
+    let mut tx = app.state.db.cli_command("test").tx().await.unwrap();
     sqlx::query("DELETE FROM tenants WHERE id = $1")
         .bind(a.id)
         .execute(&mut *tx)

@@ -5,7 +5,10 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tenantry::email::{EmailTemplate, drain_once};
+use tenantry::{
+    email::{EmailTemplate, drain_once},
+    jobs::email_outbox,
+};
 
 use crate::{
     email::{queue, tenant},
@@ -60,7 +63,9 @@ async fn the_public_health_check_shows_no_error_text() {
         json!({"token": "v"}),
     )
     .await;
-    drain_once(&app.state.db, &app.state.email).await.unwrap();
+    drain_once(&email_outbox(&app.state.db), &app.state.email)
+        .await
+        .unwrap();
 
     // A super admin sees the failure and its text…
     let admin = app.super_admin_token().await;

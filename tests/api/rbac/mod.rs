@@ -205,7 +205,7 @@ async fn expiring_assignment_stops_granting_and_is_swept() {
             .contains(&"projects:delete".to_string())
     );
 
-    let swept = tenantry::rbac::sweeper::sweep_expired_assignments(&app.state.db)
+    let swept = tenantry::rbac::sweeper::sweep_expired_assignments(&tenantry::jobs::role_sweeper(&app.state.db))
         .await
         .unwrap();
     assert_eq!(swept, 1);
@@ -235,7 +235,7 @@ async fn expiring_assignment_stops_granting_and_is_swept() {
         ]
     );
     assert_eq!(
-        tenantry::rbac::sweeper::sweep_expired_assignments(&app.state.db)
+        tenantry::rbac::sweeper::sweep_expired_assignments(&tenantry::jobs::role_sweeper(&app.state.db))
             .await
             .unwrap(),
         0

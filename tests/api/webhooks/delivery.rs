@@ -25,7 +25,11 @@ async fn app(retry_base_ms: u64) -> TestApp {
 }
 
 fn worker(app: &TestApp) -> Deliverer {
-    deliverer(&app.state.config, app.state.db.clone(), app.state.secrets.clone())
+    deliverer(
+        &app.state.config,
+        tenantry::jobs::webhook_deliveries(&app.state.db),
+        app.state.secrets.clone(),
+    )
 }
 
 /// Creates an endpoint; returns (id, secret).

@@ -91,7 +91,11 @@ async fn rotate_keys_re_seals_webhook_secrets_and_deliveries_keep_their_signatur
     let before = sealed(&app, id).await;
     assert_eq!(SecretBox::key_id_of(&before.0), Some("k1"));
     assert_eq!(SecretBox::key_id_of(&before.1), Some("k1"));
-    let old_worker = deliverer(&app.state.config, app.state.db.clone(), app.state.secrets.clone());
+    let old_worker = deliverer(
+        &app.state.config,
+        tenantry::jobs::webhook_deliveries(&app.state.db),
+        app.state.secrets.clone(),
+    );
     signed_with_both(&ping(&app, &token, id, &old_worker, &rx, 1).await, &second, &first);
 
     let report = rotate_keys(&app, &rotating_keys()).await;
@@ -111,7 +115,11 @@ async fn rotate_keys_re_seals_webhook_secrets_and_deliveries_keep_their_signatur
     assert_eq!(new_only.open_string(&after.1, &context).unwrap(), first);
 
     // A worker that holds only the new key signs with the same two secrets.
-    let new_worker = deliverer(&app.state.config, app.state.db.clone(), new_only);
+    let new_worker = deliverer(
+        &app.state.config,
+        tenantry::jobs::webhook_deliveries(&app.state.db),
+        new_only,
+    );
     signed_with_both(&ping(&app, &token, id, &new_worker, &rx, 2).await, &second, &first);
     let r = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &token).await;
     let items = r.body["items"].as_array().unwrap();

@@ -279,7 +279,7 @@ struct VerifyView {
 pub async fn verify_submit(me: Auditor) -> Response {
     let frame = me.frame("/audit");
     let (ctx, mut tx) = (me.authz.ctx, me.authz.tx);
-    match audit::verify_chain(&mut tx, ctx.tenant_id.0).await {
+    match audit::verify_chain(&mut tx, ctx.tenant_id.get()).await {
         Ok(v) => render::ok(
             "tenant_audit_verify.html",
             VerifyView {

@@ -56,7 +56,9 @@ async fn storage_quota_is_reserved_released_and_swept() {
         .execute(&mut su)
         .await
         .unwrap();
-    let removed = tenantry::projects::cleanup_expired_uploads(&app.state).await.unwrap();
+    let removed = tenantry::projects::cleanup_expired_uploads(&app.state, &tenantry::jobs::maintenance(&app.state.db))
+        .await
+        .unwrap();
     assert_eq!(removed, 2);
     assert_eq!(storage_used(&app, t.id).await, 0);
     assert!(!object_path(&app, t.id, &second).exists());
@@ -66,7 +68,9 @@ async fn storage_quota_is_reserved_released_and_swept() {
         .await;
     assert_eq!(r.body["items"][0]["action"], "document.upload_expired");
     assert_eq!(
-        tenantry::projects::cleanup_expired_uploads(&app.state).await.unwrap(),
+        tenantry::projects::cleanup_expired_uploads(&app.state, &tenantry::jobs::maintenance(&app.state.db))
+            .await
+            .unwrap(),
         0
     );
 
