@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use super::model::{LastRun, RuleStatus, SENT_EMAIL_RETENTION_DAYS, TableSize};
 use crate::{
     admin::repo::maintenance as repo,
     app::AppState,
@@ -26,9 +27,6 @@ use crate::{
     db::{PlatformAccess, PlatformTx, TenantId},
     http::{ApiResult, extract::ApiJson},
 };
-
-/// Sent emails are kept this long (for support and bounce correlation).
-pub const SENT_EMAIL_RETENTION_DAYS: i64 = 30;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CleanupResult {
@@ -120,35 +118,6 @@ pub async fn run(
             Err(e) => tracing::warn!(error = ?e.to_string(), "scheduled cleanup failed"),
         }
     }
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct LastRun {
-    pub id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    pub ran_at: OffsetDateTime,
-    pub ran_by: Option<Uuid>,
-    pub counts: Value,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct TableSize {
-    pub table: String,
-    pub total_bytes: i64,
-    pub estimated_rows: i64,
-}
-
-/// What one cleanup rule removed the last time it ran.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct RuleStatus {
-    pub rule: String,
-    /// Rows removed by that run.
-    pub removed: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub ran_at: OffsetDateTime,
-    /// The configured retention period; absent for rules that prune at once.
-    #[sqlx(skip)]
-    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

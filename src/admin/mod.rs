@@ -4,6 +4,7 @@
 
 pub mod email_suppressions;
 pub mod maintenance;
+pub mod model;
 pub mod overview;
 pub mod repo;
 pub mod retention;

@@ -3,9 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use super::model::{
+    AccountUnderAttack, ImpersonationSession, Lockout, ProblematicQuery, ProblematicUser, StuffingSource,
+};
 use crate::{
     admin::repo::security as sec,
     audit::{self, AuditAction, AuditEvent},
@@ -14,7 +16,7 @@ use crate::{
         ApiError, ApiResult,
         extract::{ApiJson, ApiPath, ApiQuery},
     },
-    pagination::{Page, PageParams},
+    pagination::Page,
     users::accounts,
 };
 
@@ -27,58 +29,6 @@ pub struct ThreatQuery {
     pub min_distinct_emails: Option<i64>,
     /// Failures against one email that count as an attack; default 5.
     pub min_failures: Option<i64>,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct StuffingSource {
-    pub ip_address: String,
-    pub failures: i64,
-    pub distinct_emails: i64,
-    pub distinct_tenants: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub first_seen: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub last_seen: OffsetDateTime,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct AccountUnderAttack {
-    pub email: String,
-    pub failures: i64,
-    pub distinct_ips: i64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub last_attempt: OffsetDateTime,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Lockout {
-    pub tenant_id: Uuid,
-    pub tenant_slug: String,
-    pub user_id: Uuid,
-    pub email: String,
-    pub failed_login_count: i32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub locked_until: Option<OffsetDateTime>,
-    pub currently_locked: bool,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct ImpersonationSession {
-    pub tenant_id: Uuid,
-    pub tenant_slug: String,
-    pub session_id: Uuid,
-    pub user_id: Uuid,
-    pub user_email: String,
-    pub impersonator_id: Option<Uuid>,
-    pub impersonator_email: Option<String>,
-    pub reason: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
-    pub active: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -116,36 +66,6 @@ pub async fn threats(
         recent_lockouts,
         impersonations,
     }))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ProblematicQuery {
-    /// Only users with this reason: `locked`, `many_failures`, `never_signed_in`, `unverified`.
-    pub reason: Option<String>,
-    pub tenant_id: Option<Uuid>,
-    #[serde(flatten)]
-    #[param(inline)]
-    pub page: PageParams,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct ProblematicUser {
-    pub tenant_id: Uuid,
-    pub tenant_slug: String,
-    pub user_id: Uuid,
-    pub email: String,
-    pub is_active: bool,
-    pub failed_login_count: i32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub locked_until: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_login_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub email_verified_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    pub reasons: Vec<String>,
 }
 
 /// Failures (not yet locked) that make an account worth a look.

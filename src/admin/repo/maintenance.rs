@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    admin::maintenance::{LastRun, RuleStatus, SENT_EMAIL_RETENTION_DAYS, TableSize},
+    admin::model::{LastRun, RuleStatus, SENT_EMAIL_RETENTION_DAYS, TableSize},
     db::PlatformTx,
 };
 

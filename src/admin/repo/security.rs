@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    admin::security::{
+    admin::model::{
         AccountUnderAttack, ImpersonationSession, Lockout, ProblematicQuery, ProblematicUser, StuffingSource,
     },
     db::PlatformTx,
