@@ -4,7 +4,7 @@
 //!
 //! What a task does lives in its feature (`email::worker`, `rbac::sweeper`,
 //! `admin::maintenance`); this file decides which run, and with which handles.
-//! It is the only caller of [`Db::system_job`] (`src/layout_tests.rs` checks):
+//! It is the only caller of [`Db::system_job`] (`src/layout_tests/` checks):
 //! each job gets its cross-tenant [`PlatformAccess`] from one of the functions
 //! below, which tests call too to run one pass of a job.
 

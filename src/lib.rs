@@ -1,7 +1,7 @@
 //! tenantry: an enterprise multi-tenant backend. See README.md for the tour
 //! ("Architecture" maps every folder and every URL prefix to its code).
 //!
-//! Layers, arrows pointing down (`src/layout_tests.rs` checks the first two):
+//! Layers, arrows pointing down (`src/layout_tests/` checks the first two):
 //! - kernel — [`config`], [`db`], [`http`], [`crypto`], [`pagination`],
 //!   [`telemetry`]: names no feature and not `app`, `router` or `jobs`;
 //! - services — [`email`], [`storage`]: take their own handles, never
@@ -24,7 +24,7 @@
 //! transaction (`&mut TenantTx`, `&mut PlatformTx`, or `&mut PgConnection`
 //! where both share the code) and return typed rows; handlers and pages call
 //! them, and the console calls the API's functions rather than its own
-//! queries. `src/layout_tests.rs` enforces it on every `handlers.rs`, every
+//! queries. `src/layout_tests/` enforces it on every `handlers.rs`, every
 //! file under a `handlers/` folder or under `console/`, every file with an
 //! OpenAPI-documented handler (`#[utoipa::path]`) and the SCIM resource
 //! handlers; its `SQL_IN_HANDLERS_EXEMPT` names the files not moved yet.

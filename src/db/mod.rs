@@ -52,7 +52,7 @@ impl TenantId {
 
     /// Wraps an id the caller vouches for: one read from a verified token, a
     /// pre-authentication look-up or a system job's own query, never from input.
-    /// Only the files `src/layout_tests.rs` lists call it.
+    /// Only the files `src/layout_tests/` lists call it.
     pub const fn from_trusted(id: Uuid) -> Self {
         Self(id)
     }
@@ -240,7 +240,7 @@ impl Db {
 
     /// The platform handle for a super admin: only the super-admin extractors
     /// (`auth/extract.rs`, the console's platform pages) call it
-    /// (`src/layout_tests.rs` checks).
+    /// (`src/layout_tests/` checks).
     pub(crate) async fn platform_tx(&self) -> Result<PlatformTx, sqlx::Error> {
         let span = transaction_span("platform");
         let tx = self
@@ -252,7 +252,7 @@ impl Db {
 
     /// Cross-tenant access for the background job `job` (outbox worker, webhook
     /// deliveries, role sweeper, maintenance). Only `src/jobs.rs` calls it
-    /// (`src/layout_tests.rs` checks): a job's code in its feature receives the
+    /// (`src/layout_tests/` checks): a job's code in its feature receives the
     /// [`PlatformAccess`] and cannot mint one.
     pub fn system_job(&self, job: &'static str) -> PlatformAccess {
         PlatformAccess::new(self, job)
@@ -261,21 +261,21 @@ impl Db {
     /// Cross-tenant access for the one-off command `command` (`seed`,
     /// `create-super-admin` and the configured super admin at start-up,
     /// `rotate-keys`). Only the command modules and `main` call it
-    /// (`src/layout_tests.rs` checks).
+    /// (`src/layout_tests/` checks).
     pub fn cli_command(&self, command: &'static str) -> PlatformAccess {
         PlatformAccess::new(self, command)
     }
 
     /// Cross-tenant access for a super admin's run of work that commits in
     /// batches (the maintenance cleanup). Only the super-admin extractor calls
-    /// it (`src/layout_tests.rs` checks); handlers get it from `SuperAdmin`.
+    /// it (`src/layout_tests/` checks); handlers get it from `SuperAdmin`.
     pub(crate) fn super_admin_access(&self) -> PlatformAccess {
         PlatformAccess::new(self, "super admin")
     }
 
     /// Cross-tenant access for a request nobody has authenticated, for one of
     /// the few purposes [`PreAuth`] names (each says why it cannot wait for a
-    /// user). Only the files `src/layout_tests.rs` lists call it.
+    /// user). Only the files `src/layout_tests/` lists call it.
     pub async fn pre_auth_platform_tx(&self, purpose: PreAuth) -> Result<PlatformTx, sqlx::Error> {
         self.platform_tx_for(purpose.name()).await
     }

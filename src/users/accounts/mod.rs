@@ -1,6 +1,6 @@
 //! User accounts: the one writer of the `users` and `user_roles` tables. Every
 //! `INSERT`, `UPDATE` or `DELETE` of them, in any feature, is a function here
-//! (`src/layout_tests.rs` fails when such SQL appears elsewhere), so the rules
+//! (`src/layout_tests/` fails when such SQL appears elsewhere), so the rules
 //! of an account — the seat limit, email and name syntax, who may grant which
 //! role, what a password change or a lock resets — are read in one place.
 //!
