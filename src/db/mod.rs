@@ -298,12 +298,24 @@ impl Db {
     async fn begin(&self, settings: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let deallocate = if self.pooled { "DEALLOCATE ALL; " } else { "" };
         let begin = format!("BEGIN; {deallocate}{settings}");
-        // Each failure closes its connection, so after at most one attempt per
-        // pooled connection the pool opens a fresh one.
+        self.on_a_live_connection(|| self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())))
+            .await
+    }
+
+    /// Runs `attempt` (one use of a pooled connection) under the outage guard,
+    /// again on another connection while the one it got turns out to be gone:
+    /// pooled connections are only pinged after 30 s idle, so one that died
+    /// sooner fails here before any work was done. Each failure closes its
+    /// connection, so after at most one attempt per pooled connection the pool
+    /// opens a fresh one.
+    async fn on_a_live_connection<T, F>(&self, attempt: impl Fn() -> F) -> Result<T, sqlx::Error>
+    where
+        F: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
         let _probe = self.outage.admit()?;
         let mut retries = self.pool.options().get_max_connections();
         loop {
-            let result = self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())).await;
+            let result = attempt().await;
             let full = self.pool.size() >= self.pool.options().get_max_connections();
             self.outage.outcome(&result, full);
             match result {

@@ -12,7 +12,7 @@ use sqlx::{
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Db, TenantId, bump_commit_generation, connection_lost};
+use super::{Db, TenantId, bump_commit_generation};
 
 /// The span of one transaction, from BEGIN to commit or drop (debug level: built
 /// only when traces are exported). `db.begin` and `db.commit` are its children.
@@ -113,19 +113,9 @@ impl TenantRead {
             let mut tx = self.db.tenant_tx(self.tenant).await?;
             return query().fetch_all(&mut *tx).instrument(span).await;
         }
-        let _probe = self.db.outage.admit()?;
-        let mut retries = self.db.pool.options().get_max_connections();
-        loop {
-            let result = query().fetch_all(&self.db.pool).instrument(span.clone()).await;
-            let full = self.db.pool.size() >= self.db.pool.options().get_max_connections();
-            self.db.outage.outcome(&result, full);
-            match result {
-                // As in `Db::begin`: a pooled connection that died while idle
-                // fails before the statement ran; try another.
-                Err(e) if retries > 0 && connection_lost(&e) => retries -= 1,
-                other => return other,
-            }
-        }
+        self.db
+            .on_a_live_connection(|| query().fetch_all(&self.db.pool).instrument(span.clone()))
+            .await
     }
 }
 
