@@ -139,29 +139,12 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// One indexed look-up (skipped on a session-cache hit, see [`super::cache`]): the session is live, the user and tenant active, and the
-/// permissions of unexpired role assignments and of the user's groups' roles.
-const AUTH_SQL: &str = "\
-SELECT u.email, u.first_name, u.last_name, u.is_super_admin, t.slug AS tenant_slug, t.name AS tenant_name,
-       ARRAY(SELECT DISTINCT rp.permission FROM role_permissions rp
-             WHERE rp.tenant_id = s.tenant_id AND rp.role_id IN (
-                 SELECT ur.role_id FROM user_roles ur
-                 WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id
-                   AND (ur.expires_at IS NULL OR ur.expires_at > now())
-                 UNION ALL
-                 SELECT gr.role_id FROM group_members gm
-                 JOIN group_roles gr ON gr.tenant_id = gm.tenant_id AND gr.group_id = gm.group_id
-                 WHERE gm.tenant_id = s.tenant_id AND gm.user_id = s.user_id)) AS permissions,
-       extract(epoch FROM least(s.expires_at,
-           (SELECT min(ur.expires_at) FROM user_roles ur
-            WHERE ur.tenant_id = s.tenant_id AND ur.user_id = s.user_id AND ur.expires_at > now())) - now()
-       )::float8 AS valid_for_secs
-FROM user_sessions s
-JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-JOIN tenants t ON t.id = s.tenant_id
-WHERE s.tenant_id = $1 AND s.id = $2 AND s.user_id = $3
-  AND s.revoked_at IS NULL AND s.expires_at > now()
-  AND u.is_active AND t.is_active";
+/// The session check, one statement (skipped on a session-cache hit, see
+/// [`super::cache`]): `tenant_read_session` (migration 20261205180000) finds
+/// the session live, the user and tenant active, and the permissions of
+/// unexpired role assignments and of the user's groups' roles.
+const SESSION_SQL: &str = "SELECT email, first_name, last_name, is_super_admin, tenant_slug, tenant_name, \
+     permissions, valid_for_secs FROM tenant_read_session($1, $2, $3)";
 
 /// Spends the caller's and its tenant's API budget for this request (before
 /// any database work, so a flood is refused cheaply) and reports both budgets
@@ -209,47 +192,39 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, T
 
 /// The session check behind every front door: verified `claims` (from a bearer
 /// token, or the console's session cookie) name a live session of an active
-/// user in an active tenant. Spends the caller's API budget, then resolves the
-/// caller inside a fresh tenant transaction.
+/// user in an active tenant. Spends the caller's API budget, resolves the
+/// caller, then opens a tenant transaction.
 pub async fn authenticate_claims(
     claims: Claims,
     parts: &Parts,
     state: &AppState,
 ) -> Result<(AuthCtx, TenantTx), ApiError> {
-    let (ctx, tx) = resolve_claims(claims, parts, state).await?;
-    let tx = match tx {
-        Some(tx) => tx,
-        None => state.db.tenant_tx(ctx.tenant_id).await?,
-    };
+    let ctx = resolve_claims(claims, parts, state).await?;
+    let tx = state.db.tenant_tx(ctx.tenant_id).await?;
     Ok((ctx, tx))
 }
 
-/// [`authenticate_claims`] without the transaction when the session cache
-/// answers; on a miss, the transaction the session was read in.
-async fn resolve_claims(
-    claims: Claims,
-    parts: &Parts,
-    state: &AppState,
-) -> Result<(AuthCtx, Option<TenantTx>), ApiError> {
+/// [`authenticate_claims`] without the transaction: the session cache, or on a
+/// miss one single-statement read.
+async fn resolve_claims(claims: Claims, parts: &Parts, state: &AppState) -> Result<AuthCtx, ApiError> {
     spend_api_budget(parts, state, &format!("user:{}", claims.sub), claims.tid).await?;
     let tenant = TenantId::from_trusted(claims.tid);
-    let (row, tx) = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
-        Some(hit) => (hit, None),
+    let row = match state.auth_cache.get(claims.tid, claims.sid, claims.sub) {
+        Some(hit) => hit,
         None => {
-            let mut tx = state.db.tenant_tx(tenant).await?;
             let generation = crate::db::commit_generation(claims.tid);
-            let row: ResolvedSession = sqlx::query_as(AUTH_SQL)
-                .bind(claims.tid)
-                .bind(claims.sid)
-                .bind(claims.sub)
-                .fetch_optional(&mut *tx)
+            let row: ResolvedSession = state
+                .db
+                .tenant_read(tenant)
+                .fetch_all(SESSION_SQL, |q| q.bind(claims.sid).bind(claims.sub))
                 .await?
+                .pop()
                 .ok_or_else(unauthorized)?;
             let row = Arc::new(row);
             state
                 .auth_cache
                 .put(claims.tid, claims.sid, claims.sub, generation, row.clone());
-            (row, Some(tx))
+            row
         }
     };
     let mut permissions: Vec<Permission> = row.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
@@ -273,7 +248,7 @@ async fn resolve_claims(
         meta: client_meta(parts),
         api_key: None,
     };
-    Ok((ctx, tx))
+    Ok(ctx)
 }
 
 /// Refuses `ctx` with 403 unless it holds `P`; routes that require no
@@ -322,9 +297,7 @@ impl<P: Required> FromRequestParts<AppState> for AuthzRead<P> {
                 .0
         } else {
             let claims = state.jwt.verify(token, ACCESS_AUDIENCE).ok_or_else(unauthorized)?;
-            // A transaction opened for a session-cache miss is rolled back here:
-            // the reads open their own statement.
-            resolve_claims(claims, parts, state).await?.0
+            resolve_claims(claims, parts, state).await?
         };
         require::<P>(&ctx)?;
         Ok(AuthzRead {

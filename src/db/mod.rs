@@ -10,6 +10,7 @@
 
 pub mod embedded;
 mod outage;
+mod reads;
 mod scopes;
 
 pub use scopes::{PlatformTx, ReadQuery, TenantRead, TenantTx};
@@ -117,6 +118,8 @@ pub struct Db {
     /// [`behind_transaction_pooler`].
     pooled: bool,
     outage: std::sync::Arc<outage::Outage>,
+    /// The single-statement tenant reads' own connections (none behind a pooler).
+    reads: std::sync::Arc<reads::ReadConnections>,
 }
 
 /// Whether `url` turns sqlx's statement cache off (`statement-cache-capacity=0`,
@@ -138,12 +141,18 @@ pub fn behind_transaction_pooler(url: &str) -> bool {
 
 impl Db {
     /// Connects a pool whose connections `SET ROLE tenantry_app` on connect
-    /// (unless [`behind_transaction_pooler`]).
+    /// (unless [`behind_transaction_pooler`]). `max_connections` is the
+    /// process's whole budget: a quarter of it (at least one) is kept for the
+    /// single-statement reads' own connections, the rest is the pool's; behind a
+    /// pooler the reads run in pool transactions and the pool has it all. Every
+    /// connection is opened only when needed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         let options: PgConnectOptions = url.parse()?;
+        let options = options.application_name("tenantry");
         let pooled = behind_transaction_pooler(url);
+        let (pool_size, read_size) = reads::split_budget(max_connections, pooled);
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(pool_size)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .idle_timeout(Duration::from_secs(600))
@@ -170,11 +179,12 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_lazy_with(options.application_name("tenantry"));
+            .connect_lazy_with(options.clone());
         Ok(Self {
             pool,
             pooled,
             outage: Default::default(),
+            reads: std::sync::Arc::new(reads::ReadConnections::new(options, read_size)),
         })
     }
 
@@ -298,17 +308,23 @@ impl Db {
     async fn begin(&self, settings: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let deallocate = if self.pooled { "DEALLOCATE ALL; " } else { "" };
         let begin = format!("BEGIN; {deallocate}{settings}");
-        self.on_a_live_connection(|| self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())))
+        let full = || self.pool.size() >= self.pool.options().get_max_connections();
+        self.on_a_live_connection(|| self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())), full)
             .await
     }
 
-    /// Runs `attempt` (one use of a pooled connection) under the outage guard,
-    /// again on another connection while the one it got turns out to be gone:
-    /// pooled connections are only pinged after 30 s idle, so one that died
+    /// Runs `attempt` (one use of a pooled or read connection) under the outage
+    /// guard, again on another connection while the one it got turns out to be
+    /// gone: idle connections are only pinged after 30 s, so one that died
     /// sooner fails here before any work was done. Each failure closes its
-    /// connection, so after at most one attempt per pooled connection the pool
-    /// opens a fresh one.
-    async fn on_a_live_connection<T, F>(&self, attempt: impl Fn() -> F) -> Result<T, sqlx::Error>
+    /// connection, so after at most one attempt per connection a fresh one is
+    /// opened. `full` tells a busy source (an acquire timeout that is not an
+    /// outage) from an unreachable database.
+    async fn on_a_live_connection<T, F>(
+        &self,
+        attempt: impl Fn() -> F,
+        full: impl Fn() -> bool,
+    ) -> Result<T, sqlx::Error>
     where
         F: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
@@ -316,8 +332,7 @@ impl Db {
         let mut retries = self.pool.options().get_max_connections();
         loop {
             let result = attempt().await;
-            let full = self.pool.size() >= self.pool.options().get_max_connections();
-            self.outage.outcome(&result, full);
+            self.outage.outcome(&result, full());
             match result {
                 Err(e) if retries > 0 && connection_lost(&e) => {
                     tracing::info!(error = ?e.to_string(), "a pooled connection was gone; retrying on another");

@@ -113,8 +113,20 @@ impl TenantRead {
             let mut tx = self.db.tenant_tx(self.tenant).await?;
             return query().fetch_all(&mut *tx).instrument(span).await;
         }
+        let reads = &self.db.reads;
         self.db
-            .on_a_live_connection(|| query().fetch_all(&self.db.pool).instrument(span.clone()))
+            .on_a_live_connection(
+                || async {
+                    let mut conn = reads.acquire().await?;
+                    let result = query().fetch_all(&mut *conn).instrument(span.clone()).await;
+                    match &result {
+                        Err(e) if super::connection_lost(e) => reads.forget_idle(),
+                        _ => conn.release(),
+                    }
+                    result
+                },
+                || reads.all_busy(),
+            )
             .await
     }
 }

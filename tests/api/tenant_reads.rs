@@ -167,3 +167,120 @@ async fn reads_over_http_answer_as_before() {
     assert_eq!(status.body["user"]["email"], a.email("viewer"));
     assert_eq!(status.body["tenant"]["id"], a.id.to_string());
 }
+
+/// The reads' own connections go back without sqlx's release ping, so a read
+/// cut off mid-statement must never leave a connection that answers the next
+/// read wrongly, and connections that died while idle (a restart, a failover,
+/// a terminated backend) are replaced without the caller seeing it.
+#[tokio::test]
+async fn read_connections_survive_interrupted_reads_and_dead_backends() {
+    let app = TestApp::spawn().await;
+    let a = app.seed_tenant("reads-f").await;
+    let ids = projects(&app, &a, 2).await;
+    let read = app.state.db.tenant_read(TenantId::from_trusted(a.id));
+    assert_eq!(
+        repo::read_project(&read, ids[0]).await.unwrap().map(|p| p.id),
+        Some(ids[0])
+    );
+
+    // A read blocked on a lock and abandoned by its caller (as when a client
+    // hangs up), then the lock goes: the next reads answer their own question.
+    let mut locker = PgConnection::connect(&app.db.url).await.unwrap();
+    let mut lock = locker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let cut = tokio::time::timeout(std::time::Duration::from_millis(300), repo::read_project(&read, ids[0])).await;
+    assert!(cut.is_err(), "the read waited for the lock");
+    lock.rollback().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            repo::read_project(&read, ids[1]).await.unwrap().map(|p| p.id),
+            Some(ids[1])
+        );
+        let page = repo::read_default_page(&read, &default_list(1, 20))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.total, 2);
+    }
+
+    // Every server connection terminated behind the server's back: the next
+    // read still answers, on a fresh connection.
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'tenantry') t",
+    )
+    .fetch_one(&mut locker)
+    .await
+    .unwrap();
+    assert!(killed >= 1, "the read connection was open");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        repo::read_project(&read, ids[0]).await.unwrap().map(|p| p.id),
+        Some(ids[0])
+    );
+    let list = app.get("/api/v1/projects", &a.token(&app, "viewer").await).await;
+    assert_eq!((list.status, list.body["total"].clone()), (StatusCode::OK, json!(2)));
+}
+
+/// The session check (`tenant_read_session`, used on a session-cache miss)
+/// at SQL level as the server's role: a live session resolves with its
+/// permissions, a revoked one or another tenant's resolves to nothing, and
+/// PUBLIC cannot call it.
+#[tokio::test]
+async fn the_session_read_sees_only_live_sessions_of_its_tenant() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (app.seed_tenant("reads-g").await, app.seed_tenant("reads-h").await);
+    let token = a.token(&app, "viewer").await;
+    b.token(&app, "viewer").await;
+    let mut conn = PgConnection::connect(&app.db.url).await.unwrap();
+    let session = |t: &SeededTenant| {
+        sqlx::query_scalar::<_, Uuid>(
+            "SELECT id FROM user_sessions WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(t.id)
+        .bind(t.user_id("viewer"))
+    };
+    let (a_session, b_session) = (
+        session(&a).fetch_one(&mut conn).await.unwrap(),
+        session(&b).fetch_one(&mut conn).await.unwrap(),
+    );
+    sqlx::query("SET ROLE tenantry_app").execute(&mut conn).await.unwrap();
+    let read = |tenant: Uuid, session: Uuid, user: Uuid| {
+        sqlx::query_as::<_, (String, Vec<String>)>(
+            "SELECT email, permissions FROM tenant_read_session($1, $2, $3)",
+        )
+        .bind(tenant)
+        .bind(session)
+        .bind(user)
+    };
+    let own = read(a.id, a_session, a.user_id("viewer")).fetch_all(&mut conn).await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].0, a.email("viewer"));
+    assert!(own[0].1.iter().any(|p| p == "projects:read"), "{:?}", own[0].1);
+    for (tenant, session, user) in [
+        (a.id, b_session, b.user_id("viewer")),
+        (b.id, a_session, a.user_id("viewer")),
+    ] {
+        let rows = read(tenant, session, user).fetch_all(&mut conn).await.unwrap();
+        assert!(rows.is_empty(), "another tenant's session resolved");
+    }
+    let public: bool = sqlx::query_scalar(
+        "SELECT has_function_privilege('public', 'tenant_read_session(uuid, uuid, uuid)', 'EXECUTE')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(!public);
+
+    // Signed out: the next check (past the cache's lifetime) finds nothing.
+    let r = app.post("/api/v1/auth/logout", &token, json!({})).await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let rows = read(a.id, a_session, a.user_id("viewer")).fetch_all(&mut conn).await.unwrap();
+    assert!(rows.is_empty(), "a revoked session resolved");
+    app.get("/api/v1/projects", &token)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+}
