@@ -53,14 +53,6 @@ impl Drop for Telemetry {
 pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,aws=warn,hyper=warn"));
-    let logs = match format {
-        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
-        LogFormat::Pretty => fmt::layer().compact().boxed(),
-    }
-    // A per-layer filter, so the trace layer can see the debug-level database
-    // spans that the log leaves out.
-    .with_filter(AskEveryTime(filter));
-
     let provider = otel_endpoint.and_then(|endpoint| match tracer_provider(endpoint) {
         Ok(provider) => Some(provider),
         Err(err) => {
@@ -68,20 +60,41 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
             None
         }
     });
-    let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("tenantry"))
-            // Nothing here reads the OpenTelemetry context outside `tracing`, and
-            // activating it on every span entry (a thread-local guard stack, popped
-            // out of order by interleaved async tasks) lost request spans.
-            .with_context_activation(false)
-            .with_tracked_inactivity(false)
-            .with_threads(false)
-            .with_filter(AskEveryTime(filter_fn(exported)))
-    });
-    TRACES_ON.store(traces.is_some(), Ordering::Relaxed);
-    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
+    TRACES_ON.store(provider.is_some(), Ordering::Relaxed);
+    let _ = match &provider {
+        // Logs alone: one global filter, so callsites it rejects are cached as
+        // "never" and cost nothing, and no per-layer bookkeeping runs on every
+        // span entry and exit (measured: ~20 % of a cached project list).
+        None => tracing_subscriber::registry().with(filter).with(log_layer(format)).try_init(),
+        Some(provider) => {
+            let traces = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("tenantry"))
+                // Nothing here reads the OpenTelemetry context outside `tracing`, and
+                // activating it on every span entry (a thread-local guard stack, popped
+                // out of order by interleaved async tasks) lost request spans.
+                .with_context_activation(false)
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_filter(AskEveryTime(filter_fn(exported)));
+            tracing_subscriber::registry()
+                // A per-layer filter, so the trace layer can see the debug-level
+                // database spans that the log leaves out.
+                .with(log_layer(format).with_filter(AskEveryTime(filter)))
+                .with(traces)
+                .try_init()
+        }
+    };
     Telemetry { provider }
+}
+
+fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    match format {
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
+        LogFormat::Pretty => fmt::layer().compact().boxed(),
+    }
 }
 
 /// What goes to the collector: our own spans (requests at info, database
