@@ -65,7 +65,10 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
         // Logs alone: one global filter, so callsites it rejects are cached as
         // "never" and cost nothing, and no per-layer bookkeeping runs on every
         // span entry and exit (measured: ~20 % of a cached project list).
-        None => tracing_subscriber::registry().with(filter).with(log_layer(format)).try_init(),
+        None => tracing_subscriber::registry()
+            .with(filter)
+            .with(log_layer(format))
+            .try_init(),
         Some(provider) => {
             let traces = tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("tenantry"))

@@ -313,36 +313,6 @@ impl Db {
             .await
     }
 
-    /// Runs `attempt` (one use of a pooled or read connection) under the outage
-    /// guard, again on another connection while the one it got turns out to be
-    /// gone: idle connections are only pinged after 30 s, so one that died
-    /// sooner fails here before any work was done. Each failure closes its
-    /// connection, so after at most one attempt per connection a fresh one is
-    /// opened. `full` tells a busy source (an acquire timeout that is not an
-    /// outage) from an unreachable database.
-    async fn on_a_live_connection<T, F>(
-        &self,
-        attempt: impl Fn() -> F,
-        full: impl Fn() -> bool,
-    ) -> Result<T, sqlx::Error>
-    where
-        F: std::future::Future<Output = Result<T, sqlx::Error>>,
-    {
-        let _probe = self.outage.admit()?;
-        let mut retries = self.pool.options().get_max_connections();
-        loop {
-            let result = attempt().await;
-            self.outage.outcome(&result, full());
-            match result {
-                Err(e) if retries > 0 && connection_lost(&e) => {
-                    tracing::info!(error = ?e.to_string(), "a pooled connection was gone; retrying on another");
-                    retries -= 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -6,9 +6,13 @@
 //! was below its size limit (a pool that is merely busy times out only when
 //! full, since it would otherwise have opened a connection), the database counts
 //! as down: a single request at a time goes on trying (the probe), every other
-//! one is answered 503 at once, until a transaction begins again.
+//! one is answered 503 at once, until a transaction begins again. A pooled
+//! connection found dead (a restart, a failover) is the first sign: one direct
+//! connection attempt then tells whether the database is gone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::connection_lost;
 
 #[derive(Debug, Default)]
 pub(super) struct Outage {
@@ -39,12 +43,15 @@ impl Outage {
     pub(super) fn outcome<T>(&self, result: &Result<T, sqlx::Error>, pool_full: bool) {
         match result {
             Ok(_) => self.down.store(false, Ordering::Release),
-            Err(sqlx::Error::PoolTimedOut) if !pool_full => {
-                if !self.down.swap(true, Ordering::AcqRel) {
-                    tracing::warn!("the database is unreachable: failing fast until it answers again");
-                }
-            }
+            Err(sqlx::Error::PoolTimedOut) if !pool_full => self.mark_down(),
             Err(_) => {}
+        }
+    }
+
+    /// The database refused a new connection: down until a transaction begins.
+    pub(super) fn mark_down(&self) {
+        if !self.down.swap(true, Ordering::AcqRel) {
+            tracing::warn!("the database is unreachable: failing fast until it answers again");
         }
     }
 }
@@ -53,6 +60,47 @@ impl Drop for Probe<'_> {
     fn drop(&mut self) {
         if let Some(outage) = self.0 {
             outage.probing.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl super::Db {
+    /// Runs `attempt` (one use of a pooled or read connection) under the outage
+    /// guard, again on another connection while the one it got turns out to be
+    /// gone: idle connections are only pinged after 30 s, so one that died
+    /// sooner fails here before any work was done. Each failure closes its
+    /// connection, so after at most one attempt per connection a fresh one is
+    /// opened. `full` tells a busy source (an acquire timeout that is not an
+    /// outage) from an unreachable database.
+    pub(super) async fn on_a_live_connection<T, F>(
+        &self,
+        attempt: impl Fn() -> F,
+        full: impl Fn() -> bool,
+    ) -> Result<T, sqlx::Error>
+    where
+        F: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let _probe = self.outage.admit()?;
+        let mut retries = self.pool.options().get_max_connections();
+        loop {
+            let result = attempt().await;
+            self.outage.outcome(&result, full());
+            match result {
+                Err(e) if retries > 0 && connection_lost(&e) => {
+                    // The first sign of a restart or failover. While nothing
+                    // answers, the pool would retry for its whole acquire
+                    // timeout (5 s) before this request got its 503: one
+                    // direct attempt tells, and the outage guard fails the
+                    // others fast.
+                    if !self.reads.can_connect().await {
+                        self.outage.mark_down();
+                        return Err(e);
+                    }
+                    tracing::info!(error = ?e.to_string(), "a pooled connection was gone; retrying on another");
+                    retries -= 1;
+                }
+                other => return other,
+            }
         }
     }
 }

@@ -89,6 +89,17 @@ impl ReadConnections {
             .map_err(|_| sqlx::Error::PoolTimedOut)?
     }
 
+    /// Whether PostgreSQL accepts a new connection now (within a second).
+    pub(super) async fn can_connect(&self) -> bool {
+        match tokio::time::timeout(Duration::from_secs(1), PgConnection::connect_with(&self.options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Closes every idle connection: after one was found dead (a restart, a
     /// failover) the others, opened before it, most likely are too.
     pub(super) fn forget_idle(&self) {

@@ -249,14 +249,15 @@ async fn the_session_read_sees_only_live_sessions_of_its_tenant() {
     );
     sqlx::query("SET ROLE tenantry_app").execute(&mut conn).await.unwrap();
     let read = |tenant: Uuid, session: Uuid, user: Uuid| {
-        sqlx::query_as::<_, (String, Vec<String>)>(
-            "SELECT email, permissions FROM tenant_read_session($1, $2, $3)",
-        )
-        .bind(tenant)
-        .bind(session)
-        .bind(user)
+        sqlx::query_as::<_, (String, Vec<String>)>("SELECT email, permissions FROM tenant_read_session($1, $2, $3)")
+            .bind(tenant)
+            .bind(session)
+            .bind(user)
     };
-    let own = read(a.id, a_session, a.user_id("viewer")).fetch_all(&mut conn).await.unwrap();
+    let own = read(a.id, a_session, a.user_id("viewer"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(own.len(), 1);
     assert_eq!(own[0].0, a.email("viewer"));
     assert!(own[0].1.iter().any(|p| p == "projects:read"), "{:?}", own[0].1);
@@ -278,7 +279,10 @@ async fn the_session_read_sees_only_live_sessions_of_its_tenant() {
     // Signed out: the next check (past the cache's lifetime) finds nothing.
     let r = app.post("/api/v1/auth/logout", &token, json!({})).await;
     assert!(r.status.is_success(), "{}", r.body);
-    let rows = read(a.id, a_session, a.user_id("viewer")).fetch_all(&mut conn).await.unwrap();
+    let rows = read(a.id, a_session, a.user_id("viewer"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     assert!(rows.is_empty(), "a revoked session resolved");
     app.get("/api/v1/projects", &token)
         .await
