@@ -289,11 +289,20 @@ mod tests {
     #[test]
     fn histogram_samples_are_drained_without_a_scrape() {
         metrics_handle();
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .expect("procfs")
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .map(|name| name.trim().to_owned())
-            .collect();
-        assert!(names.iter().any(|n| n == METRICS_UPKEEP_THREAD), "threads: {names:?}");
+        let threads = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .expect("procfs")
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_owned())
+                .collect()
+        };
+        // A new thread names itself once it runs: give it a moment.
+        for _ in 0..100 {
+            if threads().iter().any(|n| n == METRICS_UPKEEP_THREAD) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no {METRICS_UPKEEP_THREAD} thread among {:?}", threads());
     }
 }
