@@ -142,10 +142,10 @@ pub fn behind_transaction_pooler(url: &str) -> bool {
 impl Db {
     /// Connects a pool whose connections `SET ROLE tenantry_app` on connect
     /// (unless [`behind_transaction_pooler`]). `max_connections` is the
-    /// process's whole budget: a quarter of it (at least one) is kept for the
-    /// single-statement reads' own connections, the rest is the pool's; behind a
-    /// pooler the reads run in pool transactions and the pool has it all. Every
-    /// connection is opened only when needed.
+    /// process's whole budget: from 8 up a quarter of it is kept for the
+    /// single-statement reads' own connections, the rest is the pool's; below
+    /// that, and behind a pooler, the reads run on the pool, which has it all.
+    /// Every connection is opened only when needed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         let options: PgConnectOptions = url.parse()?;
         let options = options.application_name("tenantry");
@@ -308,9 +308,17 @@ impl Db {
     async fn begin(&self, settings: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         let deallocate = if self.pooled { "DEALLOCATE ALL; " } else { "" };
         let begin = format!("BEGIN; {deallocate}{settings}");
-        let full = || self.pool.size() >= self.pool.options().get_max_connections();
-        self.on_a_live_connection(|| self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())), full)
-            .await
+        self.on_a_live_connection(
+            || self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())),
+            || self.pool_full(),
+        )
+        .await
+    }
+
+    /// Whether the pool has opened all it may: an acquire timeout then means
+    /// busy, not unreachable.
+    fn pool_full(&self) -> bool {
+        self.pool.size() >= self.pool.options().get_max_connections()
     }
 
     pub fn pool(&self) -> &PgPool {

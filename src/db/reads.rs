@@ -27,9 +27,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const TEST_AFTER_IDLE: Duration = Duration::from_secs(30);
 
 /// The transaction pool's and the read connections' shares of a budget of
-/// `total` connections (see [`super::Db::connect`]).
+/// `total` connections (see [`super::Db::connect`]). Small budgets (the CLI
+/// commands') stay whole: there the reads use the pool.
 pub(super) fn split_budget(total: u32, pooled: bool) -> (u32, u32) {
-    if pooled {
+    if pooled || total < 8 {
         return (total.max(1), 0);
     }
     let reads = (total / 4).max(1);
@@ -39,6 +40,7 @@ pub(super) fn split_budget(total: u32, pooled: bool) -> (u32, u32) {
 #[derive(Debug)]
 pub(super) struct ReadConnections {
     options: PgConnectOptions,
+    size: u32,
     idle: Mutex<Vec<(PgConnection, Instant)>>,
     permits: Semaphore,
 }
@@ -48,9 +50,16 @@ impl ReadConnections {
     pub(super) fn new(options: PgConnectOptions, size: u32) -> Self {
         Self {
             options,
+            size,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(size as usize),
         }
+    }
+
+    /// Whether there are any (none behind a pooler or on a small budget: the
+    /// reads then use the pool).
+    pub(super) fn enabled(&self) -> bool {
+        self.size > 0
     }
 
     /// An idle connection, or a new one; `PoolTimedOut` when all are busy (or
@@ -154,17 +163,17 @@ mod tests {
     #[test]
     fn the_budget_is_shared_and_never_exceeded() {
         assert_eq!(split_budget(20, false), (15, 5));
-        assert_eq!(split_budget(4, false), (3, 1));
-        assert_eq!(split_budget(2, false), (1, 1));
+        assert_eq!(split_budget(8, false), (6, 2));
+        assert_eq!(split_budget(4, false), (4, 0), "a command's small pool stays whole");
         assert_eq!(
             split_budget(20, true),
             (20, 0),
             "behind a pooler the reads use the pool"
         );
-        for total in 2..200 {
+        for total in 1..200 {
             let (pool, reads) = split_budget(total, false);
             assert_eq!(pool + reads, total);
-            assert!(pool >= 1 && reads >= 1);
+            assert!(pool >= 1 && (reads >= 1 || total < 8));
         }
     }
 }

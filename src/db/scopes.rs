@@ -114,6 +114,15 @@ impl TenantRead {
             return query().fetch_all(&mut *tx).instrument(span).await;
         }
         let reads = &self.db.reads;
+        if !reads.enabled() {
+            return self
+                .db
+                .on_a_live_connection(
+                    || query().fetch_all(&self.db.pool).instrument(span.clone()),
+                    || self.db.pool_full(),
+                )
+                .await;
+        }
         self.db
             .on_a_live_connection(
                 || async {

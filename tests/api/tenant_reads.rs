@@ -223,6 +223,15 @@ async fn read_connections_survive_interrupted_reads_and_dead_backends() {
     );
     let list = app.get("/api/v1/projects", &a.token(&app, "viewer").await).await;
     assert_eq!((list.status, list.body["total"].clone()), (StatusCode::OK, json!(2)));
+
+    // A command's small budget keeps no read connections: the reads use its pool.
+    let small = tenantry::db::Db::connect(&app.db.url, 2).await.unwrap();
+    let read = small.tenant_read(TenantId::from_trusted(a.id));
+    assert_eq!(
+        repo::read_project(&read, ids[1]).await.unwrap().map(|p| p.id),
+        Some(ids[1])
+    );
+    assert_eq!(small.pool().options().get_max_connections(), 2);
 }
 
 /// The session check (`tenant_read_session`, used on a session-cache miss)
