@@ -82,6 +82,7 @@ impl super::Db {
     {
         let _probe = self.outage.admit()?;
         let mut retries = self.pool.options().get_max_connections();
+        let mut reachable = false;
         loop {
             let result = attempt().await;
             self.outage.outcome(&result, full());
@@ -92,10 +93,12 @@ impl super::Db {
                     // timeout (5 s) before this request got its 503: one
                     // direct attempt tells, and the outage guard fails the
                     // others fast.
-                    if !self.reads.can_connect().await {
+                    // After a restart every older connection is dead: once is enough.
+                    if !reachable && !self.reads.can_connect().await {
                         self.outage.mark_down();
                         return Err(e);
                     }
+                    reachable = true;
                     tracing::info!(error = ?e.to_string(), "a pooled connection was gone; retrying on another");
                     retries -= 1;
                 }

@@ -91,15 +91,17 @@ pub async fn initiate_upload(
     let key = Storage::document_key(ctx.tenant_id.get(), id);
     let expires_at = OffsetDateTime::now_utc() + UPLOAD_TTL;
     let pending = repo::uploads::PendingDocument {
-        id,
-        project_id: input.project_id,
-        name: &name,
-        description: input.description.as_deref().unwrap_or(""),
-        content_type: &input.content_type,
+        document: repo::NewDocument {
+            id,
+            project_id: input.project_id,
+            name: &name,
+            description: input.description.as_deref().unwrap_or(""),
+            content_type: &input.content_type,
+            by: ctx.user_id,
+        },
         size_bytes: input.size_bytes,
         storage_key: &key,
         expires_at,
-        by: ctx.user_id,
     };
     repo::uploads::insert_pending(&mut tx, ctx.tenant_id, &pending).await?;
     repo::add_storage_used(&mut tx, ctx.tenant_id, input.size_bytes).await?;

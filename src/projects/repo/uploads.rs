@@ -5,19 +5,16 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::NewDocument;
 use crate::db::{PlatformTx, TenantId, TenantTx};
 
-/// A document awaiting its upload, with its reserved size and object key.
+/// A document awaiting its upload: a new document's fields plus its reserved
+/// size and object key.
 pub struct PendingDocument<'a> {
-    pub id: Uuid,
-    pub project_id: Uuid,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub content_type: &'a str,
+    pub document: NewDocument<'a>,
     pub size_bytes: i64,
     pub storage_key: &'a str,
     pub expires_at: OffsetDateTime,
-    pub by: Uuid,
 }
 
 /// Inserts a document in `pending` status.
@@ -28,15 +25,15 @@ pub async fn insert_pending(tx: &mut TenantTx, tenant: TenantId, d: &PendingDocu
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)",
     )
     .bind(tenant.get())
-    .bind(d.id)
-    .bind(d.project_id)
-    .bind(d.name)
-    .bind(d.description)
-    .bind(d.content_type)
+    .bind(d.document.id)
+    .bind(d.document.project_id)
+    .bind(d.document.name)
+    .bind(d.document.description)
+    .bind(d.document.content_type)
     .bind(d.size_bytes)
     .bind(d.storage_key)
     .bind(d.expires_at)
-    .bind(d.by)
+    .bind(d.document.by)
     .execute(&mut **tx)
     .await
     .map(|_| ())
