@@ -17,9 +17,10 @@ bench_prepare memory
 bench_server
 sleep 2
 idle=$(status_kb "$SERVER_PID" VmRSS)
+idle_split="$(($(status_kb "$SERVER_PID" RssAnon) / 1024)) MB anonymous, $(($(status_kb "$SERVER_PID" RssFile) / 1024)) MB mapped files"
 bench_tokens
 sleep 1
-echo "  idle before: $((idle / 1024)) MB; after $NTOKENS sign-ins: $(($(status_kb "$SERVER_PID" VmRSS) / 1024)) MB"
+echo "  idle before: $((idle / 1024)) MB ($idle_split); after $NTOKENS sign-ins: $(($(status_kb "$SERVER_PID" VmRSS) / 1024)) MB"
 
 BENCH_LOGINS="$LOGINS_FILE" wrk -t1 -c16 -d"${BURST}s" --timeout 10s -s "$BENCH_WRK_DIR/login.lua" "$BASE" \
   >"$RUN/login-flood.txt" 2>&1 &
@@ -37,7 +38,9 @@ after=$(status_kb "$SERVER_PID" VmRSS)
 for _ in $(seq 1 "$QUIET"); do sleep 1; sample; done
 peak=$(status_kb "$SERVER_PID" VmHWM)
 quiet=$(status_kb "$SERVER_PID" VmRSS)
+anon=$(status_kb "$SERVER_PID" RssAnon)
+file=$(status_kb "$SERVER_PID" RssFile)
 awk '{printf "  t=%3ds  RSS %6.1f MB\n", $1, $2 / 1024}' "$RUN/rss.tsv"
-printf 'RSS idle %.1f MB, peak %.1f MB (sign-in flood at %s logins/s + lists), right after %.1f MB, after %d s quiet %.1f MB\n' \
+printf 'RSS idle %.1f MB, peak %.1f MB (sign-in flood at %s logins/s + lists), right after %.1f MB, after %d s quiet %.1f MB (%.1f MB anonymous, %.1f MB mapped files)\n' \
   "$(bc -l <<<"$idle/1024")" "$(bc -l <<<"$peak/1024")" "$logins" "$(bc -l <<<"$after/1024")" "$QUIET" \
-  "$(bc -l <<<"$quiet/1024")" | tee "$RUN/memory.txt"
+  "$(bc -l <<<"$quiet/1024")" "$(bc -l <<<"$anon/1024")" "$(bc -l <<<"$file/1024")" | tee "$RUN/memory.txt"

@@ -43,6 +43,7 @@ pub mod groups;
 pub mod http;
 pub mod integrations;
 pub mod jobs;
+pub mod memory;
 pub mod oauth;
 pub mod pagination;
 pub mod projects;

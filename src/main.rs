@@ -94,9 +94,14 @@ enum DbCommand {
     Stop,
 }
 
-#[tokio::main]
-async fn main() {
-    if let Err(err) = run().await {
+fn main() {
+    tenantry::memory::no_transparent_huge_pages();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(tenantry::memory::collect_when_parking)
+        .build()
+        .expect("start the Tokio runtime");
+    if let Err(err) = runtime.block_on(run()) {
         eprintln!("tenantry: {err:#}");
         std::process::exit(1);
     }

@@ -17,7 +17,10 @@ use argon2::{
 };
 use tokio::sync::oneshot;
 
-use crate::http::error::{ApiError, FieldError};
+use crate::{
+    http::error::{ApiError, FieldError},
+    memory::release_free_memory,
+};
 
 /// Outcome of a verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,15 +204,6 @@ fn hashing_thread(queue: &HashingQueue) {
         }
         queue.spare.lock().expect("hashing buffers poisoned").push(memory);
     }
-}
-
-/// Asks mimalloc (the server's allocator, see main.rs) to return freed memory to
-/// the operating system now rather than keeping it cached for reuse.
-fn release_free_memory() {
-    // SAFETY: mi_collect only walks mimalloc's own free lists; it is safe to call
-    // from any thread at any time, and harmless when mimalloc is not the global
-    // allocator (it then has nothing to collect).
-    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// CPU time of the calling thread: what a hash costs, whatever else runs.

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The kernel: every layer may use it; it uses only itself.
-const KERNEL: &[&str] = &["config", "db", "http", "crypto", "pagination", "telemetry"];
+const KERNEL: &[&str] = &["config", "db", "http", "crypto", "memory", "pagination", "telemetry"];
 
 /// Services that take their own handles rather than the application state.
 const SERVICES: &[&str] = &["storage", "email"];
