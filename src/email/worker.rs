@@ -113,7 +113,11 @@ async fn claim(job: &PlatformAccess) -> Result<Vec<Claimed>, sqlx::Error> {
     .bind(LEASE_SECS)
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
+    // Nothing due (every idle poll): the UPDATE changed nothing, so the
+    // transaction ends without a commit, which would empty the auth cache.
+    if !rows.is_empty() {
+        tx.commit().await?;
+    }
     Ok(rows)
 }
 

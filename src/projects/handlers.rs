@@ -38,8 +38,7 @@ pub async fn create_project(
 ) -> ApiResult<(StatusCode, HeaderMap, ApiJson<ProjectView>)> {
     let name = input.validate()?;
     let limits = repo::lock_tenant_limits(&mut tx, ctx.tenant_id).await?;
-    let count = repo::count_projects(&mut tx, ctx.tenant_id).await?;
-    if count >= i64::from(limits.max_projects) {
+    if limits.project_count >= limits.max_projects {
         return Err(ApiError::conflict(format!(
             "Project limit reached: this tenant may have at most {} projects",
             limits.max_projects

@@ -120,7 +120,9 @@ async fn count(tx: &mut PlatformTx, sql: &'static str, tenant: Option<Uuid>) -> 
 pub async fn project_count(tx: &mut PlatformTx, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
     count(
         tx,
-        "SELECT count(*) FROM projects WHERE ($1::uuid IS NULL OR tenant_id = $1)",
+        // The trigger-kept counters (migration 20261127000700): one row per
+        // tenant, where counting the projects grew with every one created.
+        "SELECT COALESCE(sum(project_count), 0)::bigint FROM tenants WHERE ($1::uuid IS NULL OR id = $1)",
         tenant,
     )
     .await

@@ -128,7 +128,11 @@ impl Deliverer {
         .bind(lease)
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
+        // As the email outbox's claim: an idle poll changed nothing and ends
+        // without a commit, which would empty the auth cache.
+        if !batch.is_empty() {
+            tx.commit().await?;
+        }
         Ok(batch)
     }
 

@@ -7,8 +7,7 @@ pub mod uploads;
 mod writes;
 
 pub use writes::{
-    NewDocument, count_projects, delete_document, delete_project, delete_project_documents, insert_document,
-    insert_project,
+    NewDocument, delete_document, delete_project, delete_project_documents, insert_document, insert_project,
 };
 
 use uuid::Uuid;
@@ -35,7 +34,8 @@ pub const DOCUMENT_COLUMNS: &str = "d.id, d.project_id, d.name, d.description, d
 /// checks cannot race and lock order is always tenant → rows.
 pub async fn lock_tenant_limits(tx: &mut TenantTx, tenant: TenantId) -> Result<TenantLimits, sqlx::Error> {
     sqlx::query_as(
-        "SELECT max_projects, max_storage_bytes, storage_used_bytes FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
+        "SELECT max_projects, project_count, max_storage_bytes, storage_used_bytes FROM tenants \
+         WHERE id = $1 FOR NO KEY UPDATE",
     )
     .bind(tenant.get())
     .fetch_one(&mut **tx)
@@ -45,6 +45,9 @@ pub async fn lock_tenant_limits(tx: &mut TenantTx, tenant: TenantId) -> Result<T
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
 pub struct TenantLimits {
     pub max_projects: i32,
+    /// The trigger-kept counter (migration 20261127000700): exact under the
+    /// lock, where counting the rows took longer the more projects there were.
+    pub project_count: i32,
     pub max_storage_bytes: i64,
     pub storage_used_bytes: i64,
 }

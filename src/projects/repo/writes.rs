@@ -7,14 +7,6 @@ use uuid::Uuid;
 use super::StoredRef;
 use crate::db::TenantId;
 
-/// How many projects the tenant has (under the tenant lock when checking the limit).
-pub async fn count_projects(conn: &mut PgConnection, tenant: TenantId) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM projects WHERE tenant_id = $1")
-        .bind(tenant.get())
-        .fetch_one(conn)
-        .await
-}
-
 /// Inserts a project at version 1, created and last updated by `by`.
 pub async fn insert_project(
     conn: &mut PgConnection,
