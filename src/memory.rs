@@ -3,13 +3,13 @@
 //! The allocator is mimalloc (see main.rs). It keeps a page that became empty
 //! in the heap of the thread that used it, for that thread's next allocations,
 //! and returns it only when that thread collects. A Tokio worker that served a
-//! burst and then sleeps never does on its own: after a sign-in flood ~10 MB of
-//! empty pages stayed in the idle server's RSS (bench/memory.sh).
+//! burst and then sleeps never does on its own: collecting when it parks gave
+//! back 2–4 MB after a sign-in flood (bench/memory.sh).
 //!
-//! Nor does the process use transparent huge pages: mimalloc asks for them on its
-//! 1 GiB arena, and with 2 MiB pages every page it touches costs 2 MiB of RSS and
-//! a purge of 64 KiB frees nothing. Measured with bench/memory.sh: 41 MB idle and
-//! 52–54 MB after a sign-in flood with them, 30 MB and 34 MB without.
+//! Most of it was transparent huge pages: mimalloc asks for them on its 1 GiB
+//! arena, and with 2 MiB pages every page it touches costs 2 MiB of RSS and a
+//! purge of 64 KiB frees nothing. Measured with bench/memory.sh: 41 MB idle and
+//! 52–54 MB after a sign-in flood with them, 30–34 MB and 34–38 MB without.
 
 use std::{cell::Cell, time::Duration, time::Instant};
 
