@@ -5,11 +5,16 @@ Private PostgreSQL cluster, SOAK_TENANTS x 100 projects seeded, `tenantry serve`
 a saturation probe of the mixed load (bench/wrk/soak.lua), then SOAK_MINUTES
 one-minute wrk runs at SOAK_LOAD (0.7) of that rate. After every minute: the
 minute's p50/p99, status classes and socket errors, the server's RSS and open
-file descriptors, and its PostgreSQL connections.
+file descriptors, its PostgreSQL connections, and each route's mean latency from
+the server's own /metrics. pg_stat_statements is loaded in the private cluster:
+the statements of the first SOAK_WINDOW (5) minutes and of the last are saved
+(statements-first.tsv, statements-last.tsv) and the ones whose mean time grew
+most are printed, so a p99 that climbs with the data points at its statement.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +29,7 @@ LOAD = float(os.environ.get("SOAK_LOAD", "0.7"))
 TENANTS = int(os.environ.get("SOAK_TENANTS", "20"))
 CONNS = int(os.environ.get("SOAK_CONNECTIONS", "8"))
 PROBE_SECONDS = int(os.environ.get("SOAK_PROBE_SECONDS", "15"))
+WINDOW = int(os.environ.get("SOAK_WINDOW", "5"))
 HOME = os.path.abspath(os.environ.get("SOAK_HOME", f"{ROOT}/bench/.data/soak"))
 WRK_DIR = f"{ROOT}/bench/wrk"
 
@@ -44,6 +50,52 @@ def db_connections(cluster):
     return int(cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenantry'"))
 
 
+def route_totals(client):
+    """(count, seconds) per "METHOD route" from the server's Prometheus histogram."""
+    status, text = client.call("GET", "/metrics")
+    totals = {}
+    if status != 200 or not isinstance(text, str):
+        return totals
+    for line in text.splitlines():
+        m = re.match(r'http_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$', line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        key = f"{labels.get('method')} {labels.get('route')}"
+        count, secs = totals.get(key, (0, 0.0))
+        if m.group(1) == "count":
+            count += int(float(m.group(3)))
+        else:
+            secs += float(m.group(3))
+        totals[key] = (count, secs)
+    return totals
+
+
+def route_means(before, after):
+    """Requests and mean ms per route between two `route_totals`."""
+    out = {}
+    for key, (count, secs) in after.items():
+        c0, s0 = before.get(key, (0, 0.0))
+        if count > c0:
+            out[key] = {"n": count - c0, "mean_ms": round((secs - s0) * 1000 / (count - c0), 3)}
+    return out
+
+
+STATEMENTS = ("SELECT calls, round(mean_exec_time::numeric, 4), round(max_exec_time::numeric, 2), "
+              "round(total_exec_time::numeric, 1), regexp_replace(left(query, 160), '\\s+', ' ', 'g') "
+              "FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time DESC LIMIT 40")
+
+
+def statements(cluster, db, path):
+    """The window's top statements by total time, saved as TSV; then a fresh window."""
+    rows = cluster.rows(STATEMENTS, db)
+    with open(path, "w") as f:
+        f.write("calls\tmean_ms\tmax_ms\ttotal_ms\tquery\n")
+        f.writelines("\t".join(r) + "\n" for r in rows)
+    cluster.psql("SELECT pg_stat_statements_reset()", db)
+    return {r[4]: (int(r[0]), float(r[1])) for r in rows if len(r) == 5}
+
+
 def slope(ys):
     """Least-squares slope per step."""
     n = len(ys)
@@ -53,14 +105,32 @@ def slope(ys):
     return sum((i - mx) * (y - my) for i, y in enumerate(ys)) / sum((i - mx) ** 2 for i in range(n))
 
 
+def routes_growth(first, last):
+    """Mean ms per route over the first and the last minutes (request-weighted)."""
+    def means(ms):
+        acc = {}
+        for x in ms:
+            for key, v in x.get("routes", {}).items():
+                n, t = acc.get(key, (0, 0.0))
+                acc[key] = (n + v["n"], t + v["n"] * v["mean_ms"])
+        return acc
+    a, b = means(first), means(last)
+    return {key: {"first": round(a[key][1] / a[key][0], 3), "last": round(t / n, 3), "n": n}
+            for key, (n, t) in b.items() if key in a and a[key][0] and n}
+
+
 def main():
     run = f"{HOME}/runs/{time.strftime('%Y%m%d-%H%M%S')}"
     os.makedirs(run, exist_ok=True)
     log(f"soak: run folder {run}; binary {binary()}")
-    cluster = Cluster(f"{HOME}/pg").init().start()
+    cluster = Cluster(f"{HOME}/pg").init()
+    with open(f"{cluster.data}/postgresql.conf", "a") as f:
+        f.write("shared_preload_libraries = 'pg_stat_statements'\n")
+    cluster.start()
     server = None
     try:
         url = prepare_database(cluster, "soak", TENANTS, 100, 4)
+        cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "soak")
         server = Server(run, url, {"DATABASE_MAX_CONNECTIONS": "20"}).start()
         c = Client(server.port)
         tokens, logins = [], []
@@ -85,9 +155,21 @@ def main():
 
         minutes = []
         base_rss = server.rss_kb()
-        for m in range(1, int(MINUTES) + 1):
+        total_minutes = int(MINUTES)
+        window = max(1, min(WINDOW, total_minutes // 2))
+        cluster.psql("SELECT pg_stat_statements_reset()", "soak")
+        routes_before = route_totals(c)
+        first_statements = None
+        for m in range(1, total_minutes + 1):
+            if m == total_minutes - window + 1 and first_statements is not None:
+                cluster.psql("SELECT pg_stat_statements_reset()", "soak")
             r = wrk(server.base, 60, CONNS, f"{run}/minute-{m}.json", env, delay)
-            r.update({"minute": m, "rss_kb": server.rss_kb(), "fds": server.fds(), "db_connections": db_connections(cluster)})
+            routes_after = route_totals(c)
+            r.update({"minute": m, "rss_kb": server.rss_kb(), "fds": server.fds(), "db_connections": db_connections(cluster),
+                      "routes": route_means(routes_before, routes_after)})
+            routes_before = routes_after
+            if m == window:
+                first_statements = statements(cluster, "soak", f"{run}/statements-first.tsv")
             minutes.append(r)
             log(f"  minute {m}: {r['rps']:.0f} req/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
                 f"5xx {r['s5xx']} 4xx {r['s4xx']} sockets {r['socket_errors']} RSS {r['rss_kb'] / 1024:.1f} MB "
@@ -107,6 +189,8 @@ def main():
         first = max(x["p99_ms"] for x in minutes[:k])
         last = max(x["p99_ms"] for x in minutes[-k:])
         summary["p99_last_over_first"] = round(last / first, 2) if first else None
+        last_statements = statements(cluster, "soak", f"{run}/statements-last.tsv")
+        summary["routes_mean_ms"] = routes_growth(minutes[:k], minutes[-k:])
         json.dump(summary, open(f"{run}/soak.json", "w"), indent=2)
         print(f"\n| minute | req/s | p50 ms | p99 ms | 5xx | 4xx | socket errors | RSS MB | fds | DB connections |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -117,6 +201,16 @@ def main():
               f"5xx {summary['total_5xx']}, 4xx {summary['total_4xx']}, socket errors {summary['socket_errors']}; "
               f"p99 last {k} min / first {k} min {summary['p99_last_over_first']}; RSS slope "
               f"{summary['rss_slope_kb_per_min']} KiB/min; fds slope {summary['fds_slope_per_min']}/min")
+        print(f"\nmean ms per route, first {k} min -> last {k} min (the server's own clock):")
+        for key, v in sorted(summary["routes_mean_ms"].items(), key=lambda kv: -kv[1]["last"] * kv[1]["n"]):
+            print(f"  {key:<60} {v['first']:8.2f} -> {v['last']:8.2f}   ({v['n']} requests)")
+        if first_statements and last_statements:
+            grown = sorted(((q, first_statements[q][1], last_statements[q][1], last_statements[q][0])
+                            for q in last_statements if q in first_statements),
+                           key=lambda t: -(t[2] - t[1]) * t[3])
+            print(f"\nstatements, mean ms first {window} min -> last {window} min (most added time first):")
+            for q, a, b, calls in grown[:12]:
+                print(f"  {a:8.3f} -> {b:8.3f}  x{calls:<8} {q[:110]}")
         if summary["total_5xx"]:
             sys.exit(1)
     finally:

@@ -15,8 +15,12 @@
 # dashboard, sign-ins and refreshes.
 #
 # Per minute it records req/s, p50/p99, responses by status class, socket errors,
-# the server's RSS and open file descriptors and its PostgreSQL connections; the
-# table goes to stdout and soak.json to the run folder. Exit code 1 on any 5xx.
+# the server's RSS and open file descriptors, its PostgreSQL connections and each
+# route's mean latency (the server's /metrics); the table goes to stdout and
+# soak.json to the run folder. pg_stat_statements runs in the private cluster:
+# the first and the last SOAK_WINDOW=5 minutes' statements are saved
+# (statements-first.tsv, statements-last.tsv), and the routes and statements
+# whose mean time grew most are printed. Exit code 1 on any 5xx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for t in wrk psql python3; do command -v "$t" >/dev/null || { echo "soak: $t is missing" >&2; exit 1; }; done

@@ -71,7 +71,7 @@ pub async fn dashboard(SuperAdmin { mut tx, .. }: SuperAdmin) -> ApiResult<ApiJs
         failed_logins_24h: logins.failed_24h,
         active_impersonations,
         projects: repo::project_count(&mut tx, None).await?,
-        documents: repo::document_counts(&mut tx, None).await?.total,
+        documents: repo::document_total(&mut tx, None).await?,
         email_queue,
     }))
 }

@@ -117,6 +117,17 @@ async fn count(tx: &mut PlatformTx, sql: &'static str, tenant: Option<Uuid>) -> 
     sqlx::query_scalar(sql).bind(tenant).fetch_one(&mut **tx).await
 }
 
+/// Documents in every status, from the trigger-kept counters (migration
+/// 20261205190000): one row per tenant, where counting grew with every upload.
+pub async fn document_total(tx: &mut PlatformTx, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
+    count(
+        tx,
+        "SELECT COALESCE(sum(document_count), 0)::bigint FROM tenants WHERE ($1::uuid IS NULL OR id = $1)",
+        tenant,
+    )
+    .await
+}
+
 pub async fn project_count(tx: &mut PlatformTx, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
     count(
         tx,
