@@ -94,14 +94,24 @@ fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    log_layer_to(format, std::io::stdout)
+}
+
+/// The log layer writing to `writer` (stdout in the server, a buffer in tests).
+fn log_layer_to<S, W>(format: LogFormat, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     match format {
         LogFormat::Json => fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .fmt_fields(SpanJsonFields::default())
+            .with_writer(writer)
             .boxed(),
-        LogFormat::Pretty => fmt::layer().compact().boxed(),
+        LogFormat::Pretty => fmt::layer().compact().with_writer(writer).boxed(),
     }
 }
 
@@ -311,14 +321,7 @@ mod tests {
         }
         let sink = Sink::default();
         let writer = sink.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .fmt_fields(SpanJsonFields::default())
-                .with_writer(move || writer.clone()),
-        );
+        let subscriber = tracing_subscriber::registry().with(log_layer_to(LogFormat::Json, move || writer.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
                 "request",
