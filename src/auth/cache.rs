@@ -21,7 +21,7 @@ use std::{
 
 use uuid::Uuid;
 
-use crate::integrations::api_keys::authn::ResolvedKey;
+use crate::{integrations::api_keys::authn::ResolvedKey, rbac::grants::Permissions};
 
 /// What the session query resolves; shared by cache hits.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -32,7 +32,9 @@ pub struct ResolvedSession {
     pub is_super_admin: bool,
     pub tenant_slug: String,
     pub tenant_name: String,
-    pub permissions: Vec<String>,
+    /// Parsed once, when the session is resolved, not on every cache hit.
+    #[sqlx(try_from = "Vec<String>")]
+    pub permissions: Permissions,
     /// Seconds until the session or the next role assignment expires.
     pub valid_for_secs: f64,
 }
@@ -207,7 +209,7 @@ mod tests {
             is_super_admin: false,
             tenant_slug: "t".into(),
             tenant_name: "T".into(),
-            permissions: vec![],
+            permissions: Permissions::default(),
             valid_for_secs,
         })
     }

@@ -227,9 +227,6 @@ async fn resolve_claims(claims: Claims, parts: &Parts, state: &AppState) -> Resu
             row
         }
     };
-    let mut permissions: Vec<Permission> = row.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
-    permissions.sort();
-    permissions.dedup();
     let span = tracing::Span::current();
     span.record("tenant_id", tracing::field::display(claims.tid));
     span.record("user_id", tracing::field::display(claims.sub));
@@ -243,7 +240,7 @@ async fn resolve_claims(claims: Claims, parts: &Parts, state: &AppState) -> Resu
         tenant_slug: row.tenant_slug.clone(),
         tenant_name: row.tenant_name.clone(),
         is_super_admin: row.is_super_admin,
-        permissions,
+        permissions: row.permissions.0.clone(),
         impersonator: claims.act,
         meta: client_meta(parts),
         api_key: None,

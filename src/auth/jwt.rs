@@ -77,6 +77,8 @@ pub struct JwtKeys {
     previous: Option<SigningKey>,
     issuer: String,
     access_ttl_secs: i64,
+    /// The checks for access tokens, built once: every API request verifies one.
+    access: Validation,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -91,16 +93,18 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     pub fn new(config: &Config) -> Self {
+        let alg = match config.algorithm {
+            JwtAlgorithm::HS256 => Algorithm::HS256,
+            JwtAlgorithm::HS384 => Algorithm::HS384,
+            JwtAlgorithm::HS512 => Algorithm::HS512,
+        };
         Self {
-            alg: match config.algorithm {
-                JwtAlgorithm::HS256 => Algorithm::HS256,
-                JwtAlgorithm::HS384 => Algorithm::HS384,
-                JwtAlgorithm::HS512 => Algorithm::HS512,
-            },
+            alg,
             current: SigningKey::new(config.secret_key.expose()),
             previous: config.secret_key_previous.as_ref().map(|k| SigningKey::new(k.expose())),
             issuer: ISSUER.to_string(),
             access_ttl_secs: config.access_token_expire_minutes * 60,
+            access: validation(alg, ISSUER, ACCESS_AUDIENCE),
         }
     }
 
@@ -144,21 +148,34 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, issuer, audience and expiry.
     pub fn verify(&self, token: &str, audience: &str) -> Option<Claims> {
-        let mut v = Validation::new(self.alg);
-        v.algorithms = vec![self.alg];
-        v.leeway = 0;
-        v.set_audience(&[audience]);
-        v.set_issuer(&[&self.issuer]);
-        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let built;
+        let v = if audience == ACCESS_AUDIENCE {
+            &self.access
+        } else {
+            built = validation(self.alg, &self.issuer, audience);
+            &built
+        };
         let kid = decode_header(token).ok()?.kid;
         let keys = std::iter::once(&self.current).chain(&self.previous);
         let named: Vec<&SigningKey> = keys.clone().filter(|k| Some(&k.kid) == kid.as_ref()).collect();
         let candidates = if named.is_empty() { keys.collect() } else { named };
         candidates
             .into_iter()
-            .find_map(|k| decode::<Claims>(token, &k.decoding, &v).ok())
+            .find_map(|k| decode::<Claims>(token, &k.decoding, v).ok())
             .map(|d| d.claims)
     }
+}
+
+/// What [`JwtKeys::verify`] checks besides the signature: exactly `alg`, the
+/// issuer and the audience, no leeway on expiry, and the claims it relies on.
+fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(alg);
+    v.algorithms = vec![alg];
+    v.leeway = 0;
+    v.set_audience(&[audience]);
+    v.set_issuer(&[issuer]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    v
 }
 
 #[cfg(test)]

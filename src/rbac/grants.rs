@@ -33,13 +33,17 @@ pub struct GrantedRole {
     pub permissions: Permissions,
 }
 
-/// Catalogue permissions parsed from their stored names (unknown names dropped).
+/// Catalogue permissions parsed from their stored names (unknown names
+/// dropped), sorted and unique: what `AuthCtx::has` searches.
 #[derive(Debug, Clone, Default)]
 pub struct Permissions(pub Vec<Permission>);
 
 impl From<Vec<String>> for Permissions {
     fn from(names: Vec<String>) -> Self {
-        Permissions(names.iter().filter_map(|n| Permission::parse(n)).collect())
+        let mut parsed: Vec<Permission> = names.iter().filter_map(|n| Permission::parse(n)).collect();
+        parsed.sort();
+        parsed.dedup();
+        Permissions(parsed)
     }
 }
 

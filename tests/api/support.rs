@@ -12,6 +12,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback address nothing listens on, for "unreachable" tests. Not a
+/// [`free_port`]: that port is free only until another test's server, running
+/// in parallel, is given it (seen: a provider "unreachable" at a port where
+/// another test's identity provider answered). Port 1 (tcpmux) is below the
+/// ephemeral range those servers get, and nothing on a test machine serves it.
+pub const CLOSED_ADDR: &str = "127.0.0.1:1";
+
 /// Whether `program` can be run (is on PATH).
 pub fn installed(program: &str) -> bool {
     std::process::Command::new(program)

@@ -23,7 +23,7 @@ use crate::{
     },
     db::{TenantId, TenantTx},
     http::{ApiError, extract::client_meta},
-    rbac::Permission,
+    rbac::grants::Permissions,
 };
 
 /// Every API key starts with this, so a bearer value is told apart from a JWT.
@@ -52,7 +52,8 @@ pub struct ResolvedKey {
     pub tenant_slug: String,
     pub tenant_name: String,
     /// The key's permissions that its creator still holds.
-    pub permissions: Vec<String>,
+    #[sqlx(try_from = "Vec<String>")]
+    pub permissions: Permissions,
     /// `last_used_at` is older than a minute (or unset).
     pub stale: bool,
     /// Seconds until the key or one of the creator's role assignments expires.
@@ -113,9 +114,7 @@ pub async fn authenticate_key(bearer: &str, parts: &Parts, state: &AppState) -> 
         }
     };
     let tx = state.db.tenant_tx(TenantId::from_trusted(key.tenant_id)).await?;
-    let mut permissions: Vec<Permission> = key.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
-    permissions.sort();
-    permissions.dedup();
+    let permissions = key.permissions.0.clone();
     let span = tracing::Span::current();
     span.record("tenant_id", tracing::field::display(key.tenant_id));
     span.record("user_id", tracing::field::display(key.created_by));

@@ -8,7 +8,7 @@ use tenantry::{app::AppState, config::Config, db::Db};
 
 use crate::{
     helpers::*,
-    support::{Redis, free_port},
+    support::{CLOSED_ADDR, Redis},
 };
 
 /// Another server over `app`'s database with its own state (its own in-memory
@@ -82,10 +82,9 @@ async fn two_instances_share_one_budget_through_redis() {
 
 #[tokio::test]
 async fn an_unreachable_redis_falls_back_to_memory() {
-    let port = free_port();
     let app = TestApp::spawn_with(
         TestConfig::default()
-            .set("REDIS_URL", format!("redis://127.0.0.1:{port}"))
+            .set("REDIS_URL", format!("redis://{CLOSED_ADDR}"))
             .set("RATE_LIMIT_LOGIN_PER_MINUTE", 2),
     )
     .await;

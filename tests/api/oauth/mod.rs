@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::{helpers::*, support::free_port};
+use crate::{helpers::*, support::CLOSED_ADDR};
 use idp::{AuthRequest, TestIdp, test_key};
 
 pub(crate) const TID: &str = "6f0c3f1e-8d42-4b7a-9a55-2f6b1c0d9e11";

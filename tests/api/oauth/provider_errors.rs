@@ -60,10 +60,8 @@ async fn provider_error_redirect_is_a_clear_4xx_and_burns_the_state() {
 
 #[tokio::test]
 async fn unreachable_provider_is_502() {
-    // A port nothing listens on.
-    let closed = format!("127.0.0.1:{}", free_port());
     let (app, _idp, sa) =
-        setup_with(TestConfig::default().set("MICROSOFT_AUTHORITY", format!("http://{closed}"))).await;
+        setup_with(TestConfig::default().set("MICROSOFT_AUTHORITY", format!("http://{CLOSED_ADDR}"))).await;
     let t = app.seed_tenant("offline").await;
     configure_microsoft(&app, &sa, &t, json!({})).await;
     let r = app

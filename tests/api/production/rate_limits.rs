@@ -11,7 +11,7 @@ use tenantry::{app::AppState, config::Config, db::Db};
 
 use crate::{
     helpers::*,
-    support::{Redis, free_port},
+    support::{CLOSED_ADDR, Redis},
 };
 
 const LIST: &str = "/api/v1/projects";
@@ -173,7 +173,7 @@ async fn two_instances_sharing_redis_spend_one_budget() {
 
 #[tokio::test]
 async fn an_unreachable_redis_never_fails_a_request() {
-    let cfg = limits(3, 1000).set("REDIS_URL", format!("redis://127.0.0.1:{}", free_port()));
+    let cfg = limits(3, 1000).set("REDIS_URL", format!("redis://{CLOSED_ADDR}"));
     let app = TestApp::spawn_with(cfg).await;
     let t = app.seed_tenant("acme").await;
     let token = t.token(&app, "user").await;
