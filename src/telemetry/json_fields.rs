@@ -41,7 +41,7 @@ impl<'w> fmt::FormatFields<'w> for SpanJsonFields {
             // A field recorded again (its value replaced), or nothing stored yet.
             let mut added = String::new();
             self.format_fields(fmt::format::Writer::new(&mut added), fields)?;
-            *stored = append_json_fields(std::mem::take(stored), &added)?;
+            *stored = merge_json_fields(stored, &added)?;
             return Ok(());
         }
         stored.pop();
@@ -182,25 +182,19 @@ impl std::fmt::Write for JsonEscaped<'_> {
     }
 }
 
-/// `current` and `added` are JSON objects; the result has the fields of both,
-/// `added` winning. Appends when no key of `added` is in `current` (the usual
-/// case: a field declared empty, recorded once), else merges by parsing.
-fn append_json_fields(current: String, added: &str) -> Result<String, std::fmt::Error> {
-    let new: serde_json::Map<String, serde_json::Value> = serde_json::from_str(added).map_err(|_| std::fmt::Error)?;
-    if new.is_empty() {
-        return Ok(current);
-    }
-    let (Some(head), Some(tail)) = (current.strip_suffix('}'), added.strip_prefix('{')) else {
-        return Ok(added.to_owned());
+/// `current` and `added` as one JSON object, `added`'s value winning for a key
+/// in both; `current` may be empty (nothing stored yet). The slow path of
+/// [`SpanJsonFields::add_fields`]: its usual case, a field declared empty and
+/// recorded once, is appended in place.
+fn merge_json_fields(current: &str, added: &str) -> Result<String, std::fmt::Error> {
+    type Object = serde_json::Map<String, serde_json::Value>;
+    let parse = |s: &str| serde_json::from_str::<Object>(s).map_err(|_| std::fmt::Error);
+    let mut merged = if current.trim().is_empty() {
+        Object::new()
+    } else {
+        parse(current)?
     };
-    let key_present = |k: &String| current.contains(&format!("{}:", serde_json::Value::from(k.as_str())));
-    if !new.keys().any(key_present) {
-        let separator = if head.trim_end() == "{" { "" } else { "," };
-        return Ok(format!("{head}{separator}{tail}"));
-    }
-    let mut merged: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&current).map_err(|_| std::fmt::Error)?;
-    merged.extend(new);
+    merged.extend(parse(added)?);
     serde_json::to_string(&merged).map_err(|_| std::fmt::Error)
 }
 
@@ -211,10 +205,10 @@ mod tests {
     use tracing_subscriber::prelude::*;
 
     #[test]
-    fn recorded_span_fields_are_appended_or_merged_into_one_json_object() {
-        let join = |current: &str, added: &str| append_json_fields(current.to_owned(), added).unwrap();
+    fn recorded_span_fields_are_merged_into_one_json_object() {
+        let join = |current: &str, added: &str| merge_json_fields(current, added).unwrap();
         let parsed = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
-        // Recorded once into a span that had other fields: appended, still JSON.
+        // Recorded once into a span that had other fields: one object, still JSON.
         let out = join(r#"{"method":"GET","route":"/x"}"#, r#"{"tenant_id":"t1"}"#);
         assert_eq!(out, r#"{"method":"GET","route":"/x","tenant_id":"t1"}"#);
         assert_eq!(parsed(&out)["tenant_id"], "t1");
