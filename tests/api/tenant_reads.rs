@@ -297,3 +297,71 @@ async fn the_session_read_sees_only_live_sessions_of_its_tenant() {
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_default_lists_are_read_off_an_index_without_sorting() {
+    let app = TestApp::spawn().await;
+    let a = app.seed_tenant("reads-order").await;
+    projects(&app, &a, 3).await;
+
+    // As the server's own role in A's transaction; with sequential and bitmap
+    // scans off (a test's few rows would be read whole and sorted), the planner
+    // shows whether an index gives each default order by itself.
+    let mut conn = PgConnection::connect(&app.db.url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    for setting in [
+        "SET LOCAL ROLE tenantry_app".to_string(),
+        "SET LOCAL enable_seqscan = off".to_string(),
+        "SET LOCAL enable_bitmapscan = off".to_string(),
+        format!("SELECT set_config('app.tenant_id', '{}', true)", a.id),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(setting))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let project = Uuid::new_v4();
+    for (list, query) in [
+        (
+            "projects",
+            "SELECT id FROM projects p ORDER BY p.created_at DESC, p.id DESC LIMIT 20".to_string(),
+        ),
+        (
+            "projects, oldest first",
+            "SELECT id FROM projects p ORDER BY p.created_at ASC, p.id ASC LIMIT 20".into(),
+        ),
+        (
+            "users",
+            "SELECT id FROM users u ORDER BY u.created_at DESC, u.id DESC LIMIT 20".into(),
+        ),
+        (
+            "documents",
+            "SELECT id FROM documents d ORDER BY d.created_at DESC, d.id DESC LIMIT 20".into(),
+        ),
+        (
+            "a project's documents",
+            format!(
+                "SELECT id FROM documents d WHERE d.project_id = '{project}' ORDER BY d.created_at DESC, d.id DESC LIMIT 20"
+            ),
+        ),
+    ] {
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {query}")))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("Index"), "{list}: {plan}");
+        assert!(!plan.contains("Sort"), "{list} sorts its rows: {plan}");
+    }
+    tx.rollback().await.unwrap();
+
+    // The page inside tenant_read_projects is planned once per connection, not
+    // on every call (its bound LIMIT made PostgreSQL re-plan it).
+    let config: Vec<String> = sqlx::query_scalar(
+        "SELECT unnest(proconfig) FROM pg_proc WHERE oid = 'tenant_read_projects(uuid, integer, bigint)'::regprocedure",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(config, ["plan_cache_mode=force_generic_plan"]);
+}
