@@ -34,6 +34,7 @@ RUN mkdir -p src \
 
 # ---------------------------------------------------------------------------
 FROM deps AS build
+COPY build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates
