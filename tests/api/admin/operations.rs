@@ -151,3 +151,90 @@ async fn scheduled_cleanup_removes_expired_sessions_once_per_interval() {
     assert!(again.is_none());
     background.shutdown().await;
 }
+
+/// Each day counts the rows created on that UTC day: a row at the first day's
+/// midnight is in the window, one a second before it is not, and days without
+/// any are zero.
+#[tokio::test]
+async fn growth_counts_each_utc_day_of_the_window() {
+    let app = TestApp::spawn().await;
+    let sa = app.super_admin_token().await;
+    let t = app.seed_tenant("growth").await;
+    let mut c = app.db.superuser().await;
+    // Everything that exists so far was created today.
+    let today: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM users), (SELECT count(*) FROM projects)",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    let midnight = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
+    let backdate =
+        |table: &str, id: Uuid, at: String| format!("UPDATE {table} SET created_at = {at} WHERE id = '{id}'");
+    let project = |name: &str| {
+        format!(
+            "INSERT INTO projects (tenant_id, id, name) VALUES ('{}', gen_random_uuid(), '{name}') RETURNING id",
+            t.id
+        )
+    };
+    let mut ids = Vec::new();
+    for name in ["first day", "before the window", "two days ago"] {
+        let id: Uuid = sqlx::query_scalar(sqlx::AssertSqlSafe(project(name)))
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    for sql in [
+        // 7 days: today and the 6 before it; the first day starts at midnight 6 days ago.
+        backdate("projects", ids[0], format!("{midnight} - interval '6 days'")),
+        backdate(
+            "projects",
+            ids[1],
+            format!("{midnight} - interval '6 days' - interval '1 second'"),
+        ),
+        backdate(
+            "projects",
+            ids[2],
+            format!("{midnight} - interval '2 days' + interval '23 hours'"),
+        ),
+        backdate("users", t.user_id("viewer"), format!("{midnight} - interval '2 days'")),
+        backdate(
+            "tenants",
+            t.id,
+            format!("{midnight} - interval '3 days' + interval '1 minute'"),
+        ),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+    }
+
+    let g = app.get("/api/v1/admin/analytics/growth?days=7", &sa).await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.body);
+    let series: Vec<(i64, i64, i64)> = g.body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["tenants"].as_i64().unwrap(),
+                p["users"].as_i64().unwrap(),
+                p["projects"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        series,
+        [
+            (0, 0, 1),
+            (0, 0, 0),
+            (0, 0, 0),
+            (1, 0, 0),
+            (0, 1, 1),
+            (0, 0, 0),
+            (today.0 - 1, today.1 - 1, today.2),
+        ],
+        "{}",
+        g.body
+    );
+    assert_eq!(g.body["totals"]["projects"], today.2 + 2);
+}
