@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use tenantry::{app::AppState, bootstrap, config::Config, db::Db, telemetry};
 
@@ -284,9 +285,16 @@ async fn serve(config: Config, url: &str, seed: bool) -> anyhow::Result<()> {
     }
     let background = tenantry::jobs::spawn(&state);
     let app = tenantry::router::router(state);
+    // TCP_NODELAY, as HTTP servers set it: a response written in two parts
+    // (headers, then a streamed body) must not wait for the client's ACK.
     let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .with_context(|| format!("binding {bind}"))?;
+        .with_context(|| format!("binding {bind}"))?
+        .tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
+            }
+        });
     tracing::info!(addr = %bind, "tenantry listening");
     eprintln!("tenantry: listening on http://{bind} (docs at http://{bind}/docs)");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
