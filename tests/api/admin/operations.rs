@@ -168,42 +168,22 @@ async fn growth_counts_each_utc_day_of_the_window() {
     .fetch_one(&mut c)
     .await
     .unwrap();
+    // 7 days: today and the 6 before it; the first day starts at midnight 6 days ago.
     let midnight = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
-    let backdate =
-        |table: &str, id: Uuid, at: String| format!("UPDATE {table} SET created_at = {at} WHERE id = '{id}'");
-    let project = |name: &str| {
+    let project = |at: &str| {
         format!(
-            "INSERT INTO projects (tenant_id, id, name) VALUES ('{}', gen_random_uuid(), '{name}') RETURNING id",
+            "INSERT INTO projects (tenant_id, id, name, created_at) VALUES ('{}', gen_random_uuid(), 'backdated', {midnight} {at})",
             t.id
         )
     };
-    let mut ids = Vec::new();
-    for name in ["first day", "before the window", "two days ago"] {
-        let id: Uuid = sqlx::query_scalar(sqlx::AssertSqlSafe(project(name)))
-            .fetch_one(&mut c)
-            .await
-            .unwrap();
-        ids.push(id);
-    }
+    let backdate =
+        |table: &str, id: Uuid, at: &str| format!("UPDATE {table} SET created_at = {midnight} {at} WHERE id = '{id}'");
     for sql in [
-        // 7 days: today and the 6 before it; the first day starts at midnight 6 days ago.
-        backdate("projects", ids[0], format!("{midnight} - interval '6 days'")),
-        backdate(
-            "projects",
-            ids[1],
-            format!("{midnight} - interval '6 days' - interval '1 second'"),
-        ),
-        backdate(
-            "projects",
-            ids[2],
-            format!("{midnight} - interval '2 days' + interval '23 hours'"),
-        ),
-        backdate("users", t.user_id("viewer"), format!("{midnight} - interval '2 days'")),
-        backdate(
-            "tenants",
-            t.id,
-            format!("{midnight} - interval '3 days' + interval '1 minute'"),
-        ),
+        project("- interval '6 days'"),
+        project("- interval '6 days' - interval '1 second'"),
+        project("- interval '2 days' + interval '23 hours'"),
+        backdate("users", t.user_id("viewer"), "- interval '2 days'"),
+        backdate("tenants", t.id, "- interval '3 days' + interval '1 minute'"),
     ] {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
     }
