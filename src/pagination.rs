@@ -2,6 +2,7 @@
 //! value forms, and the `{items, total, page, page_size}` envelope.
 
 use serde::{Deserialize, Serialize};
+use sqlx::{Arguments, FromRow, PgConnection, Postgres, error::BoxDynError, postgres::PgArguments, postgres::PgRow};
 
 use crate::http::ApiError;
 use time::OffsetDateTime;
@@ -127,6 +128,12 @@ impl PageParams {
     pub fn offset(&self) -> i64 {
         (self.number() - 1).saturating_mul(self.limit())
     }
+    /// The list's total when a page of `len` rows tells it: a short page that
+    /// is not past the end (an empty first page is a total of 0).
+    pub fn total_from_page(&self, len: usize) -> Option<i64> {
+        let len = len as i64;
+        (len < self.limit() && (len > 0 || self.offset() == 0)).then(|| self.offset() + len)
+    }
     /// Wraps one page of rows.
     pub fn wrap<T>(&self, items: Vec<T>, total: i64) -> Page<T> {
         Page {
@@ -186,6 +193,110 @@ pub fn order_by(
     Ok(format!("{column} {dir}, {tiebreak} {dir}"))
 }
 
+/// A list's `WHERE` clause holding only the filters in use, with their values
+/// bound, so a list and its count share one definition of what matches.
+///
+/// Why only the filters in use: with `($1 IS NULL OR …)` for an absent filter
+/// and a bound `LIMIT`, PostgreSQL re-planned a list's page and its count on
+/// every call (their generic plan looks costlier than a custom one), and the
+/// planning cost more than the execution. Each combination of filters is its
+/// own statement here, and [`fetch_page`] writes the bounds as literals, so a
+/// connection plans each shape once. See bench/RESULTS.md.
+#[derive(Default)]
+pub struct Filter {
+    sql: String,
+    args: PgArguments,
+    error: Option<BoxDynError>,
+}
+
+impl Filter {
+    /// Adds `condition` (ANDed), in which each `$?` stands for `value`.
+    pub fn and<T>(&mut self, condition: &str, value: T) -> &mut Self
+    where
+        T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e);
+        }
+        let placeholder = format!("${}", self.args.len());
+        self.sql.push_str(if self.sql.is_empty() { "WHERE " } else { " AND " });
+        self.sql.push_str(&condition.replace("$?", &placeholder));
+        self
+    }
+
+    /// [`Filter::and`] when the filter is given.
+    pub fn and_some<T>(&mut self, condition: &str, value: Option<T>) -> &mut Self
+    where
+        T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        if let Some(value) = value {
+            self.and(condition, value);
+        }
+        self
+    }
+
+    /// Adds a condition with no value of its own.
+    pub fn and_sql(&mut self, condition: &str) -> &mut Self {
+        self.sql.push_str(if self.sql.is_empty() { "WHERE " } else { " AND " });
+        self.sql.push_str(condition);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sql.is_empty()
+    }
+
+    /// `WHERE …`, or nothing when no filter is in use.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The bound values, for `sqlx::query_*_with` (an error if one of them
+    /// could not be encoded).
+    pub fn args(&self) -> Result<PgArguments, sqlx::Error> {
+        match &self.error {
+            None => Ok(self.args.clone()),
+            Some(e) => Err(sqlx::Error::Encode(e.to_string().into())),
+        }
+    }
+}
+
+/// One page of `SELECT {columns} FROM {from}` under `filter`, in `order`, and
+/// the list's total: told by the page itself when it is short, else counted
+/// with the same filter (a second statement only when the page is full or past
+/// the end).
+pub async fn fetch_page<T>(
+    conn: &mut PgConnection,
+    columns: &str,
+    from: &str,
+    filter: &Filter,
+    order: &str,
+    page: &PageParams,
+) -> Result<Page<T>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    let (limit, offset, filtered) = (page.limit(), page.offset(), filter.sql());
+    let items: Vec<T> = sqlx::query_as_with(
+        sqlx::AssertSqlSafe(format!(
+            "SELECT {columns} FROM {from} {filtered} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        )),
+        filter.args()?,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if let Some(total) = page.total_from_page(items.len()) {
+        return Ok(page.wrap(items, total));
+    }
+    let total: i64 = sqlx::query_scalar_with(
+        sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {from} {filtered}")),
+        filter.args()?,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(page.wrap(items, total))
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -212,6 +323,28 @@ mod tests {
         );
         assert_eq!(order_by(None, &allowed, "id", "x").unwrap(), "x");
         assert!(order_by(Some("name; DROP TABLE x"), &allowed, "id", "x").is_err());
+    }
+
+    #[test]
+    fn filters_number_their_values_and_leave_absent_ones_out() {
+        let mut f = Filter::default();
+        assert_eq!(f.sql(), "");
+        f.and_some("a = $?", None::<bool>)
+            .and("(b ILIKE $? OR c ILIKE $?)", "%x%")
+            .and_sql("d IS NOT NULL")
+            .and_some("e = $?", Some(3_i32));
+        assert_eq!(f.sql(), "WHERE (b ILIKE $1 OR c ILIKE $1) AND d IS NOT NULL AND e = $2");
+        assert_eq!(f.args().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_short_page_tells_the_total() {
+        let page = |page, page_size| PageParams { page, page_size };
+        assert_eq!(page(1, 20).total_from_page(0), Some(0), "empty list");
+        assert_eq!(page(1, 20).total_from_page(7), Some(7));
+        assert_eq!(page(3, 20).total_from_page(5), Some(45));
+        assert_eq!(page(1, 20).total_from_page(20), None, "a full page: count");
+        assert_eq!(page(4, 20).total_from_page(0), None, "past the end: count");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::handlers::{AuditFilter, AuditLogView};
-use crate::pagination::Page;
+use crate::pagination::{Filter, Page, fetch_page};
 
 /// The columns of an [`AuditLogView`].
 const VIEW_COLUMNS: &str = "id, tenant_id, seq, created_at, actor_id, impersonator_id, action, resource_type, \
@@ -23,30 +23,21 @@ pub async fn find(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<Audi
 /// The SELECT behind both audit searches; RLS (or the platform role) decides
 /// which tenants it can see.
 pub async fn search(conn: &mut sqlx::PgConnection, f: &AuditFilter) -> Result<Page<AuditLogView>, sqlx::Error> {
-    const WHERE: &str = "WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR actor_id = $2) \
-        AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR resource_type = $4) \
-        AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at <= $6)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM audit_logs {WHERE}")))
-        .bind(f.tenant_id)
-        .bind(f.user_id)
-        .bind(&f.action)
-        .bind(&f.resource_type)
-        .bind(f.from)
-        .bind(f.to)
-        .fetch_one(&mut *conn)
-        .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {VIEW_COLUMNS} FROM audit_logs {WHERE} ORDER BY created_at DESC, seq DESC LIMIT $7 OFFSET $8"
-    )))
-    .bind(f.tenant_id)
-    .bind(f.user_id)
-    .bind(&f.action)
-    .bind(&f.resource_type)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.page.limit())
-    .bind(f.page.offset())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(f.page.wrap(items, total))
+    let mut filter = Filter::default();
+    filter
+        .and_some("tenant_id = $?", f.tenant_id)
+        .and_some("actor_id = $?", f.user_id)
+        .and_some("action = $?", f.action.as_deref())
+        .and_some("resource_type = $?", f.resource_type.as_deref())
+        .and_some("created_at >= $?", f.from)
+        .and_some("created_at <= $?", f.to);
+    fetch_page(
+        conn,
+        VIEW_COLUMNS,
+        "audit_logs",
+        &filter,
+        "created_at DESC, seq DESC",
+        &f.page,
+    )
+    .await
 }

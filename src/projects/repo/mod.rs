@@ -17,7 +17,7 @@ use super::model::{DocumentChanges, DocumentFilter, DocumentView, ProjectChanges
 use crate::{
     db::{TenantId, TenantRead, TenantTx},
     http::ApiError,
-    pagination::{Page, order_by, search_pattern},
+    pagination::{Filter, Page, fetch_page, order_by, search_pattern},
 };
 
 /// `document_count` is kept by a trigger on documents (migration
@@ -128,72 +128,32 @@ pub async fn list_projects(tx: &mut TenantTx, f: &ProjectFilter) -> Result<Page<
         "p.id",
         "p.created_at DESC, p.id DESC",
     )?;
-    let search = search_pattern(f.search.as_deref());
-    let status = f.status.map(|s| s.as_str());
-    // Only the filters in use go into the SQL, and LIMIT/OFFSET are literals
-    // (validated integers). With `$1 IS NULL OR ...` and a bound LIMIT, PostgreSQL
-    // re-planned both statements on every call (their generic plan looks costlier
-    // than a custom one), and planning cost more than executing them; without
-    // parameters it keeps one plan per connection. See bench/RESULTS.md.
-    let mut conditions = Vec::new();
-    if search.is_some() {
-        conditions.push(format!(
-            "(p.name ILIKE ${0} OR p.description ILIKE ${0})",
-            conditions.len() + 1
-        ));
+    let mut filter = Filter::default();
+    filter
+        .and_some(
+            "(p.name ILIKE $? OR p.description ILIKE $?)",
+            search_pattern(f.search.as_deref()),
+        )
+        .and_some("p.status = $?", f.status.map(|s| s.as_str()));
+    if !filter.is_empty() {
+        return Ok(fetch_page(tx, PROJECT_COLUMNS, "projects p", &filter, &order, &f.page).await?);
     }
-    if status.is_some() {
-        conditions.push(format!("p.status = ${}", conditions.len() + 1));
-    }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let (limit, offset) = (f.page.limit(), f.page.offset());
     // Unfiltered, the total is the trigger-maintained counter on the tenant row
     // (constant cost however many projects the tenant has), read by the page
     // statement itself: one round trip for the whole list.
-    let total = if conditions.is_empty() {
-        format!("({PROJECT_COUNTER})")
-    } else {
-        "NULL::bigint".to_string()
-    };
-    let mut items_query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {PROJECT_COLUMNS}, {total} AS total_count FROM projects p {filter} \
+    let (limit, offset) = (f.page.limit(), f.page.offset());
+    let rows: Vec<Counted> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PROJECT_COLUMNS}, ({PROJECT_COUNTER}) AS total_count FROM projects p \
          ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-    )));
-    if let Some(s) = &search {
-        items_query = items_query.bind(s);
-    }
-    if let Some(s) = status {
-        items_query = items_query.bind(s);
-    }
-    let rows: Vec<Counted> = items_query.fetch_all(&mut **tx).await?;
-    let counted = rows.first().and_then(|r| r.total_count);
-    let items: Vec<ProjectView> = rows.into_iter().map(|r| r.item).collect();
-    if let Some(total) = counted {
-        return Ok(f.page.wrap(items, total));
-    }
-    // A short page (not past the end) already tells the total: skip the count.
-    let len = items.len() as i64;
-    if len < limit && (len > 0 || offset == 0) {
-        return Ok(f.page.wrap(items, offset + len));
-    }
-    if conditions.is_empty() {
-        // An empty page past the end of an unfiltered list.
-        let total: i64 = sqlx::query_scalar(PROJECT_COUNTER).fetch_one(&mut **tx).await?;
-        return Ok(f.page.wrap(items, total));
-    }
-    let mut count_query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM projects p {filter}")));
-    if let Some(s) = &search {
-        count_query = count_query.bind(s);
-    }
-    if let Some(s) = status {
-        count_query = count_query.bind(s);
-    }
-    let total: i64 = count_query.fetch_one(&mut **tx).await?;
-    Ok(f.page.wrap(items, total))
+    )))
+    .fetch_all(&mut **tx)
+    .await?;
+    let total = match rows.first().and_then(|r| r.total_count) {
+        Some(total) => total,
+        // An empty page past the end has no row to carry it.
+        None => sqlx::query_scalar(PROJECT_COUNTER).fetch_one(&mut **tx).await?,
+    };
+    Ok(f.page.wrap(rows.into_iter().map(|r| r.item).collect(), total))
 }
 
 /// The tenant's project count, kept by a trigger on `projects`.
@@ -240,27 +200,15 @@ pub async fn list_documents(tx: &mut TenantTx, f: &DocumentFilter) -> Result<Pag
     {
         return Err(ApiError::invalid("status", "must be one of draft, pending, uploaded"));
     }
-    let search = search_pattern(f.search.as_deref());
-    const WHERE: &str = "WHERE ($1::uuid IS NULL OR d.project_id = $1) \
-        AND ($2::text IS NULL OR d.name ILIKE $2 OR d.description ILIKE $2) \
-        AND ($3::text IS NULL OR d.status = $3)";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM documents d {WHERE}")))
-        .bind(f.project_id)
-        .bind(&search)
-        .bind(&f.status)
-        .fetch_one(&mut **tx)
-        .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {DOCUMENT_COLUMNS} FROM documents d {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
-    )))
-    .bind(f.project_id)
-    .bind(&search)
-    .bind(&f.status)
-    .bind(f.page.limit())
-    .bind(f.page.offset())
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(f.page.wrap(items, total))
+    let mut filter = Filter::default();
+    filter
+        .and_some("d.project_id = $?", f.project_id)
+        .and_some(
+            "(d.name ILIKE $? OR d.description ILIKE $?)",
+            search_pattern(f.search.as_deref()),
+        )
+        .and_some("d.status = $?", f.status.as_deref());
+    Ok(fetch_page(tx, DOCUMENT_COLUMNS, "documents d", &filter, &order, &f.page).await?)
 }
 
 /// A document row's storage bookkeeping, for deletes.

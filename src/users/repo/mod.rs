@@ -10,7 +10,7 @@ use crate::{
     crypto::token_hash,
     db::{TenantId, TenantTx},
     http::ApiError,
-    pagination::{Page, order_by, search_pattern},
+    pagination::{Filter, Page, fetch_page, order_by, search_pattern},
 };
 
 const USER_COLUMNS: &str = "u.id, u.email, u.first_name, u.last_name, u.is_active, u.is_super_admin, \
@@ -58,32 +58,22 @@ pub async fn list_users(tx: &mut TenantTx, f: &UserFilter) -> Result<Page<UserVi
         "u.id",
         "u.created_at DESC, u.id DESC",
     )?;
-    let search = search_pattern(f.search.as_deref());
     let role = f.role.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    const WHERE: &str = "WHERE ($1::text IS NULL OR u.email ILIKE $1 OR u.first_name ILIKE $1 OR u.last_name ILIKE $1 \
-            OR (u.first_name || ' ' || u.last_name) ILIKE $1) \
-        AND ($2::boolean IS NULL OR u.is_active = $2) \
-        AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r \
-             ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
-             WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id AND r.name = $3 \
-               AND (ur.expires_at IS NULL OR ur.expires_at > now())))";
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM users u {WHERE}")))
-        .bind(&search)
-        .bind(f.is_active)
-        .bind(role)
-        .fetch_one(&mut **tx)
-        .await?;
-    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {USER_COLUMNS} FROM users u {WHERE} ORDER BY {order} LIMIT $4 OFFSET $5"
-    )))
-    .bind(&search)
-    .bind(f.is_active)
-    .bind(role)
-    .bind(f.page.limit())
-    .bind(f.page.offset())
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(f.page.wrap(items, total))
+    let mut filter = Filter::default();
+    filter
+        .and_some(
+            "(u.email ILIKE $? OR u.first_name ILIKE $? OR u.last_name ILIKE $? \
+             OR (u.first_name || ' ' || u.last_name) ILIKE $?)",
+            search_pattern(f.search.as_deref()),
+        )
+        .and_some("u.is_active = $?", f.is_active)
+        .and_some(
+            "EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.tenant_id = ur.tenant_id AND r.id = ur.role_id \
+             WHERE ur.tenant_id = u.tenant_id AND ur.user_id = u.id AND r.name = $? \
+               AND (ur.expires_at IS NULL OR ur.expires_at > now()))",
+            role,
+        );
+    Ok(fetch_page(tx, USER_COLUMNS, "users u", &filter, &order, &f.page).await?)
 }
 
 /// 409 when the tenant's `max_users` active seats are taken. Locks the tenant
