@@ -10,6 +10,7 @@
 # mean plan/exec ms) and the server's hottest symbols. Output in
 # bench/.data/profile-<scenario>/. pg_stat_statements stays loaded in this private
 # cluster (planning statistics are switched off again at the end).
+# BENCH_CALL_GRAPH=dwarf gives whole Rust call stacks (frame pointers are off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -60,7 +61,7 @@ export BENCH_TOKENS=$OUT/tokens.tsv BENCH_SCENARIO=$SCENARIO
 wrk -t2 -c32 -d3s -s "$BENCH_WRK_DIR/authed.lua" "$BASE" >/dev/null # warm-up
 psql "$ADMIN/$DB" -qAtX -c "SELECT pg_stat_statements_reset()" >/dev/null
 if command -v perf >/dev/null; then
-  perf record -F 499 -g -p "$SERVER" -o "$OUT/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &
+  perf record -F 499 --call-graph "${BENCH_CALL_GRAPH:-fp}" -p "$SERVER" -o "$OUT/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &
   PERF=$!
 fi
 BENCH_RESULT=$OUT/wrk.json wrk -t2 -c32 -d"${SECS}s" --latency -s "$BENCH_WRK_DIR/authed.lua" "$BASE" | tee "$OUT/wrk.txt" | grep RESULT
