@@ -15,7 +15,7 @@ use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing::{Level, Metadata, Subscriber, span, subscriber::Interest};
 use tracing_subscriber::{
     EnvFilter, Layer,
-    filter::{LevelFilter, filter_fn},
+    filter::{LevelFilter, Targets, filter_fn},
     fmt,
     layer::{Context, Filter},
     prelude::*,
@@ -55,8 +55,7 @@ impl Drop for Telemetry {
 /// Installs the log layer and, with `otel_endpoint`, the OpenTelemetry layer.
 /// Must run inside the Tokio runtime: the exporter's HTTP calls are spawned on it.
 pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,aws=warn,hyper=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let provider = otel_endpoint.and_then(|endpoint| match tracer_provider(endpoint) {
         Ok(provider) => Some(provider),
         Err(err) => {
@@ -69,10 +68,17 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
         // Logs alone: one global filter, so callsites it rejects are cached as
         // "never" and cost nothing, and no per-layer bookkeeping runs on every
         // span entry and exit (measured: ~20 % of a cached project list).
-        None => tracing_subscriber::registry()
-            .with(filter)
-            .with(log_layer(format))
-            .try_init(),
+        None => {
+            let (targets, filter) = match static_filter() {
+                Some(targets) => (Some(targets), None),
+                None => (None, Some(filter)),
+            };
+            tracing_subscriber::registry()
+                .with(targets)
+                .with(filter)
+                .with(log_layer(format))
+                .try_init()
+        }
         Some(provider) => {
             let traces = tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("tenantry"))
@@ -92,6 +98,30 @@ pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> Telemetry {
         }
     };
     Telemetry { provider }
+}
+
+/// The log filter when `RUST_LOG` is unset or unparsable.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_http=info,aws=warn,hyper=warn";
+
+/// `RUST_LOG` (or the default) as a [`Targets`] filter when it has only
+/// targets and levels, the usual case. It decides once per callsite, where an
+/// `EnvFilter` also takes a shared lock on every span's creation, entry, exit,
+/// record and close, to look for span directives it does not have (measured:
+/// a few µs of a cached read's CPU, the lock's cache line bouncing between the
+/// workers). Directives that name spans or fields still get the `EnvFilter`.
+fn static_filter() -> Option<Targets> {
+    static_filter_for(std::env::var("RUST_LOG").ok().as_deref())
+}
+
+fn static_filter_for(rust_log: Option<&str>) -> Option<Targets> {
+    match rust_log {
+        // Span and field directives are written in brackets; `Targets` would
+        // misread them as targets.
+        Some(spec) if EnvFilter::try_new(spec).is_ok() && spec.contains('[') => None,
+        Some(spec) if EnvFilter::try_new(spec).is_ok() => spec.parse().ok(),
+        // What `init` falls back to as well.
+        _ => Some(DEFAULT_FILTER.parse().expect("the default filter is static")),
+    }
 }
 
 fn log_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
@@ -235,5 +265,38 @@ impl HttpClient for RuntimeClient {
         *response.status_mut() = status;
         *response.headers_mut() = headers;
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::level_filters::LevelFilter;
+
+    #[test]
+    fn static_log_directives_take_the_lock_free_filter_and_span_directives_keep_env_filter() {
+        let default = static_filter_for(None).expect("the default is static");
+        assert!(default.would_enable("tenantry::db", &Level::INFO));
+        assert!(!default.would_enable("sqlx::query", &Level::INFO), "sqlx=warn");
+        assert!(default.would_enable("sqlx::query", &Level::WARN));
+
+        let custom = static_filter_for(Some("warn,tenantry=debug")).expect("static");
+        assert!(custom.would_enable("tenantry::auth", &Level::DEBUG));
+        assert!(!custom.would_enable("hyper", &Level::INFO));
+        assert_eq!(
+            static_filter_for(Some("off")).map(|t| t.default_level()),
+            Some(Some(LevelFilter::OFF))
+        );
+
+        assert!(
+            static_filter_for(Some("[request{tenant_id}]=debug")).is_none(),
+            "a span directive"
+        );
+        assert!(
+            static_filter_for(Some("tenantry[{user_id}]=trace")).is_none(),
+            "a field directive"
+        );
+        let unparsable = static_filter_for(Some("=garbage=")).expect("the default, as EnvFilter falls back");
+        assert!(!unparsable.would_enable("sqlx::query", &Level::INFO));
     }
 }

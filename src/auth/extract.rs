@@ -180,14 +180,25 @@ pub(crate) async fn spend_api_budget(
     verdict
 }
 
+/// The claims of a bearer access token: its signature, algorithm, issuer,
+/// audience and expiry checked ([`crate::auth::jwt::JwtKeys::verify`]), or
+/// found in the cache of tokens that passed those checks moments ago.
+fn verify_access(token: &str, state: &AppState) -> Result<Claims, ApiError> {
+    if let Some(claims) = state.auth_cache.verified(token) {
+        return Ok(claims);
+    }
+    let claims = state.jwt.verify(token, ACCESS_AUDIENCE).ok_or_else(unauthorized)?;
+    state.auth_cache.put_verified(token, &claims);
+    Ok(claims)
+}
+
 /// Resolves the caller inside a fresh tenant transaction.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AuthCtx, TenantTx), ApiError> {
     let token = bearer(parts)?;
     if crate::integrations::api_keys::authn::is_api_key(token) {
         return crate::integrations::api_keys::authn::authenticate_key(token, parts, state).await;
     }
-    let claims = state.jwt.verify(token, ACCESS_AUDIENCE).ok_or_else(unauthorized)?;
-    authenticate_claims(claims, parts, state).await
+    authenticate_claims(verify_access(token, state)?, parts, state).await
 }
 
 /// The session check behind every front door: verified `claims` (from a bearer
@@ -293,8 +304,7 @@ impl<P: Required> FromRequestParts<AppState> for AuthzRead<P> {
                 .await?
                 .0
         } else {
-            let claims = state.jwt.verify(token, ACCESS_AUDIENCE).ok_or_else(unauthorized)?;
-            resolve_claims(claims, parts, state).await?
+            resolve_claims(verify_access(token, state)?, parts, state).await?
         };
         require::<P>(&ctx)?;
         Ok(AuthzRead {

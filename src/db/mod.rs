@@ -20,6 +20,7 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
 use scopes::transaction_span;
 use sqlx::{
     Connection, Executor, PgPool, Postgres, Transaction,
@@ -304,15 +305,22 @@ impl Db {
     /// died sooner (a database restart, a failover, a terminated backend) fails
     /// here, before any work was done: that failure is retried on another
     /// connection instead of reaching the client.
-    #[tracing::instrument(level = "debug", name = "db.begin", skip_all, fields(db.system.name = "postgresql"))]
-    async fn begin(&self, settings: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    /// Boxed: the pool's acquire is a future of kilobytes, which would make
+    /// every handler's future as large, copied whole on each move.
+    fn begin(&self, settings: String) -> BoxFuture<'_, Result<Transaction<'static, Postgres>, sqlx::Error>> {
+        let span = tracing::debug_span!("db.begin", db.system.name = "postgresql");
         let deallocate = if self.pooled { "DEALLOCATE ALL; " } else { "" };
         let begin = format!("BEGIN; {deallocate}{settings}");
-        self.on_a_live_connection(
-            || self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())),
-            || self.pool_full(),
+        Box::pin(
+            async move {
+                self.on_a_live_connection(
+                    || self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())),
+                    || self.pool_full(),
+                )
+                .await
+            }
+            .instrument(span),
         )
-        .await
     }
 
     /// Whether the pool has opened all it may: an acquire timeout then means

@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures::future::BoxFuture;
 use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -86,21 +87,27 @@ impl ReadConnections {
         })
     }
 
-    async fn connect(&self, deadline: tokio::time::Instant) -> Result<PgConnection, sqlx::Error> {
+    /// Boxed: opening a connection (startup, TLS, authentication) is a future
+    /// of kilobytes, and every read's future would otherwise be as large,
+    /// copied on each move, for a path a warm server rarely takes.
+    fn connect(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, Result<PgConnection, sqlx::Error>> {
         let connect = async {
             let mut conn = PgConnection::connect_with(&self.options).await?;
             conn.execute(sqlx::AssertSqlSafe(format!("SET ROLE {APP_ROLE}")))
                 .await?;
             Ok(conn)
         };
-        tokio::time::timeout_at(deadline, connect)
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
+        Box::pin(async move {
+            tokio::time::timeout_at(deadline, connect)
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+        })
     }
 
     /// Whether PostgreSQL accepts a new connection now (within a second).
     pub(super) async fn can_connect(&self) -> bool {
-        match tokio::time::timeout(Duration::from_secs(1), PgConnection::connect_with(&self.options)).await {
+        let connect = Box::pin(PgConnection::connect_with(&self.options)); // as in `connect`
+        match tokio::time::timeout(Duration::from_secs(1), connect).await {
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;
                 true

@@ -107,21 +107,25 @@ impl TenantRead {
         let query = || bind(sqlx::query_as(sql).bind(self.tenant.0));
         let span = transaction_span("read");
         span.record("tenant_id", tracing::field::display(self.tenant.0));
+        // The two other paths are boxed: their futures (a pool's acquire, a
+        // BEGIN) would make every read's future, moved whole into the request's
+        // box, several kilobytes larger.
         if self.db.pooled {
             // Behind a transaction pooler only a transaction first drops the
             // statements other clients left on the server connection.
-            let mut tx = self.db.tenant_tx(self.tenant).await?;
-            return query().fetch_all(&mut *tx).instrument(span).await;
+            return Box::pin(async {
+                let mut tx = self.db.tenant_tx(self.tenant).await?;
+                query().fetch_all(&mut *tx).instrument(span).await
+            })
+            .await;
         }
         let reads = &self.db.reads;
         if !reads.enabled() {
-            return self
-                .db
-                .on_a_live_connection(
-                    || query().fetch_all(&self.db.pool).instrument(span.clone()),
-                    || self.db.pool_full(),
-                )
-                .await;
+            return Box::pin(self.db.on_a_live_connection(
+                || query().fetch_all(&self.db.pool).instrument(span.clone()),
+                || self.db.pool_full(),
+            ))
+            .await;
         }
         self.db
             .on_a_live_connection(
