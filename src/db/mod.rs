@@ -308,19 +308,18 @@ impl Db {
     /// Boxed: the pool's acquire is a future of kilobytes, which would make
     /// every handler's future as large, copied whole on each move.
     fn begin(&self, settings: String) -> BoxFuture<'_, Result<Transaction<'static, Postgres>, sqlx::Error>> {
-        let span = tracing::debug_span!("db.begin", db.system.name = "postgresql");
         let deallocate = if self.pooled { "DEALLOCATE ALL; " } else { "" };
         let begin = format!("BEGIN; {deallocate}{settings}");
-        Box::pin(
-            async move {
-                self.on_a_live_connection(
-                    || self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())),
-                    || self.pool_full(),
-                )
-                .await
-            }
-            .instrument(span),
-        )
+        Box::pin(async move {
+            // Made when first polled, inside the caller's transaction span.
+            let span = tracing::debug_span!("db.begin", db.system.name = "postgresql");
+            self.on_a_live_connection(
+                || self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())),
+                || self.pool_full(),
+            )
+            .instrument(span)
+            .await
+        })
     }
 
     /// Whether the pool has opened all it may: an acquire timeout then means
