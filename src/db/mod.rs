@@ -305,6 +305,7 @@ impl Db {
     /// died sooner (a database restart, a failover, a terminated backend) fails
     /// here, before any work was done: that failure is retried on another
     /// connection instead of reaching the client.
+    ///
     /// Boxed: the pool's acquire is a future of kilobytes, which would make
     /// every handler's future as large, copied whole on each move.
     fn begin(&self, settings: String) -> BoxFuture<'_, Result<Transaction<'static, Postgres>, sqlx::Error>> {
