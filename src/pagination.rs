@@ -235,13 +235,6 @@ impl Filter {
         self
     }
 
-    /// Adds a condition with no value of its own.
-    pub fn and_sql(&mut self, condition: &str) -> &mut Self {
-        self.sql.push_str(if self.sql.is_empty() { "WHERE " } else { " AND " });
-        self.sql.push_str(condition);
-        self
-    }
-
     pub fn is_empty(&self) -> bool {
         self.sql.is_empty()
     }
@@ -331,9 +324,8 @@ mod tests {
         assert_eq!(f.sql(), "");
         f.and_some("a = $?", None::<bool>)
             .and("(b ILIKE $? OR c ILIKE $?)", "%x%")
-            .and_sql("d IS NOT NULL")
             .and_some("e = $?", Some(3_i32));
-        assert_eq!(f.sql(), "WHERE (b ILIKE $1 OR c ILIKE $1) AND d IS NOT NULL AND e = $2");
+        assert_eq!(f.sql(), "WHERE (b ILIKE $1 OR c ILIKE $1) AND e = $2");
         assert_eq!(f.args().unwrap().len(), 2);
     }
 

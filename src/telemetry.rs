@@ -114,13 +114,13 @@ fn static_filter() -> Option<Targets> {
 }
 
 fn static_filter_for(rust_log: Option<&str>) -> Option<Targets> {
-    match rust_log {
+    match rust_log.filter(|spec| EnvFilter::try_new(spec).is_ok()) {
         // Span and field directives are written in brackets; `Targets` would
         // misread them as targets.
-        Some(spec) if EnvFilter::try_new(spec).is_ok() && spec.contains('[') => None,
-        Some(spec) if EnvFilter::try_new(spec).is_ok() => spec.parse().ok(),
-        // What `init` falls back to as well.
-        _ => Some(DEFAULT_FILTER.parse().expect("the default filter is static")),
+        Some(spec) if spec.contains('[') => None,
+        Some(spec) => spec.parse().ok(),
+        // Unset or unparsable: what `init` falls back to as well.
+        None => Some(DEFAULT_FILTER.parse().expect("the default filter is static")),
     }
 }
 

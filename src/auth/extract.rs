@@ -119,10 +119,7 @@ pub(crate) fn unauthorized() -> ApiError {
 
 /// The bearer token's verified claims.
 pub fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
-    state
-        .jwt
-        .verify(bearer(parts)?, ACCESS_AUDIENCE)
-        .ok_or_else(unauthorized)
+    verify_access(bearer(parts)?, state)
 }
 
 /// The raw `Authorization: Bearer` value (a JWT or an API key).
