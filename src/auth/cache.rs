@@ -25,10 +25,15 @@ use std::{
 
 use uuid::Uuid;
 
-use crate::{auth::jwt::Claims, integrations::api_keys::authn::ResolvedKey, rbac::grants::Permissions};
+use crate::{
+    auth::jwt::Claims,
+    db::{AnyRow, Columns, FromRead},
+    integrations::api_keys::authn::ResolvedKey,
+    rbac::grants::Permissions,
+};
 
 /// What the session query resolves; shared by cache hits.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ResolvedSession {
     pub email: String,
     pub first_name: String,
@@ -37,10 +42,24 @@ pub struct ResolvedSession {
     pub tenant_slug: String,
     pub tenant_name: String,
     /// Parsed once, when the session is resolved, not on every cache hit.
-    #[sqlx(try_from = "Vec<String>")]
     pub permissions: Permissions,
     /// Seconds until the session or the next role assignment expires.
     pub valid_for_secs: f64,
+}
+
+impl FromRead for ResolvedSession {
+    fn from_read<R: AnyRow>(c: &mut Columns<'_, R>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            email: c.next()?,
+            first_name: c.next()?,
+            last_name: c.next()?,
+            is_super_admin: c.next()?,
+            tenant_slug: c.next()?,
+            tenant_name: c.next()?,
+            permissions: Permissions::from(c.next::<Vec<String>>()?),
+            valid_for_secs: c.next()?,
+        })
+    }
 }
 
 struct Entry {

@@ -224,7 +224,7 @@ async fn resolve_claims(claims: Claims, parts: &Parts, state: &AppState) -> Resu
             let row: ResolvedSession = state
                 .db
                 .tenant_read(tenant)
-                .fetch_all(SESSION_SQL, |q| q.bind(claims.sid).bind(claims.sub))
+                .fetch_all(SESSION_SQL, &[claims.sid.into(), claims.sub.into()])
                 .await?
                 .pop()
                 .ok_or_else(unauthorized)?;

@@ -16,7 +16,7 @@ use super::jwt::{ACCESS_AUDIENCE, Actor};
 use crate::{
     app::AppState,
     crypto::{random_token, token_hash},
-    db::{TenantId, TenantRead, TenantTx},
+    db::{AnyRow, Columns, FromRead, TenantId, TenantRead, TenantTx},
     http::extract::ClientMeta,
 };
 
@@ -53,6 +53,21 @@ pub struct UserSummary {
     pub mfa_enabled: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     pub email_verified_at: Option<OffsetDateTime>,
+}
+
+impl FromRead for UserSummary {
+    fn from_read<R: AnyRow>(c: &mut Columns<'_, R>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: c.next()?,
+            email: c.next()?,
+            first_name: c.next()?,
+            last_name: c.next()?,
+            is_active: c.next()?,
+            is_super_admin: c.next()?,
+            mfa_enabled: c.next()?,
+            email_verified_at: c.next()?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -99,7 +114,7 @@ pub async fn read_user_summary(read: &TenantRead, user: Uuid) -> Result<UserSumm
         .fetch_all(
             "SELECT id, email, first_name, last_name, is_active, is_super_admin, mfa_enabled, \
              email_verified_at FROM tenant_read_user_summary($1, $2)",
-            |q| q.bind(user),
+            &[user.into()],
         )
         .await?;
     rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)

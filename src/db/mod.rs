@@ -10,10 +10,12 @@
 
 pub mod embedded;
 mod outage;
+mod read_row;
 mod reads;
 mod scopes;
 
-pub use scopes::{PlatformTx, ReadQuery, TenantRead, TenantTx};
+pub use read_row::{AnyRow, Columns, FromRead, ReadArg, ReadValue};
+pub use scopes::{PlatformTx, TenantRead, TenantTx};
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -119,8 +121,9 @@ pub struct Db {
     /// [`behind_transaction_pooler`].
     pooled: bool,
     outage: std::sync::Arc<outage::Outage>,
-    /// The single-statement tenant reads' own connections (none behind a pooler).
-    reads: std::sync::Arc<reads::ReadConnections>,
+    /// Where the single-statement tenant reads run: their own pipelined
+    /// connections, or the pool.
+    reads: std::sync::Arc<reads::Reads>,
 }
 
 /// Whether `url` turns sqlx's statement cache off (`statement-cache-capacity=0`,
@@ -143,15 +146,24 @@ pub fn behind_transaction_pooler(url: &str) -> bool {
 impl Db {
     /// Connects a pool whose connections `SET ROLE tenantry_app` on connect
     /// (unless [`behind_transaction_pooler`]). `max_connections` is the
-    /// process's whole budget: from 8 up a quarter of it is kept for the
-    /// single-statement reads' own connections, the rest is the pool's; below
-    /// that, and behind a pooler, the reads run on the pool, which has it all.
+    /// process's whole budget: from 8 up two connections carry the pipelined
+    /// single-statement reads (see `reads.rs`), the rest is the pool's; below
+    /// that, behind a pooler and over the network with TLS the reads run on
+    /// the pool, which has it all.
     /// Every connection is opened only when needed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
         let options: PgConnectOptions = url.parse()?;
         let options = options.application_name("tenantry");
         let pooled = behind_transaction_pooler(url);
-        let (pool_size, read_size) = reads::split_budget(max_connections, pooled);
+        let pipeline = if pooled {
+            Err("behind a transaction pooler".to_string())
+        } else {
+            reads::pipeline_config(url)
+        };
+        if let Err(why) = &pipeline {
+            tracing::info!(why, "the tenant reads use the pool, not pipelined connections");
+        }
+        let (pool_size, read_size) = reads::split_budget(max_connections, pipeline.is_ok());
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .min_connections(1)
@@ -185,7 +197,7 @@ impl Db {
             pool,
             pooled,
             outage: Default::default(),
-            reads: std::sync::Arc::new(reads::ReadConnections::new(options, read_size)),
+            reads: std::sync::Arc::new(reads::Reads::new(options, pipeline.ok().map(|c| (c, read_size)))),
         })
     }
 

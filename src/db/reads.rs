@@ -1,112 +1,129 @@
-//! Connections of their own for the single-statement tenant reads
+//! Pipelined connections for the single-statement tenant reads
 //! ([`super::TenantRead`]).
 //!
-//! sqlx's pool pings every connection it takes back (`return_to_pool` →
-//! `ping()`, not configurable in 0.9) from a task it spawns for that: a read of
-//! one statement costs two round trips and a task. A read statement either
-//! completes, which leaves its connection idle and ready for the next one, or
-//! fails with an error sqlx has already read to the end, so these connections go
-//! back as they are. One whose statement was interrupted (the request was
-//! dropped mid-flight) or whose connection was lost is closed, never reused.
+//! Each read is one statement, its own implicit transaction (Bind, Execute,
+//! Sync). On tokio-postgres many concurrent reads share a connection: their
+//! statements go out back to back without waiting for the previous answer, so
+//! the server process reads a batch of them per wake-up and the answers come
+//! back in one read, where one connection per read (sqlx) pays a round trip,
+//! two wake-ups on each side and a task switch for every statement. A Sync
+//! ends each read's transaction, so its settings (`app.tenant_id`, the role)
+//! end with it; an error aborts only its own statement.
+//!
+//! Only where the traffic stays on the machine or the URL turns TLS off
+//! (`sslmode=disable`): this driver is built without TLS, and a read must never
+//! travel less protected than the rest. Elsewhere (and behind a transaction
+//! pooler, or on a command's small budget) the reads use the pool.
 
 use std::{
-    ops::{Deref, DerefMut},
-    sync::Mutex,
-    time::{Duration, Instant},
+    net::IpAddr,
+    str::FromStr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use futures::future::BoxFuture;
-use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
+use tokio_postgres::{
+    Client, NoTls, Row, Statement,
+    config::{Host, SslMode},
+};
 
-use super::APP_ROLE;
+use super::{
+    APP_ROLE,
+    read_row::{ReadArg, driver_error},
+};
 
-/// How long a read waits for a connection (as the pool's acquire timeout).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// An idle connection is tested before use after this long (as the pool does):
-/// a firewall, pooler or server timeout may have dropped it.
-const TEST_AFTER_IDLE: Duration = Duration::from_secs(30);
+/// How long opening a read connection may take (as the pool's acquire timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this many pipelined connections: each carries many reads at once,
+/// and fewer, fuller batches cost fewer wake-ups.
+const MAX_PIPELINES: u32 = 2;
 
 /// The transaction pool's and the read connections' shares of a budget of
 /// `total` connections (see [`super::Db::connect`]). Small budgets (the CLI
-/// commands') stay whole: there the reads use the pool.
-pub(super) fn split_budget(total: u32, pooled: bool) -> (u32, u32) {
-    if pooled || total < 8 {
+/// commands') stay whole, as does the whole budget when the reads cannot be
+/// pipelined: there the reads use the pool.
+pub(super) fn split_budget(total: u32, pipelined: bool) -> (u32, u32) {
+    if !pipelined || total < 8 {
         return (total.max(1), 0);
     }
-    let reads = (total / 4).max(1);
-    (total.saturating_sub(reads).max(1), reads)
+    let reads = (total / 4).clamp(1, MAX_PIPELINES);
+    (total - reads, reads)
 }
 
-#[derive(Debug)]
-pub(super) struct ReadConnections {
-    options: PgConnectOptions,
-    size: u32,
-    idle: Mutex<Vec<(PgConnection, Instant)>>,
-    permits: Semaphore,
-}
-
-impl ReadConnections {
-    /// At most `size` connections, opened when first needed.
-    pub(super) fn new(options: PgConnectOptions, size: u32) -> Self {
-        Self {
-            options,
-            size,
-            idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(size as usize),
+/// The database's address for the pipelined reads, or why they cannot be
+/// used with this URL.
+pub(super) fn pipeline_config(url: &str) -> Result<tokio_postgres::Config, String> {
+    let mut config =
+        tokio_postgres::Config::from_str(url).map_err(|e| format!("the URL is not one tokio-postgres reads ({e})"))?;
+    if config.get_password().is_none() {
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            config.password(password);
+        } else if pgpass_exists() {
+            return Err("the password may come from a .pgpass file, which only sqlx reads".into());
         }
     }
+    let local = !config.get_hosts().is_empty()
+        && config.get_hosts().iter().all(|h| match h {
+            Host::Tcp(name) => name == "localhost" || IpAddr::from_str(name).is_ok_and(|ip| ip.is_loopback()),
+            Host::Unix(_) => true,
+        });
+    match config.get_ssl_mode() {
+        SslMode::Disable => {}
+        SslMode::Prefer if local => {}
+        _ => return Err("the database is reached over the network with TLS".into()),
+    }
+    config
+        .application_name("tenantry-reads")
+        .connect_timeout(CONNECT_TIMEOUT);
+    Ok(config)
+}
 
-    /// Whether there are any (none behind a pooler or on a small budget: the
-    /// reads then use the pool).
-    pub(super) fn enabled(&self) -> bool {
-        self.size > 0
+fn pgpass_exists() -> bool {
+    let path = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".pgpass")));
+    path.is_some_and(|p| p.exists())
+}
+
+/// Where the reads run and how to tell whether the database answers.
+pub(super) struct Reads {
+    /// The pool's options, for a direct connection attempt.
+    options: PgConnectOptions,
+    /// `None`: the reads use the pool.
+    pipeline: Option<Pipeline>,
+}
+
+impl std::fmt::Debug for Reads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reads")
+            .field("pipelines", &self.pipeline.as_ref().map_or(0, |p| p.slots.len()))
+            .finish()
+    }
+}
+
+impl Reads {
+    pub(super) fn new(options: PgConnectOptions, pipeline: Option<(tokio_postgres::Config, u32)>) -> Self {
+        let pipeline = pipeline.filter(|(_, size)| *size > 0).map(|(config, size)| Pipeline {
+            config,
+            slots: (0..size).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        });
+        Self { options, pipeline }
     }
 
-    /// An idle connection, or a new one; `PoolTimedOut` when all are busy (or
-    /// connecting hangs) for the acquire timeout.
-    pub(super) async fn acquire(&self) -> Result<ReadConnection<'_>, sqlx::Error> {
-        let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
-        let permit = tokio::time::timeout_at(deadline, self.permits.acquire())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
-            .expect("the read semaphore is never closed");
-        let idle = self.idle.lock().expect("read connections").pop();
-        let conn = match idle {
-            Some((mut conn, since)) if since.elapsed() > TEST_AFTER_IDLE => match conn.ping().await {
-                Ok(()) => conn,
-                Err(_) => self.connect(deadline).await?,
-            },
-            Some((conn, _)) => conn,
-            None => self.connect(deadline).await?,
-        };
-        Ok(ReadConnection {
-            conn: Some(conn),
-            owner: self,
-            _permit: permit,
-        })
-    }
-
-    /// Boxed: opening a connection (startup, TLS, authentication) is a future
-    /// of kilobytes, and every read's future would otherwise be as large,
-    /// copied on each move, for a path a warm server rarely takes.
-    fn connect(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, Result<PgConnection, sqlx::Error>> {
-        let connect = async {
-            let mut conn = PgConnection::connect_with(&self.options).await?;
-            conn.execute(sqlx::AssertSqlSafe(format!("SET ROLE {APP_ROLE}")))
-                .await?;
-            Ok(conn)
-        };
-        Box::pin(async move {
-            tokio::time::timeout_at(deadline, connect)
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-        })
+    pub(super) fn pipeline(&self) -> Option<&Pipeline> {
+        self.pipeline.as_ref()
     }
 
     /// Whether PostgreSQL accepts a new connection now (within a second).
     pub(super) async fn can_connect(&self) -> bool {
-        let connect = Box::pin(PgConnection::connect_with(&self.options)); // as in `connect`
+        // Boxed: opening a connection is a future of kilobytes.
+        let connect = Box::pin(PgConnection::connect_with(&self.options));
         match tokio::time::timeout(Duration::from_secs(1), connect).await {
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;
@@ -115,72 +132,124 @@ impl ReadConnections {
             _ => false,
         }
     }
-
-    /// Closes every idle connection: after one was found dead (a restart, a
-    /// failover) the others, opened before it, most likely are too.
-    pub(super) fn forget_idle(&self) {
-        self.idle.lock().expect("read connections").clear();
-    }
-
-    /// Whether every connection is lent out: an acquire timeout then means
-    /// busy, not unreachable.
-    pub(super) fn all_busy(&self) -> bool {
-        self.permits.available_permits() == 0
-    }
 }
 
-/// A connection lent to one statement. Dropped without [`Self::release`], it
-/// is closed instead of going back.
-pub(super) struct ReadConnection<'a> {
-    conn: Option<PgConnection>,
-    owner: &'a ReadConnections,
-    _permit: SemaphorePermit<'a>,
+/// A few connections, each shared by every read that lands on it.
+pub(super) struct Pipeline {
+    config: tokio_postgres::Config,
+    slots: Box<[tokio::sync::Mutex<Option<Arc<Conn>>>]>,
+    next: AtomicUsize,
 }
 
-impl ReadConnection<'_> {
-    /// Gives the connection back for the next read, as it is (no ping).
-    pub(super) fn release(mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.owner
-                .idle
-                .lock()
-                .expect("read connections")
-                .push((conn, Instant::now()));
+/// One connection and the statements it has prepared.
+struct Conn {
+    client: Client,
+    statements: Mutex<Vec<(&'static str, Statement)>>,
+}
+
+impl Pipeline {
+    /// Runs `sql` with `args` on the next connection in turn, preparing it
+    /// there first if it is new to it.
+    pub(super) async fn query(&self, sql: &'static str, args: &[ReadArg]) -> Result<Vec<Row>, sqlx::Error> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let conn = self.conn(slot).await?;
+        let prepared = conn
+            .statements
+            .lock()
+            .expect("statements")
+            .iter()
+            .find(|(s, _)| *s == sql)
+            .map(|(_, st)| st.clone());
+        let statement = match prepared {
+            Some(st) => st,
+            None => {
+                let types: Vec<_> = args.iter().map(ReadArg::pg_type).collect();
+                let st = conn.client.prepare_typed(sql, &types).await.map_err(driver_error)?;
+                conn.statements.lock().expect("statements").push((sql, st.clone()));
+                st
+            }
+        };
+        let params: Vec<_> = args.iter().map(ReadArg::as_sql).collect();
+        conn.client.query(&statement, &params).await.map_err(driver_error)
+    }
+
+    /// The slot's connection, opened (again) if it has none or it closed: the
+    /// server ended it (a restart, a terminated backend) or it broke.
+    async fn conn(&self, slot: &tokio::sync::Mutex<Option<Arc<Conn>>>) -> Result<Arc<Conn>, sqlx::Error> {
+        let mut held = slot.lock().await;
+        if let Some(conn) = held.as_ref().filter(|c| !c.client.is_closed()) {
+            return Ok(conn.clone());
         }
+        *held = None;
+        let conn = Arc::new(self.connect().await?);
+        *held = Some(conn.clone());
+        Ok(conn)
     }
-}
 
-impl Deref for ReadConnection<'_> {
-    type Target = PgConnection;
-    fn deref(&self) -> &PgConnection {
-        self.conn.as_ref().expect("lent until released")
-    }
-}
-
-impl DerefMut for ReadConnection<'_> {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        self.conn.as_mut().expect("lent until released")
+    /// Boxed: opening a connection (startup, authentication) is a large future
+    /// on a path a warm server rarely takes.
+    fn connect(&self) -> BoxFuture<'_, Result<Conn, sqlx::Error>> {
+        Box::pin(async {
+            let connect = self.config.connect(NoTls);
+            let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map_err(driver_error)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "a pipelined read connection ended");
+                }
+            });
+            client
+                .batch_execute(&format!("SET ROLE {APP_ROLE}"))
+                .await
+                .map_err(driver_error)?;
+            Ok(Conn {
+                client,
+                statements: Mutex::new(Vec::new()),
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_budget;
+    use super::{pipeline_config, split_budget};
 
     #[test]
     fn the_budget_is_shared_and_never_exceeded() {
-        assert_eq!(split_budget(20, false), (15, 5));
-        assert_eq!(split_budget(8, false), (6, 2));
-        assert_eq!(split_budget(4, false), (4, 0), "a command's small pool stays whole");
+        assert_eq!(split_budget(20, true), (18, 2));
+        assert_eq!(split_budget(8, true), (6, 2));
+        assert_eq!(split_budget(4, true), (4, 0), "a command's small pool stays whole");
         assert_eq!(
-            split_budget(20, true),
+            split_budget(20, false),
             (20, 0),
-            "behind a pooler the reads use the pool"
+            "reads that cannot be pipelined use the pool"
         );
         for total in 1..200 {
-            let (pool, reads) = split_budget(total, false);
-            assert_eq!(pool + reads, total);
+            let (pool, reads) = split_budget(total, true);
+            assert_eq!(pool + reads, total.max(1));
             assert!(pool >= 1 && (reads >= 1 || total < 8));
+        }
+    }
+
+    #[test]
+    fn only_local_or_plaintext_urls_are_pipelined() {
+        for url in [
+            "postgres://u:p@127.0.0.1:5432/db",
+            "postgres://u:p@localhost/db?sslmode=prefer",
+            "postgres://u:p@[::1]:5432/db",
+            "postgres://u:p@db.internal/db?sslmode=disable",
+        ] {
+            assert!(pipeline_config(url).is_ok(), "{url}");
+        }
+        for url in [
+            "postgres://u:p@db.internal/db",
+            "postgres://u:p@127.0.0.1/db?sslmode=require",
+            "postgres://u:p@127.0.0.1/db?sslmode=verify-full",
+            "postgres://u:p@127.0.0.1/db?statement-cache-capacity=0",
+        ] {
+            assert!(pipeline_config(url).is_err(), "{url}");
         }
     }
 }

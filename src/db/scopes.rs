@@ -4,15 +4,14 @@
 
 use std::ops::{Deref, DerefMut};
 
-use sqlx::{
-    FromRow, PgConnection, Postgres, Transaction,
-    postgres::{PgArguments, PgRow},
-    query::QueryAs,
-};
+use sqlx::{PgConnection, Postgres, Transaction};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Db, TenantId, bump_commit_generation};
+use super::{
+    Db, TenantId, bump_commit_generation,
+    read_row::{Columns, FromRead, ReadArg},
+};
 
 /// The span of one transaction, from BEGIN to commit or drop (debug level: built
 /// only when traces are exported). `db.begin` and `db.commit` are its children.
@@ -68,15 +67,13 @@ impl DerefMut for TenantTx {
     }
 }
 
-/// The statement type [`TenantRead::fetch_all`] builds on.
-pub type ReadQuery<T> = QueryAs<'static, Postgres, T, PgArguments>;
-
 /// A tenant's reads that need no transaction of their own, each ONE statement:
 /// a call of a `tenant_read_*` SQL function (migration 20261205170000) with the
 /// tenant bound as `$1`. The function sets the role and `app.tenant_id` for the
 /// statement's implicit transaction before it reads, so RLS confines it exactly
 /// as in a [`TenantTx`], in one round trip instead of three (BEGIN with the
-/// settings, the query, the rollback). Anything else upgrades with
+/// settings, the query, the rollback), pipelined with other requests' reads
+/// where it can be (see `reads.rs`). Anything else upgrades with
 /// [`TenantRead::begin`]. Only a verified caller's tenant opens one.
 pub struct TenantRead {
     pub(super) db: Db,
@@ -94,53 +91,47 @@ impl TenantRead {
     }
 
     /// Runs `sql`, a `SELECT … FROM tenant_read_<name>($1, …)`, with the tenant
-    /// bound as `$1` and `bind` adding the other arguments.
-    pub async fn fetch_all<T>(
-        &self,
-        sql: &'static str,
-        bind: impl Fn(ReadQuery<T>) -> ReadQuery<T>,
-    ) -> Result<Vec<T>, sqlx::Error>
-    where
-        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
-    {
+    /// as `$1` and `args` as `$2…`.
+    pub async fn fetch_all<T: FromRead>(&self, sql: &'static str, args: &[ReadArg]) -> Result<Vec<T>, sqlx::Error> {
         debug_assert!(sql.contains("FROM tenant_read_"), "not a tenant read: {sql}");
-        let query = || bind(sqlx::query_as(sql).bind(self.tenant.0));
         let span = transaction_span("read");
         span.record("tenant_id", tracing::field::display(self.tenant.0));
-        // The two other paths are boxed: their futures (a pool's acquire, a
-        // BEGIN) would make every read's future, moved whole into the request's
-        // box, several kilobytes larger.
-        if self.db.pooled {
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(ReadArg::Uuid(self.tenant.0));
+        all.extend_from_slice(args);
+        let Some(pipeline) = self.db.reads.pipeline() else {
+            // Boxed: a pool's acquire or a BEGIN would make every read's
+            // future, moved whole into the request's box, kilobytes larger.
+            return Box::pin(self.fetch_on_pool(sql, all, span)).await;
+        };
+        let rows = self
+            .db
+            .on_a_live_connection(|| pipeline.query(sql, &all).instrument(span.clone()), || false)
+            .await?;
+        rows.iter().map(|row| T::from_read(&mut Columns::new(row))).collect()
+    }
+
+    async fn fetch_on_pool<T: FromRead>(
+        &self,
+        sql: &'static str,
+        args: Vec<ReadArg>,
+        span: tracing::Span,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        let query = || args.iter().fold(sqlx::query(sql), |q, a| a.bind(q));
+        let rows = if self.db.pooled {
             // Behind a transaction pooler only a transaction first drops the
             // statements other clients left on the server connection.
-            return Box::pin(async {
-                let mut tx = self.db.tenant_tx(self.tenant).await?;
-                query().fetch_all(&mut *tx).instrument(span).await
-            })
-            .await;
-        }
-        let reads = &self.db.reads;
-        if !reads.enabled() {
-            return Box::pin(self.db.on_a_live_connection(
-                || query().fetch_all(&self.db.pool).instrument(span.clone()),
-                || self.db.pool_full(),
-            ))
-            .await;
-        }
-        self.db
-            .on_a_live_connection(
-                || async {
-                    let mut conn = reads.acquire().await?;
-                    let result = query().fetch_all(&mut *conn).instrument(span.clone()).await;
-                    match &result {
-                        Err(e) if super::connection_lost(e) => reads.forget_idle(),
-                        _ => conn.release(),
-                    }
-                    result
-                },
-                || reads.all_busy(),
-            )
-            .await
+            let mut tx = self.db.tenant_tx(self.tenant).await?;
+            query().fetch_all(&mut *tx).instrument(span).await?
+        } else {
+            self.db
+                .on_a_live_connection(
+                    || query().fetch_all(&self.db.pool).instrument(span.clone()),
+                    || self.db.pool_full(),
+                )
+                .await?
+        };
+        rows.iter().map(|row| T::from_read(&mut Columns::new(row))).collect()
     }
 }
 

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
+    db::{AnyRow, Columns, FromRead},
     http::{ApiResult, error::Validator},
     pagination::PageParams,
 };
@@ -79,17 +80,23 @@ impl<'r> sqlx::FromRow<'r, PgRow> for ProjectView {
             "a project's columns are selected in ProjectView::COLUMNS order: {:?}",
             row.columns().iter().map(|c| c.name()).collect::<Vec<_>>()
         );
+        Self::from_read(&mut Columns::new(row))
+    }
+}
+
+impl FromRead for ProjectView {
+    fn from_read<R: AnyRow>(c: &mut Columns<'_, R>) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            description: row.try_get(2)?,
-            status: row.try_get(3)?,
-            version: row.try_get(4)?,
-            document_count: row.try_get(5)?,
-            created_at: row.try_get(6)?,
-            updated_at: row.try_get(7)?,
-            created_by: row.try_get(8)?,
-            updated_by: row.try_get(9)?,
+            id: c.next()?,
+            name: c.next()?,
+            description: c.next()?,
+            status: c.next()?,
+            version: c.next()?,
+            document_count: c.next()?,
+            created_at: c.next()?,
+            updated_at: c.next()?,
+            created_by: c.next()?,
+            updated_by: c.next()?,
         })
     }
 }

@@ -8,9 +8,12 @@ use serde_json::json;
 use sqlx::{Connection, PgConnection};
 use tenantry::{
     auth::session::read_user_summary,
-    db::TenantId,
+    db::{ReadArg, TenantId},
     pagination::PageParams,
-    projects::{model::ProjectFilter, repo},
+    projects::{
+        model::{ProjectFilter, ProjectView},
+        repo,
+    },
 };
 use uuid::Uuid;
 
@@ -141,6 +144,76 @@ async fn the_read_functions_leave_nothing_on_the_connection() {
     assert!(!granted);
 }
 
+/// Many tenants' reads share the pipelined connections, their statements sent
+/// back to back: each still sees only its own tenant, and one that fails
+/// (here a negative LIMIT) fails alone.
+#[tokio::test]
+async fn pipelined_reads_stay_in_their_own_tenant_and_fail_alone() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (app.seed_tenant("reads-g").await, app.seed_tenant("reads-h").await);
+    let (a_ids, b_ids) = (projects(&app, &a, 3).await, projects(&app, &b, 2).await);
+    let (read_a, read_b) = (
+        app.state.db.tenant_read(TenantId::from_trusted(a.id)),
+        app.state.db.tenant_read(TenantId::from_trusted(b.id)),
+    );
+    let newest_first = |ids: &[Uuid]| ids.iter().rev().copied().collect::<Vec<_>>();
+    let (a_page, b_page) = (newest_first(&a_ids), newest_first(&b_ids));
+
+    let (a_first, b_first) = (a_ids[0], b_ids[0]);
+    let reads = (0..300).map(|i| {
+        let (read, expected) = if i % 2 == 0 {
+            (&read_a, &a_page)
+        } else {
+            (&read_b, &b_page)
+        };
+        async move {
+            match i % 3 {
+                0 if i % 5 == 0 => {
+                    let failed = read
+                        .fetch_all::<ProjectView>(
+                            "SELECT id, name, description, status, version, document_count, created_at, \
+                             updated_at, created_by, updated_by FROM tenant_read_projects($1, $2, $3)",
+                            &[ReadArg::Int(-1), ReadArg::BigInt(0)],
+                        )
+                        .await;
+                    let code = match failed {
+                        Err(sqlx::Error::Database(e)) => e.code().map(|c| c.into_owned()),
+                        other => panic!("a negative LIMIT must fail: {other:?}"),
+                    };
+                    assert_eq!(code.as_deref(), Some("2201W"));
+                }
+                0 | 1 => {
+                    let page = repo::read_default_page(read, &default_list(1, 20))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
+                    assert_eq!(&ids, expected);
+                    assert_eq!(page.total, expected.len() as i64);
+                }
+                _ => {
+                    let own = repo::read_project(read, expected[0]).await.unwrap();
+                    assert_eq!(own.map(|p| p.id), Some(expected[0]));
+                    let other = if i % 2 == 0 { b_first } else { a_first };
+                    assert!(repo::read_project(read, other).await.unwrap().is_none());
+                }
+            }
+        }
+    });
+    futures::future::join_all(reads).await;
+
+    // They ran on the pipelined connections: at most two, named for what they are.
+    let mut su = app.db.superuser().await;
+    let pipelines: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND application_name = 'tenantry-reads'",
+    )
+    .fetch_one(&mut su)
+    .await
+    .unwrap();
+    assert!((1..=2).contains(&pipelines), "{pipelines} pipelined connections");
+}
+
 #[tokio::test]
 async fn reads_over_http_answer_as_before() {
     let app = TestApp::spawn().await;
@@ -168,10 +241,10 @@ async fn reads_over_http_answer_as_before() {
     assert_eq!(status.body["tenant"]["id"], a.id.to_string());
 }
 
-/// The reads' own connections go back without sqlx's release ping, so a read
-/// cut off mid-statement must never leave a connection that answers the next
-/// read wrongly, and connections that died while idle (a restart, a failover,
-/// a terminated backend) are replaced without the caller seeing it.
+/// The pipelined read connections are shared, so a read cut off mid-statement
+/// must never leave its answer for the next read on the connection, and
+/// connections that died (a restart, a failover, a terminated backend) are
+/// replaced without the caller seeing it.
 #[tokio::test]
 async fn read_connections_survive_interrupted_reads_and_dead_backends() {
     let app = TestApp::spawn().await;
@@ -210,7 +283,7 @@ async fn read_connections_survive_interrupted_reads_and_dead_backends() {
     // read still answers, on a fresh connection.
     let killed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = 'tenantry') t",
+         WHERE datname = current_database() AND application_name LIKE 'tenantry%') t",
     )
     .fetch_one(&mut locker)
     .await
@@ -224,7 +297,7 @@ async fn read_connections_survive_interrupted_reads_and_dead_backends() {
     let list = app.get("/api/v1/projects", &a.token(&app, "viewer").await).await;
     assert_eq!((list.status, list.body["total"].clone()), (StatusCode::OK, json!(2)));
 
-    // A command's small budget keeps no read connections: the reads use its pool.
+    // A command's small budget keeps no pipelined connections: the reads use its pool.
     let small = tenantry::db::Db::connect(&app.db.url, 2).await.unwrap();
     let read = small.tenant_read(TenantId::from_trusted(a.id));
     assert_eq!(

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::etag::Versioned;
 use super::model::{DocumentChanges, DocumentFilter, DocumentView, ProjectChanges, ProjectFilter, ProjectView};
 use crate::{
-    db::{TenantId, TenantRead, TenantTx},
+    db::{AnyRow, Columns, FromRead, TenantId, TenantRead, TenantTx},
     http::ApiError,
     pagination::{Filter, Page, fetch_page, order_by, search_pattern},
 };
@@ -82,7 +82,7 @@ pub async fn read_project(read: &TenantRead, id: Uuid) -> Result<Option<ProjectV
         .fetch_all(
             "SELECT id, name, description, status, version, document_count, created_at, updated_at, \
              created_by, updated_by FROM tenant_read_project($1, $2)",
-            |q| q.bind(id),
+            &[id.into()],
         )
         .await?;
     Ok(rows.into_iter().next())
@@ -90,18 +90,22 @@ pub async fn read_project(read: &TenantRead, id: Uuid) -> Result<Option<ProjectV
 
 /// The default page of projects (no filter, newest first) in one statement
 /// (`tenant_read_projects`), with the tenant's project counter as its total.
-/// `None` for any other list, or a page past the end (which has no row to
-/// carry the total): those take [`list_projects`] in a transaction.
+/// `None` for any other list, a deep page or a page past the end (which has
+/// no row to carry the total): those take [`list_projects`] in a transaction.
+/// Deeper pages (which scan every row before them) take a transaction of
+/// their own, so a slow scan never holds up the reads pipelined behind it.
+const MAX_READ_OFFSET: i64 = 1_000;
+
 pub async fn read_default_page(read: &TenantRead, f: &ProjectFilter) -> Result<Option<Page<ProjectView>>, sqlx::Error> {
-    if f.search.is_some() || f.status.is_some() || f.sort.is_some() {
+    let (limit, offset) = (f.page.limit(), f.page.offset());
+    if f.search.is_some() || f.status.is_some() || f.sort.is_some() || offset > MAX_READ_OFFSET {
         return Ok(None);
     }
-    let (limit, offset) = (f.page.limit(), f.page.offset());
     let rows: Vec<Counted> = read
         .fetch_all(
             "SELECT id, name, description, status, version, document_count, created_at, updated_at, \
              created_by, updated_by, total_count FROM tenant_read_projects($1, $2, $3)",
-            |q| q.bind(limit as i32).bind(offset),
+            &[(limit as i32).into(), offset.into()],
         )
         .await?;
     let Some(total) = rows.first().and_then(|r| r.total_count) else {
@@ -165,6 +169,15 @@ struct Counted {
     #[sqlx(flatten)]
     item: ProjectView,
     total_count: Option<i64>,
+}
+
+impl FromRead for Counted {
+    fn from_read<R: AnyRow>(c: &mut Columns<'_, R>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            item: ProjectView::from_read(c)?,
+            total_count: c.next()?,
+        })
+    }
 }
 
 pub async fn find_document(tx: &mut TenantTx, id: Uuid, lock: bool) -> Result<Option<DocumentView>, sqlx::Error> {

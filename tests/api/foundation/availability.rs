@@ -94,7 +94,7 @@ async fn requests_survive_the_database_dropping_pooled_connections() {
     let mut su = app.db.superuser().await;
     let killed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = 'tenantry' AND pid <> pg_backend_pid()) k",
+         WHERE datname = current_database() AND application_name LIKE 'tenantry%' AND pid <> pg_backend_pid()) k",
     )
     .fetch_one(&mut su)
     .await
