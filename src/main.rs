@@ -97,7 +97,11 @@ enum DbCommand {
 
 fn main() {
     tenantry::memory::no_transparent_huge_pages();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = tenantry::config::worker_threads_from_env() {
+        runtime.worker_threads(workers);
+    }
+    let runtime = runtime
         .enable_all()
         .on_thread_park(tenantry::memory::collect_when_parking)
         .build()
@@ -295,7 +299,8 @@ async fn serve(config: Config, url: &str, seed: bool) -> anyhow::Result<()> {
                 tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
             }
         });
-    tracing::info!(addr = %bind, "tenantry listening");
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(addr = %bind, workers, "tenantry listening");
     eprintln!("tenantry: listening on http://{bind} (docs at http://{bind}/docs)");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

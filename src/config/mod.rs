@@ -133,6 +133,33 @@ pub struct Retention {
     pub dead_email_days: u32,
 }
 
+/// Tokio's request worker threads when `TOKIO_WORKER_THREADS` is not set: one
+/// per core, less one when PostgreSQL runs on this machine (`database_url`
+/// names a loopback address or a socket, or is unset: the embedded cluster).
+/// Its backends then need a core of their own: with two workers on 2 cores the
+/// workers, PostgreSQL and each other's wake-ups took turns on both, and one
+/// worker served ~1.4× the list requests (bench/ratio.sh, README "Benchmarks").
+pub fn default_worker_threads(database_url: Option<&str>, cores: usize) -> usize {
+    if database_url.is_none_or(crate::db::is_local_database) {
+        cores.saturating_sub(1).max(1)
+    } else {
+        cores.max(1)
+    }
+}
+
+/// The worker count for the runtime, read before it (and the rest of the
+/// configuration) exists, `.env` included; `None` when `TOKIO_WORKER_THREADS`
+/// is set, which Tokio reads itself.
+pub fn worker_threads_from_env() -> Option<usize> {
+    let _ = dotenvy::dotenv();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty());
+    Some(default_worker_threads(url.as_deref(), cores))
+}
+
 impl Config {
     /// Reads `.env` (if present) and the environment.
     pub fn from_env() -> Result<Self, ConfigError> {

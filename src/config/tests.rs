@@ -61,3 +61,25 @@ fn secrets_do_not_print() {
     let c = cfg(&[("SECRET_KEY", "0123456789abcdef0123456789abcdef-secret")]).unwrap();
     assert!(!format!("{c:?}").contains("0123456789abcdef"));
 }
+
+#[test]
+fn a_core_is_left_to_a_postgresql_on_this_machine() {
+    for local in [
+        None,
+        Some("postgres://u@127.0.0.1:5432/db"),
+        Some("postgres://u@localhost/db"),
+        Some("postgres://u@[::1]/db"),
+        Some("postgres:///db?host=/var/run/postgresql"),
+    ] {
+        assert_eq!(default_worker_threads(local, 2), 1, "{local:?}");
+        assert_eq!(default_worker_threads(local, 8), 7, "{local:?}");
+        assert_eq!(default_worker_threads(local, 1), 1, "{local:?}");
+    }
+    for remote in [
+        "postgres://u@db.internal/db",
+        "postgres://u@10.0.0.5:6432/db",
+        "postgres://u@127.0.0.1/db?host=db.internal",
+    ] {
+        assert_eq!(default_worker_threads(Some(remote), 2), 2, "{remote}");
+    }
+}

@@ -113,6 +113,21 @@ fn connection_lost(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `url` reaches PostgreSQL on this machine: a loopback address,
+/// `localhost`, or a Unix socket (a `host=/…` parameter, or no host at all).
+pub fn is_local_database(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    let param = u.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v.into_owned());
+    let host = param.unwrap_or_else(|| u.host_str().unwrap_or_default().to_string());
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.is_empty()
+        || host.starts_with('/')
+        || host == "localhost"
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The shared pool plus the (superuser-capable) options used for migrations.
 #[derive(Clone, Debug)]
 pub struct Db {

@@ -16,7 +16,6 @@
 //! pooler, or on a command's small budget) the reads use the pool.
 
 use std::{
-    net::IpAddr,
     str::FromStr,
     sync::{
         Arc, Mutex,
@@ -27,10 +26,7 @@ use std::{
 
 use futures::future::BoxFuture;
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
-use tokio_postgres::{
-    Client, NoTls, Row, Statement,
-    config::{Host, SslMode},
-};
+use tokio_postgres::{Client, NoTls, Row, Statement, config::SslMode};
 
 use super::{
     APP_ROLE,
@@ -67,11 +63,7 @@ pub(super) fn pipeline_config(url: &str) -> Result<tokio_postgres::Config, Strin
             return Err("the password may come from a .pgpass file, which only sqlx reads".into());
         }
     }
-    let local = !config.get_hosts().is_empty()
-        && config.get_hosts().iter().all(|h| match h {
-            Host::Tcp(name) => name == "localhost" || IpAddr::from_str(name).is_ok_and(|ip| ip.is_loopback()),
-            Host::Unix(_) => true,
-        });
+    let local = !config.get_hosts().is_empty() && super::is_local_database(url);
     match config.get_ssl_mode() {
         SslMode::Disable => {}
         SslMode::Prefer if local => {}
