@@ -35,9 +35,9 @@ use super::{
 
 /// How long opening a read connection may take (as the pool's acquire timeout).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// At most this many pipelined connections: each carries many reads at once,
-/// and fewer, fuller batches cost fewer wake-ups.
-const MAX_PIPELINES: u32 = 2;
+/// The pipelined connections: each carries many reads at once, and fewer,
+/// fuller batches cost fewer wake-ups.
+const PIPELINES: u32 = 2;
 
 /// The transaction pool's and the read connections' shares of a budget of
 /// `total` connections (see [`super::Db::connect`]). Small budgets (the CLI
@@ -47,8 +47,7 @@ pub(super) fn split_budget(total: u32, pipelined: bool) -> (u32, u32) {
     if !pipelined || total < 8 {
         return (total.max(1), 0);
     }
-    let reads = (total / 4).clamp(1, MAX_PIPELINES);
-    (total - reads, reads)
+    (total - PIPELINES, PIPELINES)
 }
 
 /// The database's address for the pipelined reads, or why they cannot be

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Db, TenantId, bump_commit_generation,
-    read_row::{Columns, FromRead, ReadArg},
+    read_row::{AnyRow, Columns, FromRead, ReadArg},
 };
 
 /// The span of one transaction, from BEGIN to commit or drop (debug level: built
@@ -108,7 +108,7 @@ impl TenantRead {
             .db
             .on_a_live_connection(|| pipeline.query(sql, &all).instrument(span.clone()), || false)
             .await?;
-        rows.iter().map(|row| T::from_read(&mut Columns::new(row))).collect()
+        decode(&rows)
     }
 
     async fn fetch_on_pool<T: FromRead>(
@@ -131,8 +131,13 @@ impl TenantRead {
                 )
                 .await?
         };
-        rows.iter().map(|row| T::from_read(&mut Columns::new(row))).collect()
+        decode(&rows)
     }
+}
+
+/// Every row of a read, in order, whichever driver fetched them.
+fn decode<R: AnyRow, T: FromRead>(rows: &[R]) -> Result<Vec<T>, sqlx::Error> {
+    rows.iter().map(|row| T::from_read(&mut Columns::new(row))).collect()
 }
 
 /// A transaction as the BYPASSRLS platform role: sees every tenant. Only handed
